@@ -1,0 +1,162 @@
+"""The storage interface of the local host.
+
+The engine keeps running instances in memory and persists them through a ``Store``. Two
+implementations exist: ``MemoryStore`` (tests, the in-process test engine) and ``AzureStore``
+(Azure Storage or Azurite, laid out like DurableTask.AzureStorage so the data can be read with
+Azure Storage Explorer and the tools people already use).
+
+Durability contract (what crash safety rests on)
+-----------------------------------------------
+* ``put_message`` returns only once the message is durable. The engine calls it before it
+  acknowledges a client (a 202 for a start, an event, a terminate, an entity signal).
+* ``write_checkpoint`` persists one instance's history and row. History rows are written first
+  and the sentinel row (holding ``HistoryCount`` and ``InboxWatermark``) last, so a crash in the
+  middle leaves the previous checkpoint readable: rows at or past ``HistoryCount`` are ignored
+  when reading.
+* ``delete_messages`` is called only after the checkpoint that consumed those messages.
+  A message redelivered after a crash is recognised by its ``msg_id`` (compared with the
+  instance's ``inbox_watermark``) and dropped.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Runtime status names, as stored in the Instances table and shown by the status API.
+TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
+RUNNING_STATUSES = frozenset({"Pending", "Running", "ContinuedAsNew", "Suspended"})
+
+
+@dataclass
+class InstanceRow:
+    """One row of the Instances table (one per orchestration or entity instance).
+
+    ``input``, ``output`` and ``custom_status`` hold JSON text exactly as the real host stores
+    it (``input`` is usually a JSON *string literal*, see the protocol notes §2.6).
+    Entities are instances named ``@name@key``; their ``input`` holds the entity's scheduler
+    state JSON.
+    """
+
+    instance_id: str
+    name: str
+    execution_id: str
+    runtime_status: str
+    created_time: datetime
+    last_updated_time: datetime
+    input: str | None = None
+    output: str | None = None
+    custom_status: str | None = None
+    completed_time: datetime | None = None
+    version: str = ""
+    generation: int = 0
+    parent_instance_id: str | None = None
+
+
+@dataclass
+class Checkpoint:
+    """What ``write_checkpoint`` persists for one instance.
+
+    ``history`` is the whole history of the current execution, as a list of event dicts with
+    the DTFx field names (``EventType`` as an int, ``EventId``, ``IsPlayed``, ``Timestamp`` as an
+    ISO-8601 string, ...). ``persisted_count`` events of it are already in the store for this
+    ``execution_id``; the store writes the rest. When ``execution_id`` differs from the stored
+    sentinel's (continue-as-new, restart), the store replaces the old execution's rows.
+    """
+
+    row: InstanceRow
+    history: list[dict[str, Any]]
+    persisted_count: int
+    inbox_watermark: str = ""
+
+
+@dataclass
+class StoredHistory:
+    """The history of an instance's current execution, as read back from the store."""
+
+    execution_id: str
+    events: list[dict[str, Any]]
+    inbox_watermark: str = ""
+
+
+@dataclass
+class InstanceQuery:
+    """Filters of the instance list (``GET /runtime/webhooks/durabletask/instances``)."""
+
+    runtime_status: list[str] = field(default_factory=list)
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    instance_id_prefix: str | None = None
+    name: str | None = None
+
+
+@dataclass
+class StoredMessage:
+    """A durable message addressed to an instance, as ``put_message`` stored it.
+
+    ``body`` is a JSON-serialisable dict (the engine decides its shape); ``receipt`` is what
+    ``delete_messages`` needs to remove it (set by the store when reading or writing).
+    """
+
+    msg_id: str
+    instance_id: str
+    body: dict[str, Any]
+    receipt: Any = None
+
+
+class Store(abc.ABC):
+    """Persistence for one task hub."""
+
+    task_hub: str
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Create the task hub's tables, queues and containers if missing."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    # -- durable inbox (client-originated messages) -------------------------------------------
+
+    @abc.abstractmethod
+    async def put_message(self, message: StoredMessage) -> None:
+        """Persist ``message`` durably and set its ``receipt``."""
+
+    @abc.abstractmethod
+    async def read_messages(self) -> list[StoredMessage]:
+        """Every message not yet deleted, oldest first (used once at start-up)."""
+
+    @abc.abstractmethod
+    async def delete_messages(self, messages: list[StoredMessage]) -> None:
+        """Delete messages whose effects are checkpointed. Missing ones are ignored."""
+
+    # -- instances and histories ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Persist new history events (sentinel last), then the instance row."""
+
+    @abc.abstractmethod
+    async def read_instance(self, instance_id: str) -> InstanceRow | None:
+        """The instance row, or None."""
+
+    @abc.abstractmethod
+    async def read_history(self, instance_id: str) -> StoredHistory | None:
+        """The current execution's history (only the first ``HistoryCount`` rows), or None."""
+
+    @abc.abstractmethod
+    async def query_instances(
+        self, query: InstanceQuery, top: int, continuation: str | None
+    ) -> tuple[list[InstanceRow], str | None]:
+        """One page of instance rows matching ``query`` and the token of the next page."""
+
+    @abc.abstractmethod
+    async def delete_instance(self, instance_id: str) -> bool:
+        """Purge the instance row, its history and its large-payload blobs. True if it existed."""
+
+    @abc.abstractmethod
+    async def count_operations(self) -> int:
+        """Storage requests made so far (for the benchmark's operations-per-orchestration)."""
