@@ -75,7 +75,11 @@ _TRIGGER_KINDS = {
     "activityTrigger": "activity",
     "entityTrigger": "entity",
 }
-_DURABLE_NAME_KEYS = {"orchestrator": "orchestration", "activity": "activity", "entity": "entityName"}
+_DURABLE_NAME_KEYS = {
+    "orchestrator": "orchestration",
+    "activity": "activity",
+    "entity": "entityName",
+}
 
 
 def _enum_value(value: Any) -> Any:

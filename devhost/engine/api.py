@@ -73,9 +73,7 @@ class Backend(abc.ABC):
     task_hub: str
 
     @abc.abstractmethod
-    async def start_new(
-        self, name: str, instance_id: str | None, input_json: str | None
-    ) -> str:
+    async def start_new(self, name: str, instance_id: str | None, input_json: str | None) -> str:
         """Start an orchestration; durable before returning. Returns the instance ID."""
 
     @abc.abstractmethod

@@ -1,0 +1,174 @@
+"""``python -m devhost``: run a Python Durable Functions app locally without Core Tools.
+
+Commands
+--------
+start   serve the app over HTTP with the durable engine on Azure Storage (Azurite by default)
+replay  re-run recorded histories against today's orchestrator code (determinism check)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from devhost.app.loader import AppLoadError, load_app
+from devhost.config import ConfigError, load_config
+
+log = logging.getLogger("devhost")
+
+AZURITE_PORTS = (10000, 10001, 10002)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m devhost",
+        description="Run an Azure Durable Functions Python app (v2 model) locally: real HTTP, "
+        "the /runtime/webhooks/durabletask API, replay through the real SDK, state in Azure "
+        "Storage (Azurite started for you).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("start", help="serve the app until Ctrl-C")
+    start.add_argument(
+        "--app", default=".", help="folder holding function_app.py and host.json (default: .)"
+    )
+    start.add_argument("--port", type=int, default=7071, help="HTTP port (default: 7071)")
+    start.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    start.add_argument(
+        "--no-azurite",
+        action="store_true",
+        help="never start Azurite, even when AzureWebJobsStorage is development storage",
+    )
+    start.add_argument(
+        "--verbose", "-v", action="store_true", help="log engine activity (episodes, recoveries)"
+    )
+    replay = commands.add_parser(
+        "replay",
+        help="check that today's orchestrator code replays recorded histories",
+        description="Re-run histories against the app's current orchestrators and report the "
+        "first action that no longer matches. Histories come from JSON files (a list of events, "
+        "or a status object with historyEvents is NOT enough: use the raw History table "
+        "export or a file written by the test engine), or from storage with --instance.",
+    )
+    replay.add_argument("files", nargs="*", help="history JSON files")
+    replay.add_argument("--app", default=".", help="folder holding function_app.py (default: .)")
+    replay.add_argument(
+        "--instance", action="append", default=[], help="instance ID to read from storage"
+    )
+    replay.add_argument(
+        "--all-running", action="store_true", help="check every unfinished instance in storage"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.command == "start" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "start":
+            return asyncio.run(_start(args))
+        from devhost.replay_check import run_replay_command
+
+        return asyncio.run(run_replay_command(args))
+    except (AppLoadError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _start(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from devhost.azurite import AzuriteError, is_development_storage, ports_listening, start_azurite
+    from devhost.engine.runtime import Engine
+    from devhost.store.azure import AzureStore
+    from devhost.web.server import create_web_app, function_urls
+
+    if not args.verbose:
+        logging.getLogger("devhost.engine").setLevel(logging.WARNING)
+    config = load_config(args.app)
+    if not config.storage_connection:
+        print(
+            "error: AzureWebJobsStorage is not set (local.settings.json or the environment).",
+            file=sys.stderr,
+        )
+        return 2
+    sys.path.insert(0, str(config.app_dir))
+    index = load_app(config.app_dir)
+
+    azurite = None
+    if is_development_storage(config.storage_connection) and not ports_listening(
+        "127.0.0.1", AZURITE_PORTS
+    ):
+        if args.no_azurite:
+            print(
+                "error: development storage is configured but Azurite is not running "
+                "(start it, or drop --no-azurite).",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            azurite = await asyncio.to_thread(
+                start_azurite, config.app_dir, config.app_dir / ".azurite", AZURITE_PORTS
+            )
+        except AzuriteError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print("Azurite started (data in .azurite/).")
+
+    store = AzureStore(config.storage_connection, config.task_hub)
+    engine = Engine(index, store, task_hub=config.task_hub, settings=config.engine)
+    runner: web.AppRunner | None = None
+    try:
+        await engine.start()
+        runner = web.AppRunner(
+            create_web_app(index, engine, route_prefix=config.route_prefix), access_log=None
+        )
+        await runner.setup()
+        await web.TCPSite(runner, args.host, args.port).start()
+        shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
+        origin = f"http://{shown_host}:{args.port}"
+        print(f"\nTask hub: {config.task_hub}   Settings: {config.settings_file or '(none)'}\n")
+        print("Functions:\n")
+        for name, trigger, url in function_urls(index, origin, config.route_prefix):
+            print(f"        {name}: [{trigger}] {url or ''}".rstrip())
+        print(
+            f"\nDurable management API: {origin}/runtime/webhooks/durabletask/instances\n"
+            "Serving. Press Ctrl-C to stop.",
+            flush=True,
+        )
+        await _wait_for_stop_signal()
+        print("Stopping: finishing in-flight work and writing a last checkpoint...", flush=True)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await engine.stop()
+        if azurite is not None:
+            azurite.stop()
+    return 0
+
+
+async def _wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
+
+
+__all__ = ["main", "Path"]

@@ -1,0 +1,282 @@
+"""Durable entities (protocol notes §5): batches, state, responses, exactly-once application.
+
+An entity is an instance named ``@name@key``; its row's ``Input`` column holds the scheduler
+state (``exists``, ``state``) plus the IDs of the requests it has applied recently with their
+responses. That list is what makes a request applied exactly once: after a crash an
+orchestrator re-sends its in-flight calls with the same deterministic request ID, and a client
+signal is redelivered from the durable inbox; the entity answers a known ID from the list
+instead of applying it again. The list and the state are written in the same row, so they
+cannot disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from devhost.engine.api import InvalidRequest
+from devhost.engine.history import EventType, new_event, status_time
+from devhost.engine.invoke import invoke_entity, known_functions_message
+from devhost.store.base import InstanceQuery, InstanceRow, StoredMessage
+
+if TYPE_CHECKING:
+    from devhost.engine.runtime import Engine
+
+log = logging.getLogger("devhost.entities")
+
+_REMEMBERED_REQUESTS = 1000
+
+
+def entity_instance_id(name: str, key: str) -> str:
+    return f"@{name.lower()}@{key}"
+
+
+def split_entity_id(instance_id: str) -> tuple[str, str]:
+    name, _, key = instance_id[1:].partition("@")
+    return name, key
+
+
+@dataclass
+class EntityState:
+    """One entity in memory; quacks like ``Instance`` for the checkpoint writer."""
+
+    instance_id: str
+    exists: bool = False
+    state: str | None = None
+    created: Any = None
+    updated: Any = None
+    applied: OrderedDict[str, Any] = field(default_factory=OrderedDict)
+    queue: list[tuple[dict[str, Any], StoredMessage | None]] = field(default_factory=list)
+    consumed: list[StoredMessage] = field(default_factory=list)
+    dirty: bool = False
+    running: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+    persisted_count: int = 0
+    watermark: str = ""
+    execution_id: str = ""
+
+    def row(self) -> InstanceRow:
+        scheduler_state = {
+            "exists": self.exists,
+            "state": self.state,
+            "applied": list(self.applied.items()),
+        }
+        return InstanceRow(
+            instance_id=self.instance_id,
+            name=self.instance_id,
+            execution_id="",
+            runtime_status="Running",
+            created_time=self.created,
+            last_updated_time=self.updated,
+            input=json.dumps(scheduler_state),
+        )
+
+
+class EntityHost:
+    """Runs the app's entity functions for the engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.entities: dict[str, EntityState] = {}
+        self._active: set[str] = set()
+
+    def busy(self) -> bool:
+        return bool(self._active)
+
+    def dirty(self) -> list[EntityState]:
+        return [e for e in self.entities.values() if e.dirty]
+
+    async def _get(self, instance_id: str) -> EntityState:
+        entity = self.entities.get(instance_id)
+        if entity is not None:
+            return entity
+        row = await self.engine.store.read_instance(instance_id)
+        now = self.engine.clock.now()
+        entity = self.entities.get(instance_id)  # loaded meanwhile by another caller
+        if entity is not None:
+            return entity
+        entity = EntityState(instance_id, created=now, updated=now)
+        if row is not None and row.input:
+            saved = json.loads(row.input)
+            entity.exists = saved.get("exists", False)
+            entity.state = saved.get("state")
+            entity.applied = OrderedDict((k, v) for k, v in saved.get("applied", []))
+            entity.created = row.created_time
+            entity.updated = row.last_updated_time
+        self.entities[instance_id] = entity
+        return entity
+
+    def _function(self, name: str) -> Any:
+        info = self.engine.index.entity(name)
+        if info is None:
+            raise InvalidRequest(
+                known_functions_message(
+                    "entity",
+                    name,
+                    lambda: [f.durable_name for f in self.engine.index.entities.values()],
+                )
+            )
+        return info
+
+    # -- senders ---------------------------------------------------------------------------------
+
+    async def signal_from_client(
+        self, name: str, key: str, operation: str, input_json: str | None
+    ) -> None:
+        self._function(name)
+        instance_id = entity_instance_id(name, key)
+        request: dict[str, Any] = {"op": operation, "signal": True, "id": self.engine._new_msg_id()}
+        if input_json is not None:
+            request["input"] = input_json
+        message = StoredMessage(
+            msg_id=request["id"],
+            instance_id=instance_id,
+            body={"kind": "signal", "request": request},
+        )
+        await self.engine.store.put_message(message)
+        self._enqueue(instance_id, request, message)
+
+    def send(self, instance_id: str, request: dict[str, Any]) -> None:
+        """A call or signal from an orchestration (not durable by itself: re-sent on recovery)."""
+        self._enqueue(instance_id, request, None)
+
+    async def redeliver(self, message: StoredMessage) -> bool:
+        entity = await self._get(message.instance_id)
+        request = message.body["request"]
+        if request["id"] in entity.applied:
+            return False
+        self._enqueue(message.instance_id, request, message)
+        return True
+
+    def _enqueue(
+        self, instance_id: str, request: dict[str, Any], message: StoredMessage | None
+    ) -> None:
+        self._active.add(instance_id)
+        asyncio.ensure_future(self._deliver(instance_id, request, message))
+
+    async def _deliver(
+        self, instance_id: str, request: dict[str, Any], message: StoredMessage | None
+    ) -> None:
+        try:
+            entity = await self._get(instance_id)
+            entity.queue.append((request, message))
+            if not entity.running:
+                entity.running = True
+                try:
+                    # Let requests that arrive in the same tick join one batch.
+                    await asyncio.sleep(0)
+                    while entity.queue:
+                        self._run_batch(entity)
+                finally:
+                    entity.running = False
+        except Exception:
+            log.exception("Entity %s failed inside the host", instance_id)
+        finally:
+            entity_pending = self.entities.get(instance_id)
+            if entity_pending is None or not (entity_pending.queue or entity_pending.running):
+                self._active.discard(instance_id)
+            self.engine._check_idle()
+
+    # -- execution ---------------------------------------------------------------------------------
+
+    def run_batch(self, instance: Any) -> None:  # pragma: no cover - entities use their own loop
+        raise RuntimeError("entities are not run by the orchestration loop")
+
+    def _run_batch(self, entity: EntityState) -> None:
+        batch, entity.queue = entity.queue, []
+        fresh: list[tuple[dict[str, Any], StoredMessage | None]] = []
+        for request, message in batch:
+            if message is not None:
+                entity.consumed.append(message)
+            if request["id"] in entity.applied:
+                self._respond(request, entity.applied[request["id"]])
+            else:
+                fresh.append((request, message))
+        entity.dirty = entity.dirty or bool(batch)
+        if not fresh:
+            return
+        name, key = split_entity_id(entity.instance_id)
+        info = self.engine.index.entity(name)
+        requests = [r for r, _ in fresh]
+        if info is None:
+            error = known_functions_message("entity", name, lambda: [])
+            results = [{"isError": True, "result": json.dumps(error)} for _ in requests]
+        else:
+            payload = {
+                "self": {"name": name, "key": key},
+                "exists": entity.exists,
+                "state": entity.state,
+                "batch": [
+                    {
+                        "name": r.get("op"),
+                        "input": r.get("input"),
+                        "isSignal": bool(r.get("signal")),
+                    }
+                    for r in requests
+                ],
+            }
+            try:
+                reply = invoke_entity(info, json.dumps(payload))
+                entity.exists = bool(reply.get("entityExists"))
+                entity.state = reply.get("entityState") if entity.exists else None
+                results = reply.get("results") or []
+            except Exception as exc:
+                message_text = f"{type(exc).__name__}: {exc}"
+                results = [{"isError": True, "result": json.dumps(message_text)} for _ in requests]
+        entity.updated = self.engine.clock.now()
+        for request, result in zip(requests, results, strict=False):
+            response = None
+            if not request.get("signal"):
+                response = {"result": result.get("result")}
+                if result.get("isError"):
+                    response["exceptionType"] = "Error"
+            entity.applied[request["id"]] = response
+            while len(entity.applied) > _REMEMBERED_REQUESTS:
+                entity.applied.popitem(last=False)
+            if response is not None:
+                self._respond(request, response)
+
+    def _respond(self, request: dict[str, Any], response: dict[str, Any] | None) -> None:
+        if response is None or not request.get("parent"):
+            return
+        event = new_event(
+            EventType.EventRaised,
+            self.engine.clock.now(),
+            Name=request["id"],
+            Input=json.dumps(response),
+        )
+        self.engine._deliver_to_execution(
+            request["parent"], request.get("parentExecution", ""), event
+        )
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    async def read(self, name: str, key: str) -> tuple[bool, str | None]:
+        entity = await self._get(entity_instance_id(name, key))
+        return entity.exists, entity.state
+
+    async def list(
+        self, name: str | None, top: int, continuation: str | None, fetch_state: bool
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        prefix = entity_instance_id(name, "") if name else "@"
+        rows, token = await self.engine.store.query_instances(
+            InstanceQuery(instance_id_prefix=prefix), top, continuation
+        )
+        items = []
+        for row in rows:
+            saved = json.loads(row.input or "{}")
+            if not saved.get("exists"):
+                continue
+            entity_name, key = split_entity_id(row.instance_id)
+            item: dict[str, Any] = {
+                "entityId": {"name": entity_name, "key": key},
+                "lastOperationTime": status_time(row.last_updated_time),
+            }
+            if fetch_state:
+                item["state"] = json.loads(saved["state"]) if saved.get("state") else None
+            items.append(item)
+        return items, token

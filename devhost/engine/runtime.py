@@ -1,0 +1,1078 @@
+"""The orchestration engine: the part of the Functions host and the Durable extension that
+drives a Python app's orchestrations, activities and timers.
+
+How it keeps the "nothing acknowledged is lost" promise cheaply
+---------------------------------------------------------------
+* Whatever a client is told was accepted (start, event, terminate, suspend, resume) is first
+  written to the store's durable inbox (``put_message``); only then does the call return.
+* Everything else the engine produces (activity results, fired timers, a child's result) can
+  be produced again: activities run at least once, timers are in the history, a child's
+  outcome is in its own record. So the engine keeps running instances in memory and writes
+  checkpoints in the background, batching every dirty instance into one concurrent flush
+  (group commit) every ``checkpoint_interval`` seconds. A short orchestration is written
+  once, when it is done.
+* After a crash, ``recover()`` reloads every unfinished instance, re-runs its orchestrator
+  once without new events to learn what was in flight (activities, timers, children, entity
+  calls) and dispatches that again; then it redelivers the inbox messages that the last
+  checkpoint had not consumed (recognised by their ``msg_id`` against the instance's
+  watermark).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import json
+import logging
+import re
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from devhost.app.loader import FunctionIndex
+from devhost.engine import entities as entity_runtime
+from devhost.engine.api import (
+    Backend,
+    InstanceAlreadyExists,
+    InstanceGone,
+    InstanceNotFound,
+    InvalidOperation,
+    InvalidRequest,
+    StatusOptions,
+)
+from devhost.engine.clock import Clock, VirtualClock
+from devhost.engine.history import EventType, OrchestrationStatus, execution_started, new_event
+from devhost.engine.instance import Instance, Pending, status_object
+from devhost.engine.invoke import (
+    activity_failure,
+    invoke_activity,
+    invoke_orchestrator,
+    known_functions_message,
+)
+from devhost.engine.replay import HostReplay, Outcome, Work
+from devhost.store.base import (
+    RUNNING_STATUSES,
+    TERMINAL_STATUSES,
+    Checkpoint,
+    InstanceQuery,
+    InstanceRow,
+    Store,
+    StoredMessage,
+)
+
+log = logging.getLogger("devhost.engine")
+
+_INVALID_ID = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+ActivityOverride = Callable[[Any], Any]
+
+
+@dataclass
+class EngineSettings:
+    """host.json knobs the engine honours."""
+
+    max_concurrent_activities: int = 20
+    max_concurrent_orchestrators: int = 20
+    checkpoint_interval: float = 0.05
+    max_cached_instances: int = 2000
+    overridable_states: str = "NonRunningStates"
+
+
+class Engine(Backend):
+    """Runs one task hub of one app on one store."""
+
+    def __init__(
+        self,
+        index: FunctionIndex,
+        store: Store,
+        *,
+        task_hub: str,
+        clock: Clock | None = None,
+        settings: EngineSettings | None = None,
+        activity_overrides: dict[str, ActivityOverride] | None = None,
+    ) -> None:
+        self.index = index
+        self.store = store
+        self.task_hub = task_hub
+        self.clock = clock or Clock()
+        self.settings = settings or EngineSettings()
+        self.overrides = {k.lower(): v for k, v in (activity_overrides or {}).items()}
+        self.instances: OrderedDict[str, Instance] = OrderedDict()
+        self.entities = entity_runtime.EntityHost(self)
+        self._ready: list[str] = []
+        self._ready_event = asyncio.Event()
+        self._timers: list[tuple[datetime, int, str, str, int]] = []
+        self._timer_counter = 0
+        self._timer_event = asyncio.Event()
+        self._activity_slots = asyncio.Semaphore(self.settings.max_concurrent_activities)
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.settings.max_concurrent_activities, thread_name_prefix="activity"
+        )
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._flush_requested = asyncio.Event()
+        self._flush_done: asyncio.Future[None] | None = None
+        self._completion_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._msg_counter = 0
+        self._stopping = False
+        self._idle_event = asyncio.Event()
+        self.episodes = 0
+
+    # == lifecycle ==
+
+    async def start(self) -> None:
+        """Open the store, recover unfinished work and start the dispatch loops."""
+        await self.store.open()
+        await self.recover()
+        loop_tasks: list[Awaitable[None]] = [
+            self._orchestration_loop(),
+            self._timer_loop(),
+            self._checkpoint_loop(),
+        ]
+        self._tasks = [asyncio.create_task(t) for t in loop_tasks]
+
+    async def stop(self) -> None:
+        """Stop dispatching, let running activities finish briefly, write a last checkpoint."""
+        self._stopping = True
+        if self._inflight:
+            await asyncio.wait(self._inflight, timeout=5)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for task in list(self._inflight):
+            task.cancel()
+        await self._flush()
+        await self.store.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # == helpers ==
+
+    def _new_msg_id(self) -> str:
+        # Sortable across restarts (wall time first), unique within a process (counter).
+        self._msg_counter += 1
+        return f"{time.time_ns():020d}{self._msg_counter:08d}"
+
+    def _mark_ready(self, instance: Instance) -> None:
+        if not instance.in_ready_queue:
+            instance.in_ready_queue = True
+            self._ready.append(instance.instance_id)
+            self._ready_event.set()
+
+    def _deliver(
+        self, instance: Instance, event: dict[str, Any], message: StoredMessage | None = None
+    ) -> None:
+        instance.inbox.append(Pending(event, message))
+        self._mark_ready(instance)
+
+    def _touch(self, instance: Instance) -> None:
+        self.instances.move_to_end(instance.instance_id)
+
+    def _cache(self, instance: Instance) -> None:
+        self.instances[instance.instance_id] = instance
+        self.instances.move_to_end(instance.instance_id)
+        self._evict()
+
+    def _evict(self) -> None:
+        excess = len(self.instances) - self.settings.max_cached_instances
+        if excess <= 0:
+            return
+        for instance_id in list(self.instances):
+            if excess <= 0:
+                break
+            instance = self.instances[instance_id]
+            if instance.is_terminal and not instance.dirty and not instance.inbox:
+                del self.instances[instance_id]
+                excess -= 1
+
+    async def _load(self, instance_id: str) -> Instance | None:
+        """The instance from memory, or rebuilt from the store (terminal ones are read-only)."""
+        instance = self.instances.get(instance_id)
+        if instance is not None:
+            self._touch(instance)
+            return instance
+        row = await self.store.read_instance(instance_id)
+        if row is None:
+            return None
+        stored = await self.store.read_history(instance_id)
+        instance = _instance_from_row(row)
+        if stored is not None and stored.execution_id == row.execution_id:
+            instance.history = stored.events
+            instance.persisted_count = len(stored.events)
+            instance.watermark = stored.inbox_watermark
+            instance.parent = _parent_from_history(stored.events)
+        instance.dirty = False
+        # Another episode may have cached it while we awaited the store.
+        if instance_id in self.instances:
+            return self.instances[instance_id]
+        self._cache(instance)
+        return instance
+
+    def _check_function(self, kind: str, name: str) -> str | None:
+        lookup = {"activity": self.index.activity, "orchestrator": self.index.orchestrator}[kind]
+        if lookup(name) is not None or (kind == "activity" and name.lower() in self.overrides):
+            return None
+        known = {"activity": self.index.activities, "orchestrator": self.index.orchestrators}[kind]
+        return known_functions_message(kind, name, lambda: [f.durable_name for f in known.values()])
+
+    # == client operations (Backend) ==
+
+    async def start_new(self, name: str, instance_id: str | None, input_json: str | None) -> str:
+        info = self.index.orchestrator(name)
+        if info is None:
+            raise InvalidRequest(
+                known_functions_message(
+                    "orchestrator",
+                    name,
+                    lambda: [f.durable_name for f in self.index.orchestrators.values()],
+                )
+            )
+        instance_id = instance_id or uuid.uuid4().hex
+        _validate_instance_id(instance_id)
+        existing = await self._load(instance_id)
+        if existing is not None and self._blocks_start(existing):
+            raise InstanceAlreadyExists(
+                f"An Orchestration instance with the status {existing.status} already exists."
+            )
+        now = self.clock.now()
+        execution_id = uuid.uuid4().hex
+        message = StoredMessage(
+            msg_id=self._new_msg_id(),
+            instance_id=instance_id,
+            body={
+                "kind": "start",
+                "name": info.durable_name,
+                "executionId": execution_id,
+                "input": input_json,
+                "created": now.isoformat(),
+            },
+        )
+        instance = self._begin_execution(
+            instance_id, info.durable_name, execution_id, input_json, now
+        )
+        try:
+            await self.store.put_message(message)
+        except Exception:
+            self.instances.pop(instance_id, None)
+            raise
+        instance.inbox[-1].message = message
+        return instance_id
+
+    def _blocks_start(self, instance: Instance) -> bool:
+        if self.settings.overridable_states.lower() == "anystate":
+            return False
+        return instance.status in RUNNING_STATUSES
+
+    def _begin_execution(
+        self,
+        instance_id: str,
+        name: str,
+        execution_id: str,
+        input_json: str | None,
+        now: datetime,
+        parent: dict[str, Any] | None = None,
+    ) -> Instance:
+        instance = Instance(
+            instance_id=instance_id,
+            name=name,
+            execution_id=execution_id,
+            status="Pending",
+            created=now,
+            updated=now,
+            input=input_json,
+            parent=parent,
+        )
+        previous = self.instances.get(instance_id)
+        if previous is not None:
+            instance.watermark = previous.watermark
+            instance.consumed = previous.consumed
+        self._cache(instance)
+        started = execution_started(now, instance_id, execution_id, name, input_json, parent)
+        self._deliver(instance, started)
+        return instance
+
+    async def _accept(self, instance: Instance, event: dict[str, Any], kind: str) -> None:
+        """Make a client's event durable, then hand it to the instance."""
+        message = StoredMessage(
+            msg_id=self._new_msg_id(),
+            instance_id=instance.instance_id,
+            body={"kind": kind, "executionId": instance.execution_id, "event": event},
+        )
+        await self.store.put_message(message)
+        self._deliver(instance, event, message)
+
+    async def _running_instance(self, instance_id: str) -> Instance:
+        instance = await self._load(instance_id)
+        if instance is None:
+            raise InstanceNotFound(instance_id)
+        if instance.is_terminal:
+            raise InstanceGone(instance_id)
+        return instance
+
+    async def raise_event(self, instance_id: str, event_name: str, input_json: str | None) -> None:
+        instance = await self._running_instance(instance_id)
+        event = new_event(
+            EventType.EventRaised, self.clock.now(), Name=event_name, Input=input_json
+        )
+        await self._accept(instance, event, "event")
+
+    async def terminate(self, instance_id: str, reason: str | None) -> None:
+        instance = await self._running_instance(instance_id)
+        event = new_event(EventType.ExecutionTerminated, self.clock.now(), Input=reason)
+        await self._accept(instance, event, "terminate")
+
+    async def suspend(self, instance_id: str, reason: str | None) -> None:
+        instance = await self._running_instance(instance_id)
+        if instance.status == "Suspended":
+            raise InvalidOperation(f"Instance '{instance_id}' is already suspended.")
+        event = new_event(EventType.ExecutionSuspended, self.clock.now(), Reason=reason)
+        await self._accept(instance, event, "suspend")
+
+    async def resume(self, instance_id: str, reason: str | None) -> None:
+        instance = await self._running_instance(instance_id)
+        if instance.status != "Suspended":
+            raise InvalidOperation(f"Instance '{instance_id}' is not suspended.")
+        event = new_event(EventType.ExecutionResumed, self.clock.now(), Reason=reason)
+        await self._accept(instance, event, "resume")
+
+    async def rewind(self, instance_id: str, reason: str | None) -> None:
+        instance = await self._load(instance_id)
+        if instance is None:
+            raise InstanceNotFound(instance_id)
+        if instance.status in ("Completed", "Terminated", "Canceled"):
+            raise InstanceGone(instance_id)
+        if instance.status != "Failed":
+            raise InvalidOperation(
+                f"Instance '{instance_id}' is {instance.status}; "
+                "only failed instances can be rewound."
+            )
+        raise InvalidOperation("Rewind is not supported by this host yet.")
+
+    async def restart(self, instance_id: str, new_instance_id: bool) -> str:
+        instance = await self._load(instance_id)
+        if instance is None:
+            raise InvalidRequest(
+                f"An orchestration with the instanceId {instance_id} was not found."
+            )
+        target = None if new_instance_id else instance_id
+        if target is not None and instance.status in RUNNING_STATUSES:
+            raise InstanceAlreadyExists(
+                f"An Orchestration instance with the status {instance.status} already exists."
+            )
+        return await self.start_new(instance.name, target, instance.input)
+
+    async def get_status(self, instance_id: str, options: StatusOptions) -> dict[str, Any] | None:
+        instance = await self._load(instance_id)
+        if instance is None:
+            return None
+        history = instance.history if options.show_history else None
+        return status_object(
+            instance.row(),
+            show_input=options.show_input,
+            history=history,
+            show_history_output=options.show_history_output,
+        )
+
+    async def list_instances(
+        self, query: InstanceQuery, top: int, continuation: str | None, show_input: bool
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        await self._flush()  # the store answers queries; make it current first
+        rows, token = await self.store.query_instances(query, top, continuation)
+        return [status_object(self._fresh_row(row), show_input=show_input) for row in rows], token
+
+    def _fresh_row(self, row: InstanceRow) -> InstanceRow:
+        instance = self.instances.get(row.instance_id)
+        return instance.row() if instance is not None else row
+
+    async def purge(self, instance_id: str) -> int:
+        instance = await self._load(instance_id)
+        if instance is None:
+            raise InstanceNotFound(instance_id)
+        if not instance.is_terminal:
+            return 0
+        await self._flush()
+        self.instances.pop(instance_id, None)
+        return 1 if await self.store.delete_instance(instance_id) else 0
+
+    async def purge_many(
+        self, created_from: datetime, created_to: datetime | None, statuses: list[str]
+    ) -> int:
+        await self._flush()
+        query = InstanceQuery(
+            runtime_status=statuses or sorted(TERMINAL_STATUSES),
+            created_from=created_from,
+            created_to=created_to or self.clock.now(),
+        )
+        deleted = 0
+        token: str | None = None
+        while True:
+            rows, token = await self.store.query_instances(query, 100, token)
+            for row in rows:
+                if row.runtime_status in TERMINAL_STATUSES:
+                    self.instances.pop(row.instance_id, None)
+                    deleted += 1 if await self.store.delete_instance(row.instance_id) else 0
+            if not token:
+                return deleted
+
+    async def wait_for_completion(self, instance_id: str, timeout: float) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            instance = await self._load(instance_id)
+            if instance is None:
+                return None
+            remaining = deadline - time.monotonic()
+            if instance.is_terminal or remaining <= 0:
+                return status_object(instance.row())
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._completion_waiters.setdefault(instance_id, []).append(waiter)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, remaining)
+
+    async def signal_entity(
+        self, name: str, key: str, operation: str, input_json: str | None
+    ) -> None:
+        await self.entities.signal_from_client(name, key, operation, input_json)
+
+    async def read_entity(self, name: str, key: str) -> tuple[bool, str | None]:
+        return await self.entities.read(name, key)
+
+    async def list_entities(
+        self, name: str | None, top: int, continuation: str | None, fetch_state: bool
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        await self._flush()
+        return await self.entities.list(name, top, continuation, fetch_state)
+
+    # == orchestration episodes ==
+
+    async def _orchestration_loop(self) -> None:
+        while True:
+            await self._ready_event.wait()
+            self._ready_event.clear()
+            processed = 0
+            while self._ready:
+                instance_id = self._ready.pop(0) if len(self._ready) < 64 else self._pop_ready()
+                instance = self.instances.get(instance_id)
+                if instance is None:
+                    continue
+                instance.in_ready_queue = False
+                try:
+                    self._run_episode(instance)
+                except Exception:
+                    log.exception("Episode of %s failed inside the host", instance_id)
+                processed += 1
+                if processed % 16 == 0:
+                    await asyncio.sleep(0)  # let HTTP handlers and activity results in
+            self._check_idle()
+
+    def _pop_ready(self) -> str:
+        # Batch the queue to amortise list.pop(0) when it is long.
+        head, self._ready = self._ready[0], self._ready[1:]
+        return head
+
+    def _run_episode(self, instance: Instance) -> None:
+        pending, instance.inbox = instance.inbox, []
+        if not pending:
+            return
+        if instance.is_terminal:
+            # Messages for a finished instance are dropped, as the real backend does.
+            instance.consumed.extend(p.message for p in pending if p.message)
+            instance.dirty = instance.dirty or any(p.message for p in pending)
+            return
+        now = self.clock.now()
+        new_events: list[dict[str, Any]] = []
+        terminate: dict[str, Any] | None = None
+        suspended = instance.status == "Suspended"
+        for item in pending:
+            event = item.event
+            kind = event["EventType"]
+            if item.message is not None:
+                instance.consumed.append(item.message)
+                instance.watermark = max(instance.watermark, item.message.msg_id)
+            if kind == EventType.ExecutionTerminated:
+                new_events.append(event)
+                terminate = event
+                break
+            if kind == EventType.ExecutionSuspended and not suspended:
+                suspended = True
+                new_events.append(event)
+            elif kind == EventType.ExecutionResumed and suspended:
+                suspended = False
+                new_events.append(event)
+                new_events.extend(held.event for held in instance.held)
+                instance.held = []
+            elif suspended:
+                instance.held.append(Pending(event))
+                if item.message is not None:
+                    instance.consumed.remove(item.message)
+            elif kind not in (EventType.ExecutionSuspended, EventType.ExecutionResumed):
+                new_events.append(event)
+        started = new_event(EventType.OrchestratorStarted, now)
+        if not new_events:
+            return
+        if terminate is not None:
+            self._finish(
+                instance,
+                [started, *new_events],
+                Outcome("Terminated", terminate.get("Input")),
+                next_seq=None,
+                now=now,
+            )
+            return
+        if suspended:
+            instance.history.extend(
+                [started, *new_events, new_event(EventType.OrchestratorCompleted, now)]
+            )
+            instance.status = "Suspended"
+            self._changed(instance, now)
+            return
+        self._execute(instance, started, new_events, now)
+
+    def _execute(
+        self, instance: Instance, started: dict, new_events: list[dict], now: datetime
+    ) -> None:
+        self.episodes += 1
+        past = instance.history
+        history = [*past, started, *new_events]
+        info = self.index.orchestrator(instance.name)
+        if info is None:
+            message = known_functions_message(
+                "orchestrator",
+                instance.name,
+                lambda: [f.durable_name for f in self.index.orchestrators.values()],
+            )
+            self._finish(
+                instance,
+                history,
+                Outcome("Failed", f"Orchestrator function '{instance.name}' failed: {message}"),
+                None,
+                now,
+            )
+            return
+        reply, crash = invoke_orchestrator(info, self._context_json(instance, history))
+        if reply is None:
+            failure = Outcome(
+                "Failed", f"Orchestrator function '{instance.name}' failed: {crash}", details=crash
+            )
+            self._finish(instance, history, failure, None, now)
+            return
+        replay = HostReplay(
+            instance_id=instance.instance_id,
+            execution_id=instance.execution_id,
+            orchestrator_name=instance.name,
+            history=history,
+            reply=reply,
+            check_function=self._check_function,
+            parent_instance_id=instance.parent_instance_id,
+        )
+        result = replay.run(new_events_from=len(past))
+        custom = reply.get("customStatus")
+        instance.custom_status = (
+            None if custom is None else json.dumps(custom, separators=(",", ":"))
+        )
+        history.extend(result.new_events)
+        if instance.status == "Pending":
+            instance.status = "Running"
+        if result.outcome is not None:
+            self._finish(instance, history, result.outcome, replay.next_seq, now)
+        else:
+            history.append(new_event(EventType.OrchestratorCompleted, now))
+            instance.history = history
+            self._changed(instance, now)
+        for work in result.new_work:
+            self._dispatch(instance, work)
+
+    def _context_json(self, instance: Instance, history: list[dict[str, Any]]) -> str:
+        """The orchestration trigger payload (protocol notes §2.1, §2.4)."""
+        last_started = max(
+            (i for i, e in enumerate(history) if e["EventType"] == EventType.OrchestratorStarted),
+            default=0,
+        )
+        events = [
+            e if e.get("IsPlayed") == (i < last_started) else {**e, "IsPlayed": i < last_started}
+            for i, e in enumerate(history)
+        ]
+        stored_input = history[1].get("Input") if len(history) > 1 else None
+        return json.dumps(
+            {
+                "history": events,
+                "input": json.loads(stored_input) if stored_input is not None else None,
+                "instanceId": instance.instance_id,
+                "isReplaying": last_started > 1,
+                "parentInstanceId": instance.parent_instance_id,
+                "upperSchemaVersion": 1,
+                "upperSchemaVersionNew": 2,
+                "longRunningTimerIntervalDuration": "3.00:00:00",
+                "maximumShortTimerDuration": "6.00:00:00",
+                "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
+            }
+        )
+
+    def _finish(
+        self,
+        instance: Instance,
+        history: list[dict[str, Any]],
+        outcome: Outcome,
+        next_seq: int | None,
+        now: datetime,
+    ) -> None:
+        seq = -1 if next_seq is None else next_seq
+        if outcome.status == "ContinuedAsNew":
+            history.append(
+                new_event(
+                    EventType.ContinueAsNew,
+                    now,
+                    seq,
+                    OrchestrationStatus=int(OrchestrationStatus.ContinuedAsNew),
+                    Result=outcome.result,
+                )
+            )
+            history.append(new_event(EventType.OrchestratorCompleted, now))
+            self._continue_as_new(instance, outcome, now)
+            return
+        status = OrchestrationStatus[outcome.status]
+        details = outcome.details if status == OrchestrationStatus.Failed else None
+        history.append(
+            new_event(
+                EventType.ExecutionCompleted,
+                now,
+                seq,
+                OrchestrationStatus=int(status),
+                Result=outcome.result,
+                FailureDetails=None
+                if details is None
+                else {
+                    "ErrorType": "OrchestrationFailure",
+                    "ErrorMessage": outcome.result,
+                    "StackTrace": details,
+                },
+            )
+        )
+        history.append(new_event(EventType.OrchestratorCompleted, now))
+        instance.history = history
+        instance.status = outcome.status
+        instance.output = outcome.result
+        instance.completed = now
+        instance.held = []
+        self._changed(instance, now)
+        if status == OrchestrationStatus.Failed:
+            log.warning("%s (%s) failed: %s", instance.name, instance.instance_id, outcome.result)
+        self._notify_parent(instance, outcome)
+        for waiter in self._completion_waiters.pop(instance.instance_id, []):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _continue_as_new(self, instance: Instance, outcome: Outcome, now: datetime) -> None:
+        instance.execution_id = uuid.uuid4().hex
+        instance.generation += 1
+        instance.history = []
+        instance.persisted_count = 0
+        instance.input = outcome.result
+        instance.created = now
+        instance.status = "Running"
+        self._changed(instance, now)
+        started = execution_started(
+            now,
+            instance.instance_id,
+            instance.execution_id,
+            instance.name,
+            outcome.result,
+            instance.parent,
+            instance.generation,
+        )
+        instance.inbox[:0] = [Pending(started), *(Pending(e) for e in outcome.carryover)]
+        self._mark_ready(instance)
+
+    def _changed(self, instance: Instance, now: datetime) -> None:
+        instance.updated = now
+        if not instance.dirty:
+            instance.dirty = True
+        self._flush_requested.set() if self.settings.checkpoint_interval <= 0 else None
+
+    def _notify_parent(self, child: Instance, outcome: Outcome) -> None:
+        if not child.parent:
+            return
+        parent = self.instances.get(child.parent_instance_id or "")
+        parent_execution = child.parent["OrchestrationInstance"]["ExecutionId"]
+        if parent is None or parent.is_terminal or parent.execution_id != parent_execution:
+            return
+        self._deliver(parent, _child_result_event(child, outcome, self.clock.now()))
+
+    # == work ==
+
+    def _dispatch(self, instance: Instance, work: Work) -> None:
+        if work.kind == "activity":
+            self._spawn(self._run_activity(instance.instance_id, instance.execution_id, work))
+        elif work.kind == "http":
+            self._spawn(self._run_http(instance.instance_id, instance.execution_id, work))
+        elif work.kind == "timer":
+            if not work.canceled:
+                assert work.fire_at is not None
+                self._schedule_timer(
+                    work.fire_at, instance.instance_id, instance.execution_id, work.seq
+                )
+        elif work.kind == "suborchestration":
+            self._start_child(instance, work)
+        elif work.kind in ("entity_call", "entity_signal"):
+            assert work.instance_id is not None and work.request is not None
+            self.entities.send(work.instance_id, work.request)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._inflight.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Host task failed", exc_info=task.exception())
+        self._check_idle()
+
+    async def _run_activity(self, instance_id: str, execution_id: str, work: Work) -> None:
+        async with self._activity_slots:
+            override = self.overrides.get(work.name.lower())
+            info = self.index.activity(work.name)
+            if override is not None:
+                ok, result, error = await _run_override(override, work.input)
+            else:
+                assert info is not None
+                ok, result, error = await invoke_activity(info, work.input, self._executor)
+        now = self.clock.now()
+        if ok:
+            event = new_event(EventType.TaskCompleted, now, TaskScheduledId=work.seq, Result=result)
+        else:
+            name = info.durable_name if info is not None else work.name
+            reason, details = activity_failure(name, error)
+            event = new_event(
+                EventType.TaskFailed, now, TaskScheduledId=work.seq, Reason=reason, Details=details
+            )
+        self._deliver_to_execution(instance_id, execution_id, event)
+
+    async def _run_http(self, instance_id: str, execution_id: str, work: Work) -> None:
+        from devhost.engine.http_activity import run_http_request  # aiohttp only when used
+
+        assert work.request is not None
+        async with self._activity_slots:
+            ok, value = await run_http_request(work.request)
+        now = self.clock.now()
+        if ok:
+            event = new_event(EventType.TaskCompleted, now, TaskScheduledId=work.seq, Result=value)
+        else:
+            event = new_event(
+                EventType.TaskFailed, now, TaskScheduledId=work.seq, Reason=value, Details=None
+            )
+        self._deliver_to_execution(instance_id, execution_id, event)
+
+    def _deliver_to_execution(
+        self, instance_id: str, execution_id: str, event: dict[str, Any]
+    ) -> None:
+        instance = self.instances.get(instance_id)
+        if instance is None or instance.execution_id != execution_id or instance.is_terminal:
+            return
+        self._deliver(instance, event)
+
+    def _start_child(self, parent: Instance, work: Work) -> None:
+        child_id = work.instance_id
+        assert child_id is not None
+        child = self.instances.get(child_id)
+        parent_ref = {
+            "Name": parent.name,
+            "Version": "",
+            "TaskScheduleId": work.seq,
+            "OrchestrationInstance": {
+                "InstanceId": parent.instance_id,
+                "ExecutionId": parent.execution_id,
+            },
+        }
+        if child is not None and child.parent == parent_ref:
+            if child.is_terminal:  # recovered parent: the child already finished
+                self._deliver(
+                    parent, _child_result_event(child, _outcome_of(child), self.clock.now())
+                )
+            return
+        info = self.index.orchestrator(work.name)
+        assert info is not None
+        self._begin_execution(
+            child_id, info.durable_name, uuid.uuid4().hex, work.input, self.clock.now(), parent_ref
+        )
+
+    # == timers ==
+
+    def _schedule_timer(
+        self, fire_at: datetime, instance_id: str, execution_id: str, seq: int
+    ) -> None:
+        self._timer_counter += 1
+        heapq.heappush(self._timers, (fire_at, self._timer_counter, instance_id, execution_id, seq))
+        self._timer_event.set()
+
+    def _fire_due_timers(self) -> None:
+        now = self.clock.now()
+        while self._timers and self._timers[0][0] <= now:
+            fire_at, _, instance_id, execution_id, seq = heapq.heappop(self._timers)
+            event = new_event(EventType.TimerFired, now, TimerId=seq, FireAt=_dotnet(fire_at))
+            self._deliver_to_execution(instance_id, execution_id, event)
+
+    async def _timer_loop(self) -> None:
+        while True:
+            self._timer_event.clear()
+            self._fire_due_timers()
+            if isinstance(self.clock, VirtualClock):
+                if not self.clock.skips_time:
+                    await self._timer_event.wait()
+                    continue
+                await self._idle_event.wait()
+                self._idle_event.clear()
+                if self._timers and self._is_idle():
+                    self.clock.advance_to(self._timers[0][0])
+                continue
+            delay = None
+            if self._timers:
+                delay = max(0.0, (self._timers[0][0] - self.clock.now()).total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._timer_event.wait(), timeout=delay)
+
+    def _is_idle(self) -> bool:
+        return not self._ready and not self._inflight and not self.entities.busy()
+
+    def _check_idle(self) -> None:
+        if self._is_idle():
+            self._idle_event.set()
+
+    # == checkpoints ==
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._flush_requested.wait(), timeout=self.settings.checkpoint_interval
+                )
+            self._flush_requested.clear()
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("Checkpoint failed; will retry")
+                await asyncio.sleep(0.5)
+
+    async def _flush(self) -> None:
+        """Write every dirty instance (group commit). Concurrent callers share one flush."""
+        if self._flush_done is not None:
+            await asyncio.shield(self._flush_done)
+            # A flush that started before our changes may have missed them: run one more.
+        self._flush_done = asyncio.get_running_loop().create_future()
+        try:
+            dirty = [i for i in list(self.instances.values()) if i.dirty]
+            dirty.extend(self.entities.dirty())
+            jobs = [self._write(instance) for instance in dirty]
+            for start in range(0, len(jobs), 64):
+                await asyncio.gather(*jobs[start : start + 64])
+        finally:
+            done, self._flush_done = self._flush_done, None
+            done.set_result(None)
+        self._evict()
+
+    async def _write(self, instance: Instance) -> None:
+        instance.dirty = False
+        history = list(instance.history)
+        consumed, instance.consumed = instance.consumed, []
+        checkpoint = Checkpoint(
+            row=instance.row(),
+            history=history,
+            persisted_count=instance.persisted_count,
+            inbox_watermark=instance.watermark,
+        )
+        try:
+            await self.store.write_checkpoint(checkpoint)
+        except Exception:
+            instance.dirty = True
+            instance.consumed[:0] = consumed
+            raise
+        if instance.history is history or (
+            instance.history[: len(history)] == history
+            and instance.execution_id == checkpoint.row.execution_id
+        ):
+            instance.persisted_count = len(history)
+        if consumed:
+            await self.store.delete_messages(consumed)
+
+    # == recovery ==
+
+    async def recover(self) -> None:
+        """Reload unfinished instances and undelivered messages after a (possibly unclean) stop."""
+        query = InstanceQuery(runtime_status=sorted(RUNNING_STATUSES))
+        token: str | None = None
+        recovered: list[Instance] = []
+        while True:
+            rows, token = await self.store.query_instances(query, 500, token)
+            for row in rows:
+                if row.name.startswith("@"):
+                    continue
+                instance = await self._load(row.instance_id)
+                if instance is not None:
+                    recovered.append(instance)
+            if not token:
+                break
+        for instance in recovered:
+            self._redispatch(instance)
+        messages = await self.store.read_messages()
+        stale: list[StoredMessage] = []
+        for message in messages:
+            if not await self._redeliver(message):
+                stale.append(message)
+        if stale:
+            await self.store.delete_messages(stale)
+        if recovered or messages:
+            log.info(
+                "Recovered %d instances and %d messages", len(recovered), len(messages) - len(stale)
+            )
+
+    def _redispatch(self, instance: Instance) -> None:
+        """Re-run the orchestrator on its history to find in-flight work, and dispatch it."""
+        if len(instance.history) < 2:
+            return
+        info = self.index.orchestrator(instance.name)
+        if info is None:
+            return
+        reply, _ = invoke_orchestrator(info, self._context_json(instance, instance.history))
+        if reply is None:
+            return
+        replay = HostReplay(
+            instance_id=instance.instance_id,
+            execution_id=instance.execution_id,
+            orchestrator_name=instance.name,
+            history=instance.history,
+            reply=reply,
+            check_function=self._check_function,
+            parent_instance_id=instance.parent_instance_id,
+        )
+        result = replay.run(new_events_from=len(instance.history))
+        for work in result.open_work:
+            self._dispatch(instance, work)
+
+    async def _redeliver(self, message: StoredMessage) -> bool:
+        body = message.body
+        instance = (
+            await self._load(message.instance_id)
+            if not message.instance_id.startswith("@")
+            else None
+        )
+        if message.instance_id.startswith("@"):
+            return await self.entities.redeliver(message)
+        if instance is not None and message.msg_id <= instance.watermark:
+            return False
+        if body["kind"] == "start":
+            if (
+                instance is not None
+                and instance.execution_id == body["executionId"]
+                and instance.history
+            ):
+                return False
+            created = datetime.fromisoformat(body["created"])
+            instance = self._begin_execution(
+                message.instance_id, body["name"], body["executionId"], body["input"], created
+            )
+            instance.inbox[-1].message = message
+            return True
+        if instance is None or instance.is_terminal:
+            return False
+        self._deliver(instance, body["event"], message)
+        return True
+
+
+# == module helpers ==
+
+
+def _dotnet(value: datetime) -> str:
+    from devhost.engine.history import dotnet_time
+
+    return dotnet_time(value)
+
+
+def _validate_instance_id(instance_id: str) -> None:
+    """DurableClient.StartNewAsync's rules (protocol notes §7.1)."""
+    if (
+        not instance_id
+        or instance_id.startswith("@")
+        or _INVALID_ID.search(instance_id)
+        or len(instance_id) > 256
+    ):
+        raise InvalidRequest(
+            f"Instance ID '{instance_id}' is not valid: it must not be empty, start with '@', "
+            "contain '/', '\\', '#', '?' or control characters, or exceed 256 characters."
+        )
+
+
+def _instance_from_row(row: InstanceRow) -> Instance:
+    return Instance(
+        instance_id=row.instance_id,
+        name=row.name,
+        execution_id=row.execution_id,
+        status=row.runtime_status,
+        created=row.created_time,
+        updated=row.last_updated_time,
+        input=row.input,
+        output=row.output,
+        custom_status=row.custom_status,
+        completed=row.completed_time,
+        generation=row.generation,
+    )
+
+
+def _parent_from_history(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for event in history[:3]:
+        if event["EventType"] == EventType.ExecutionStarted:
+            return event.get("ParentInstance")
+    return None
+
+
+def _outcome_of(child: Instance) -> Outcome:
+    return Outcome(child.status, child.output)
+
+
+def _child_result_event(child: Instance, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    assert child.parent is not None
+    seq = child.parent["TaskScheduleId"]
+    if outcome.status == "Completed":
+        return new_event(
+            EventType.SubOrchestrationInstanceCompleted,
+            now,
+            TaskScheduledId=seq,
+            Result=outcome.result,
+        )
+    return new_event(
+        EventType.SubOrchestrationInstanceFailed,
+        now,
+        TaskScheduledId=seq,
+        Reason=outcome.result,
+        Details=outcome.details,
+    )
+
+
+async def _run_override(
+    override: ActivityOverride, input_text: str | None
+) -> tuple[bool, str | None, str]:
+    """Run a test's stand-in for an activity with the same encoding as the real thing."""
+    from azure.functions import _durable_functions as codec
+
+    from devhost.engine.invoke import _failure_text
+
+    try:
+        value = codec.df_loads(input_text) if input_text is not None else None
+        result = override(value)
+        if asyncio.iscoroutine(result):
+            result = await result
+        encoded = codec.df_dumps(result)
+    except Exception as exc:
+        return False, None, _failure_text(exc)
+    return (
+        True,
+        (None if encoded == "null" else json.dumps(json.loads(encoded), separators=(",", ":"))),
+        "",
+    )
+
+
+__all__ = ["Engine", "EngineSettings", "timedelta"]

@@ -1,0 +1,162 @@
+"""Testing Durable Functions apps for real, fast: the local host's engine in-process.
+
+``DurableTestHost`` loads your function app, runs orchestrations through the real SDK replay
+with an in-memory store (or Azure Storage), and a virtual clock: durable timers fire as soon
+as nothing else is running, so a 72-hour deadline passes in milliseconds.
+
+Example
+-------
+>>> async def test_hello_sequence():
+...     async with DurableTestHost(".") as host:
+...         status = await host.run("hello_sequence", {"cities": ["Tokyo"]})
+...         assert status["runtimeStatus"] == "Completed"
+
+Activities that call outside services can be replaced by name:
+``DurableTestHost(".", activity_overrides={"charge_card": lambda payment: {"ok": True}})``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from azure.functions import _durable_functions as codec
+
+from devhost.app.loader import FunctionIndex, load_app
+from devhost.engine.api import StatusOptions
+from devhost.engine.clock import Clock, VirtualClock
+from devhost.engine.runtime import ActivityOverride, Engine, EngineSettings
+from devhost.store.base import Store
+
+
+class OrchestrationTimeout(AssertionError):
+    """The instance did not finish in time; the message shows its last status."""
+
+
+def client_input(value: Any) -> str | None:
+    """The stored input text for ``value`` as the Python client sends it (double-encoded)."""
+    return None if value is None else json.dumps(codec.df_dumps(value))
+
+
+class DurableTestHost:
+    """An engine with a fresh task hub, for one test.
+
+    Parameters
+    ----------
+    app_dir
+        The folder with ``function_app.py`` (ignored when ``index`` is given).
+    index
+        An already-indexed app (``devhost.app.loader.index_app(app)``), e.g. a test's own.
+    store
+        Defaults to a new ``MemoryStore``; pass an ``AzureStore`` to test against Azurite.
+    virtual_time
+        True (default): timers fire when the engine is idle. ``"manual"``: only on
+        ``advance()``. False: the wall clock.
+    activity_overrides
+        Activity name -> callable taking the decoded input, returning the result (or raising).
+    """
+
+    def __init__(
+        self,
+        app_dir: str | Path = ".",
+        *,
+        index: FunctionIndex | None = None,
+        store: Store | None = None,
+        virtual_time: bool | str = True,
+        activity_overrides: dict[str, ActivityOverride] | None = None,
+        task_hub: str | None = None,
+        checkpoint_interval: float = 0.01,
+    ) -> None:
+        from devhost.store.memory import MemoryStore
+
+        self.index = index or load_app(app_dir)
+        self.task_hub = task_hub or "test" + uuid.uuid4().hex[:12]
+        self.store = store or MemoryStore(self.task_hub)
+        self.clock: Clock = (
+            VirtualClock(auto_advance=virtual_time != "manual") if virtual_time else Clock()
+        )
+        self.engine = Engine(
+            self.index,
+            self.store,
+            task_hub=self.task_hub,
+            clock=self.clock,
+            settings=EngineSettings(checkpoint_interval=checkpoint_interval),
+            activity_overrides=activity_overrides,
+        )
+
+    async def __aenter__(self) -> DurableTestHost:
+        await self.engine.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.engine.stop()
+
+    async def start(self, name: str, input: Any = None, instance_id: str | None = None) -> str:
+        """Start an orchestration as ``client.start_new`` would; returns the instance ID."""
+        return await self.engine.start_new(name, instance_id, client_input(input))
+
+    async def raise_event(
+        self, instance_id: str, event_name: str, data: Any = None, *, as_client: bool = True
+    ) -> None:
+        """Raise an event. ``as_client=True`` encodes like the Python client (the orchestrator
+        receives a JSON *string*); False like a raw HTTP request with a JSON body."""
+        if data is None:
+            text = None
+        elif as_client:
+            text = json.dumps(json.dumps(data))
+        else:
+            text = json.dumps(data)
+        await self.engine.raise_event(instance_id, event_name, text)
+
+    async def status(self, instance_id: str, *, history: bool = False) -> dict[str, Any] | None:
+        return await self.engine.get_status(
+            instance_id, StatusOptions(show_history=history, show_history_output=history)
+        )
+
+    async def wait(self, instance_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait until the instance is terminal; raises ``OrchestrationTimeout`` otherwise."""
+        status = await self.engine.wait_for_completion(instance_id, timeout)
+        if status is None:
+            raise OrchestrationTimeout(f"No instance '{instance_id}'.")
+        if status["runtimeStatus"] not in ("Completed", "Failed", "Terminated", "Canceled"):
+            raise OrchestrationTimeout(f"'{instance_id}' still {status['runtimeStatus']}: {status}")
+        return status
+
+    async def run(self, name: str, input: Any = None, timeout: float = 10.0) -> dict[str, Any]:
+        """Start an orchestration and wait for it to finish; returns its status."""
+        return await self.wait(await self.start(name, input), timeout)
+
+    async def wait_for_custom_status(
+        self, instance_id: str, predicate: Any, timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """Poll until ``predicate(custom_status)`` is true (e.g. a stage was reached)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            status = await self.status(instance_id)
+            if status is not None and predicate(status.get("customStatus")):
+                return status
+            if asyncio.get_running_loop().time() > deadline:
+                raise OrchestrationTimeout(f"custom status never matched: {status}")
+            await asyncio.sleep(0.005)
+
+    async def idle(self, timeout: float = 5.0) -> None:
+        """Wait until no episode, activity or entity operation is pending."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self.engine._is_idle():
+            if asyncio.get_running_loop().time() > deadline:
+                raise OrchestrationTimeout("the engine never became idle")
+            await asyncio.sleep(0.002)
+
+    def advance(self, delta: timedelta) -> None:
+        """Move virtual time forward; due timers fire."""
+        if not isinstance(self.clock, VirtualClock):
+            raise RuntimeError("advance() needs virtual time")
+        self.clock.advance(delta)
+        self.engine._timer_event.set()
+
+    def now(self) -> Any:
+        return self.clock.now()
