@@ -1,0 +1,1 @@
+"""HTTP endpoints and workflows, one ``df.Blueprint`` per module; function_app.py registers them."""

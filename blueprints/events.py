@@ -1,0 +1,94 @@
+"""Raising an external event: ``POST /api/instances/{instanceId}/events/{eventName}``.
+
+The payload is validated against the model the instance's orchestrator registered for that
+event (models.registry) before it is raised, so an orchestrator never waits on a payload it
+cannot read. The event is raised under its registered spelling, because
+``wait_for_external_event`` matches names exactly while callers may not.
+
+The Python client encodes event data twice (protocol notes §2.6), so orchestrators read the
+payload with ``models.common.parse_event``.
+"""
+
+import logging
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from blueprints.http_errors import (
+    ApiError,
+    json_errors,
+    json_response,
+    read_json_body,
+    validate_model,
+)
+from blueprints.instance_status import (
+    instance_finished,
+    instance_not_found,
+    require_instance,
+    runtime_status,
+)
+from models.registry import get_workflow
+
+logger = logging.getLogger(__name__)
+
+bp = df.Blueprint()
+
+
+_NO_MORE_EVENTS = "it no longer accepts events"
+
+
+@bp.route(route="instances/{instanceId}/events/{eventName}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def raise_event(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Validate an event payload against the instance's event model and raise it."""
+    instance_id = req.route_params["instanceId"]
+    event_name = req.route_params["eventName"]
+    body = read_json_body(req)
+
+    status = await require_instance(client, instance_id)
+    orchestrator = status.name or ""
+    spec = get_workflow(orchestrator)
+    event = spec.find_event(event_name) if spec else None
+    if event is None:
+        accepted = spec.event_names if spec else []
+        raise ApiError(
+            400,
+            "UnknownEvent",
+            f"Orchestrator '{orchestrator}' accepts no event named '{event_name}'. "
+            f"Accepted events: {', '.join(accepted) or '(none)'}.",
+            [
+                {
+                    "field": "eventName",
+                    "code": "unknown_event",
+                    "message": f"'{event_name}' is not an event of '{orchestrator}'",
+                    "accepted": accepted,
+                }
+            ],
+        )
+    registered_name, model = event
+
+    current = runtime_status(status)
+    if current is not None and current.is_finished:
+        raise instance_finished(instance_id, current.value, _NO_MORE_EVENTS)
+
+    payload = validate_model(model, body)
+    try:
+        await client.raise_event(
+            instance_id, registered_name, payload.model_dump(mode="json", by_alias=True)
+        )
+    except Exception as error:
+        # The instance may finish or vanish between the status check and the raise; the
+        # client reports those host answers (410, 404) only through the message.
+        message = str(error)
+        if "is gone" in message:
+            raise instance_finished(instance_id, "finished", _NO_MORE_EVENTS) from error
+        if "No instance with ID" in message:
+            raise instance_not_found(instance_id) from error
+        raise
+    logger.info("Raised event %s on instance %s", registered_name, instance_id)
+    return json_response(
+        {"id": instance_id, "eventName": registered_name, "accepted": True}, status=202
+    )

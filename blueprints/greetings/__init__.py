@@ -1,0 +1,4 @@
+"""The greetings sample: ``hello_sequence`` greets a list of cities one after another.
+
+The classic function-chaining sample, kept so the generic endpoints have a workflow to start.
+"""

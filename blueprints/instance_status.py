@@ -1,0 +1,246 @@
+"""Looking up an orchestration instance through the durable client, and rendering its status.
+
+Shared by the starter, the raise-event and the instance-management endpoints. The read paths
+are defensive: a payload the API cannot decode is shown as stored rather than failing the call.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from typing import Any
+
+import azure.durable_functions as df
+
+from blueprints.http_errors import ApiError
+from models.common import decode_json_text
+from models.management import RuntimeStatus
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "instance_finished",
+    "instance_not_found",
+    "listed_status_view",
+    "require_instance",
+    "runtime_status",
+    "status_view",
+    "validate_instance_id",
+]
+
+# The statuses that block starting the same instance ID again under the host.json setting
+# overridableExistingInstanceStates = NonRunningStates (protocol notes §7.1).
+ACTIVE_STATUSES = frozenset(
+    {
+        RuntimeStatus.RUNNING,
+        RuntimeStatus.PENDING,
+        RuntimeStatus.SUSPENDED,
+        RuntimeStatus.CONTINUED_AS_NEW,
+    }
+)
+
+MAX_INSTANCE_ID_LENGTH = 256
+_FORBIDDEN_ID_CHARACTERS = frozenset("/\\#?")
+
+
+def validate_instance_id(instance_id: str) -> None:
+    """Check an instance ID against the rules the durable extension enforces on start.
+
+    Parameters
+    ----------
+    instance_id : str
+        The caller's instance ID.
+
+    Raises
+    ------
+    ApiError
+        400 ``ValidationFailed`` naming ``instanceId`` when the ID is empty, longer than 256
+        characters, starts with ``@`` or contains ``/ \\ # ?`` or a control character.
+    """
+    problem = None
+    if not instance_id.strip():
+        problem = "must not be empty"
+    elif len(instance_id) > MAX_INSTANCE_ID_LENGTH:
+        problem = f"must be at most {MAX_INSTANCE_ID_LENGTH} characters"
+    elif instance_id.startswith("@"):
+        problem = "must not start with '@' (reserved for entities)"
+    elif any(
+        char in _FORBIDDEN_ID_CHARACTERS or unicodedata.category(char) == "Cc"
+        for char in instance_id
+    ):
+        problem = "must not contain '/', '\\', '#', '?' or control characters"
+    if problem:
+        raise ApiError(
+            400,
+            "ValidationFailed",
+            f"The instance ID {problem}.",
+            [{"field": "instanceId", "code": "invalid_instance_id", "message": problem}],
+        )
+
+
+def runtime_status(status: df.DurableOrchestrationStatus) -> RuntimeStatus | None:
+    """Return an instance's runtime status, or None when the runtime reported none.
+
+    Parameters
+    ----------
+    status : azure.durable_functions.DurableOrchestrationStatus
+        The status returned by ``client.get_status``.
+
+    Returns
+    -------
+    RuntimeStatus | None
+        The status as this API names it.
+    """
+    value = status.runtime_status
+    if value is None:
+        return None
+    return RuntimeStatus(getattr(value, "value", value))
+
+
+async def require_instance(
+    client: df.DurableOrchestrationClient, instance_id: str, show_history: bool = False
+) -> df.DurableOrchestrationStatus:
+    """Return an instance's status, answering 404 when there is no such instance.
+
+    Parameters
+    ----------
+    client : azure.durable_functions.DurableOrchestrationClient
+        The durable client.
+    instance_id : str
+        The instance to look up.
+    show_history : bool
+        Whether to include the execution history (with activity outputs).
+
+    Returns
+    -------
+    azure.durable_functions.DurableOrchestrationStatus
+        The instance's status.
+
+    Raises
+    ------
+    ApiError
+        404 ``InstanceNotFound``.
+    """
+    status = await client.get_status(
+        instance_id,
+        show_history=show_history,
+        show_history_output=show_history,
+        show_input=True,
+    )
+    # The client signals "not found" with a falsy status object (no creation time).
+    if not status:
+        raise instance_not_found(instance_id)
+    return status
+
+
+def instance_not_found(instance_id: str) -> ApiError:
+    """Return the 404 answered for an unknown instance ID.
+
+    Parameters
+    ----------
+    instance_id : str
+        The ID no instance has.
+
+    Returns
+    -------
+    ApiError
+        404 ``InstanceNotFound`` naming ``instanceId``.
+    """
+    return ApiError(
+        404,
+        "InstanceNotFound",
+        f"No orchestration instance has the ID '{instance_id}'.",
+        [{"field": "instanceId", "code": "not_found", "message": "unknown instance"}],
+    )
+
+
+def instance_finished(instance_id: str, status: str, refusal: str) -> ApiError:
+    """Return the 410 answered when an instance has finished and cannot take a request.
+
+    Parameters
+    ----------
+    instance_id : str
+        The finished instance.
+    status : str
+        Its runtime status (or "finished" when only that much is known).
+    refusal : str
+        What it cannot do, completing "Instance 'x' is Completed; ...".
+
+    Returns
+    -------
+    ApiError
+        410 ``InstanceFinished`` naming ``instanceId``.
+    """
+    return ApiError(
+        410,
+        "InstanceFinished",
+        f"Instance '{instance_id}' is {status}; {refusal}.",
+        [{"field": "instanceId", "code": "instance_finished", "message": f"instance is {status}"}],
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def status_view(
+    status: df.DurableOrchestrationStatus, include_history: bool = False
+) -> dict[str, Any]:
+    """Render an instance's status as this API's JSON.
+
+    Parameters
+    ----------
+    status : azure.durable_functions.DurableOrchestrationStatus
+        The status returned by ``client.get_status``.
+    include_history : bool
+        Whether to add ``historyEvents``.
+
+    Returns
+    -------
+    dict[str, Any]
+        ``instanceId``, ``name``, ``runtimeStatus``, ``createdTime``, ``lastUpdatedTime``,
+        ``input``, ``output``, ``customStatus`` (and ``historyEvents``). The input is decoded
+        from the string the Python client stores it as (protocol notes §2.6).
+    """
+    current = runtime_status(status)
+    view: dict[str, Any] = {
+        "instanceId": status.instance_id,
+        "name": status.name,
+        "runtimeStatus": current.value if current else None,
+        "createdTime": _iso(status.created_time),
+        "lastUpdatedTime": _iso(status.last_updated_time),
+        "input": decode_json_text(status.input_),
+        "output": status.output,
+        "customStatus": status.custom_status,
+    }
+    if include_history:
+        # The host returns the history as "historyEvents", which the SDK keeps as an ad-hoc
+        # attribute rather than in .history (protocol notes §6.3).
+        view["historyEvents"] = getattr(status, "historyEvents", None) or status.history or []
+    return view
+
+
+def listed_status_view(entry: dict[str, Any]) -> dict[str, Any]:
+    """Render one entry of the management API's instance list as this API's JSON.
+
+    Parameters
+    ----------
+    entry : dict[str, Any]
+        An instance status object as the host lists it (protocol notes §7.2).
+
+    Returns
+    -------
+    dict[str, Any]
+        The same fields as :func:`status_view`, with the input decoded.
+    """
+    return {
+        "instanceId": entry.get("instanceId"),
+        "name": entry.get("name"),
+        "runtimeStatus": entry.get("runtimeStatus"),
+        "createdTime": entry.get("createdTime"),
+        "lastUpdatedTime": entry.get("lastUpdatedTime"),
+        "input": decode_json_text(entry.get("input")),
+        "output": entry.get("output"),
+        "customStatus": entry.get("customStatus"),
+    }
