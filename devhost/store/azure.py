@@ -1,0 +1,458 @@
+"""Azure Storage (or Azurite) backend, laid out like DurableTask.AzureStorage.
+
+Tables ``{Hub}Instances`` and ``{Hub}History``, control queues ``{hub}-control-00..03``
+holding the durable inbox, blob container ``{hub}-largemessages`` for values too large for a
+table property or a queue message (``devhost.store.azure_layout`` has the encodings). The data
+can be browsed with Azure Storage Explorer.
+
+Write-path cost (what the 150 orchestrations/s target rests on): a checkpoint is one
+entity-group transaction on the History table (new rows plus the sentinel; more transactions
+only past 100 rows) and one upsert of the Instances row; a message is one queue request. No
+write reads first; tables, queues and the container are created only in :meth:`AzureStore.open`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import logging
+import re
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+from azure.core.async_paging import AsyncPageIterator
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableEntity, UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.storage.blob.aio import BlobServiceClient
+from azure.storage.queue import QueueMessage
+from azure.storage.queue.aio import QueueClient, QueueServiceClient
+
+from devhost.store.azure_layout import (
+    BLOB_SUFFIX,
+    MAX_TRANSACTION_OPERATIONS,
+    SENTINEL_ROW_KEY,
+    control_queue_index,
+    decode_token,
+    encode_token,
+    entity_to_event,
+    entity_to_instance,
+    event_to_entity,
+    expand_connection_string,
+    from_table_value,
+    history_row_key,
+    instance_filter,
+    instance_to_entity,
+    odata_string,
+    sanitize_key,
+    too_large_columns,
+    transactions,
+)
+from devhost.store.base import (
+    Checkpoint,
+    InstanceQuery,
+    InstanceRow,
+    Store,
+    StoredHistory,
+    StoredMessage,
+)
+
+logger = logging.getLogger(__name__)
+
+# A queue message holds at most 64 KiB, and the SDK's XML escaping can grow the text, so a
+# message longer than this many (ASCII) characters keeps its body in a blob.
+_MAX_QUEUE_MESSAGE_CHARS = 48 * 1024
+# How long read_messages hides messages while it pages through a queue; they are made visible
+# again right after.
+_READ_VISIBILITY_SECONDS = 60
+# At most this many requests at once when one call fans out.
+_FAN_OUT = 16
+
+_T = TypeVar("_T")
+
+
+async def _bounded(calls: Iterable[Awaitable[_T]], limit: int = _FAN_OUT) -> list[_T]:
+    """Await ``calls`` concurrently, at most ``limit`` at a time; results in order."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def run(call: Awaitable[_T]) -> _T:
+        async with semaphore:
+            return await call
+
+    return list(await asyncio.gather(*(run(call) for call in calls)))
+
+
+@dataclass(frozen=True)
+class QueueReceipt:
+    """Where a stored message lives: what ``delete_messages`` needs."""
+
+    queue: str
+    message_id: str
+    pop_receipt: str
+    blob_name: str | None = None
+
+
+class AzureStore(Store):
+    """Task-hub storage in an Azure Storage account (or Azurite).
+
+    Parameters
+    ----------
+    connection_string
+        ``UseDevelopmentStorage=true`` (Azurite on its default ports) or an explicit
+        ``DefaultEndpointsProtocol=...;AccountName=...;AccountKey=...;...`` string.
+    task_hub
+        The task hub name (3-45 letters and digits, starting with a letter).
+    partition_count
+        Number of control queues (DTFx ``partitionCount``, default 4).
+
+    Notes
+    -----
+    One client per service lives as long as the store, so HTTP connections are reused.
+    Datetimes of instance rows should be timezone-aware UTC; they are read back as such.
+    """
+
+    def __init__(self, connection_string: str, task_hub: str, *, partition_count: int = 4):
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,44}", task_hub):
+            raise ValueError(
+                f"invalid task hub name {task_hub!r}: use 3-45 letters and digits, "
+                "starting with a letter"
+            )
+        self.task_hub = task_hub
+        self._operations = 0
+        # The latest pop receipt of each message this store put or read, by (queue, id):
+        # reading a message again changes its receipt, and a delete with the old one fails.
+        self._pop_receipts: dict[tuple[str, str], str] = {}
+        conn = expand_connection_string(connection_string)
+        # The hook runs for every HTTP request (each retry, each page of a query): exactly
+        # what count_operations reports.
+        count = self._count_request
+        self._table_service = TableServiceClient.from_connection_string(
+            conn, raw_request_hook=count
+        )
+        self._queue_service = QueueServiceClient.from_connection_string(
+            conn, raw_request_hook=count
+        )
+        self._blob_service = BlobServiceClient.from_connection_string(conn, raw_request_hook=count)
+        self._instances: TableClient = self._table_service.get_table_client(f"{task_hub}Instances")
+        self._history: TableClient = self._table_service.get_table_client(f"{task_hub}History")
+        hub = task_hub.lower()
+        self._control_queues: list[QueueClient] = [
+            self._queue_service.get_queue_client(f"{hub}-control-{index:02d}")
+            for index in range(partition_count)
+        ]
+        self._queues_by_name = {queue.queue_name: queue for queue in self._control_queues}
+        self._container = self._blob_service.get_container_client(f"{hub}-largemessages")
+
+    def _count_request(self, _request: Any) -> None:
+        self._operations += 1
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the tables, control queues and large-message container if missing."""
+
+        async def create(call: Awaitable[Any]) -> None:
+            try:
+                await call
+            except ResourceExistsError:
+                pass
+
+        await asyncio.gather(
+            create(self._instances.create_table()),
+            create(self._history.create_table()),
+            create(self._container.create_container()),
+            *(create(queue.create_queue()) for queue in self._control_queues),
+        )
+
+    async def close(self) -> None:
+        """Close the three service clients and their connection pools."""
+        await asyncio.gather(
+            self._table_service.close(), self._queue_service.close(), self._blob_service.close()
+        )
+
+    async def count_operations(self) -> int:
+        """HTTP requests made to storage so far."""
+        return self._operations
+
+    # -- blobs ----------------------------------------------------------------------------------
+
+    async def _upload(self, name: str, text: str) -> None:
+        data = gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
+        await self._container.upload_blob(name, data, overwrite=True)
+
+    async def _download(self, name: str) -> str:
+        downloader = await self._container.download_blob(name)
+        return gzip.decompress(await downloader.readall()).decode("utf-8")
+
+    async def _delete_blob(self, name: str) -> None:
+        try:
+            await self._container.delete_blob(name)
+        except ResourceNotFoundError:
+            pass
+
+    @staticmethod
+    def _move_large_values(
+        entity: dict[str, Any], blob_prefix: str, uploads: list[tuple[str, str]]
+    ) -> None:
+        """Move the columns the table cannot hold to blobs ``{blob_prefix}-{Column}.json.gz``;
+        a ``{Column}BlobName`` column names each one."""
+        for column in too_large_columns(entity):
+            name = f"{blob_prefix}-{column}.json.gz"
+            uploads.append((name, entity.pop(column)))
+            entity[column + BLOB_SUFFIX] = name
+
+    async def _fetch_large_values(self, entities: list[dict[str, Any]]) -> None:
+        """Replace each ``{Column}BlobName`` column by the blob's text under ``Column``."""
+        refs = [
+            (entity, column)
+            for entity in entities
+            for column, value in entity.items()
+            if column.endswith(BLOB_SUFFIX)
+            and isinstance(value, str)
+            and value.startswith(entity["PartitionKey"] + "/")
+        ]
+        texts = await _bounded(self._download(entity[column]) for entity, column in refs)
+        for (entity, column), text in zip(refs, texts, strict=True):
+            del entity[column]
+            entity[column.removesuffix(BLOB_SUFFIX)] = text
+
+    # -- durable inbox --------------------------------------------------------------------------
+
+    async def put_message(self, message: StoredMessage) -> None:
+        """Send ``message`` to its instance's control queue (its body to a blob when large)."""
+        queue = self._control_queues[
+            control_queue_index(message.instance_id, len(self._control_queues))
+        ]
+        envelope: dict[str, Any] = {"msgId": message.msg_id, "instanceId": message.instance_id}
+        # json.dumps escapes non-ASCII, so the text holds no character the queue's XML rejects.
+        text = json.dumps({**envelope, "body": message.body}, separators=(",", ":"))
+        blob_name = None
+        if len(text) > _MAX_QUEUE_MESSAGE_CHARS:
+            blob_name = (
+                f"{sanitize_key(message.instance_id)}/message-{sanitize_key(message.msg_id)}"
+                ".json.gz"
+            )
+            await self._upload(blob_name, json.dumps(message.body, separators=(",", ":")))
+            text = json.dumps({**envelope, "bodyBlob": blob_name}, separators=(",", ":"))
+        # time_to_live=-1: the service default (7 days) would silently drop a message the
+        # engine has not checkpointed yet, e.g. a start request waiting through an outage.
+        sent = await queue.send_message(text, time_to_live=-1)
+        pop_receipt = sent.pop_receipt or ""
+        self._pop_receipts[(queue.queue_name, sent.id)] = pop_receipt
+        message.receipt = QueueReceipt(queue.queue_name, sent.id, pop_receipt, blob_name)
+
+    async def read_messages(self) -> list[StoredMessage]:
+        """Every message of every control queue, oldest ``msg_id`` first.
+
+        Receiving is the only way to page past 32 messages, and it hides them; each one is
+        made visible again right away, so a later read (a quick restart) sees it too.
+        """
+        per_queue = await asyncio.gather(*(self._read_queue(q) for q in self._control_queues))
+        messages = [message for queue_messages in per_queue for message in queue_messages]
+        messages.sort(key=lambda message: message.msg_id)
+        return messages
+
+    async def _read_queue(self, queue: QueueClient) -> list[StoredMessage]:
+        received: dict[str, QueueMessage] = {}
+        async for item in queue.receive_messages(
+            messages_per_page=32, visibility_timeout=_READ_VISIBILITY_SECONDS
+        ):
+            received[item.id] = item  # a message seen twice keeps its latest receipt
+        results = await _bounded(self._reveal(queue, item) for item in received.values())
+        return [message for message in results if message is not None]
+
+    async def _reveal(self, queue: QueueClient, item: QueueMessage) -> StoredMessage | None:
+        """Make a received message visible again and decode it (None if it is not ours)."""
+        visible = await queue.update_message(item.id, item.pop_receipt, visibility_timeout=0)
+        pop_receipt = visible.pop_receipt or ""
+        self._pop_receipts[(queue.queue_name, item.id)] = pop_receipt
+        try:
+            envelope = json.loads(item.content)
+            blob_name = envelope.get("bodyBlob")
+            body = (
+                envelope["body"]
+                if blob_name is None
+                else json.loads(await self._download(blob_name))
+            )
+            receipt = QueueReceipt(queue.queue_name, item.id, pop_receipt, blob_name)
+            return StoredMessage(envelope["msgId"], envelope["instanceId"], body, receipt)
+        except (ValueError, KeyError, TypeError, AttributeError, ResourceNotFoundError):
+            # Not ours (e.g. a real host used the same task hub) or damaged: leave it alone.
+            logger.warning("skipping unreadable message %s in %s", item.id, queue.queue_name)
+            return None
+
+    async def delete_messages(self, messages: list[StoredMessage]) -> None:
+        """Delete messages (and their body blobs); already deleted ones are ignored."""
+        receipts = [m.receipt for m in messages if isinstance(m.receipt, QueueReceipt)]
+        await _bounded(self._delete_message(receipt) for receipt in receipts)
+
+    async def _delete_message(self, receipt: QueueReceipt) -> None:
+        queue = self._queues_by_name.get(receipt.queue)
+        if queue is None:
+            return  # a receipt from another task hub: nothing of ours
+        key = (receipt.queue, receipt.message_id)
+        try:
+            await queue.delete_message(
+                receipt.message_id, self._pop_receipts.get(key, receipt.pop_receipt)
+            )
+        except ResourceNotFoundError:
+            pass  # already deleted
+        except HttpResponseError as error:
+            if error.status_code != 400:
+                raise
+            # Another process re-read it, which changed its receipt: it stays, is read again
+            # at the next start, and the instance's inbox watermark drops it then.
+            logger.warning("message %s not deleted: %s", receipt.message_id, error.message)
+            return
+        finally:
+            self._pop_receipts.pop(key, None)
+        if receipt.blob_name is not None:
+            await self._delete_blob(receipt.blob_name)
+
+    # -- instances and histories ----------------------------------------------------------------
+
+    async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Write the new history rows and the sentinel (last), then the instance row."""
+        row = checkpoint.row
+        partition_key = sanitize_key(row.instance_id)
+        # The execution id in history blob names keeps a committed older execution's row from
+        # pointing at a blob that a half-written replacement has overwritten.
+        blob_prefix = f"{partition_key}/history-{sanitize_key(row.execution_id)}"
+        uploads: list[tuple[str, str]] = []
+        entities: list[dict[str, Any]] = []
+        for ordinal in range(checkpoint.persisted_count, len(checkpoint.history)):
+            row_key = history_row_key(ordinal)
+            entity = event_to_entity(checkpoint.history[ordinal])
+            entity.update(PartitionKey=partition_key, RowKey=row_key, ExecutionId=row.execution_id)
+            self._move_large_values(entity, f"{blob_prefix}-{row_key}", uploads)
+            entities.append(entity)
+        entities.append(
+            {
+                "PartitionKey": partition_key,
+                "RowKey": SENTINEL_ROW_KEY,
+                "ExecutionId": row.execution_id,
+                "IsCheckpointComplete": True,
+                "CheckpointCompletedTimestamp": datetime.now(UTC),
+                "HistoryCount": len(checkpoint.history),
+                "InboxWatermark": checkpoint.inbox_watermark,
+            }
+        )
+        instance = instance_to_entity(row, self.task_hub)
+        self._move_large_values(instance, f"{partition_key}/instance", uploads)
+        # Blobs first: a committed row must never name a blob that is not there yet.
+        await _bounded(self._upload(name, text) for name, text in uploads)
+        batches = list(transactions(entities))
+        # Earlier transactions may run in parallel; the one holding the sentinel commits the
+        # checkpoint, so it goes last.
+        await asyncio.gather(*(self._submit(batch) for batch in batches[:-1]))
+        await self._submit(batches[-1])
+        await self._instances.upsert_entity(instance, mode=UpdateMode.REPLACE)
+
+    async def _submit(self, batch: list[dict[str, Any]]) -> None:
+        await self._history.submit_transaction(
+            [("upsert", entity, {"mode": UpdateMode.REPLACE}) for entity in batch]
+        )
+
+    async def read_instance(self, instance_id: str) -> InstanceRow | None:
+        """The instance row (large values fetched from blobs), or None."""
+        try:
+            entity = await self._instances.get_entity(sanitize_key(instance_id), "")
+        except ResourceNotFoundError:
+            return None
+        return (await self._instance_rows([entity]))[0]
+
+    async def _instance_rows(self, entities: list[TableEntity]) -> list[InstanceRow]:
+        plain = [dict(entity) for entity in entities]
+        await self._fetch_large_values(plain)
+        return [entity_to_instance(entity) for entity in plain]
+
+    async def read_history(self, instance_id: str) -> StoredHistory | None:
+        """The current execution's events, or None before the first complete checkpoint.
+
+        Rows at or past the sentinel's ``HistoryCount`` (a half-written checkpoint, or an
+        older, longer execution) and rows of another execution are never returned.
+        """
+        partition_key = sanitize_key(instance_id)
+        rows = [
+            dict(entity)
+            async for entity in self._history.query_entities(
+                f"PartitionKey eq {odata_string(partition_key)}"
+            )
+        ]
+        # The service returns rows in RowKey order: the events, then the sentinel.
+        sentinel = rows.pop() if rows and rows[-1]["RowKey"] == SENTINEL_ROW_KEY else None
+        if sentinel is None:
+            return None
+        execution_id = sentinel["ExecutionId"]
+        count = from_table_value(sentinel.get("HistoryCount", 0))
+        events: list[dict[str, Any]] = []
+        for row in rows[:count]:
+            if row["RowKey"] != history_row_key(len(events)) or row["ExecutionId"] != execution_id:
+                # Only a crash while a long execution was being replaced leaves this.
+                logger.warning(
+                    "history of %s is torn at row %s: returning %d of %d events",
+                    instance_id,
+                    row["RowKey"],
+                    len(events),
+                    count,
+                )
+                break
+            events.append(row)
+        await self._fetch_large_values(events)
+        return StoredHistory(
+            execution_id=execution_id,
+            events=[entity_to_event(row) for row in events],
+            inbox_watermark=sentinel.get("InboxWatermark", ""),
+        )
+
+    async def query_instances(
+        self, query: InstanceQuery, top: int, continuation: str | None
+    ) -> tuple[list[InstanceRow], str | None]:
+        """One page of matching instances (filtered by the table service) and the next token."""
+        condition = instance_filter(query)
+        token = decode_token(continuation)
+        while True:
+            paged = (
+                self._instances.query_entities(condition, results_per_page=top)
+                if condition
+                else self._instances.list_entities(results_per_page=top)
+            )
+            pages = cast(AsyncPageIterator[Any], paged.by_page(continuation_token=token))
+            entities: list[TableEntity] = []
+            async for page in pages:
+                entities = [entity async for entity in page]
+                break
+            token = pages.continuation_token
+            # The service may answer a filtered query with an empty page and a token.
+            if entities or not token:
+                break
+        return await self._instance_rows(entities), encode_token(token)
+
+    async def delete_instance(self, instance_id: str) -> bool:
+        """Delete the history rows, the blobs, then the instance row (so a crash can retry)."""
+        partition_key = sanitize_key(instance_id)
+        try:
+            await self._instances.get_entity(partition_key, "", select=["PartitionKey"])
+            exists = True
+        except ResourceNotFoundError:
+            exists = False
+        keys = [
+            {"PartitionKey": partition_key, "RowKey": entity["RowKey"]}
+            async for entity in self._history.query_entities(
+                f"PartitionKey eq {odata_string(partition_key)}", select=["RowKey"]
+            )
+        ]
+        for start in range(0, len(keys), MAX_TRANSACTION_OPERATIONS):
+            batch = keys[start : start + MAX_TRANSACTION_OPERATIONS]
+            await self._history.submit_transaction([("delete", key) for key in batch])
+        blobs = [
+            blob.name
+            async for blob in self._container.list_blobs(name_starts_with=f"{partition_key}/")
+        ]
+        await _bounded(self._delete_blob(name) for name in blobs)
+        if exists:
+            await self._instances.delete_entity(partition_key, "")
+        return exists or bool(keys)

@@ -1,0 +1,502 @@
+"""How a task hub is laid out in an Azure Storage account (DurableTask.AzureStorage, §8).
+
+Pure functions, no I/O: connection strings, key sanitation, the control-queue hash, and the
+encoding of history events and instance rows as table entities. ``devhost.store.azure`` does
+the requests.
+
+Round-trip encoding of history events (the engine gets back exactly the dict it wrote):
+
+* ``EventType`` and ``OrchestrationStatus`` are stored as enum names, read back as ints.
+* ``Timestamp`` is stored as ``_Timestamp`` (``Timestamp`` is the table's system column) and
+  kept as the engine's string: a table DateTime would not give back the same text.
+* dict and list values are stored as JSON text; their column names are listed in
+  ``_JsonProperties``. Tables cannot store null, so None values are left out and their names
+  listed in ``_NullProperties`` (the SDK needs e.g. ``Result: null`` to be present).
+* ints outside 32 bits are stored as Edm.Int64.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.data.tables import EdmType, EntityProperty
+
+from devhost.store.base import InstanceQuery, InstanceRow
+
+# -- connection strings ------------------------------------------------------------------------
+
+# Azurite's well-known development account (documented, public; the same in every install).
+DEVSTORE_ACCOUNT_NAME = "devstoreaccount1"
+DEVSTORE_ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def is_development_storage(conn_str: str) -> bool:
+    """Whether ``conn_str`` asks for the local emulator (``UseDevelopmentStorage=true``).
+
+    Parameters
+    ----------
+    conn_str
+        An Azure Storage connection string, as found in ``AzureWebJobsStorage``.
+
+    Returns
+    -------
+    bool
+        True for ``UseDevelopmentStorage=true`` (any case, any spacing, optional trailing
+        ``;``); explicit account strings are False even when they point at Azurite.
+    """
+    for part in conn_str.split(";"):
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "usedevelopmentstorage":
+            return value.strip().lower() == "true"
+    return False
+
+
+def development_storage_connection_string(
+    host: str = "127.0.0.1", ports: tuple[int, int, int] = (10000, 10001, 10002)
+) -> str:
+    """The explicit connection string of Azurite's well-known account.
+
+    Parameters
+    ----------
+    host
+        Address Azurite listens on.
+    ports
+        Blob, queue and table ports.
+
+    Returns
+    -------
+    str
+        ``DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=...;`` with
+        path-style endpoints for the three services.
+    """
+    blob, queue, table = ports
+    base = f"http://{host}"
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={DEVSTORE_ACCOUNT_NAME};"
+        f"AccountKey={DEVSTORE_ACCOUNT_KEY};"
+        f"BlobEndpoint={base}:{blob}/{DEVSTORE_ACCOUNT_NAME};"
+        f"QueueEndpoint={base}:{queue}/{DEVSTORE_ACCOUNT_NAME};"
+        f"TableEndpoint={base}:{table}/{DEVSTORE_ACCOUNT_NAME};"
+    )
+
+
+def expand_connection_string(conn_str: str) -> str:
+    """Replace ``UseDevelopmentStorage=true`` by Azurite's explicit connection string.
+
+    The three SDKs do not agree on that shorthand, so every client is built from the
+    expanded form. Other strings are returned unchanged.
+    """
+    if is_development_storage(conn_str):
+        return development_storage_connection_string()
+    return conn_str
+
+
+# -- keys and partitions -----------------------------------------------------------------------
+
+_KEY_ESCAPES = {"^": "^^", "/": "^0", "\\": "^1", "#": "^2", "?": "^3"}
+_KEY_UNESCAPES = {"^": "^", "0": "/", "1": "\\", "2": "#", "3": "?"}
+_KEY_NEEDS_ESCAPE = re.compile(r"[\^/\\#?\x00-\x1f\x7f-\x9f]")
+# DTFx shifts control characters by this offset ('À') into a range keys may hold.
+_KEY_CONTROL_OFFSET = 0xC0
+
+
+def sanitize_key(key: str) -> str:
+    """Escape what a table key cannot hold, as DTFx's ``KeySanitation.EscapePartitionKey``."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        return _KEY_ESCAPES.get(char) or "^" + chr(ord(char) + _KEY_CONTROL_OFFSET)
+
+    return _KEY_NEEDS_ESCAPE.sub(escape, key)
+
+
+def unsanitize_key(key: str) -> str:
+    """Invert :func:`sanitize_key`."""
+    if "^" not in key:
+        return key
+    out: list[str] = []
+    chars = iter(key)
+    for char in chars:
+        if char != "^":
+            out.append(char)
+            continue
+        escaped = next(chars, "")
+        if escaped in _KEY_UNESCAPES:
+            out.append(_KEY_UNESCAPES[escaped])
+        elif escaped and ord(escaped) >= _KEY_CONTROL_OFFSET:
+            out.append(chr(ord(escaped) - _KEY_CONTROL_OFFSET))
+        else:
+            out.append(escaped)
+    return "".join(out)
+
+
+def control_queue_index(instance_id: str, partition_count: int = 4) -> int:
+    """The control-queue partition of an instance: FNV-1a (32-bit, UTF-8) mod partition count.
+
+    The same hash as DTFx's ``Fnv1aHashHelper.ComputeHash(instanceId)``, so an instance lands
+    on the queue the real host would use.
+    """
+    value = 0x811C9DC5
+    for byte in instance_id.encode("utf-8"):
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value % partition_count
+
+
+def history_row_key(ordinal: int) -> str:
+    """The RowKey of the ``ordinal``-th event of an execution (16 hex digits, as DTFx)."""
+    return f"{ordinal:016X}"
+
+
+SENTINEL_ROW_KEY = "sentinel"
+
+# -- enums stored by name -----------------------------------------------------------------------
+
+EVENT_TYPE_NAMES = (
+    "ExecutionStarted",
+    "ExecutionCompleted",
+    "ExecutionFailed",
+    "ExecutionTerminated",
+    "TaskScheduled",
+    "TaskCompleted",
+    "TaskFailed",
+    "SubOrchestrationInstanceCreated",
+    "SubOrchestrationInstanceCompleted",
+    "SubOrchestrationInstanceFailed",
+    "TimerCreated",
+    "TimerFired",
+    "OrchestratorStarted",
+    "OrchestratorCompleted",
+    "EventSent",
+    "EventRaised",
+    "ContinueAsNew",
+    "GenericEvent",
+    "HistoryState",
+    "ExecutionSuspended",
+    "ExecutionResumed",
+)
+ORCHESTRATION_STATUS_NAMES = (
+    "Running",
+    "Completed",
+    "ContinuedAsNew",
+    "Failed",
+    "Canceled",
+    "Terminated",
+    "Pending",
+    "Suspended",
+)
+_ENUM_COLUMNS: dict[str, tuple[str, ...]] = {
+    "EventType": EVENT_TYPE_NAMES,
+    "OrchestrationStatus": ORCHESTRATION_STATUS_NAMES,
+}
+_ENUM_VALUES: dict[str, dict[str, int]] = {
+    column: {name: value for value, name in enumerate(names)}
+    for column, names in _ENUM_COLUMNS.items()
+}
+
+# -- limits -------------------------------------------------------------------------------------
+
+# A string property holds at most 64 KiB, i.e. 32K UTF-16 code units.
+MAX_STRING_UNITS = 32 * 1024
+# An entity holds at most 1 MiB; keep room for the system properties.
+MAX_ENTITY_BYTES = 1024 * 1024 - 16 * 1024
+# An entity-group transaction carries at most 100 operations and 4 MiB of request body.
+MAX_TRANSACTION_OPERATIONS = 100
+_MAX_TRANSACTION_PAYLOAD = 3 * 1024 * 1024 + 512 * 1024
+# Per-operation multipart framing in a transaction body, generously rounded up.
+_TRANSACTION_OPERATION_OVERHEAD = 1024
+
+# A column holding the blob name of a value moved out of the table ends with this.
+BLOB_SUFFIX = "BlobName"
+_JSON_PROPERTIES = "_JsonProperties"
+_NULL_PROPERTIES = "_NullProperties"
+# Columns of a history row that are not event fields (never moved to a blob either).
+_HISTORY_COLUMNS = frozenset(
+    {"PartitionKey", "RowKey", "ExecutionId", _JSON_PROPERTIES, _NULL_PROPERTIES}
+)
+
+# -- sizes --------------------------------------------------------------------------------------
+
+
+def _utf16_units(text: str) -> int:
+    # str.isascii() is O(1) in CPython; only non-ASCII text pays for an encode.
+    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
+
+
+def _value_size(value: Any) -> int:
+    """Storage size of a property value (the table service's accounting)."""
+    if isinstance(value, str):
+        return 4 + 2 * _utf16_units(value)
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, int):
+        return 4
+    return 8  # Int64 tuples, doubles, datetimes
+
+
+def _entity_size(entity: dict[str, Any]) -> int:
+    return 4 + sum(8 + 2 * len(name) + _value_size(value) for name, value in entity.items())
+
+
+def _payload_size(entity: dict[str, Any]) -> int:
+    """Upper bound of an entity's JSON in a transaction body (an ASCII JSON escape at most
+    doubles a character; a non-ASCII UTF-16 unit becomes a 6-byte \\uXXXX escape)."""
+    size = _TRANSACTION_OPERATION_OVERHEAD
+    for name, value in entity.items():
+        size += len(name) + 40
+        if isinstance(value, str):
+            size += 2 * len(value) if value.isascii() else 6 * _utf16_units(value)
+    return size
+
+
+def too_large_columns(entity: dict[str, Any]) -> list[str]:
+    """The string columns to move to blobs so that ``entity`` fits the table's limits.
+
+    Every string over 32K UTF-16 units; then, if the entity is still over 1 MiB, the largest
+    remaining strings until it fits.
+    """
+    # A string of at most 16K characters is at most 32K UTF-16 units: no need to measure.
+    large = [
+        column
+        for column, value in entity.items()
+        if isinstance(value, str)
+        and len(value) > MAX_STRING_UNITS // 2
+        and _utf16_units(value) > MAX_STRING_UNITS
+    ]
+    size = _entity_size(entity) - sum(_value_size(entity[column]) for column in large)
+    if size > MAX_ENTITY_BYTES:
+        candidates = sorted(
+            (
+                column
+                for column, value in entity.items()
+                if isinstance(value, str) and column not in large and column not in _HISTORY_COLUMNS
+            ),
+            key=lambda column: _value_size(entity[column]),
+            reverse=True,
+        )
+        for column in candidates:
+            if size <= MAX_ENTITY_BYTES:
+                break
+            large.append(column)
+            size -= _value_size(entity[column])
+    return large
+
+
+def transactions(entities: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Split rows, in order, into entity-group transactions within the count and size limits."""
+    batch: list[dict[str, Any]] = []
+    payload = 0
+    for entity in entities:
+        size = _payload_size(entity)
+        if batch and (
+            len(batch) == MAX_TRANSACTION_OPERATIONS or payload + size > _MAX_TRANSACTION_PAYLOAD
+        ):
+            yield batch
+            batch, payload = [], 0
+        batch.append(entity)
+        payload += size
+    if batch:
+        yield batch
+
+
+# -- values -------------------------------------------------------------------------------------
+
+
+def _table_int(value: int) -> int | tuple[int, EdmType]:
+    # The SDK sends Python ints as Edm.Int32 and refuses larger ones unless typed.
+    if -(2**31) <= value < 2**31:
+        return value
+    return (value, EdmType.INT64)
+
+
+def from_table_value(value: Any) -> Any:
+    """A property value as read from the SDK, as plain Python (int, aware UTC datetime...)."""
+    if isinstance(value, EntityProperty):
+        return value.value
+    if isinstance(value, datetime):
+        # The SDK returns a datetime subclass carrying the service's text; hand out a plain one.
+        return datetime(
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+            tzinfo=UTC,
+        )
+    return value
+
+
+def event_to_entity(event: dict[str, Any]) -> dict[str, Any]:
+    """The table columns of one history event (without the keys and ExecutionId).
+
+    Raises
+    ------
+    ValueError
+        A field collides with a storage column.
+    TypeError
+        A field holds something other than JSON values.
+    """
+    entity: dict[str, Any] = {}
+    json_columns: list[str] = []
+    null_columns: list[str] = []
+    for key, value in event.items():
+        if key in _HISTORY_COLUMNS or key == "_Timestamp":
+            raise ValueError(f"history event field {key!r} collides with a storage column")
+        column = "_Timestamp" if key == "Timestamp" else key
+        if value is None:
+            null_columns.append(column)
+        elif isinstance(value, bool | str | float):
+            entity[column] = value
+        elif isinstance(value, int):
+            names = _ENUM_COLUMNS.get(column)
+            entity[column] = (
+                names[value] if names and 0 <= value < len(names) else _table_int(value)
+            )
+        elif isinstance(value, dict | list):
+            entity[column] = json.dumps(value, separators=(",", ":"))
+            json_columns.append(column)
+        else:
+            raise TypeError(f"history event field {key!r} has unsupported type {type(value)}")
+    if json_columns:
+        entity[_JSON_PROPERTIES] = ",".join(json_columns)
+    if null_columns:
+        entity[_NULL_PROPERTIES] = ",".join(null_columns)
+    return entity
+
+
+def entity_to_event(entity: dict[str, Any]) -> dict[str, Any]:
+    """Invert :func:`event_to_entity` (blob columns already replaced by their text)."""
+    json_columns = set(filter(None, entity.get(_JSON_PROPERTIES, "").split(",")))
+    event: dict[str, Any] = {}
+    for column, raw in entity.items():
+        if column in _HISTORY_COLUMNS:
+            continue
+        value = from_table_value(raw)
+        if column in json_columns:
+            value = json.loads(value)
+        elif column in _ENUM_VALUES and isinstance(value, str):
+            value = _ENUM_VALUES[column].get(value, value)
+        event["Timestamp" if column == "_Timestamp" else column] = value
+    for column in filter(None, entity.get(_NULL_PROPERTIES, "").split(",")):
+        event["Timestamp" if column == "_Timestamp" else column] = None
+    return event
+
+
+def instance_to_entity(row: InstanceRow, task_hub: str) -> dict[str, Any]:
+    """The Instances-table entity of ``row`` (None values left out: tables cannot hold null)."""
+    entity: dict[str, Any] = {
+        "PartitionKey": sanitize_key(row.instance_id),
+        "RowKey": "",
+        "ExecutionId": row.execution_id,
+        "Name": row.name,
+        "Version": row.version,
+        "RuntimeStatus": row.runtime_status,
+        "CreatedTime": row.created_time,
+        "LastUpdatedTime": row.last_updated_time,
+        "Generation": _table_int(row.generation),
+        "TaskHubName": task_hub,
+    }
+    optional = {
+        "Input": row.input,
+        "Output": row.output,
+        "CustomStatus": row.custom_status,
+        "CompletedTime": row.completed_time,
+        "ParentInstanceId": row.parent_instance_id,
+    }
+    entity.update((name, value) for name, value in optional.items() if value is not None)
+    return entity
+
+
+def entity_to_instance(entity: dict[str, Any]) -> InstanceRow:
+    """Invert :func:`instance_to_entity` (blob columns already replaced by their text)."""
+    values = {name: from_table_value(value) for name, value in entity.items()}
+    return InstanceRow(
+        instance_id=unsanitize_key(values["PartitionKey"]),
+        name=values.get("Name", ""),
+        execution_id=values.get("ExecutionId", ""),
+        runtime_status=values.get("RuntimeStatus", ""),
+        created_time=values["CreatedTime"],
+        last_updated_time=values.get("LastUpdatedTime", values["CreatedTime"]),
+        input=values.get("Input"),
+        output=values.get("Output"),
+        custom_status=values.get("CustomStatus"),
+        completed_time=values.get("CompletedTime"),
+        version=values.get("Version", ""),
+        generation=values.get("Generation", 0),
+        parent_instance_id=values.get("ParentInstanceId"),
+    )
+
+
+# -- queries ------------------------------------------------------------------------------------
+
+
+def odata_string(value: str) -> str:
+    """``value`` as an OData string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _odata_datetime(value: datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return "datetime'" + value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "'"
+
+
+def instance_filter(query: InstanceQuery) -> str:
+    """The OData filter of an instance query (empty for "everything").
+
+    Bounds are inclusive, as DTFx's ``OrchestrationInstanceStatusQueryCondition``.
+    """
+    conditions: list[str] = []
+    if query.runtime_status:
+        statuses = " or ".join(
+            f"RuntimeStatus eq {odata_string(status)}" for status in query.runtime_status
+        )
+        conditions.append(f"({statuses})")
+    if query.created_from is not None:
+        conditions.append(f"CreatedTime ge {_odata_datetime(query.created_from)}")
+    if query.created_to is not None:
+        conditions.append(f"CreatedTime le {_odata_datetime(query.created_to)}")
+    if query.instance_id_prefix:
+        # Escaping works character by character, so the escaped ids starting with the escaped
+        # prefix are exactly the ids starting with the prefix; the upper bound increments the
+        # prefix's last character, as DTFx does.
+        prefix = sanitize_key(query.instance_id_prefix)
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        conditions.append(
+            f"PartitionKey ge {odata_string(prefix)} and PartitionKey lt {odata_string(upper)}"
+        )
+    if query.name is not None:
+        conditions.append(f"Name eq {odata_string(query.name)}")
+    return " and ".join(conditions)
+
+
+def encode_token(token: Any) -> str | None:
+    """The SDK's continuation token (a dict) as an opaque string, None for "no more"."""
+    if not token:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+
+
+def decode_token(token: str | None) -> Any:
+    """Invert :func:`encode_token`.
+
+    Raises
+    ------
+    ValueError
+        ``token`` was not made by :func:`encode_token`.
+    """
+    if not token:
+        return None
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError) as error:
+        raise ValueError(f"invalid continuation token {token!r}") from error
