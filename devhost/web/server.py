@@ -1,0 +1,118 @@
+"""The HTTP front of the local host: management API first, then the app's HTTP functions.
+
+Everything goes through one catch-all aiohttp handler so that matching is ours, not
+aiohttp's: the durable API answers under ``/runtime/webhooks/durabletask/`` (the public webhook
+base) and ``/durabletask/`` (where the binding's ``rpcBaseUrl`` points, see
+:mod:`devhost.web.binding`), both case-insensitive like every route of the real host; any
+other path is resolved by the function route table with ASP.NET precedence.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from devhost.app.loader import FunctionIndex, FunctionInfo
+from devhost.engine.api import Backend
+from devhost.web.binding import RPC_PATH, WEBHOOK_PATH, client_binding_json
+from devhost.web.http_functions import invoke_http_function, local_origin, request_origin
+from devhost.web.management import ManagementApi, bare_response
+from devhost.web.routes import (
+    ALL_METHODS,
+    RouteTable,
+    function_route,
+    function_route_table,
+    split_path,
+)
+
+# Kestrel's request body limit in the Functions host (100 MB); aiohttp's default is 1 MB.
+MAX_REQUEST_BODY = 100 * 1024 * 1024
+
+MANAGEMENT_BASES = (WEBHOOK_PATH.lower(), RPC_PATH.rstrip("/").lower())
+
+ROUTE_TABLE = web.AppKey("route_table", RouteTable[FunctionInfo])
+MANAGEMENT_API = web.AppKey("management_api", ManagementApi)
+
+
+def management_segments(raw_path: str) -> list[str] | None:
+    """The decoded segments below a management base, or None for any other path."""
+    lowered = raw_path.lower()
+    for base in MANAGEMENT_BASES:
+        if lowered == base or lowered.startswith(base + "/"):
+            return split_path(raw_path[len(base) :])
+    return None
+
+
+def create_web_app(
+    index: FunctionIndex, backend: Backend, *, route_prefix: str = "api"
+) -> web.Application:
+    """Build the aiohttp application serving the app's HTTP functions and the durable API.
+
+    Parameters
+    ----------
+    index : FunctionIndex
+        The indexed function app (``devhost.app.loader.load_app``/``index_app``).
+    backend : Backend
+        The engine behind the management API and the client binding.
+    route_prefix : str
+        ``extensions.http.routePrefix`` of host.json; ``""`` serves functions at the root.
+
+    Returns
+    -------
+    aiohttp.web.Application
+        Ready for ``web.AppRunner``/``web.run_app`` or aiohttp's test server.
+    """
+    app = web.Application(client_max_size=MAX_REQUEST_BODY)
+    management = ManagementApi(backend)
+    table = function_route_table(index.http, route_prefix)
+    app[MANAGEMENT_API] = management
+    app[ROUTE_TABLE] = table
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        raw_path = request.rel_url.raw_path
+        segments = management_segments(raw_path)
+        if segments is not None:
+            return await management.handle(request, segments)
+        match = table.resolve(request.method, raw_path)
+        if match is None:
+            return bare_response(404)
+
+        def binding() -> str:
+            return client_binding_json(
+                request_origin(request), backend.task_hub, rpc_origin=local_origin(request)
+            )
+
+        return await invoke_http_function(match.target, request, match.route_params, binding)
+
+    app.router.add_route("*", "/{path:.*}", dispatch)
+    return app
+
+
+def _trigger_type(info: FunctionInfo) -> str:
+    for binding in info.bindings:
+        kind = str(binding.get("type", ""))
+        if kind.endswith("Trigger"):
+            return kind
+    return info.kind
+
+
+def function_urls(
+    index: FunctionIndex, origin: str, route_prefix: str = "api"
+) -> list[tuple[str, str, str | None]]:
+    """What Core Tools lists at start-up: ``(name, trigger, url or None)`` per function.
+
+    HTTP functions come first, their trigger shown as the methods (``[GET,POST]``) and their
+    URL as the route template under ``origin``; the others show their trigger type.
+    """
+    base = origin.rstrip("/")
+    http = [
+        (
+            info.name,
+            "[" + ",".join(info.methods or ALL_METHODS) + "]",
+            f"{base}/{function_route(info, route_prefix)}",
+        )
+        for info in index.http
+    ]
+    others: list[tuple[str, str, str | None]] = [
+        (info.name, _trigger_type(info), None) for info in index.functions if info.kind != "http"
+    ]
+    return [*http, *others]
