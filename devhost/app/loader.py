@@ -125,6 +125,10 @@ def find_register(module: Any) -> Any:
 
 def index_app(app: Any) -> FunctionIndex:
     """Index an already-built app object (``DFApp``/``FunctionApp``)."""
+    # azure-functions remembers indexed names on the app and refuses a second get_functions()
+    # ("not a unique function name"); the worker indexes once per process, tests may not.
+    if isinstance(getattr(app, "functions_bindings", None), dict):
+        app.functions_bindings = {}
     try:
         functions = app.get_functions()
     except Exception as exc:  # the SDK raises ValueError for duplicate names and the like

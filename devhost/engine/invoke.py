@@ -53,7 +53,7 @@ def invoke_orchestrator(info: FunctionInfo, context_json: str) -> tuple[dict | N
     carries ``error`` in the ``$OutOfProcData$`` payload), or ``(None, message)`` when the SDK
     failed without a reply.
     """
-    context = func.OrchestrationContext(context_json)  # type: ignore[attr-defined]
+    context = func.OrchestrationContext(context_json)
     try:
         raw = info.func(**{info.trigger_param: context})
     except Exception as exc:  # user code or SDK failure: the worker turns it into an RpcException
@@ -159,7 +159,7 @@ def activity_failure(activity_name: str, error_text: str) -> tuple[str, str]:
 
 def invoke_entity(info: FunctionInfo, batch_json: str) -> dict[str, Any]:
     """Run an entity batch (§5.1-5.2); returns the parsed reply."""
-    context = func.EntityContext(batch_json)  # type: ignore[attr-defined]
+    context = func.EntityContext(batch_json)
     raw = info.func(**{info.trigger_param: context})
     return json.loads(raw) if isinstance(raw, str) else raw
 

@@ -311,7 +311,10 @@ class HostReplay:
             yield self._entity(action, signal=True)
         elif kind == CONTINUE_AS_NEW:
             self.continued = True
-            self.continue_as_new = action.get("input")
+            # DTFx serialises the action's input string once more: the new execution's input
+            # is a JSON string literal, as for a client start (protocol notes §2.6).
+            new_input = action.get("input")
+            self.continue_as_new = None if new_input is None else json.dumps(new_input)
         elif kind in (WHEN_ALL, WHEN_ANY):
             children = [_spawn(self._invoke(child)) for child in action.get("compoundActions", [])]
             yield (_wait_all if kind == WHEN_ALL else _wait_any)(children)
@@ -458,8 +461,8 @@ class HostReplay:
             message = str(self.failure)
             if isinstance(self.failure, NonDeterminismError):
                 message = f"Non-Deterministic workflow detected: {message}"
-            outcome = Outcome("Failed", self._failure_message(message), details=message)
-            return ReplayResult([], [], [], outcome)
+            failed = Outcome("Failed", self._failure_message(message), details=message)
+            return ReplayResult([], [], [], failed)
         new_events = [self._scheduling_event(work) for work in new_work]
         outcome = None
         if main is not None and main.done and not self.open:

@@ -29,7 +29,7 @@ import re
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -129,7 +129,7 @@ class Engine(Backend):
         """Open the store, recover unfinished work and start the dispatch loops."""
         await self.store.open()
         await self.recover()
-        loop_tasks: list[Awaitable[None]] = [
+        loop_tasks: list[Coroutine[Any, Any, None]] = [
             self._orchestration_loop(),
             self._timer_loop(),
             self._checkpoint_loop(),
@@ -253,15 +253,17 @@ class Engine(Backend):
                 "created": now.isoformat(),
             },
         )
-        instance = self._begin_execution(
-            instance_id, info.durable_name, execution_id, input_json, now
+        # Reserve the ID in memory (a concurrent start sees it) but process nothing until the
+        # start is durable: an acknowledged start must never depend on memory alone.
+        instance, started = self._begin_execution(
+            instance_id, info.durable_name, execution_id, input_json, now, deliver=False
         )
         try:
             await self.store.put_message(message)
         except Exception:
             self.instances.pop(instance_id, None)
             raise
-        instance.inbox[-1].message = message
+        self._deliver(instance, started, message)
         return instance_id
 
     def _blocks_start(self, instance: Instance) -> bool:
@@ -277,7 +279,10 @@ class Engine(Backend):
         input_json: str | None,
         now: datetime,
         parent: dict[str, Any] | None = None,
-    ) -> Instance:
+        *,
+        deliver: bool = True,
+        message: StoredMessage | None = None,
+    ) -> tuple[Instance, dict[str, Any]]:
         instance = Instance(
             instance_id=instance_id,
             name=name,
@@ -294,8 +299,9 @@ class Engine(Backend):
             instance.consumed = previous.consumed
         self._cache(instance)
         started = execution_started(now, instance_id, execution_id, name, input_json, parent)
-        self._deliver(instance, started)
-        return instance
+        if deliver:
+            self._deliver(instance, started, message)
+        return instance, started
 
     async def _accept(self, instance: Instance, event: dict[str, Any], kind: str) -> None:
         """Make a client's event durable, then hand it to the instance."""
@@ -797,8 +803,11 @@ class Engine(Backend):
             return
         info = self.index.orchestrator(work.name)
         assert info is not None
+        # The extension serialises the action's input string once more, so the child's stored
+        # input is a JSON string literal, like one started by the Python client (§3.8, §2.6).
+        input_json = None if work.input is None else json.dumps(work.input)
         self._begin_execution(
-            child_id, info.durable_name, uuid.uuid4().hex, work.input, self.clock.now(), parent_ref
+            child_id, info.durable_name, uuid.uuid4().hex, input_json, self.clock.now(), parent_ref
         )
 
     # == timers ==
@@ -865,7 +874,8 @@ class Engine(Backend):
             # A flush that started before our changes may have missed them: run one more.
         self._flush_done = asyncio.get_running_loop().create_future()
         try:
-            dirty = [i for i in list(self.instances.values()) if i.dirty]
+            # Entities quack like instances for the writer.
+            dirty: list[Any] = [i for i in list(self.instances.values()) if i.dirty]
             dirty.extend(self.entities.dirty())
             jobs = [self._write(instance) for instance in dirty]
             for start in range(0, len(jobs), 64):
@@ -972,10 +982,14 @@ class Engine(Backend):
             ):
                 return False
             created = datetime.fromisoformat(body["created"])
-            instance = self._begin_execution(
-                message.instance_id, body["name"], body["executionId"], body["input"], created
+            self._begin_execution(
+                message.instance_id,
+                body["name"],
+                body["executionId"],
+                body["input"],
+                created,
+                message=message,
             )
-            instance.inbox[-1].message = message
             return True
         if instance is None or instance.is_terminal:
             return False

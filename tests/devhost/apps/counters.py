@@ -1,0 +1,57 @@
+"""A counter entity and orchestrators that use it, for the engine tests."""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+
+from devhost.app.loader import index_app
+
+app = df.DFApp()
+
+
+@app.entity_trigger(context_name="context")
+def Counter(context: df.DurableEntityContext) -> None:  # noqa: N802 - entity names are public
+    value = context.get_state(lambda: 0)
+    operation = context.operation_name
+    if operation == "add":
+        value += context.get_input()
+    elif operation == "reset":
+        value = 0
+    elif operation == "fail":
+        raise ValueError("counters cannot fail on demand")
+    elif operation != "get":
+        raise ValueError(f"unknown operation {operation}")
+    context.set_state(value)
+    context.set_result(value)
+
+
+@app.orchestration_trigger(context_name="context")
+def add_and_read(context: df.DurableOrchestrationContext):
+    counter = df.EntityId("Counter", context.get_input())
+    after_add = yield context.call_entity(counter, "add", 5)
+    after_second_add = yield context.call_entity(counter, "add", 2)
+    return [after_add, after_second_add]
+
+
+@app.orchestration_trigger(context_name="context")
+def failing_operation(context: df.DurableOrchestrationContext):
+    counter = df.EntityId("Counter", context.get_input())
+    yield context.call_entity(counter, "add", 1)
+    try:
+        yield context.call_entity(counter, "fail")
+    except Exception as error:
+        failure = str(error)
+    else:
+        failure = None
+    value = yield context.call_entity(counter, "get")
+    return {"failure": failure, "value": value}
+
+
+@app.orchestration_trigger(context_name="context")
+def signal_then_read(context: df.DurableOrchestrationContext):
+    counter = df.EntityId("Counter", context.get_input())
+    context.signal_entity(counter, "add", 10)
+    return (yield context.call_entity(counter, "get"))
+
+
+INDEX = index_app(app)

@@ -1,0 +1,187 @@
+"""Starting, terminating, suspending and resuming instances, and what the engine refuses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from devhost.engine.api import (
+    InstanceAlreadyExists,
+    InstanceGone,
+    InvalidOperation,
+    InvalidRequest,
+)
+from devhost.testing import DurableTestHost
+from tests.devhost.apps.waiting import INDEX
+
+
+@pytest.fixture
+async def host() -> AsyncIterator[DurableTestHost]:
+    async with DurableTestHost(index=INDEX) as test_host:
+        yield test_host
+
+
+async def current(host: DurableTestHost, instance_id: str) -> dict[str, Any]:
+    status = await host.status(instance_id)
+    assert status is not None
+    return status
+
+
+async def waiting_instance(host: DurableTestHost, instance_id: str | None = None) -> str:
+    """An instance blocked on the "Approve" event."""
+    instance_id = await host.engine.start_new("wait_for_approve", instance_id, None)
+    await host.idle()
+    assert (await current(host, instance_id))["runtimeStatus"] == "Running"
+    return instance_id
+
+
+async def test_terminate_ends_the_instance_with_the_reason_as_output(
+    host: DurableTestHost,
+) -> None:
+    instance_id = await waiting_instance(host)
+
+    await host.engine.terminate(instance_id, "no longer needed")
+    status = await host.wait(instance_id)
+
+    assert status["runtimeStatus"] == "Terminated"
+    assert status["output"] == "no longer needed"
+
+
+async def test_events_for_a_terminated_instance_are_refused(host: DurableTestHost) -> None:
+    instance_id = await waiting_instance(host)
+    await host.engine.terminate(instance_id, "stop")
+    await host.wait(instance_id)
+
+    with pytest.raises(InstanceGone):
+        await host.raise_event(instance_id, "Approve", "too late")
+    with pytest.raises(InstanceGone):
+        await host.engine.terminate(instance_id, "again")
+
+
+async def test_suspended_instance_holds_events_until_resumed(host: DurableTestHost) -> None:
+    instance_id = await waiting_instance(host)
+
+    await host.engine.suspend(instance_id, "pause")
+    await host.idle()
+    assert (await current(host, instance_id))["runtimeStatus"] == "Suspended"
+
+    await host.raise_event(instance_id, "Approve", "while suspended", as_client=False)
+    await host.idle()
+    status = await current(host, instance_id)
+    assert status["runtimeStatus"] == "Suspended"
+    assert status["output"] is None
+
+    await host.engine.resume(instance_id, "go on")
+    status = await host.wait(instance_id)
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == "while suspended"
+
+
+async def test_suspend_and_resume_are_recorded_in_history(host: DurableTestHost) -> None:
+    instance_id = await waiting_instance(host)
+    await host.engine.suspend(instance_id, "pause")
+    await host.idle()
+    await host.raise_event(instance_id, "Approve", "x")
+    await host.engine.resume(instance_id, "go on")
+    await host.wait(instance_id)
+
+    status = await host.status(instance_id, history=True)
+
+    assert status is not None
+    types = [e["EventType"] for e in status["historyEvents"]]
+    assert types == [
+        "ExecutionStarted",
+        "ExecutionSuspended",
+        "ExecutionResumed",
+        "EventRaised",
+        "ExecutionCompleted",
+    ]
+
+
+async def test_suspending_twice_or_resuming_a_running_instance_is_refused(
+    host: DurableTestHost,
+) -> None:
+    instance_id = await waiting_instance(host)
+
+    with pytest.raises(InvalidOperation):
+        await host.engine.resume(instance_id, "not suspended")
+    await host.engine.suspend(instance_id, "pause")
+    await host.idle()
+    with pytest.raises(InvalidOperation):
+        await host.engine.suspend(instance_id, "pause again")
+
+
+async def test_terminate_overrides_suspension(host: DurableTestHost) -> None:
+    instance_id = await waiting_instance(host)
+    await host.engine.suspend(instance_id, "pause")
+    await host.idle()
+
+    await host.engine.terminate(instance_id, "give up")
+    status = await host.wait(instance_id)
+
+    assert status["runtimeStatus"] == "Terminated"
+    assert status["output"] == "give up"
+
+
+async def test_starting_a_running_instance_id_again_is_refused(host: DurableTestHost) -> None:
+    instance_id = await waiting_instance(host, "order-42")
+
+    with pytest.raises(InstanceAlreadyExists, match="status Running already exists"):
+        await host.engine.start_new("wait_for_approve", instance_id, None)
+
+
+async def test_finished_instance_id_can_be_started_again(host: DurableTestHost) -> None:
+    instance_id = await waiting_instance(host, "order-43")
+    await host.raise_event(instance_id, "Approve", "first", as_client=False)
+    await host.wait(instance_id)
+
+    await host.engine.start_new("wait_for_approve", instance_id, None)
+    await host.idle()
+    assert (await current(host, instance_id))["runtimeStatus"] == "Running"
+    await host.raise_event(instance_id, "Approve", "second", as_client=False)
+
+    assert (await host.wait(instance_id))["output"] == "second"
+
+
+async def test_unknown_orchestrator_is_refused_with_the_known_names(
+    host: DurableTestHost,
+) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        await host.start("no_such_orchestrator")
+
+    message = str(refused.value)
+    assert message.startswith(
+        "The function 'no_such_orchestrator' doesn't exist, is disabled, or is not an "
+        "orchestrator function. Additional info: The following are the known orchestrator "
+        "functions: "
+    )
+    assert "'wait_for_approve'" in message and "'collect'" in message
+    assert "'echo'" not in message  # an activity, not an orchestrator
+
+
+async def test_orchestrator_names_are_case_insensitive(host: DurableTestHost) -> None:
+    instance_id = await host.engine.start_new("WAIT_FOR_APPROVE", None, None)
+    await host.idle()
+
+    status = await current(host, instance_id)
+    assert status["name"] == "wait_for_approve"
+    assert status["runtimeStatus"] == "Running"
+
+
+@pytest.mark.parametrize(
+    "instance_id",
+    ["@counter@k", "a/b", "a\\b", "a#b", "a?b", "a\x01b", "x" * 257],
+)
+async def test_invalid_instance_ids_are_refused(host: DurableTestHost, instance_id: str) -> None:
+    with pytest.raises(InvalidRequest, match="is not valid"):
+        await host.start("wait_for_approve", instance_id=instance_id)
+    assert await host.status(instance_id) is None
+
+
+async def test_longest_valid_instance_id_is_accepted(host: DurableTestHost) -> None:
+    instance_id = await host.start("wait_for_approve", instance_id="x" * 256)
+
+    assert instance_id == "x" * 256
+    assert await host.status(instance_id) is not None
