@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="never start Azurite, even when AzureWebJobsStorage is development storage",
     )
     start.add_argument(
+        "--task-hub", help="task hub name (default: extensions.durableTask.hubName of host.json)"
+    )
+    start.add_argument(
         "--verbose", "-v", action="store_true", help="log engine activity (episodes, recoveries)"
     )
     replay = commands.add_parser(
@@ -94,9 +97,13 @@ async def _start(args: argparse.Namespace) -> int:
     from devhost.store.azure import AzureStore
     from devhost.web.server import create_web_app, function_urls
 
+    # The Azure SDKs log every request at INFO; keep the console to what a user needs.
+    logging.getLogger("azure").setLevel(logging.WARNING)
     if not args.verbose:
         logging.getLogger("devhost.engine").setLevel(logging.WARNING)
     config = load_config(args.app)
+    if args.task_hub:
+        config.task_hub = args.task_hub
     if not config.storage_connection:
         print(
             "error: AzureWebJobsStorage is not set (local.settings.json or the environment).",
@@ -141,7 +148,7 @@ async def _start(args: argparse.Namespace) -> int:
         print(f"\nTask hub: {config.task_hub}   Settings: {config.settings_file or '(none)'}\n")
         print("Functions:\n")
         for name, trigger, url in function_urls(index, origin, config.route_prefix):
-            print(f"        {name}: [{trigger}] {url or ''}".rstrip())
+            print(f"        {name}: {trigger} {url or ''}".rstrip())
         print(
             f"\nDurable management API: {origin}/runtime/webhooks/durabletask/instances\n"
             "Serving. Press Ctrl-C to stop.",

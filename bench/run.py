@@ -1,0 +1,162 @@
+"""Benchmark of the local host's engine on Azurite (everything persisted, crash-safe).
+
+Run: ``.venv/bin/python bench/run.py [--quick]``. Starts a private Azurite on free ports,
+then measures, in-process (no HTTP in the loop):
+
+* HelloSequence5 throughput with 1 and with 100 instances in flight, start-to-completion
+  latency p50/p99;
+* one orchestration fanning out to 1,000 activities;
+* the raise-event round trip (raised -> orchestrator saw it -> status shows it);
+* storage operations per HelloSequence5;
+* resident memory after 10,000 completed orchestrations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from devhost.app.loader import load_app  # noqa: E402
+from devhost.azurite import start_azurite  # noqa: E402
+from devhost.engine.api import StatusOptions  # noqa: E402
+from devhost.engine.runtime import Engine, EngineSettings  # noqa: E402
+from devhost.store.azure import AzureStore  # noqa: E402
+
+
+def free_ports(count: int) -> tuple[int, ...]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = tuple(int(s.getsockname()[1]) for s in sockets)
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run_one(engine: Engine, name: str, payload: object) -> float:
+    started = time.perf_counter()
+    instance_id = await engine.start_new(name, None, json.dumps(json.dumps(payload)))
+    status = await engine.wait_for_completion(instance_id, 120)
+    assert status and status["runtimeStatus"] == "Completed", status
+    return time.perf_counter() - started
+
+
+async def throughput(engine: Engine, total: int, in_flight: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    queue = list(range(total))
+
+    async def worker() -> None:
+        while queue:
+            queue.pop()
+            latencies.append(await run_one(engine, "hello_sequence5", None))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return total / (time.perf_counter() - started), latencies
+
+
+async def event_round_trip(engine: Engine, count: int) -> list[float]:
+    instance_id = await engine.start_new("event_counter", None, json.dumps(json.dumps(count)))
+    await asyncio.sleep(0.1)
+    times = []
+    for n in range(1, count + 1):
+        started = time.perf_counter()
+        await engine.raise_event(instance_id, "ping", json.dumps(n))
+        while True:
+            status = await engine.get_status(instance_id, StatusOptions(show_input=False))
+            if status and status["customStatus"] == n:
+                break
+            await asyncio.sleep(0.0005)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+async def main(quick: bool) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-azurite-"))
+    ports = free_ports(3)
+    azurite = start_azurite(ROOT, data_dir, ports)
+    conn = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+        f"BlobEndpoint=http://127.0.0.1:{ports[0]}/devstoreaccount1;"
+        f"QueueEndpoint=http://127.0.0.1:{ports[1]}/devstoreaccount1;"
+        f"TableEndpoint=http://127.0.0.1:{ports[2]}/devstoreaccount1;"
+    )
+    index = load_app(ROOT / "bench" / "app")
+    hub = "bench" + uuid.uuid4().hex[:8]
+    store = AzureStore(conn, hub)
+    engine = Engine(
+        index,
+        store,
+        task_hub=hub,
+        settings=EngineSettings(max_concurrent_activities=100, max_cached_instances=1000),
+    )
+    await engine.start()
+    results: dict[str, object] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+    }
+    try:
+        await throughput(engine, 20, 1)  # warm up
+        rate1, lat1 = await throughput(engine, 50 if quick else 200, 1)
+        results["seq5_1_inflight_per_s"] = round(rate1, 1)
+        results["seq5_1_inflight_p50_ms"] = round(pct(lat1, 0.5) * 1000, 2)
+        results["seq5_1_inflight_p99_ms"] = round(pct(lat1, 0.99) * 1000, 2)
+
+        await engine._flush()
+        ops_before = await store.count_operations()
+        total = 300 if quick else 2000
+        rate100, lat100 = await throughput(engine, total, 100)
+        await engine._flush()
+        ops = await store.count_operations() - ops_before
+        results["seq5_100_inflight_per_s"] = round(rate100, 1)
+        results["seq5_100_inflight_p50_ms"] = round(pct(lat100, 0.5) * 1000, 1)
+        results["seq5_100_inflight_p99_ms"] = round(pct(lat100, 0.99) * 1000, 1)
+        results["storage_ops_per_seq5"] = round(ops / total, 2)
+
+        results["fan_out_1000_s"] = round(await run_one(engine, "fan_out", 1000), 2)
+
+        trips = await event_round_trip(engine, 50 if quick else 200)
+        results["raise_event_round_trip_p50_ms"] = round(pct(trips, 0.5) * 1000, 2)
+        results["raise_event_round_trip_p99_ms"] = round(pct(trips, 0.99) * 1000, 2)
+
+        remaining = (2000 if quick else 10_000) - total
+        await throughput(engine, remaining, 100)
+        await engine._flush()
+        results["completed_orchestrations"] = remaining + total + 300
+        results["rss_mb_after"] = round(rss_mb(), 1)
+    finally:
+        await engine.stop()
+        azurite.stop()
+    for key, value in results.items():
+        print(f"{key:34} {value}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller counts (about a minute)")
+    asyncio.run(main(parser.parse_args().quick))

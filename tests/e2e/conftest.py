@@ -1,0 +1,101 @@
+"""End-to-end fixtures: the local host as a real process (``python -m devhost start``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class HostProcess:
+    """A running ``python -m devhost start``; ``kill()`` is kill -9, ``restart()`` starts again."""
+
+    def __init__(self, app_dir: Path, connection_string: str, task_hub: str, env: dict[str, str]):
+        self.app_dir = app_dir
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.task_hub = task_hub
+        self.env = {**os.environ, **env, "AzureWebJobsStorage": connection_string}
+        self.log_path = Path(env.get("DEVHOST_TEST_LOG", f"/tmp/devhost-{task_hub}.log"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "devhost",
+                "start",
+                "--app",
+                str(self.app_dir),
+                "--port",
+                str(self.port),
+                "--no-azurite",
+                "--task-hub",
+                self.task_hub,
+            ],
+            cwd=PROJECT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"host exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(
+                    f"{self.base_url}/runtime/webhooks/durabletask/instances?top=1", timeout=1
+                )
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"host did not start: {self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+@pytest.fixture
+def host_factory(azurite, task_hub, tmp_path) -> Iterator:  # type: ignore[no-untyped-def]
+    """Build hosts for an app folder on the session's Azurite and this test's task hub."""
+    hosts: list[HostProcess] = []
+
+    def make(app_dir: Path, **env: str) -> HostProcess:
+        env.setdefault("DEVHOST_TEST_LOG", str(tmp_path / "host.log"))
+        host = HostProcess(app_dir, azurite.connection_string, task_hub, env)
+        hosts.append(host)
+        host.start()
+        return host
+
+    yield make
+    for host in hosts:
+        host.stop()
