@@ -7,6 +7,8 @@ Payloads go through the converters of ``azure.functions`` itself (``df_loads``/`
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib
 import inspect
 import json
 import traceback
@@ -22,6 +24,33 @@ from azure.functions import _durable_functions as durable_codec
 from devhost.app.loader import FunctionInfo
 
 OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
+
+
+def _memoise_sdk_timestamp_parsing() -> None:
+    """Parse each history timestamp once per process instead of once per episode.
+
+    The SDK builds every history event with ``dateutil.parser.parse`` (about 0.6 ms each), and
+    every episode re-sends the whole history, so parsing dominated replay time. Caching the
+    parser's own results changes nothing the app can observe: the same string always gives an
+    equal, immutable datetime.
+    """
+    # The package re-exports a class of the same name, so import the module by its path.
+    history_module = importlib.import_module("azure.durable_functions.models.history.HistoryEvent")
+    original = history_module.dt_parse
+    if getattr(original, "_devhost_cached", False):
+        return
+    cached = functools.lru_cache(maxsize=200_000)(original)
+
+    def parse(timestr: Any, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs or not isinstance(timestr, str):
+            return original(timestr, *args, **kwargs)
+        return cached(timestr)
+
+    parse._devhost_cached = True  # type: ignore[attr-defined]
+    history_module.dt_parse = parse  # type: ignore[attr-defined]
+
+
+_memoise_sdk_timestamp_parsing()
 
 
 def _extra_kwargs(info: FunctionInfo) -> dict[str, Any]:

@@ -116,6 +116,7 @@ class Engine(Backend):
         self._inflight: set[asyncio.Task[Any]] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self._flush_requested = asyncio.Event()
+        self._writing: set[str] = set()
         self._flush_done: asyncio.Future[None] | None = None
         self._completion_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._msg_counter = 0
@@ -877,15 +878,32 @@ class Engine(Backend):
             # Entities quack like instances for the writer.
             dirty: list[Any] = [i for i in list(self.instances.values()) if i.dirty]
             dirty.extend(self.entities.dirty())
-            jobs = [self._write(instance) for instance in dirty]
-            for start in range(0, len(jobs), 64):
-                await asyncio.gather(*jobs[start : start + 64])
+            # Never two writes of one instance at once: an older sentinel (HistoryCount) landing
+            # after a newer one would hide events. A skipped instance stays dirty for next time.
+            dirty = [i for i in dirty if i.instance_id not in self._writing]
+            failures: list[BaseException] = []
+            for start in range(0, len(dirty), 64):
+                outcomes = await asyncio.gather(
+                    *(self._write(instance) for instance in dirty[start : start + 64]),
+                    return_exceptions=True,
+                )
+                failures.extend(o for o in outcomes if isinstance(o, BaseException))
+            if failures:
+                # The failed instances stayed dirty; the next flush writes them again.
+                raise failures[0]
         finally:
             done, self._flush_done = self._flush_done, None
             done.set_result(None)
         self._evict()
 
     async def _write(self, instance: Instance) -> None:
+        self._writing.add(instance.instance_id)
+        try:
+            await self._write_checkpoint(instance)
+        finally:
+            self._writing.discard(instance.instance_id)
+
+    async def _write_checkpoint(self, instance: Instance) -> None:
         instance.dirty = False
         history = list(instance.history)
         consumed, instance.consumed = instance.consumed, []
