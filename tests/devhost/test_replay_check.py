@@ -1,0 +1,77 @@
+"""The replay check reports an orchestrator change that would break running instances."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from devhost.app.loader import index_app
+from devhost.cli import main
+from devhost.replay_check import check_history, load_history_file
+from devhost.testing import DurableTestHost
+
+
+def _approval_app(first_step: str) -> df.DFApp:
+    app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.orchestration_trigger(context_name="context")
+    def approval(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+        yield context.call_activity(first_step, "doc")
+        decision = yield context.wait_for_external_event("Decision")
+        return decision
+
+    @app.activity_trigger(input_name="doc")
+    def notify(doc: str) -> str:
+        return doc
+
+    @app.activity_trigger(input_name="doc")
+    def notify_by_email(doc: str) -> str:
+        return doc
+
+    return app
+
+
+async def _recorded_history() -> list[dict[str, Any]]:
+    """Run today's orchestrator until it waits for the decision; return its history."""
+    async with DurableTestHost(index=index_app(_approval_app("notify"))) as host:
+        instance_id = await host.start("approval", None)
+        await host.idle()
+        return list(host.engine.instances[instance_id].history)
+
+
+async def test_unchanged_code_replays_cleanly() -> None:
+    """A history replays against the code that recorded it."""
+    history = await _recorded_history()
+    report = check_history(index_app(_approval_app("notify")), history)
+    assert report.ok, report.problem
+
+
+async def test_a_changed_activity_is_reported_with_the_step() -> None:
+    """Renaming the first activity is reported as the host would fail the instance."""
+    history = await _recorded_history()
+    report = check_history(index_app(_approval_app("notify_by_email")), history)
+    assert not report.ok
+    assert "Non-Deterministic workflow detected" in report.problem
+    assert "sequence ID 0" in report.problem and "'notify'" in report.problem
+
+
+def test_command_line_exit_code(tmp_path: Path, monkeypatch: Any) -> None:
+    """``python -m devhost replay FILE`` exits 1 when replay breaks."""
+    history = asyncio.run(_recorded_history())
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(history))
+    assert load_history_file(path) == history
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "function_app.py").write_text(
+        "from tests.devhost.test_replay_check import _approval_app\n"
+        "app = _approval_app('notify_by_email')\n"
+    )
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
+    monkeypatch.delitem(__import__("sys").modules, "function_app", raising=False)
+    assert main(["replay", "--app", str(app_dir), str(path)]) == 1
