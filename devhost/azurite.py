@@ -32,6 +32,7 @@ __all__ = [
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORTS = (10000, 10001, 10002)
 MIN_NODE_MAJOR = 18
+_KEEP_ALIVE_SECONDS = 60
 
 _INSTALL_HINT = (
     "Azurite needs Node.js {min_node}+ and the project's Node packages: install Node.js "
@@ -179,6 +180,10 @@ def start_azurite(
     blob_port, queue_port, table_port = ports
     # --skipApiVersionCheck: the pinned Python SDKs may speak a newer REST version than this
     # Azurite release knows; the operations we use exist in both.
+    # Keep-alive: Azurite closes idle connections after 5 s, aiohttp keeps them for 15 s, and
+    # a request sent on a connection the server is closing fails with "connection reset".
+    # Outliving the client's idle timeout leaves the closing to the client.
+    keep_alive = str(_KEEP_ALIVE_SECONDS)
     command = [
         str(launcher),
         "--silent",
@@ -186,6 +191,12 @@ def start_azurite(
         "--disableTelemetry",
         "--location",
         str(data),
+        "--blobKeepAliveTimeout",
+        keep_alive,
+        "--queueKeepAliveTimeout",
+        keep_alive,
+        "--tableKeepAliveTimeout",
+        keep_alive,
         "--blobHost",
         host,
         "--blobPort",

@@ -17,14 +17,24 @@ import asyncio
 import gzip
 import json
 import logging
+import os
 import re
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
+import aiohttp
 from azure.core.async_paging import AsyncPageIterator
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline.transport import AioHttpTransport
+from azure.core.rest import HttpRequest
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
@@ -49,7 +59,9 @@ from devhost.store.azure_layout import (
     odata_string,
     sanitize_key,
     too_large_columns,
+    transaction_error,
     transactions,
+    upsert_transaction,
 )
 from devhost.store.base import (
     Checkpoint,
@@ -70,6 +82,9 @@ _MAX_QUEUE_MESSAGE_CHARS = 48 * 1024
 _READ_VISIBILITY_SECONDS = 60
 # At most this many requests at once when one call fans out.
 _FAN_OUT = 16
+# Attempts of a history transaction that lost its connection (the SDK retries no POST).
+_TRANSACTION_ATTEMPTS = 3
+_PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
 _T = TypeVar("_T")
 
@@ -93,6 +108,25 @@ class QueueReceipt:
     message_id: str
     pop_receipt: str
     blob_name: str | None = None
+
+
+class _KeepAliveTransport(AioHttpTransport):
+    """azure-core's aiohttp transport with idle connections closed after 2 s.
+
+    Azurite (Node's HTTP server) closes idle keep-alive sockets after 5 s; a request sent on a
+    socket at the moment the server closes it fails with ECONNRESET, and under load the SDK's
+    retries can all hit such sockets. Closing ours first avoids the race.
+    """
+
+    async def open(self) -> None:
+        if not self.session and self._session_owner:  # type: ignore[has-type]
+            self.session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(keepalive_timeout=2, limit=100),
+                trust_env=self._use_env_settings,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+            )
+        await super().open()
 
 
 class AzureStore(Store):
@@ -126,16 +160,24 @@ class AzureStore(Store):
         # reading a message again changes its receipt, and a delete with the old one fails.
         self._pop_receipts: dict[tuple[str, str], str] = {}
         conn = expand_connection_string(connection_string)
-        # The hook runs for every HTTP request (each retry, each page of a query): exactly
-        # what count_operations reports.
-        count = self._count_request
+        options: dict[str, Any] = {
+            # Runs for every HTTP request (each retry, each page of a query): exactly what
+            # count_operations reports.
+            "raw_request_hook": self._count_request,
+            # With environment settings on, aiohttp looks up .netrc and the proxy variables in
+            # a worker thread on every request; only proxies can matter to shared-key requests.
+            "use_env_settings": any(name.lower() in _PROXY_VARIABLES for name in os.environ),
+        }
+        env = options["use_env_settings"]
         self._table_service = TableServiceClient.from_connection_string(
-            conn, raw_request_hook=count
+            conn, transport=_KeepAliveTransport(use_env_settings=env), **options
         )
         self._queue_service = QueueServiceClient.from_connection_string(
-            conn, raw_request_hook=count
+            conn, transport=_KeepAliveTransport(use_env_settings=env), **options
         )
-        self._blob_service = BlobServiceClient.from_connection_string(conn, raw_request_hook=count)
+        self._blob_service = BlobServiceClient.from_connection_string(
+            conn, transport=_KeepAliveTransport(use_env_settings=env), **options
+        )
         self._instances: TableClient = self._table_service.get_table_client(f"{task_hub}Instances")
         self._history: TableClient = self._table_service.get_table_client(f"{task_hub}History")
         hub = task_hub.lower()
@@ -266,7 +308,10 @@ class AzureStore(Store):
 
     async def _reveal(self, queue: QueueClient, item: QueueMessage) -> StoredMessage | None:
         """Make a received message visible again and decode it (None if it is not ours)."""
-        visible = await queue.update_message(item.id, item.pop_receipt, visibility_timeout=0)
+        try:
+            visible = await queue.update_message(item.id, item.pop_receipt, visibility_timeout=0)
+        except ResourceNotFoundError:
+            return None  # deleted since it was received
         pop_receipt = visible.pop_receipt or ""
         self._pop_receipts[(queue.queue_name, item.id)] = pop_receipt
         try:
@@ -352,9 +397,40 @@ class AzureStore(Store):
         await self._instances.upsert_entity(instance, mode=UpdateMode.REPLACE)
 
     async def _submit(self, batch: list[dict[str, Any]]) -> None:
-        await self._history.submit_transaction(
-            [("upsert", entity, {"mode": UpdateMode.REPLACE}) for entity in batch]
-        )
+        """Commit one entity-group transaction of upserts (body built by azure_layout)."""
+        table = self._history
+        content_type, body = upsert_transaction(table.url, table.table_name, batch)
+        for attempt in range(1, _TRANSACTION_ATTEMPTS + 1):
+            request = HttpRequest(
+                "POST",
+                f"{table.url.rstrip('/')}/$batch",
+                headers={
+                    "x-ms-version": table.api_version,
+                    "DataServiceVersion": "3.0",
+                    "MaxDataServiceVersion": "3.0;NetFx",
+                    "Content-Type": content_type,
+                    "Accept": "application/json",
+                },
+                content=body,
+            )
+            try:
+                # The table client's own pipeline (auth, retries, request counting), as the
+                # SDK's submit_transaction uses it; stream=True skips decoding the multipart.
+                response = await table._client.send_request(request, stream=True)
+                await response.read()
+                break
+            except (ServiceRequestError, ServiceResponseError):
+                # Replacing the same rows again is harmless, so a lost connection is retried.
+                if attempt == _TRANSACTION_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.1 * attempt)
+        error = None if response.status_code == 202 else f"HTTP {response.status_code}"
+        error = error or transaction_error(response.text(), len(batch))
+        if error is not None:
+            raise HttpResponseError(
+                message=f"history transaction for {batch[0]['PartitionKey'][:80]} failed: {error}",
+                response=response,
+            )
 
     async def read_instance(self, instance_id: str) -> InstanceRow | None:
         """The instance row (large values fetched from blobs), or None."""

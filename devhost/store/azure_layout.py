@@ -20,10 +20,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from azure.data.tables import EdmType, EntityProperty
 
@@ -304,6 +307,94 @@ def transactions(entities: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]
         payload += size
     if batch:
         yield batch
+
+
+# -- entity-group transactions ---------------------------------------------------------------
+#
+# The SDK builds and parses a transaction's multipart body with the standard library's email
+# package, about 10 ms of CPU for five rows; the engine writes one per checkpoint, so the
+# store writes the body itself (same wire format, see the Tables REST "Performing entity group
+# transactions") and leaves only the sending to the SDK.
+
+
+def _odata_properties(entity: dict[str, Any]) -> dict[str, Any]:
+    """An entity's JSON body, with ``@odata.type`` where JSON alone would lose the type."""
+    body: dict[str, Any] = {}
+    for name, value in entity.items():
+        if isinstance(value, tuple):  # (int, EdmType.INT64): Int64 travels as a string
+            body[name] = str(value[0])
+            body[name + "@odata.type"] = "Edm.Int64"
+        elif isinstance(value, datetime):
+            value = value.astimezone(UTC) if value.tzinfo else value
+            body[name] = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            body[name + "@odata.type"] = "Edm.DateTime"
+        elif isinstance(value, float):
+            body[name] = value if math.isfinite(value) else str(value).replace("inf", "Infinity")
+            body[name + "@odata.type"] = "Edm.Double"
+        else:  # str, bool, int32
+            body[name] = value
+    return body
+
+
+def _key_literal(key: str) -> str:
+    return quote(key.replace("'", "''"), safe="")
+
+
+def upsert_transaction(
+    account_url: str, table: str, entities: list[dict[str, Any]]
+) -> tuple[str, bytes]:
+    """The content type and body of a transaction replacing (or inserting) ``entities``.
+
+    Parameters
+    ----------
+    account_url
+        The table service URL (``TableClient.url``).
+    table
+        The table name.
+    entities
+        At most 100 entities of one partition.
+    """
+    base = account_url.rstrip("/")
+    batch = f"batch_{uuid.uuid4()}"
+    changeset = f"changeset_{uuid.uuid4()}"
+    parts = [f"--{batch}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n"]
+    for index, entity in enumerate(entities):
+        # json.dumps escapes non-ASCII, so characters and bytes agree for Content-Length.
+        body = json.dumps(_odata_properties(entity), separators=(",", ":"))
+        address = (
+            f"{base}/{table}(PartitionKey='{_key_literal(entity['PartitionKey'])}',"
+            f"RowKey='{_key_literal(entity['RowKey'])}')"
+        )
+        parts.append(
+            f"--{changeset}\r\n"
+            "Content-Type: application/http\r\n"
+            "Content-Transfer-Encoding: binary\r\n"
+            f"Content-ID: {index}\r\n\r\n"
+            f"PUT {address} HTTP/1.1\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "Accept: application/json;odata=nometadata\r\n"
+            "DataServiceVersion: 3.0\r\n\r\n"
+            f"{body}\r\n"
+        )
+    parts.append(f"--{changeset}--\r\n--{batch}--\r\n")
+    return f"multipart/mixed; boundary={batch}", "".join(parts).encode("ascii")
+
+
+_PART_STATUS = re.compile(r"^HTTP/1\.1 (\d{3})", re.MULTILINE)
+
+
+def transaction_error(response_text: str, operations: int) -> str | None:
+    """Why a transaction's response reports a failure, or None if every operation succeeded.
+
+    A failed changeset comes back as a single part carrying the error (its message starts
+    with the index of the failing operation).
+    """
+    statuses = _PART_STATUS.findall(response_text)
+    if len(statuses) == operations and all(status.startswith("2") for status in statuses):
+        return None
+    detail = re.search(r'"value":\s*"([^"]*)', response_text)
+    return f"statuses {statuses}: {detail.group(1) if detail else response_text[-500:]}"
 
 
 # -- values -------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.data.tables import UpdateMode
+from azure.core.exceptions import HttpResponseError
+from azure.data.tables import EdmType, UpdateMode
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
@@ -29,6 +30,7 @@ from devhost.store.azure_layout import (
     is_development_storage,
     sanitize_key,
     unsanitize_key,
+    upsert_transaction,
 )
 from devhost.store.base import (
     Checkpoint,
@@ -483,7 +485,7 @@ async def test_delete_instance_removes_everything(store: Store) -> None:
 
 # -- key sanitation -----------------------------------------------------------------------------
 
-AWKWARD_IDS = ["a/b", "a\\b", "a#b", "a?b", "a^b", "a^0b", "^", "tab\tand\x7f", "é/ü"]
+AWKWARD_IDS = ["a/b", "a\\b", "a#b", "a?b", "a^b", "a^0b", "^", "tab\tand\x7f", "é/ü", "o'brien"]
 
 
 async def test_ids_with_characters_keys_cannot_hold(store: Store) -> None:
@@ -659,6 +661,13 @@ async def test_write_path_request_counts(azure_store: AzureStore) -> None:
     assert await cost(azure_store.read_history("cost")) == 1
 
 
+@pytest.mark.azurite
+async def test_a_rejected_transaction_raises(azure_store: AzureStore) -> None:
+    # A partition key over 1 KiB: the service fails the transaction inside a 202 response.
+    with pytest.raises(HttpResponseError, match="history transaction .* failed: statuses"):
+        await checkpoint(azure_store, make_row("k" * 2000), [event(12)])
+
+
 # -- layout helpers -----------------------------------------------------------------------------
 
 
@@ -695,3 +704,34 @@ def test_development_storage_connection_string() -> None:
 def test_events_with_storage_column_names_are_refused() -> None:
     with pytest.raises(ValueError, match="collides"):
         event_to_entity({"EventType": 12, "ExecutionId": "x"})
+
+
+def test_upsert_transaction_body_matches_the_tables_wire_format() -> None:
+    when = datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    entity = {"PartitionKey": "o'brien^0x", "RowKey": "sentinel", "N": (2**40, EdmType.INT64)}
+    entity.update(D=when, F=0.5, B=True, S="é")
+    content_type, body = upsert_transaction("http://h:1/acct/", "HubHistory", [entity])
+
+    batch = content_type.removeprefix("multipart/mixed; boundary=")
+    text = body.decode("ascii")
+    assert text.startswith(f"--{batch}\r\nContent-Type: multipart/mixed; boundary=changeset_")
+    assert text.endswith(f"--{batch}--\r\n")
+    request_line = (
+        "PUT http://h:1/acct/HubHistory(PartitionKey='o%27%27brien%5E0x',RowKey='sentinel') "
+        "HTTP/1.1\r\n"
+    )
+    assert request_line in text
+    json_text = text.split("\r\n\r\n")[3].split("\r\n")[0]
+    assert f"Content-Length: {len(json_text)}\r\n" in text
+    assert json.loads(json_text) == {
+        "PartitionKey": "o'brien^0x",
+        "RowKey": "sentinel",
+        "N": "1099511627776",
+        "N@odata.type": "Edm.Int64",
+        "D": "2024-01-02T03:04:05.000006Z",
+        "D@odata.type": "Edm.DateTime",
+        "F": 0.5,
+        "F@odata.type": "Edm.Double",
+        "B": True,
+        "S": "é",
+    }
