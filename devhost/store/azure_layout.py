@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from azure.data.tables import EdmType, EntityProperty
 
-from devhost.store.base import InstanceQuery, InstanceRow
+from devhost.store.base import RUNTIME_STATUS_NAMES, InstanceQuery, InstanceRow
 
 # -- connection strings ------------------------------------------------------------------------
 
@@ -185,16 +185,7 @@ EVENT_TYPE_NAMES = (
     "ExecutionSuspended",
     "ExecutionResumed",
 )
-ORCHESTRATION_STATUS_NAMES = (
-    "Running",
-    "Completed",
-    "ContinuedAsNew",
-    "Failed",
-    "Canceled",
-    "Terminated",
-    "Pending",
-    "Suspended",
-)
+ORCHESTRATION_STATUS_NAMES = RUNTIME_STATUS_NAMES
 _ENUM_COLUMNS: dict[str, tuple[str, ...]] = {
     "EventType": EVENT_TYPE_NAMES,
     "OrchestrationStatus": ORCHESTRATION_STATUS_NAMES,

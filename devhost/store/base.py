@@ -25,7 +25,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-# Runtime status names, as stored in the Instances table and shown by the status API.
+# Runtime status names, as stored in the Instances table and shown by the status API, in the
+# order of the OrchestrationStatus enum (the index is the number; Enum.TryParse takes either).
+RUNTIME_STATUS_NAMES = (
+    "Running",
+    "Completed",
+    "ContinuedAsNew",
+    "Failed",
+    "Canceled",
+    "Terminated",
+    "Pending",
+    "Suspended",
+)
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 RUNNING_STATUSES = frozenset({"Pending", "Running", "ContinuedAsNew", "Suspended"})
 

@@ -36,24 +36,13 @@ from devhost.engine.api import (
     InvalidRequest,
     StatusOptions,
 )
-from devhost.store.base import InstanceQuery
+from devhost.store.base import RUNTIME_STATUS_NAMES, InstanceQuery
 from devhost.web.binding import check_status_headers, check_status_payload
 from devhost.web.http_functions import request_origin
 
 log = logging.getLogger("devhost.http")
 
-# OrchestrationRuntimeStatus / OrchestrationStatus, in enum order (Enum.TryParse takes either
-# the name or the number).
-RUNTIME_STATUSES = (
-    "Running",
-    "Completed",
-    "ContinuedAsNew",
-    "Failed",
-    "Canceled",
-    "Terminated",
-    "Pending",
-    "Suspended",
-)
+RUNTIME_STATUSES = RUNTIME_STATUS_NAMES
 _IN_PROGRESS = frozenset({"Running", "Pending", "ContinuedAsNew", "Suspended"})
 _COMPLETED = frozenset({"Completed", "Terminated", "Canceled", "Failed"})  # IsCompletedStatus
 _NOT_REWINDABLE = frozenset({"Completed", "Terminated", "Canceled"})
