@@ -183,9 +183,6 @@ class EntityHost:
 
     # -- execution ---------------------------------------------------------------------------------
 
-    def run_batch(self, instance: Any) -> None:  # pragma: no cover - entities use their own loop
-        raise RuntimeError("entities are not run by the orchestration loop")
-
     def _run_batch(self, entity: EntityState) -> None:
         batch, entity.queue = entity.queue, []
         fresh: list[tuple[dict[str, Any], StoredMessage | None]] = []

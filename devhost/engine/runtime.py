@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from devhost.app.loader import FunctionIndex
@@ -47,7 +47,13 @@ from devhost.engine.api import (
     StatusOptions,
 )
 from devhost.engine.clock import Clock, VirtualClock
-from devhost.engine.history import EventType, OrchestrationStatus, execution_started, new_event
+from devhost.engine.history import (
+    EventType,
+    OrchestrationStatus,
+    dotnet_time,
+    execution_started,
+    new_event,
+)
 from devhost.engine.instance import Instance, Pending, status_object
 from devhost.engine.invoke import (
     activity_failure,
@@ -824,7 +830,7 @@ class Engine(Backend):
         now = self.clock.now()
         while self._timers and self._timers[0][0] <= now:
             fire_at, _, instance_id, execution_id, seq = heapq.heappop(self._timers)
-            event = new_event(EventType.TimerFired, now, TimerId=seq, FireAt=_dotnet(fire_at))
+            event = new_event(EventType.TimerFired, now, TimerId=seq, FireAt=dotnet_time(fire_at))
             self._deliver_to_execution(instance_id, execution_id, event)
 
     async def _timer_loop(self) -> None:
@@ -1018,12 +1024,6 @@ class Engine(Backend):
 # == module helpers ==
 
 
-def _dotnet(value: datetime) -> str:
-    from devhost.engine.history import dotnet_time
-
-    return dotnet_time(value)
-
-
 def _validate_instance_id(instance_id: str) -> None:
     """DurableClient.StartNewAsync's rules (protocol notes §7.1)."""
     if (
@@ -1105,6 +1105,3 @@ async def _run_override(
         (None if encoded == "null" else json.dumps(json.loads(encoded), separators=(",", ":"))),
         "",
     )
-
-
-__all__ = ["Engine", "EngineSettings", "timedelta"]
