@@ -574,15 +574,7 @@ class Engine(Backend):
             )
             self._finish(instance, history, failure, None, now)
             return
-        replay = HostReplay(
-            instance_id=instance.instance_id,
-            execution_id=instance.execution_id,
-            orchestrator_name=instance.name,
-            history=history,
-            reply=reply,
-            check_function=self._check_function,
-            parent_instance_id=instance.parent_instance_id,
-        )
+        replay = self._host_replay(instance, history, reply)
         result = replay.run(new_events_from=len(past))
         custom = reply.get("customStatus")
         instance.custom_status = (
@@ -599,6 +591,19 @@ class Engine(Backend):
             self._changed(instance, now)
         for work in result.new_work:
             self._dispatch(instance, work)
+
+    def _host_replay(
+        self, instance: Instance, history: list[dict[str, Any]], reply: dict[str, Any]
+    ) -> HostReplay:
+        return HostReplay(
+            instance_id=instance.instance_id,
+            execution_id=instance.execution_id,
+            orchestrator_name=instance.name,
+            history=history,
+            reply=reply,
+            check_function=self._check_function,
+            parent_instance_id=instance.parent_instance_id,
+        )
 
     def _context_json(self, instance: Instance, history: list[dict[str, Any]]) -> str:
         """The orchestration trigger payload (protocol notes §2.1, §2.4)."""
@@ -974,16 +979,9 @@ class Engine(Backend):
         reply, _ = invoke_orchestrator(info, self._context_json(instance, instance.history))
         if reply is None:
             return
-        replay = HostReplay(
-            instance_id=instance.instance_id,
-            execution_id=instance.execution_id,
-            orchestrator_name=instance.name,
-            history=instance.history,
-            reply=reply,
-            check_function=self._check_function,
-            parent_instance_id=instance.parent_instance_id,
+        result = self._host_replay(instance, instance.history, reply).run(
+            new_events_from=len(instance.history)
         )
-        result = replay.run(new_events_from=len(instance.history))
         for work in result.open_work:
             self._dispatch(instance, work)
 
