@@ -22,7 +22,7 @@ import json
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.functions import _durable_functions as codec
 
@@ -31,6 +31,9 @@ from devhost.engine.api import StatusOptions
 from devhost.engine.clock import Clock, VirtualClock
 from devhost.engine.runtime import ActivityOverride, Engine, EngineSettings
 from devhost.store.base import Store
+
+if TYPE_CHECKING:
+    from aiohttp.test_utils import TestClient
 
 
 class OrchestrationTimeout(AssertionError):
@@ -87,13 +90,45 @@ class DurableTestHost:
             settings=EngineSettings(checkpoint_interval=checkpoint_interval),
             activity_overrides=activity_overrides,
         )
+        self._http_clients: list[TestClient[Any, Any]] = []
 
     async def __aenter__(self) -> DurableTestHost:
         await self.engine.start()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        for client in self._http_clients:
+            await client.close()
         await self.engine.stop()
+
+    async def http(self, route_prefix: str = "api") -> TestClient[Any, Any]:
+        """An HTTP client for the app's own routes, served in-process by the local host's front.
+
+        Requests go through the same route table, ``HttpRequest`` conversion and durable client
+        binding as ``python -m devhost start``; the client's calls reach this host's engine, so
+        the virtual clock and activity overrides apply. Closed with the host.
+
+        Parameters
+        ----------
+        route_prefix
+            ``extensions.http.routePrefix`` of the app's host.json.
+
+        Returns
+        -------
+        aiohttp.test_utils.TestClient
+            ``await client.post("/api/orders", json={...})``; the durable API is under
+            ``/runtime/webhooks/durabletask/``.
+        """
+        from aiohttp.test_utils import TestClient, TestServer
+
+        from devhost.web.server import create_web_app
+
+        client: TestClient[Any, Any] = TestClient(
+            TestServer(create_web_app(self.index, self.engine, route_prefix=route_prefix))
+        )
+        await client.start_server()
+        self._http_clients.append(client)
+        return client
 
     async def start(self, name: str, input: Any = None, instance_id: str | None = None) -> str:
         """Start an orchestration as ``client.start_new`` would; returns the instance ID."""

@@ -67,6 +67,23 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteProcess
 
 
 @pytest.fixture
+def app_storage(azurite: AzuriteProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point the app's own storage (``blueprints.app_storage``) at the session's Azurite.
+
+    Sets ``AzureWebJobsStorage`` and a fresh ``WORKFLOW_STORAGE_PREFIX``, so each test sees
+    empty business tables and containers; yields the prefix.
+    """
+    from blueprints import app_storage as storage
+
+    prefix = f"T{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv(storage.STORAGE_SETTING, azurite.connection_string)
+    monkeypatch.setenv(storage.PREFIX_SETTING, prefix)
+    storage.reset_clients()
+    yield prefix
+    storage.reset_clients()
+
+
+@pytest.fixture
 def task_hub() -> str:
     """A fresh task hub name: letters and digits, starting with a letter, under 45 chars."""
     return f"Test{uuid.uuid4().hex[:16]}"

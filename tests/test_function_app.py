@@ -106,14 +106,14 @@ HTTP_FUNCTIONS = [fn for fn in FUNCTIONS if _trigger(fn)["type"] == "httpTrigger
 
 @pytest.mark.parametrize("fn", HTTP_FUNCTIONS, ids=lambda fn: fn.get_function_name())
 def test_http_functions_are_well_formed(fn):
-    """HTTP functions have a route, explicit methods, an http output and a durable client."""
+    """HTTP functions have a route, explicit methods, an http output and are async."""
     trigger = _trigger(fn)
     types = [b["type"] for b in _bindings(fn)]
 
     assert re.fullmatch(r"[A-Za-z0-9_\-]+(/([A-Za-z0-9_\-]+|\{\w+\}))*", trigger["route"])
     assert trigger["methods"] and {str(m).upper() for m in trigger["methods"]} <= HTTP_METHODS
     assert str(trigger["authLevel"]).upper() == "ANONYMOUS"
-    assert "http" in types and "durableClient" in types
+    assert "http" in types
     assert inspect.iscoroutinefunction(fn.get_user_function())
 
 

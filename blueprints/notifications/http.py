@@ -1,0 +1,28 @@
+"""``GET /api/notifications``: list the outbox by recipient, instance or category, page by page."""
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from blueprints.app_storage import in_thread
+from blueprints.http_errors import ApiError, json_errors, json_response, validate_model
+from blueprints.notifications.outbox import list_notifications
+from models.notifications import NotificationListQuery
+
+bp = df.Blueprint()
+
+
+@bp.route(route="notifications", methods=["GET"])
+@json_errors
+async def list_outbox(req: func.HttpRequest) -> func.HttpResponse:
+    """List notifications: ``?recipient=&instanceId=&category=&top=&continuationToken=``."""
+    query = validate_model(NotificationListQuery, dict(req.params), source="query")
+    try:
+        page = await in_thread(list_notifications, query)
+    except ValueError as error:
+        raise ApiError(
+            400,
+            "InvalidContinuationToken",
+            "The continuation token is not one this API handed out; start from the first page.",
+            [{"field": "continuationToken", "code": "invalid", "message": str(error)}],
+        ) from error
+    return json_response(page.to_wire())
