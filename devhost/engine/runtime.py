@@ -365,7 +365,76 @@ class Engine(Backend):
                 f"Instance '{instance_id}' is {instance.status}; "
                 "only failed instances can be rewound."
             )
-        raise InvalidOperation("Rewind is not supported by this host yet.")
+        # The instance and every failed sub-orchestration below it are rewound together. Each
+        # gets its own durable message before anything changes in memory, so a crash before
+        # the next checkpoint replays the rewind from the inbox (see _redeliver).
+        targets = [instance, *await self._failed_children(instance)]
+        now = self.clock.now()
+        deliveries = []
+        for target in targets:
+            event = new_event(EventType.GenericEvent, now, Data=reason or "")
+            message = StoredMessage(
+                msg_id=self._new_msg_id(),
+                instance_id=target.instance_id,
+                body={"kind": "rewind", "executionId": target.execution_id, "event": event},
+            )
+            await self.store.put_message(message)
+            deliveries.append((target, event, message))
+        for target, event, message in deliveries:
+            self._rewind_history(target, now)
+            self._deliver(target, event, message)
+
+    async def _failed_children(self, instance: Instance) -> list[Instance]:
+        """Failed sub-orchestrations of the instance's last execution, recursively."""
+        created = {
+            e["EventId"]: e.get("InstanceId")
+            for e in instance.history
+            if e["EventType"] == EventType.SubOrchestrationInstanceCreated
+        }
+        children: list[Instance] = []
+        for event in instance.history:
+            if event["EventType"] != EventType.SubOrchestrationInstanceFailed:
+                continue
+            child_id = created.get(event.get("TaskScheduledId"))
+            child = await self._load(child_id) if child_id else None
+            if child is not None and child.status == "Failed":
+                children += [child, *await self._failed_children(child)]
+        return children
+
+    def _rewind_history(self, instance: Instance, now: datetime) -> None:
+        """Rewrite the failed parts of the history as ``GenericEvent`` rows, as DTFx does.
+
+        Azure Storage's RewindHistoryAsync keeps each row and changes its ``EventType`` to
+        GenericEvent with ``Reason`` "Rewound: <type>": every TaskFailed and its TaskScheduled,
+        every SubOrchestrationInstanceFailed (its Created row stays: the rewound child reports
+        back) and the failed ExecutionCompleted. The replay then schedules the failed work again
+        with the same sequence numbers. The instance is Pending until its next episode.
+        """
+        failed_tasks = {
+            e.get("TaskScheduledId")
+            for e in instance.history
+            if e["EventType"] == EventType.TaskFailed
+        }
+        first_changed = len(instance.history)
+        for index, event in enumerate(instance.history):
+            kind = event["EventType"]
+            if (
+                kind in (EventType.TaskFailed, EventType.SubOrchestrationInstanceFailed)
+                or (kind == EventType.TaskScheduled and event["EventId"] in failed_tasks)
+                or kind == EventType.ExecutionCompleted
+            ):
+                instance.history[index] = {
+                    **event,
+                    "EventType": int(EventType.GenericEvent),
+                    "Reason": f"Rewound: {EventType(kind).name}",
+                }
+                first_changed = min(first_changed, index)
+        # The store rewrites rows from here on (same row keys), then appends what follows.
+        instance.persisted_count = min(instance.persisted_count, first_changed)
+        instance.status = "Pending"
+        instance.output = None
+        instance.completed = None
+        self._changed(instance, now)
 
     async def restart(self, instance_id: str, new_instance_id: bool) -> str:
         instance = await self._load(instance_id)
@@ -996,6 +1065,9 @@ class Engine(Backend):
             return await self.entities.redeliver(message)
         if instance is not None and message.msg_id <= instance.watermark:
             return False
+        if body["kind"] == "rewind" and instance is not None and instance.status == "Failed":
+            # Acknowledged, but the rewritten history never reached the store.
+            self._rewind_history(instance, self.clock.now())
         if body["kind"] == "start":
             if (
                 instance is not None
