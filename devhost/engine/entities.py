@@ -52,6 +52,7 @@ class EntityState:
     applied: OrderedDict[str, Any] = field(default_factory=OrderedDict)
     queue: list[tuple[dict[str, Any], StoredMessage | None]] = field(default_factory=list)
     consumed: list[StoredMessage] = field(default_factory=list)
+    outbox: list[StoredMessage] = field(default_factory=list)  # unused: entities send nothing
     dirty: bool = False
     running: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -140,9 +141,9 @@ class EntityHost:
         await self.engine.store.put_message(message)
         self._enqueue(instance_id, request, message)
 
-    def send(self, instance_id: str, request: dict[str, Any]) -> None:
-        """A call or signal from an orchestration (not durable by itself: re-sent on recovery)."""
-        self._enqueue(instance_id, request, None)
+    def send(self, message: StoredMessage) -> None:
+        """A call or signal from an orchestration, already durable in the entity's inbox."""
+        self._enqueue(message.instance_id, message.body["request"], message)
 
     async def redeliver(self, message: StoredMessage) -> bool:
         entity = await self._get(message.instance_id)

@@ -41,6 +41,7 @@ class Instance:
     inbox: list[Pending] = field(default_factory=list)
     held: list[Pending] = field(default_factory=list)  # events that arrived while suspended
     consumed: list[StoredMessage] = field(default_factory=list)  # to delete after checkpoint
+    outbox: list[StoredMessage] = field(default_factory=list)  # entity requests to send
     dirty: bool = True
     in_ready_queue: bool = False
 

@@ -807,7 +807,19 @@ class Engine(Backend):
             self._start_child(instance, work)
         elif work.kind in ("entity_call", "entity_signal"):
             assert work.instance_id is not None and work.request is not None
-            self.entities.send(work.instance_id, work.request)
+            # Sent with the sender's next checkpoint, durable first, as DTFx sends outbound
+            # messages before it commits the history: a signal recorded as EventSent is never
+            # lost in a crash, and calls and signals reach an entity in the order sent.
+            instance.outbox.append(
+                StoredMessage(
+                    msg_id=self._new_msg_id(),
+                    instance_id=work.instance_id,
+                    body={"kind": "request", "request": work.request},
+                )
+            )
+            instance.dirty = True
+            if self.settings.checkpoint_interval <= 0:
+                self._flush_requested.set()
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -985,6 +997,16 @@ class Engine(Backend):
 
     async def _write_checkpoint(self, instance: Instance) -> None:
         instance.dirty = False
+        outbox, instance.outbox = instance.outbox, []
+        if outbox:
+            try:
+                await asyncio.gather(*(self.store.put_message(m) for m in outbox))
+            except Exception:
+                instance.outbox[:0] = outbox
+                instance.dirty = True
+                raise
+            for message in outbox:
+                self.entities.send(message)
         history = list(instance.history)
         consumed, instance.consumed = instance.consumed, []
         checkpoint = Checkpoint(

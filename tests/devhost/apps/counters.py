@@ -54,4 +54,10 @@ def signal_then_read(context: df.DurableOrchestrationContext):
     return (yield context.call_entity(counter, "get"))
 
 
+@app.orchestration_trigger(context_name="context")
+def signal_and_finish(context: df.DurableOrchestrationContext):
+    context.signal_entity(df.EntityId("Counter", context.get_input()), "add", 10)
+    return "sent"
+
+
 INDEX = index_app(app)
