@@ -818,8 +818,8 @@ class Engine(Backend):
                 )
             )
             instance.dirty = True
-            if self.settings.checkpoint_interval <= 0:
-                self._flush_requested.set()
+            # An entity call waits for this flush: start it now rather than at the interval.
+            self._flush_requested.set()
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
