@@ -45,6 +45,19 @@ def client_input(value: Any) -> str | None:
     return None if value is None else json.dumps(codec.df_dumps(value))
 
 
+def _forget_sdk_client_session() -> None:
+    """Drop the durable SDK's process-wide aiohttp session and its lock.
+
+    The SDK's client (models/utils/http_utils.py) keeps one session per process, made on the
+    event loop of its first call: right for the worker, which has one loop, wrong for tests,
+    which get a new loop each; the next test's client calls would fail "Event loop is closed".
+    """
+    from azure.durable_functions.models.utils import http_utils
+
+    http_utils._client_session = None
+    http_utils._session_lock = asyncio.Lock()
+
+
 class DurableTestHost:
     """An engine with a fresh task hub, for one test.
 
@@ -93,6 +106,7 @@ class DurableTestHost:
         self._http_clients: list[TestClient[Any, Any]] = []
 
     async def __aenter__(self) -> DurableTestHost:
+        _forget_sdk_client_session()
         await self.engine.start()
         return self
 
@@ -100,6 +114,11 @@ class DurableTestHost:
         for client in self._http_clients:
             await client.close()
         await self.engine.stop()
+        if self._http_clients:
+            from azure.durable_functions.models.utils import http_utils
+
+            await http_utils._close_session()
+        _forget_sdk_client_session()
 
     async def http(self, route_prefix: str = "api") -> TestClient[Any, Any]:
         """An HTTP client for the app's own routes, served in-process by the local host's front.

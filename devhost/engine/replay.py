@@ -413,7 +413,10 @@ class HostReplay:
         key = str(event.get("Name", "")).lower()
         waiters = self.event_waiters.get(key)
         if waiters:
-            waiters.popleft().resolve(event.get("Input"))
+            # The extension keeps the waiters of a name as a stack and resolves the newest: the
+            # common case is task_any in a loop, which abandons older waits (its
+            # DurableOrchestrationContext.WaitForExternalEvent).
+            waiters.pop().resolve(event.get("Input"))
         else:
             self.event_buffer[key].append(event.get("Input"))
 

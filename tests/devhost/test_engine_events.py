@@ -94,3 +94,19 @@ async def test_event_without_data_arrives_as_none(host: DurableTestHost) -> None
 async def test_event_for_an_unknown_instance_is_refused(host: DurableTestHost) -> None:
     with pytest.raises(InstanceNotFound):
         await host.raise_event("nobody-here", "Approve", "x")
+
+
+async def test_task_any_in_a_loop_gives_each_event_to_the_newest_wait(
+    host: DurableTestHost,
+) -> None:
+    # Earlier rounds leave abandoned waits behind; the extension resolves the newest wait of a
+    # name (a stack), so each event reaches the round that is waiting now.
+    instance_id = await host.start("either_event_in_a_loop")
+    for name, value in (("A", 1), ("B", 2), ("B", 3), ("A", 4)):
+        await host.idle()
+        await host.raise_event(instance_id, name, value, as_client=False)
+
+    status = await host.wait(instance_id)
+
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == [1, 2, 3, 4]

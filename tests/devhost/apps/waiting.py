@@ -97,4 +97,16 @@ def custom_status_stages(context: df.DurableOrchestrationContext):
     return "done"
 
 
+@app.orchestration_trigger(context_name="context")
+def either_event_in_a_loop(context: df.DurableOrchestrationContext):
+    """Each round waits for "A" or "B"; the loser's wait is abandoned."""
+    received = []
+    while len(received) < 4:
+        winner = yield context.task_any(
+            [context.wait_for_external_event("A"), context.wait_for_external_event("B")]
+        )
+        received.append(winner.result)
+    return received
+
+
 INDEX = index_app(app)
