@@ -1,0 +1,98 @@
+"""Sending a friendly-route request to a document and learning its outcome.
+
+Raising an event answers nothing, so each request carries a request ID (the client's
+``Idempotency-Key`` or a generated one); the orchestrator records the outcome under that ID,
+and the handler polls the instance briefly for it. A request not seen after a moment is raised
+again: the orchestrator applies a request ID once, so a repeat is harmless, and it covers an
+event that arrived while the instance was between generations and was not carried over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from blueprints.documents.views import DocumentView, find_document
+from blueprints.http_errors import ApiError
+from models.documents import UPDATE_EVENT, DocumentUpdateEvent, RequestOutcome
+
+__all__ = ["WAIT_SETTING", "closed_conflict", "request_id_of", "send_update"]
+
+WAIT_SETTING = "DOCUMENTS_UPDATE_WAIT_SECONDS"
+_DEFAULT_WAIT_SECONDS = 5.0
+_RAISE_AGAIN_AFTER = 1.0
+_MAX_REQUEST_ID = 200
+
+
+def request_id_of(req: func.HttpRequest) -> str:
+    """Return the request's ``Idempotency-Key`` header, or a new request ID."""
+    key = (req.headers.get("Idempotency-Key") or "").strip()
+    if not key:
+        return uuid.uuid4().hex
+    if len(key) > _MAX_REQUEST_ID:
+        raise ApiError(
+            400,
+            "ValidationFailed",
+            f"The Idempotency-Key header must be at most {_MAX_REQUEST_ID} characters.",
+            [{"field": "Idempotency-Key", "code": "too_long", "message": "key too long"}],
+        )
+    return key
+
+
+def closed_conflict(view: DocumentView) -> ApiError:
+    """Return the 409 answered for a request to a submitted or cancelled document."""
+    document = view.document
+    return ApiError(
+        409,
+        "DocumentClosed",
+        f"Document '{document.id}' is {document.state.value}; it takes no more changes.",
+        [{"field": "state", "code": "document_closed", "message": f"state is {document.state}"}],
+    )
+
+
+def _wait_seconds() -> float:
+    try:
+        return float(os.environ.get(WAIT_SETTING, _DEFAULT_WAIT_SECONDS))
+    except ValueError:
+        return _DEFAULT_WAIT_SECONDS
+
+
+def _outcome_in(view: DocumentView, request_id: str) -> RequestOutcome | None:
+    return next((item for item in view.outcomes if item.request_id == request_id), None)
+
+
+async def send_update(
+    client: df.DurableOrchestrationClient, document_id: str, update: DocumentUpdateEvent
+) -> tuple[RequestOutcome | None, DocumentView | None]:
+    """Raise a ``DocumentUpdate`` on a document and wait briefly for its outcome.
+
+    Returns
+    -------
+    tuple[RequestOutcome | None, DocumentView | None]
+        The outcome (None when not seen in time, or when the document closed without applying
+        the request) and the document as last read.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = started + _wait_seconds()
+    raised_again = False
+    await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
+    delay = 0.01
+    view: DocumentView | None = None
+    while True:
+        view = await find_document(client, document_id)
+        outcome = _outcome_in(view, update.request_id) if view else None
+        if outcome is not None or view is None or not view.is_running:
+            return outcome, view
+        now = loop.time()
+        if now >= deadline:
+            return None, view
+        if not raised_again and now - started >= _RAISE_AGAIN_AFTER:
+            raised_again = True
+            await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
+        await asyncio.sleep(min(delay, max(deadline - now, 0)))
+        delay = min(delay * 2, 0.2)

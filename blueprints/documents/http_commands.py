@@ -1,0 +1,232 @@
+"""Changing documents: ``PATCH /api/documents/{id}`` and ``POST .../submit|cancel``.
+
+Each handler checks what it can up front (404, 409 closed, 412 stale, 400, 409 incomplete),
+then sends the request to the orchestrator, which decides for good, and answers with the
+outcome it recorded: 200 with the new revision, 412, 409, 400, or 202 with a status link when
+the outcome did not arrive in time.
+"""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from blueprints.app_storage import in_thread
+from blueprints.documents import rules
+from blueprints.documents.commands import closed_conflict, request_id_of, send_update
+from blueprints.documents.store import find_children
+from blueprints.documents.views import DocumentView, document_body, load_document
+from blueprints.http_errors import (
+    ApiError,
+    json_errors,
+    json_response,
+    read_json_body,
+    validate_model,
+)
+from models.documents import CancelRequest, DocumentUpdateEvent, RequestOutcome, SubmitRequest
+
+bp = df.Blueprint()
+
+_MAX_CASCADE_DEPTH = 5
+
+
+def _if_match(req: func.HttpRequest) -> int | None:
+    raw = (req.headers.get("If-Match") or "").strip()
+    if not raw or raw == "*":
+        return None
+    text = raw.removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ApiError(
+            400,
+            "ValidationFailed",
+            'If-Match must be a revision number, e.g. "3".',
+            [{"field": "If-Match", "code": "invalid", "message": "not a revision"}],
+        )
+    return int(text)
+
+
+def _stale(expected: int, revision: int) -> ApiError:
+    return ApiError(
+        412,
+        "StaleRevision",
+        f"The document is at revision {revision}, not {expected}; read it again and retry.",
+        [{"field": "If-Match", "code": "stale_revision", "message": f"current is {revision}"}],
+        headers={"ETag": f'"{revision}"'},
+    )
+
+
+def _incomplete(missing: list[str]) -> ApiError:
+    return ApiError(
+        409,
+        "DocumentIncomplete",
+        f"The document cannot be submitted; sections missing: {', '.join(missing)}.",
+        [
+            {"field": f"sections.{key}", "code": "missing_section", "message": "not collected yet"}
+            for key in missing
+        ],
+    )
+
+
+def _answer(
+    document_id: str, outcome: RequestOutcome | None, view: DocumentView | None, request_id: str
+) -> func.HttpResponse:
+    if outcome is None:
+        if view is not None and (not view.is_running or view.document.state.is_closed):
+            raise closed_conflict(view)
+        link = f"/api/documents/{document_id}/status?requestId={request_id}"
+        return json_response(
+            {"requestId": request_id, "accepted": True, "statusUri": link},
+            status=202,
+            headers={"Location": link},
+        )
+    if outcome.code == "StaleRevision":
+        raise ApiError(
+            412,
+            "StaleRevision",
+            f"The document was changed meanwhile ({outcome.message}); read it again and retry.",
+            [{"field": "If-Match", "code": "stale_revision", "message": outcome.message or ""}],
+            headers={"ETag": f'"{outcome.revision}"'},
+        )
+    if outcome.code == "Incomplete":
+        raise _incomplete(outcome.missing_sections)
+    if not outcome.ok:
+        raise ApiError(
+            400,
+            outcome.code or "Rejected",
+            outcome.message or "rejected",
+            [
+                {
+                    "field": "body",
+                    "code": outcome.code or "rejected",
+                    "message": outcome.message or "",
+                }
+            ],
+        )
+    body: dict[str, Any] = {"requestId": request_id, "revision": outcome.revision}
+    if view is not None:
+        body["document"] = document_body(view)
+    return json_response(body, headers={"ETag": f'"{outcome.revision}"'})
+
+
+async def _open_document(
+    client: df.DurableOrchestrationClient, document_id: str, expected: int | None = None
+) -> DocumentView:
+    view = await load_document(client, document_id)
+    if not view.is_running or view.document.state.is_closed:
+        raise closed_conflict(view)
+    if expected is not None and expected != view.document.revision:
+        raise _stale(expected, view.document.revision)
+    return view
+
+
+@bp.route(route="documents/{id}", methods=["PATCH"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def patch_document(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Apply a JSON merge patch; ``If-Match: <revision>`` answers 412 when stale."""
+    document_id = req.route_params["id"]
+    body = read_json_body(req)
+    if not isinstance(body, dict):
+        raise ApiError(
+            400,
+            "ValidationFailed",
+            "The patch must be a JSON object.",
+            [{"field": "body", "code": "object_expected", "message": "not an object"}],
+        )
+    expected = _if_match(req)
+    request_id = request_id_of(req)
+    view = await _open_document(client, document_id, expected)
+    try:  # a dry run, so a bad patch gets its 400 without a round trip
+        rules.apply_patch(view.document.model_copy(deep=True), body, datetime.now(UTC))
+    except rules.PatchRejected as error:
+        raise ApiError(400, "ValidationFailed", f"{error} See details.", error.details) from error
+    update = DocumentUpdateEvent(
+        request_id=request_id,
+        action="patch",
+        expected_revision=expected,
+        patch=body,
+        actor=req.headers.get("X-Actor"),
+    )
+    outcome, latest = await send_update(client, document_id, update)
+    return _answer(document_id, outcome, latest, request_id)
+
+
+@bp.route(route="documents/{id}/submit", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def submit_document(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Submit the document with the approver's decision; 409 names missing sections."""
+    document_id = req.route_params["id"]
+    request = validate_model(SubmitRequest, read_json_body(req))
+    expected = _if_match(req)
+    request_id = request_id_of(req)
+    view = await _open_document(client, document_id, expected)
+    missing = rules.missing_sections(view.document)
+    if missing:
+        raise _incomplete(missing)
+    update = DocumentUpdateEvent(
+        request_id=request_id,
+        action="submit",
+        expected_revision=expected,
+        approved=request.approved,
+        approver=request.approver,
+        comments=request.comments,
+        actor=request.approver,
+    )
+    outcome, latest = await send_update(client, document_id, update)
+    return _answer(document_id, outcome, latest, request_id)
+
+
+async def _cascade(
+    client: df.DurableOrchestrationClient,
+    parent_id: str,
+    request: CancelRequest,
+    request_id: str,
+    depth: int = 1,
+) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    if depth > _MAX_CASCADE_DEPTH:
+        return results
+    for child in await in_thread(find_children, parent_id):
+        entry: dict[str, Any] = {"id": child.id, "cancelled": False}
+        if not child.state.is_closed:
+            update = DocumentUpdateEvent(
+                request_id=f"{request_id}:{child.id}",
+                action="cancel",
+                reason=f"parent {parent_id} cancelled: {request.reason}",
+                actor=request.actor,
+            )
+            outcome, _ = await send_update(client, child.id, update)
+            entry["cancelled"] = bool(outcome and outcome.ok)
+        results.append(entry)
+        results += await _cascade(client, child.id, request, request_id, depth + 1)
+    return results
+
+
+@bp.route(route="documents/{id}/cancel", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def cancel_document(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Cancel the document (and, with ``cascade: true``, its child documents)."""
+    document_id = req.route_params["id"]
+    request = validate_model(CancelRequest, read_json_body(req))
+    request_id = request_id_of(req)
+    await _open_document(client, document_id, _if_match(req))
+    update = DocumentUpdateEvent(
+        request_id=request_id, action="cancel", reason=request.reason, actor=request.actor
+    )
+    outcome, latest = await send_update(client, document_id, update)
+    response = _answer(document_id, outcome, latest, request_id)
+    if not request.cascade or response.status_code != 200:
+        return response
+    body = json.loads(response.get_body())
+    body["cascaded"] = await _cascade(client, document_id, request, request_id)
+    return json_response(body, headers={"ETag": f'"{body["revision"]}"'})
