@@ -1,0 +1,1 @@
+"""Inventory: the ``inventory`` entity (one per SKU) and ``/api/inventory/{sku}`` routes."""

@@ -1,0 +1,224 @@
+"""The order routes: place, read, list and cancel orders, approve them and resolve them.
+
+``POST /api/orders`` starts ``process_order`` under the order ID. Posting an order whose saga is
+still running starts nothing and answers 200 with that instance's status links; posting it after
+it finished answers 409 (an order ID is processed once: place a new order under a new ID).
+"""
+
+import azure.durable_functions as df
+import azure.functions as func
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
+
+from blueprints.app_storage import in_thread
+from blueprints.http_errors import (
+    ApiError,
+    json_errors,
+    json_response,
+    read_json_body,
+    validate_model,
+)
+from blueprints.instance_status import ACTIVE_STATUSES, runtime_status
+from blueprints.orders.orchestrator import RESOLUTION_EVENT
+from blueprints.orders.read_model import list_orders
+from blueprints.orders.rules import order_problems
+from blueprints.orders.steps import APPROVAL_EVENT, CANCEL_EVENT
+from models.common import decode_json_text
+from models.orders import (
+    CancelOrderEvent,
+    ManagerApprovalEvent,
+    ManualResolutionEvent,
+    OrderInput,
+    OrderListQuery,
+)
+
+bp = df.Blueprint()
+
+ORCHESTRATOR = "process_order"
+# Once the orchestrator is at these stages the goods are (being) shipped: nothing is undone.
+_SHIPPED_STAGES = frozenset({"creating_shipment", "finalizing", "completed"})
+
+
+def _order_not_found(order_id: str) -> ApiError:
+    return ApiError(
+        404,
+        "OrderNotFound",
+        f"No order '{order_id}' was placed; place it with POST /api/orders.",
+        [{"field": "orderId", "code": "not_found", "message": f"unknown order '{order_id}'"}],
+    )
+
+
+async def _order_status(
+    client: df.DurableOrchestrationClient, order_id: str
+) -> DurableOrchestrationStatus | None:
+    status = await client.get_status(order_id)
+    # The client signals "not found" with a falsy status object; other workflows' instances
+    # are not orders even when their ID looks like one.
+    if not status or (status.name or "").lower() != ORCHESTRATOR:
+        return None
+    return status
+
+
+def _stage(status: DurableOrchestrationStatus) -> str | None:
+    custom = decode_json_text(status.custom_status)
+    return custom.get("stage") if isinstance(custom, dict) else None
+
+
+def _finished_conflict(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, order_id: str, outcome: str
+) -> ApiError:
+    url = client.get_client_response_links(req, order_id)["statusQueryGetUri"]
+    return ApiError(
+        409,
+        "OrderAlreadyProcessed",
+        f"Order '{order_id}' was already processed ({outcome}); an order ID is processed once. "
+        f"Place a new order under a new orderId; its outcome is at GET /api/orders/{order_id}.",
+        [{"field": "orderId", "code": "already_processed", "message": f"order is {outcome}"}],
+        headers={"Location": url},
+    )
+
+
+def _existing(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, order_id: str
+) -> func.HttpResponse:
+    links = client.get_client_response_links(req, order_id)
+    return json_response(
+        {**links, "existing": True}, status=200, headers={"Location": links["statusQueryGetUri"]}
+    )
+
+
+@bp.route(route="orders", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def place_order(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Place an order: 202 with status links; 200 if it is already running; 409 if done."""
+    order = validate_model(OrderInput, read_json_body(req))
+    problems = order_problems(order)
+    if problems:
+        raise ApiError(
+            400, "ValidationFailed", "The order cannot be processed; see details.", problems
+        )
+    status = await _order_status(client, order.order_id)
+    if status is not None:
+        current = runtime_status(status)
+        if current in ACTIVE_STATUSES:
+            return _existing(req, client, order.order_id)
+        output = decode_json_text(status.output)
+        outcome = output.get("status") if isinstance(output, dict) else None
+        raise _finished_conflict(req, client, order.order_id, outcome or str(current))
+    try:
+        await client.start_new(ORCHESTRATOR, order.order_id, order.to_wire())
+    except Exception as error:
+        # A concurrent post of the same order won the start.
+        if "already exists" in str(error):
+            return _existing(req, client, order.order_id)
+        raise
+    return client.create_check_status_response(req, order.order_id)
+
+
+@bp.route(route="orders", methods=["GET"])
+@json_errors
+async def list_placed_orders(req: func.HttpRequest) -> func.HttpResponse:
+    """List orders from the read model: ``?status=&customerId=&top=&continuationToken=``."""
+    query = validate_model(OrderListQuery, dict(req.params), source="query")
+    try:
+        page = await in_thread(list_orders, query)
+    except ValueError as error:
+        raise ApiError(
+            400,
+            "InvalidContinuationToken",
+            "The continuation token is not one this API handed out; start from the first page.",
+            [{"field": "continuationToken", "code": "invalid", "message": str(error)}],
+        ) from error
+    return json_response(page.to_wire())
+
+
+@bp.route(route="orders/{orderId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def read_order(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Read an order: runtime status, stage, and the result once it finished."""
+    order_id = req.route_params["orderId"]
+    status = await _order_status(client, order_id)
+    if status is None:
+        raise _order_not_found(order_id)
+    current = runtime_status(status)
+    body = {
+        "orderId": order_id,
+        "runtimeStatus": current.value if current else None,
+        "stage": _stage(status),
+        "customStatus": decode_json_text(status.custom_status),
+        "result": decode_json_text(status.output),
+        "createdTime": status.created_time.isoformat() if status.created_time else None,
+        "lastUpdatedTime": (
+            status.last_updated_time.isoformat() if status.last_updated_time else None
+        ),
+        "links": client.get_client_response_links(req, order_id),
+    }
+    return json_response(body)
+
+
+async def _raise(
+    req: func.HttpRequest,
+    client: df.DurableOrchestrationClient,
+    event_name: str,
+    payload: dict,
+    refuse_shipped: bool = False,
+) -> func.HttpResponse:
+    order_id = req.route_params["orderId"]
+    status = await _order_status(client, order_id)
+    if status is None:
+        raise _order_not_found(order_id)
+    current = runtime_status(status)
+    if current is not None and current.is_finished:
+        output = decode_json_text(status.output)
+        outcome = output.get("status") if isinstance(output, dict) else current.value
+        raise _finished_conflict(req, client, order_id, str(outcome))
+    if refuse_shipped and _stage(status) in _SHIPPED_STAGES:
+        raise ApiError(
+            409,
+            "OrderAlreadyShipped",
+            f"Order '{order_id}' has shipped and can no longer be cancelled; return it instead.",
+            [{"field": "orderId", "code": "already_shipped", "message": "order has shipped"}],
+        )
+    await client.raise_event(order_id, event_name, payload)
+    links = client.get_client_response_links(req, order_id)
+    return json_response(
+        {"orderId": order_id, "eventName": event_name, "accepted": True, **links}, status=202
+    )
+
+
+@bp.route(route="orders/{orderId}/cancel", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def cancel_order(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Ask a running order to cancel (``{"reason"}`` optional); 409 once it has shipped."""
+    event = validate_model(CancelOrderEvent, read_json_body(req))
+    return await _raise(req, client, CANCEL_EVENT, event.to_wire(), refuse_shipped=True)
+
+
+@bp.route(route="orders/{orderId}/approval", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def approve_order(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Give a manager's decision on a large order: ``{"approved", "approver", "comment"}``."""
+    event = validate_model(ManagerApprovalEvent, read_json_body(req))
+    return await _raise(req, client, APPROVAL_EVENT, event.to_wire())
+
+
+@bp.route(route="orders/{orderId}/resolution", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def resolve_order(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Record that a person settled a failed compensation: ``{"resolvedBy", "note"}``."""
+    event = validate_model(ManualResolutionEvent, read_json_body(req))
+    return await _raise(req, client, RESOLUTION_EVENT, event.to_wire())

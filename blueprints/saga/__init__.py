@@ -1,0 +1,1 @@
+"""The generic ``saga`` sub-orchestration: run steps in order, compensate in reverse on failure."""

@@ -1,0 +1,67 @@
+"""The order, inventory and saga models: wire spellings, constraints and the backoff schedule."""
+
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from blueprints.inventory.stock import apply_operation
+from blueprints.orders.rules import order_problems, order_total, quantities_by_sku
+from models.inventory import InventoryState
+from models.orders import OrderInput
+from models.saga import BackoffPolicy, SagaInput, SagaStep
+
+ORDER = {
+    "orderId": "o-1",
+    "customerId": "c-1",
+    "customerEmail": "a@example.com",
+    "items": [
+        {"productId": "p", "sku": "A", "name": "n", "quantity": 2, "unitPrice": 0.1},
+        {"productId": "p", "sku": "A", "name": "n", "quantity": 1, "unitPrice": 0.2},
+    ],
+    "shippingAddress": {"street": "s", "city": "c", "state": "st", "zipCode": "1", "country": "US"},
+    "paymentDetails": {"method": "paypal", "token": "tok_visa"},
+}
+
+
+def test_backoff_grows_by_the_factor_up_to_the_cap() -> None:
+    policy = BackoffPolicy(first_delay_seconds=1, factor=3, max_delay_seconds=20, max_attempts=6)
+    assert [policy.delay(n) / timedelta(seconds=1) for n in range(1, 6)] == [1, 3, 9, 20, 20]
+
+
+def test_order_defaults_and_totals_in_cents() -> None:
+    order = OrderInput.model_validate(ORDER)
+    assert order.settings.approval_threshold == 1000
+    assert order.settings.approval_timeout_hours == 24
+    assert order_total(order) == 0.4
+    assert quantities_by_sku(order) == [("A", 3)]
+    assert order_problems(order) == []
+
+
+def test_unknown_payment_method_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        OrderInput.model_validate({**ORDER, "paymentDetails": {"method": "cash", "token": "t"}})
+
+
+def test_a_step_to_run_needs_exactly_one_action() -> None:
+    with pytest.raises(ValidationError):
+        SagaStep.model_validate({"name": "x"})
+    assert SagaStep.model_validate({"name": "x", "completed": True}).has_compensation is False
+    with pytest.raises(ValidationError):
+        SagaInput.model_validate({"steps": [{"name": "a", "activity": "f"}] * 2})
+
+
+def test_inventory_operations_are_idempotent_by_id() -> None:
+    state = InventoryState()
+    apply_operation("A", state, "add", {"quantity": 5, "restockId": "r"})
+    apply_operation("A", state, "add", {"quantity": 5, "restockId": "r"})
+    first = apply_operation("A", state, "reserve", {"reservationId": "o1", "quantity": 3})
+    again = apply_operation("A", state, "reserve", {"reservationId": "o1", "quantity": 3})
+    short = apply_operation("A", state, "reserve", {"reservationId": "o2", "quantity": 3})
+    assert first.ok and again.ok and (state.available, state.reserved) == (2, 3)
+    assert (short.ok, short.error_code) == (False, "out_of_stock")
+    apply_operation("A", state, "commit", {"reservationId": "o1"})
+    apply_operation("A", state, "release", {"reservationId": "o1"})  # too late: no effect
+    assert (state.available, state.reserved, state.reservations) == (2, 0, {})
+    late = apply_operation("A", state, "reserve", {"reservationId": "o1", "quantity": 1})
+    assert late.error_code == "invalid_request" and state.available == 2
