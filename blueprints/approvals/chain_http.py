@@ -1,0 +1,224 @@
+"""HTTP routes of approval chains: start one, decide a level, view one, list an approver's inbox.
+
+A decision is checked against the instance's custom status before its event is raised: the
+status names the level that is waiting, its approver and delegates, so a decision for another
+level (409) or from someone else (403) never reaches the orchestrator. The orchestrator checks
+the decider again, for events raised through the raw durable API.
+"""
+
+import logging
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
+from pydantic import ValidationError
+
+from blueprints.app_storage import in_thread
+from blueprints.approvals.inbox import list_inbox
+from blueprints.http_errors import (
+    ApiError,
+    json_errors,
+    json_response,
+    read_json_body,
+    validate_model,
+)
+from blueprints.instance_status import (
+    ACTIVE_STATUSES,
+    require_instance,
+    runtime_status,
+    status_view,
+)
+from models.approvals import (
+    APPROVAL_CHAIN_ORCHESTRATOR,
+    ApprovalChainInput,
+    ApprovalChainStatus,
+    ApprovalDecisionEvent,
+    ApprovalInboxQuery,
+    decision_event_name,
+)
+from models.common import decode_json_text
+from models.management import RuntimeStatus
+
+logger = logging.getLogger(__name__)
+
+bp = df.Blueprint()
+
+
+def chain_instance_id(request_id: str) -> str:
+    """Return the instance ID of a request's approval chain (one chain per request at a time)."""
+    return f"approval-{request_id}"
+
+
+@bp.route(route="approvals", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def start_approval_chain(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Start the approval chain of a request; its instance ID is derived from the requestId."""
+    chain = validate_model(ApprovalChainInput, read_json_body(req))
+    instance_id = chain_instance_id(chain.request_id)
+    existing = await client.get_status(instance_id)
+    current = runtime_status(existing) if existing else None
+    if current in ACTIVE_STATUSES:
+        raise _already_running(req, client, instance_id)
+    try:
+        await client.start_new(APPROVAL_CHAIN_ORCHESTRATOR, instance_id, chain.to_wire())
+    except Exception as error:
+        # A concurrent start of the same request can win between the check and the start.
+        if "already exists" in str(error):
+            raise _already_running(req, client, instance_id) from error
+        raise
+    logger.info("Started approval chain %s", instance_id)
+    links = client.get_client_response_links(req, instance_id)
+    body = {"id": instance_id, "requestId": chain.request_id, **links}
+    headers = {"Location": links["statusQueryGetUri"], "Retry-After": "10"}
+    return json_response(body, status=202, headers=headers)
+
+
+def _already_running(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, instance_id: str
+) -> ApiError:
+    status_url = client.get_client_response_links(req, instance_id)["statusQueryGetUri"]
+    return ApiError(
+        409,
+        "ApprovalAlreadyRunning",
+        f"The approval chain '{instance_id}' for this requestId is still running; "
+        f"its status is at {status_url}.",
+        [{"field": "requestId", "code": "instance_running", "message": "already running"}],
+        headers={"Location": status_url},
+    )
+
+
+async def _require_chain(
+    client: df.DurableOrchestrationClient, instance_id: str
+) -> DurableOrchestrationStatus:
+    status = await require_instance(client, instance_id)
+    if status.name != APPROVAL_CHAIN_ORCHESTRATOR:
+        raise ApiError(
+            404,
+            "ApprovalNotFound",
+            f"Instance '{instance_id}' is not an approval chain.",
+            [{"field": "instanceId", "code": "not_found", "message": "not an approval chain"}],
+        )
+    return status
+
+
+def _chain_status(status: DurableOrchestrationStatus) -> ApprovalChainStatus | None:
+    try:
+        return ApprovalChainStatus.model_validate(decode_json_text(status.custom_status))
+    except ValidationError:
+        return None
+
+
+def _level_number(text: str) -> int:
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise ApiError(
+        400,
+        "ValidationFailed",
+        f"The level must be a positive whole number, not '{text}'.",
+        [{"field": "level", "code": "int_parsing", "message": "not a level number"}],
+    )
+
+
+def _not_current(instance_id: str, level: int, chain: ApprovalChainStatus | None) -> ApiError:
+    current = chain.current_level if chain and chain.stage == "awaiting_decision" else None
+    waiting = f"level {current} is waiting" if current else "no level is waiting for a decision"
+    return ApiError(
+        409,
+        "LevelNotCurrent",
+        f"Approval '{instance_id}' is not waiting for a decision on level {level}: {waiting}.",
+        [{"field": "level", "code": "not_current", "message": waiting, "currentLevel": current}],
+    )
+
+
+@bp.route(route="approvals/{instanceId}/levels/{level}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def decide_level(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Record an approver's decision on the level that is waiting (202), after checking it."""
+    instance_id = req.route_params["instanceId"]
+    level = _level_number(req.route_params["level"])
+    decision = validate_model(ApprovalDecisionEvent, read_json_body(req))
+
+    status = await _require_chain(client, instance_id)
+    current = runtime_status(status)
+    if current != RuntimeStatus.RUNNING:
+        state = current.value if current else "unknown"
+        raise ApiError(
+            409,
+            "ApprovalNotRunning",
+            f"Approval '{instance_id}' is {state}; it takes no more decisions.",
+            [{"field": "instanceId", "code": "not_running", "message": f"instance is {state}"}],
+        )
+    chain = _chain_status(status)
+    if chain is None or chain.stage != "awaiting_decision" or chain.current_level != level:
+        raise _not_current(instance_id, level, chain)
+    if decision.approver_email not in [chain.approver, *chain.delegates]:
+        raise ApiError(
+            403,
+            "NotAnApprover",
+            f"{decision.approver_email} may not decide level {level}: only {chain.approver}"
+            f"{' or a delegate' if chain.delegates else ''} may.",
+            [
+                {
+                    "field": "approverEmail",
+                    "code": "forbidden",
+                    "message": "not this level's approver",
+                }
+            ],
+        )
+
+    event_name = decision_event_name(chain.request_id, level)
+    try:
+        await client.raise_event(instance_id, event_name, decision.to_wire())
+    except Exception as error:
+        # The chain may finish between the status check and the raise (the host answers 410).
+        if "is gone" in str(error):
+            raise ApiError(
+                409,
+                "ApprovalNotRunning",
+                f"Approval '{instance_id}' finished; it takes no more decisions.",
+                [{"field": "instanceId", "code": "not_running", "message": "instance finished"}],
+            ) from error
+        raise
+    logger.info("Raised %s on %s", event_name, instance_id)
+    body: dict[str, Any] = {
+        "instanceId": instance_id,
+        "level": level,
+        "eventName": event_name,
+        "accepted": True,
+    }
+    return json_response(body, status=202)
+
+
+@bp.route(route="approvals/{instanceId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def get_approval(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Show an approval chain: its runtime status, custom status, request and result."""
+    status = await _require_chain(client, req.route_params["instanceId"])
+    return json_response(status_view(status))
+
+
+@bp.route(route="approvals", methods=["GET"])
+@json_errors
+async def list_approval_inbox(req: func.HttpRequest) -> func.HttpResponse:
+    """List an approver's inbox: ``?approver=&status=pending&top=&continuationToken=``."""
+    query = validate_model(ApprovalInboxQuery, dict(req.params), source="query")
+    try:
+        page = await in_thread(list_inbox, query)
+    except ValueError as error:
+        raise ApiError(
+            400,
+            "InvalidContinuationToken",
+            "The continuation token is not one this API handed out; start from the first page.",
+            [{"field": "continuationToken", "code": "invalid", "message": str(error)}],
+        ) from error
+    return json_response(page.to_wire())

@@ -1,0 +1,115 @@
+"""The human-interaction recipe: ``human_approval`` races ``ApprovalEvent`` against a durable timer.
+
+``POST /api/start-approval`` (optional body ``{"timeoutSeconds": 300}``) starts it;
+``POST /api/approve/{instanceId}`` raises the event. The output is ``"Approved"`` or
+``"Timed out"``; the timer that loses is cancelled, so an approved instance completes at once
+rather than when its timer would have fired.
+"""
+
+import logging
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from blueprints.http_errors import (
+    ApiError,
+    json_errors,
+    json_response,
+    read_json_body,
+    validate_model,
+)
+from blueprints.instance_status import instance_finished, require_instance, runtime_status
+from models.approvals import (
+    HUMAN_APPROVAL_EVENT,
+    HUMAN_APPROVAL_ORCHESTRATOR,
+    HumanApprovalEvent,
+    HumanApprovalInput,
+)
+from models.registry import register_workflow
+
+logger = logging.getLogger(__name__)
+
+bp = df.Blueprint()
+
+register_workflow(
+    HUMAN_APPROVAL_ORCHESTRATOR,
+    HumanApprovalInput,
+    events={HUMAN_APPROVAL_EVENT: HumanApprovalEvent},
+)
+
+
+@bp.orchestration_trigger(context_name="context")
+def human_approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, str]:
+    """Wait for ``ApprovalEvent`` until the timeout; say which came first.
+
+    Parameters
+    ----------
+    context : azure.durable_functions.DurableOrchestrationContext
+        The orchestration context; its input is a :class:`~models.approvals.HumanApprovalInput`
+        as JSON (or nothing, for the defaults).
+
+    Returns
+    -------
+    str
+        ``"Approved"`` or ``"Timed out"``.
+    """
+    request = HumanApprovalInput.model_validate(context.get_input(expected_type=dict) or {})
+    deadline = context.current_utc_datetime + timedelta(seconds=request.timeout_seconds)
+    context.set_custom_status({"stage": "awaiting_approval", "deadline": deadline.isoformat()})
+    approval = context.wait_for_external_event(HUMAN_APPROVAL_EVENT)
+    timeout = context.create_timer(deadline)
+    winner = yield context.task_any([approval, timeout])
+    if winner is approval:
+        # A pending timer would keep the instance running until it fires.
+        timeout.cancel()
+        outcome = "Approved"
+    else:
+        outcome = "Timed out"
+    context.set_custom_status({"stage": "completed", "outcome": outcome})
+    if not context.is_replaying:
+        logger.info("human_approval %s: %s", context.instance_id, outcome)
+    return outcome
+
+
+@bp.route(route="start-approval", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def start_human_approval(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Start a ``human_approval`` (body optional: ``{"timeoutSeconds": 300}``)."""
+    request = validate_model(HumanApprovalInput, read_json_body(req))
+    instance_id = await client.start_new(
+        HUMAN_APPROVAL_ORCHESTRATOR, client_input=request.to_wire()
+    )
+    logger.info("Started human_approval %s", instance_id)
+    return client.create_check_status_response(req, instance_id)
+
+
+@bp.route(route="approve/{instanceId}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def approve(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Raise ``ApprovalEvent`` on a waiting ``human_approval`` (body optional: ``{"approver"}``)."""
+    instance_id = req.route_params["instanceId"]
+    event = validate_model(HumanApprovalEvent, read_json_body(req))
+    status = await require_instance(client, instance_id)
+    if status.name != HUMAN_APPROVAL_ORCHESTRATOR:
+        raise ApiError(
+            404,
+            "ApprovalNotFound",
+            f"Instance '{instance_id}' is not a human_approval.",
+            [{"field": "instanceId", "code": "not_found", "message": "not a human_approval"}],
+        )
+    current = runtime_status(status)
+    if current is not None and current.is_finished:
+        raise instance_finished(instance_id, current.value, "it no longer accepts approvals")
+    await client.raise_event(instance_id, HUMAN_APPROVAL_EVENT, event.to_wire())
+    return json_response(
+        {"id": instance_id, "eventName": HUMAN_APPROVAL_EVENT, "accepted": True}, status=202
+    )

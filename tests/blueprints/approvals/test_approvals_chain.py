@@ -1,0 +1,241 @@
+"""Approval chains decided by people: decisions through the route, checked before they are raised.
+
+The virtual clock is manual here, so no deadline passes unless a test moves time on; a chain
+that completes without ``advance()`` shows its losing timers were cancelled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from approvals_helpers import (
+    APPROVER_1,
+    APPROVER_2,
+    REQUESTER,
+    chain_body,
+    decide,
+    level,
+    notifications,
+    start_chain,
+    waiting_on,
+)
+
+from devhost.testing import DurableTestHost
+
+pytestmark = pytest.mark.usefixtures("app_storage")
+
+DELEGATE = "deputy@example.com"
+
+
+def _outcomes(output: dict[str, Any]) -> list[tuple[int, str, str]]:
+    return [(d["level"], d["outcome"], d["approverEmail"]) for d in output["decisions"]]
+
+
+async def test_two_approvals_approve_the_request() -> None:
+    """Each level's approver approves in turn; the requester hears the result."""
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        body = chain_body("r1", level(1, APPROVER_1), level(2, APPROVER_2))
+        instance_id = await start_chain(client, body)
+        assert instance_id == "approval-r1"
+        custom = await waiting_on(host, instance_id, 1)
+        assert (custom["approver"], custom["levelCount"], custom["delegates"]) == (
+            APPROVER_1,
+            2,
+            [],
+        )
+
+        status, _ = await decide(client, instance_id, 1, approved=True, approverEmail=APPROVER_1)
+        assert status == 202
+        await waiting_on(host, instance_id, 2)
+        status, accepted = await decide(
+            client, instance_id, 2, approved=True, approverEmail=APPROVER_2.upper(), comments="ok"
+        )
+        assert status == 202
+        assert accepted["eventName"] == "approval_r1_level_2"
+
+        # No advance(): both levels' deadline and reminder timers were cancelled.
+        final = await host.wait(instance_id)
+        output = final["output"]
+        assert output["finalStatus"] == "approved"
+        assert output["requestId"] == "r1"
+        assert _outcomes(output) == [(1, "approved", APPROVER_1), (2, "approved", APPROVER_2)]
+        assert output["completedAt"]
+        assert final["customStatus"]["stage"] == "completed"
+        result = await notifications(client, recipient=REQUESTER)
+        assert [n["category"] for n in result] == ["approval_result"]
+        requests = await notifications(client, instanceId=instance_id, category="approval_request")
+        assert sorted(n["recipient"] for n in requests) == sorted([APPROVER_1, APPROVER_2])
+        assert requests[0]["link"].startswith(f"/api/approvals/{instance_id}/levels/")
+
+
+async def test_a_rejection_ends_the_chain_and_tells_the_requester() -> None:
+    """A rejection with comments at level 1 stops the chain; level 2 is never asked."""
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        body = chain_body("r2", level(1, APPROVER_1), level(2, APPROVER_2))
+        instance_id = await start_chain(client, body)
+        await waiting_on(host, instance_id, 1)
+
+        status, _ = await decide(
+            client, instance_id, 1, approved=False, approverEmail=APPROVER_1, comments="Too costly"
+        )
+        assert status == 202
+        output = (await host.wait(instance_id))["output"]
+        assert output["finalStatus"] == "rejected"
+        assert _outcomes(output) == [(1, "rejected", APPROVER_1)]
+        assert output["decisions"][0]["comments"] == "Too costly"
+        assert await notifications(client, recipient=APPROVER_2) == []
+        [result] = await notifications(client, recipient=REQUESTER)
+        assert "rejected" in result["subject"] and "Too costly" in result["body"]
+
+
+async def test_a_rejection_without_comments_is_refused() -> None:
+    """400 names the comments; the level keeps waiting and takes a proper decision after."""
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        instance_id = await start_chain(client, chain_body("r3", level(1, APPROVER_1)))
+        await waiting_on(host, instance_id, 1)
+
+        for comments in ("", "   "):
+            status, body = await decide(
+                client, instance_id, 1, approved=False, approverEmail=APPROVER_1, comments=comments
+            )
+            assert status == 400
+            assert body["error"]["code"] == "ValidationFailed"
+            assert "comments" in body["error"]["details"][0]["message"]
+
+        status, _ = await decide(
+            client, instance_id, 1, approved=False, approverEmail=APPROVER_1, comments="No budget"
+        )
+        assert status == 202
+        assert (await host.wait(instance_id))["output"]["finalStatus"] == "rejected"
+
+
+async def test_the_route_refuses_what_the_chain_cannot_take() -> None:
+    """403 for someone else, 409 for a future, past or finished level, 404, 400 on bad input."""
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        body = chain_body("r4", level(1, APPROVER_1), level(2, APPROVER_2))
+        instance_id = await start_chain(client, body)
+        await waiting_on(host, instance_id, 1)
+
+        status, error = await decide(
+            client, instance_id, 1, approved=True, approverEmail=APPROVER_2
+        )
+        assert (status, error["error"]["code"]) == (403, "NotAnApprover")
+        status, error = await decide(
+            client, instance_id, 2, approved=True, approverEmail=APPROVER_2
+        )
+        assert (status, error["error"]["code"]) == (409, "LevelNotCurrent")
+        assert error["error"]["details"][0]["currentLevel"] == 1
+        status, error = await decide(
+            client, "approval-nope", 1, approved=True, approverEmail=APPROVER_1
+        )
+        assert (status, error["error"]["code"]) == (404, "InstanceNotFound")
+        status, error = await decide(client, instance_id, 1, approved="maybe", approverEmail="x")
+        assert status == 400
+        assert {d["field"] for d in error["error"]["details"]} == {"approved", "approverEmail"}
+        response = await client.post(f"/api/approvals/{instance_id}/levels/first", json={})
+        assert response.status == 400
+        response = await client.post(f"/api/approvals/{instance_id}/levels/1", data=b"{nope")
+        assert (await response.json())["error"]["code"] == "MalformedJson"
+
+        assert (await decide(client, instance_id, 1, approved=True, approverEmail=APPROVER_1))[
+            0
+        ] == 202
+        await waiting_on(host, instance_id, 2)
+        status, error = await decide(
+            client, instance_id, 1, approved=True, approverEmail=APPROVER_1
+        )
+        assert (status, error["error"]["code"]) == (409, "LevelNotCurrent")
+        assert error["error"]["details"][0]["currentLevel"] == 2
+
+        assert (await decide(client, instance_id, 2, approved=True, approverEmail=APPROVER_2))[
+            0
+        ] == 202
+        await host.wait(instance_id)
+        status, error = await decide(
+            client, instance_id, 2, approved=True, approverEmail=APPROVER_2
+        )
+        assert (status, error["error"]["code"]) == (409, "ApprovalNotRunning")
+
+
+async def test_a_delegate_decides_for_the_approver() -> None:
+    """A delegate's approval counts, recorded as on behalf of the approver."""
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        body = chain_body("r5", level(1, APPROVER_1, delegates=[DELEGATE.upper()]))
+        instance_id = await start_chain(client, body)
+        custom = await waiting_on(host, instance_id, 1)
+        assert custom["delegates"] == [DELEGATE]
+
+        status, _ = await decide(client, instance_id, 1, approved=True, approverEmail=DELEGATE)
+        assert status == 202
+        [decision] = (await host.wait(instance_id))["output"]["decisions"]
+        assert (decision["approverEmail"], decision["onBehalfOf"]) == (DELEGATE, APPROVER_1)
+
+
+async def test_a_decision_raised_before_its_level_waits_is_kept_for_that_level() -> None:
+    """Level 2's decision, raised early through the raw event API, is used when level 2 starts."""
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        body = chain_body("r6", level(1, APPROVER_1), level(2, APPROVER_2))
+        instance_id = await start_chain(client, body)
+        await waiting_on(host, instance_id, 1)
+
+        early = {"approved": True, "approverEmail": APPROVER_2, "comments": "pre-approved"}
+        response = await client.post(
+            f"/runtime/webhooks/durabletask/instances/{instance_id}/raiseEvent/approval_r6_level_2",
+            json=early,
+        )
+        assert response.status == 202
+        await host.idle()
+        # Level 1 did not take it: it is still waiting.
+        assert ((await host.status(instance_id)) or {})["customStatus"]["currentLevel"] == 1
+
+        assert (await decide(client, instance_id, 1, approved=True, approverEmail=APPROVER_1))[
+            0
+        ] == 202
+        output = (await host.wait(instance_id))["output"]
+        assert _outcomes(output) == [(1, "approved", APPROVER_1), (2, "approved", APPROVER_2)]
+        assert output["decisions"][1]["comments"] == "pre-approved"
+
+
+async def test_an_event_from_an_outsider_through_the_raw_api_is_ignored() -> None:
+    """The orchestrator re-checks the decider: an outsider's or malformed event changes nothing."""
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        instance_id = await start_chain(client, chain_body("r7", level(1, APPROVER_1)))
+        await waiting_on(host, instance_id, 1)
+
+        intruder = {"approved": True, "approverEmail": "mallory@example.com"}
+        await host.raise_event(instance_id, "approval_r7_level_1", intruder)
+        await host.raise_event(
+            instance_id, "approval_r7_level_1", {"approved": "?"}, as_client=False
+        )
+        await host.idle()
+        assert ((await host.status(instance_id)) or {})["runtimeStatus"] == "Running"
+
+        assert (await decide(client, instance_id, 1, approved=True, approverEmail=APPROVER_1))[
+            0
+        ] == 202
+        output = (await host.wait(instance_id))["output"]
+        assert _outcomes(output) == [(1, "approved", APPROVER_1)]
+
+
+async def test_starting_the_same_request_twice_is_a_conflict() -> None:
+    """The instance ID comes from the requestId; a second start while it runs answers 409."""
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        body = chain_body("r8", level(1, APPROVER_1))
+        instance_id = await start_chain(client, body)
+        response = await client.post("/api/approvals", json=body)
+        assert response.status == 409
+        assert (await response.json())["error"]["code"] == "ApprovalAlreadyRunning"
+
+        view = await client.get(f"/api/approvals/{instance_id}")
+        assert (await view.json())["input"]["requestId"] == "r8"
+        response = await client.post("/api/approvals", json={**body, "approvalChain": []})
+        assert response.status == 400
