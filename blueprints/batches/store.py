@@ -1,0 +1,145 @@
+"""Where a batch job keeps its data: blob names, the cancel flag and the chunk-run ledger.
+
+Layout (container ``batches``)::
+
+    inputs/{name}                    uploaded inputs (JSON lines)
+    jobs/{jobId}/input.jsonl         inline items staged by POST /api/batches
+    jobs/{jobId}/chunks/{n}.jsonl    the items of chunk n (raw lines)
+    jobs/{jobId}/output/{n}.jsonl    one ItemEnvelope per item of chunk n
+    jobs/{jobId}/report.json         summary, per-chunk counts and every failed item
+
+Every name is derived from the job and chunk, so a repeated activity overwrites what it wrote
+before instead of adding to it.
+
+Tables: ``BatchCancellations`` (PartitionKey job, RowKey run: present = cancel requested) and
+``BatchChunkRuns`` (one row per execution of a chunk activity, with start and end times: which
+chunks ran twice after a crash, and how many ran at once).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import ContainerClient
+
+from blueprints.app_storage import blob_container, safe_key, table
+
+__all__ = [
+    "BATCH_CONTAINER",
+    "cancel_requested",
+    "chunk_blob",
+    "chunk_runs",
+    "finish_chunk_run",
+    "input_blob",
+    "output_blob",
+    "read_text",
+    "report_blob",
+    "request_cancel",
+    "staged_input_blob",
+    "start_chunk_run",
+    "write_text",
+]
+
+BATCH_CONTAINER = "batches"
+CANCEL_TABLE = "BatchCancellations"
+RUNS_TABLE = "BatchChunkRuns"
+
+
+def input_blob(name: str) -> str:
+    """Return the blob name of an uploaded input."""
+    return f"inputs/{name}"
+
+
+def staged_input_blob(job_id: str) -> str:
+    """Return the blob name inline items are staged under."""
+    return f"jobs/{job_id}/input.jsonl"
+
+
+def chunk_blob(job_id: str, chunk_index: int) -> str:
+    """Return the blob name of a chunk's items."""
+    return f"jobs/{job_id}/chunks/{chunk_index:05d}.jsonl"
+
+
+def output_blob(job_id: str, chunk_index: int) -> str:
+    """Return the blob name of a chunk's item envelopes."""
+    return f"jobs/{job_id}/output/{chunk_index:05d}.jsonl"
+
+
+def report_blob(job_id: str) -> str:
+    """Return the blob name of a job's report."""
+    return f"jobs/{job_id}/report.json"
+
+
+def _container() -> ContainerClient:
+    return blob_container(BATCH_CONTAINER)
+
+
+def write_text(name: str, text: str, content_type: str = "application/x-ndjson") -> None:
+    """Write (or overwrite) a blob of the batches container."""
+    from azure.storage.blob import ContentSettings
+
+    _container().upload_blob(
+        name, text.encode(), overwrite=True, content_settings=ContentSettings(content_type)
+    )
+
+
+def read_text(name: str) -> str | None:
+    """Return a blob's text, or None when there is no such blob."""
+    try:
+        return _container().download_blob(name).readall().decode()
+    except ResourceNotFoundError:
+        return None
+
+
+def request_cancel(job_id: str, run_id: str, reason: str) -> None:
+    """Flag a run of a job as cancelled; chunk activities starting after this skip their work."""
+    table(CANCEL_TABLE).upsert_entity(
+        {"PartitionKey": safe_key(job_id), "RowKey": safe_key(run_id), "Reason": reason}
+    )
+
+
+def cancel_requested(job_id: str, run_id: str) -> bool:
+    """Return whether a run of a job was cancelled."""
+    try:
+        table(CANCEL_TABLE).get_entity(safe_key(job_id), safe_key(run_id))
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
+def start_chunk_run(job_id: str, run_id: str, chunk_index: int) -> str:
+    """Record that a chunk activity started; returns the ledger row's key."""
+    row_key = f"{chunk_index:05d}:{uuid.uuid4().hex}"
+    table(RUNS_TABLE).create_entity(
+        {
+            "PartitionKey": safe_key(job_id),
+            "RowKey": row_key,
+            "RunId": run_id,
+            "ChunkIndex": chunk_index,
+            "StartedAt": time.time(),
+        }
+    )
+    return row_key
+
+
+def finish_chunk_run(job_id: str, row_key: str, skipped: bool) -> None:
+    """Record that a chunk activity finished (or skipped its work after a cancel)."""
+    table(RUNS_TABLE).update_entity(
+        {
+            "PartitionKey": safe_key(job_id),
+            "RowKey": row_key,
+            "FinishedAt": time.time(),
+            "Skipped": skipped,
+        }
+    )
+
+
+def chunk_runs(job_id: str) -> list[dict[str, Any]]:
+    """Return every recorded execution of the job's chunk activities, in chunk order."""
+    rows = table(RUNS_TABLE).query_entities(
+        "PartitionKey eq @pk", parameters={"pk": safe_key(job_id)}
+    )
+    return [dict(row) for row in rows]

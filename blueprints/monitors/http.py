@@ -1,0 +1,106 @@
+"""HTTP routes of the health monitor.
+
+Routes (all under ``/api``)::
+
+    POST monitors                     start a monitor (202 check-status response)
+    GET  monitors/{monitorId}         state and last checks (202 while running, 200 once stopped)
+    POST monitors/{monitorId}/stop    raise the ``stop`` event
+"""
+
+import logging
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
+from pydantic import ValidationError
+
+from blueprints.batches.polling import polling_response, runtime_status_name
+from blueprints.http_errors import (
+    ApiError,
+    json_errors,
+    json_response,
+    read_json_body,
+    validate_model,
+)
+from blueprints.instance_status import (
+    ACTIVE_STATUSES,
+    instance_finished,
+    require_instance,
+    runtime_status,
+)
+from blueprints.monitors.orchestrator import STOP_EVENT
+from models.common import decode_json_text
+from models.monitors import MonitorInput, MonitorRequest, MonitorStatus, MonitorStopEvent
+
+logger = logging.getLogger(__name__)
+
+bp = df.Blueprint()
+
+
+@bp.route(route="monitors", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def start_monitor(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Start a monitor under its monitor ID; answers 202 with the status URLs."""
+    request = validate_model(MonitorRequest, read_json_body(req))
+    existing = await client.get_status(request.monitor_id)
+    current = runtime_status(existing) if existing else None
+    if current in ACTIVE_STATUSES:
+        raise ApiError(
+            409,
+            "MonitorAlreadyRunning",
+            f"Monitor '{request.monitor_id}' is already {current}; stop it first.",
+            [{"field": "monitorId", "code": "instance_running", "message": f"is {current}"}],
+            headers={"Location": f"/api/monitors/{request.monitor_id}"},
+        )
+    monitor = MonitorInput.model_validate(request.to_wire())
+    await client.start_new(
+        "health_monitor", instance_id=request.monitor_id, client_input=monitor.to_wire()
+    )
+    logger.info("Started monitor %s for %s", request.monitor_id, request.url)
+    return client.create_check_status_response(req, request.monitor_id)
+
+
+def _monitor_view(status: DurableOrchestrationStatus) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "monitorId": status.instance_id,
+        "runtimeStatus": runtime_status_name(status),
+    }
+    try:
+        view.update(MonitorStatus.model_validate(decode_json_text(status.custom_status)).to_wire())
+    except ValidationError:
+        pass  # between two cycles the new execution may not have published its status yet
+    view["result"] = status.output if view["runtimeStatus"] == "Completed" else None
+    return view
+
+
+@bp.route(route="monitors/{monitorId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def get_monitor(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Return a monitor's state and last checks (202 while it runs, 200 once stopped)."""
+    status = await require_instance(client, req.route_params["monitorId"])
+    return polling_response(req, status, _monitor_view(status))
+
+
+@bp.route(route="monitors/{monitorId}/stop", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def stop_monitor(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Ask a monitor to stop; it stops during its current sleep."""
+    monitor_id = req.route_params["monitorId"]
+    event = validate_model(MonitorStopEvent, read_json_body(req))
+    status = await require_instance(client, monitor_id)
+    current = runtime_status(status)
+    if current is not None and current.is_finished:
+        raise instance_finished(monitor_id, current.value, "it has already stopped")
+    await client.raise_event(monitor_id, STOP_EVENT, event.to_wire())
+    body = {"monitorId": monitor_id, "stopRequested": True}
+    return json_response(body, status=202, headers={"Location": f"/api/monitors/{monitor_id}"})
