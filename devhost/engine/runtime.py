@@ -936,7 +936,8 @@ class Engine(Backend):
             if self._timers:
                 delay = max(0.0, (self._timers[0][0] - self.clock.now()).total_seconds())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_event.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._timer_event.wait()
 
     def _is_idle(self) -> bool:
         return not self._ready and not self._inflight and not self.entities.busy()
@@ -948,11 +949,12 @@ class Engine(Backend):
     # == checkpoints ==
 
     async def _checkpoint_loop(self) -> None:
-        while True:
+        # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a cancellation that
+        # arrives as the awaited event is set, and stop() then waited for this loop forever.
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._flush_requested.wait(), timeout=self.settings.checkpoint_interval
-                )
+                async with asyncio.timeout(self.settings.checkpoint_interval):
+                    await self._flush_requested.wait()
             self._flush_requested.clear()
             try:
                 await self._flush()
