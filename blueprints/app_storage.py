@@ -11,11 +11,13 @@ and digits), so two deployments or test runs can share one account without seein
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
+import json
 import os
 import re
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, TableServiceClient
@@ -26,6 +28,7 @@ __all__ = [
     "blob_container",
     "connection_string",
     "in_thread",
+    "query_page",
     "reset_clients",
     "safe_key",
     "table",
@@ -168,3 +171,64 @@ async def in_thread(call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> 
         What the call returned.
     """
     return await asyncio.to_thread(call, *args, **kwargs)
+
+
+def _encode_token(token: Any) -> str | None:
+    if not token:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+
+
+def _decode_token(text: str) -> Any:
+    try:
+        token = json.loads(base64.urlsafe_b64decode(text.encode()))
+    except (ValueError, TypeError) as error:
+        raise ValueError("not a continuation token from this API") from error
+    if not isinstance(token, dict):
+        raise ValueError("not a continuation token from this API")
+    return token
+
+
+def query_page(
+    client: TableClient,
+    query_filter: str,
+    parameters: dict[str, Any],
+    top: int,
+    continuation_token: str | None,
+) -> tuple[list[Any], str | None]:
+    """Return one page of a table query and the opaque token of the next page.
+
+    Parameters
+    ----------
+    client : azure.data.tables.TableClient
+        The table.
+    query_filter : str
+        An OData filter using ``@name`` placeholders (the SDK quotes the values, so a
+        caller's text cannot change the filter); empty for the whole table.
+    parameters : dict[str, Any]
+        The placeholders' values.
+    top : int
+        The page size.
+    continuation_token : str | None
+        A token this function handed out, or None for the first page.
+
+    Returns
+    -------
+    tuple[list[Any], str | None]
+        The entities, in the table's key order, and the next page's token (None on the last).
+
+    Raises
+    ------
+    ValueError
+        When the continuation token is not one this function produced.
+    """
+    token = _decode_token(continuation_token) if continuation_token else None
+    entities = (
+        client.query_entities(query_filter, parameters=parameters, results_per_page=top)
+        if query_filter
+        else client.list_entities(results_per_page=top)
+    )
+    # by_page() returns an ItemPaged page iterator; its continuation_token is not in the stubs.
+    pages: Any = entities.by_page(continuation_token=token)
+    page = list(next(pages, []))
+    return page, _encode_token(pages.continuation_token)

@@ -27,6 +27,7 @@ from models.common import validation_details
 __all__ = [
     "ApiError",
     "error_response",
+    "invalid_continuation_token",
     "json_errors",
     "json_response",
     "read_json_body",
@@ -253,3 +254,24 @@ def validate_model(model: type[ModelT], data: Any, source: str = "body") -> Mode
             f"The {_SOURCE_PHRASES.get(source, source)} is invalid ({fields}); see details.",
             details,
         ) from error
+
+
+def invalid_continuation_token(error: ValueError) -> ApiError:
+    """Return the 400 for a ``continuationToken`` that no list route of this API handed out.
+
+    Parameters
+    ----------
+    error : ValueError
+        What decoding the token raised.
+
+    Returns
+    -------
+    ApiError
+        400 ``InvalidContinuationToken`` naming the ``continuationToken`` field.
+    """
+    return ApiError(
+        400,
+        "InvalidContinuationToken",
+        "The continuation token is not one this API handed out; start from the first page.",
+        [{"field": "continuationToken", "code": "invalid", "message": str(error)}],
+    )

@@ -18,6 +18,7 @@ from blueprints.app_storage import in_thread
 from blueprints.approvals.inbox import list_inbox
 from blueprints.http_errors import (
     ApiError,
+    invalid_continuation_token,
     json_errors,
     json_response,
     read_json_body,
@@ -215,10 +216,5 @@ async def list_approval_inbox(req: func.HttpRequest) -> func.HttpResponse:
     try:
         page = await in_thread(list_inbox, query)
     except ValueError as error:
-        raise ApiError(
-            400,
-            "InvalidContinuationToken",
-            "The continuation token is not one this API handed out; start from the first page.",
-            [{"field": "continuationToken", "code": "invalid", "message": str(error)}],
-        ) from error
+        raise invalid_continuation_token(error) from error
     return json_response(page.to_wire())

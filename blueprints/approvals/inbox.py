@@ -8,13 +8,12 @@ writes the same thing again.
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any, Literal
 
 from azure.data.tables import TableClient, UpdateMode
 
-from blueprints.app_storage import safe_key, table
+from blueprints.app_storage import query_page, safe_key, table
 from blueprints.approvals.chain_policy import decision_uri
 from models.approvals import ApprovalInboxPage, ApprovalInboxQuery, ApprovalTask, ApprovalTaskUpdate
 
@@ -78,22 +77,6 @@ def record_task(update: ApprovalTaskUpdate) -> int:
     return len(assignees)
 
 
-def _encode_token(token: Any) -> str | None:
-    if not token:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
-
-
-def _decode_token(text: str) -> Any:
-    try:
-        token = json.loads(base64.urlsafe_b64decode(text.encode()))
-    except (ValueError, TypeError) as error:
-        raise ValueError("not a continuation token from this API") from error
-    if not isinstance(token, dict):
-        raise ValueError("not a continuation token from this API")
-    return token
-
-
 def list_inbox(query: ApprovalInboxQuery) -> ApprovalInboxPage:
     """Return one page of an approver's inbox, optionally only the tasks in one status.
 
@@ -112,17 +95,13 @@ def list_inbox(query: ApprovalInboxQuery) -> ApprovalInboxPage:
     ValueError
         When the continuation token is not one this API produced.
     """
-    token = _decode_token(query.continuation_token) if query.continuation_token else None
     text = "PartitionKey eq @pk"
     parameters: dict[str, Any] = {"pk": safe_key(query.approver.lower())}
     if query.status:
         text += " and Status eq @status"
         parameters["status"] = query.status
-    entities = _tasks().query_entities(text, parameters=parameters, results_per_page=query.top)
-    # by_page() returns an ItemPaged page iterator; its continuation_token is not in the stubs.
-    pages: Any = entities.by_page(continuation_token=token)
-    page: list[Any] = list(next(pages, []))
+    page, token = query_page(_tasks(), text, parameters, query.top, query.continuation_token)
     return ApprovalInboxPage(
         tasks=[ApprovalTask.model_validate(json.loads(entity["Payload"])) for entity in page],
-        continuation_token=_encode_token(pages.continuation_token),
+        continuation_token=token,
     )

@@ -17,9 +17,9 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from blueprints.app_storage import in_thread
+from blueprints.async_api import polling_response, runtime_status_name
 from blueprints.batches import store
 from blueprints.batches.orchestrator import CANCEL_EVENT
-from blueprints.batches.polling import polling_response, runtime_status_name
 from blueprints.batches.processing import input_lines
 from blueprints.batches.progress import batch_view
 from blueprints.http_errors import (

@@ -15,8 +15,8 @@ from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrc
 from pydantic import ValidationError
 
 from blueprints.app_storage import in_thread
+from blueprints.async_api import is_finished, runtime_status_name
 from blueprints.batches import store
-from blueprints.batches.polling import is_finished, runtime_status_name
 from models.batches import BatchStatus
 from models.common import decode_json_text
 

@@ -16,6 +16,7 @@ from blueprints.documents.store import list_documents, read_archive
 from blueprints.documents.views import document_body, find_document, load_document
 from blueprints.http_errors import (
     ApiError,
+    invalid_continuation_token,
     json_errors,
     json_response,
     read_json_body,
@@ -91,12 +92,7 @@ async def list_documents_route(req: func.HttpRequest) -> func.HttpResponse:
     try:
         page = await in_thread(list_documents, query)
     except ValueError as error:
-        raise ApiError(
-            400,
-            "InvalidContinuationToken",
-            "The continuation token is not one this API handed out; start from the first page.",
-            [{"field": "continuationToken", "code": "invalid", "message": str(error)}],
-        ) from error
+        raise invalid_continuation_token(error) from error
     return json_response(page.to_wire())
 
 

@@ -8,13 +8,12 @@ the orchestration's output, so the document stays readable after its history is 
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from blueprints.app_storage import blob_container, safe_key, table
+from blueprints.app_storage import blob_container, query_page, safe_key, table
 from models.documents import DocumentListQuery, DocumentPage, DocumentResult, DocumentSummary
 
 __all__ = [
@@ -69,22 +68,6 @@ def _filter(query: DocumentListQuery) -> tuple[str, dict[str, Any]]:
     return text, {name: value for _, name, value in clauses}
 
 
-def _encode_token(token: Any) -> str | None:
-    if not token:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
-
-
-def _decode_token(text: str) -> Any:
-    try:
-        token = json.loads(base64.urlsafe_b64decode(text.encode()))
-    except (ValueError, TypeError) as error:
-        raise ValueError("not a continuation token from this API") from error
-    if not isinstance(token, dict):
-        raise ValueError("not a continuation token from this API")
-    return token
-
-
 def list_documents(query: DocumentListQuery) -> DocumentPage:
     """Return one page of the read model, filtered.
 
@@ -97,23 +80,17 @@ def list_documents(query: DocumentListQuery) -> DocumentPage:
     ValueError
         When the continuation token is not one this API produced.
     """
-    token = _decode_token(query.continuation_token) if query.continuation_token else None
     text, parameters = _filter(query)
-    rows = table(INDEX_TABLE).query_entities(
-        text, parameters=parameters, results_per_page=query.top
+    page, token = query_page(
+        table(INDEX_TABLE), text, parameters, query.top, query.continuation_token
     )
-    # by_page() returns an ItemPaged page iterator; its continuation_token is not in the stubs.
-    pages: Any = rows.by_page(continuation_token=token)
-    page: list[Any] = list(next(pages, []))
     wanted = query.title.lower() if query.title else None
     documents = [
         DocumentSummary.model_validate(json.loads(row["Payload"]))
         for row in page
         if wanted is None or wanted in row.get("TitleLower", "")
     ]
-    return DocumentPage(
-        documents=documents, continuation_token=_encode_token(pages.continuation_token)
-    )
+    return DocumentPage(documents=documents, continuation_token=token)
 
 
 def find_children(parent_id: str) -> list[DocumentSummary]:

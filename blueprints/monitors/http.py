@@ -15,7 +15,7 @@ import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from pydantic import ValidationError
 
-from blueprints.batches.polling import polling_response, runtime_status_name
+from blueprints.async_api import polling_response, runtime_status_name
 from blueprints.http_errors import (
     ApiError,
     json_errors,

@@ -4,7 +4,12 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from blueprints.app_storage import in_thread
-from blueprints.http_errors import ApiError, json_errors, json_response, validate_model
+from blueprints.http_errors import (
+    invalid_continuation_token,
+    json_errors,
+    json_response,
+    validate_model,
+)
 from blueprints.notifications.outbox import list_notifications
 from models.notifications import NotificationListQuery
 
@@ -19,10 +24,5 @@ async def list_outbox(req: func.HttpRequest) -> func.HttpResponse:
     try:
         page = await in_thread(list_notifications, query)
     except ValueError as error:
-        raise ApiError(
-            400,
-            "InvalidContinuationToken",
-            "The continuation token is not one this API handed out; start from the first page.",
-            [{"field": "continuationToken", "code": "invalid", "message": str(error)}],
-        ) from error
+        raise invalid_continuation_token(error) from error
     return json_response(page.to_wire())

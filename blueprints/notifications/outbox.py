@@ -6,7 +6,6 @@ notification ID. Keying by the caller's deterministic ID is what makes a repeate
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient
 
-from blueprints.app_storage import safe_key, table
+from blueprints.app_storage import query_page, safe_key, table
 from models.notifications import (
     Notification,
     NotificationListQuery,
@@ -75,29 +74,6 @@ def _filter(query: NotificationListQuery) -> tuple[str, dict[str, Any]]:
     return text, parameters
 
 
-def _encode_token(token: Any) -> str | None:
-    if not token:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
-
-
-def decode_token(text: str) -> Any:
-    """Return the table SDK's continuation token from the opaque text handed to callers.
-
-    Raises
-    ------
-    ValueError
-        When the text is not a token this module produced.
-    """
-    try:
-        token = json.loads(base64.urlsafe_b64decode(text.encode()))
-    except (ValueError, TypeError) as error:
-        raise ValueError("not a continuation token from this API") from error
-    if not isinstance(token, dict):
-        raise ValueError("not a continuation token from this API")
-    return token
-
-
 def _from_entity(entity: dict[str, Any]) -> Notification:
     created = entity["CreatedAt"]
     return Notification.model_validate({**json.loads(entity["Payload"]), "createdAt": created})
@@ -121,19 +97,8 @@ def list_notifications(query: NotificationListQuery) -> NotificationPage:
     ValueError
         When the continuation token is not one this API produced.
     """
-    token = decode_token(query.continuation_token) if query.continuation_token else None
     text, parameters = _filter(query)
-    outbox = _outbox()
-    entities = (
-        outbox.query_entities(text, parameters=parameters, results_per_page=query.top)
-        if text
-        else outbox.list_entities(results_per_page=query.top)
-    )
-    # by_page() returns an ItemPaged page iterator; its continuation_token is not in the stubs.
-    pages: Any = entities.by_page(continuation_token=token)
-    page: list[Any] = list(next(pages, []))
-    notifications = [_from_entity(entity) for entity in page]
+    page, token = query_page(_outbox(), text, parameters, query.top, query.continuation_token)
     return NotificationPage(
-        notifications=notifications,
-        continuation_token=_encode_token(pages.continuation_token),
+        notifications=[_from_entity(entity) for entity in page], continuation_token=token
     )

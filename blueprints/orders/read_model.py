@@ -12,14 +12,12 @@ deterministic time), so a late re-run of an older ``record_order`` cannot move i
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import UTC
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from blueprints.app_storage import safe_key, table
+from blueprints.app_storage import query_page, safe_key, table
 from models.orders import OrderListQuery, OrderPage, OrderSummary, RecordOrderInput
 
 __all__ = ["ORDERS_TABLE", "list_orders", "record_order"]
@@ -82,23 +80,6 @@ def _summary(entity: dict[str, Any]) -> OrderSummary:
     )
 
 
-def decode_token(text: str) -> Any:
-    """Return the table SDK's continuation token from the text handed to callers.
-
-    Raises
-    ------
-    ValueError
-        When the text is not a token this module produced.
-    """
-    try:
-        token = json.loads(base64.urlsafe_b64decode(text.encode()))
-    except (ValueError, TypeError) as error:
-        raise ValueError("not a continuation token from this API") from error
-    if not isinstance(token, dict):
-        raise ValueError("not a continuation token from this API")
-    return token
-
-
 def list_orders(query: OrderListQuery) -> OrderPage:
     """Return one page of orders, by order ID, filtered by status and customer.
 
@@ -117,7 +98,6 @@ def list_orders(query: OrderListQuery) -> OrderPage:
     ValueError
         When the continuation token is not one this API produced.
     """
-    token = decode_token(query.continuation_token) if query.continuation_token else None
     parameters: dict[str, Any] = {"pk": _PARTITION}
     text = "PartitionKey eq @pk"
     if query.status:
@@ -126,14 +106,7 @@ def list_orders(query: OrderListQuery) -> OrderPage:
     if query.customer_id:
         parameters["customer"] = query.customer_id
         text += " and CustomerId eq @customer"
-    entities = table(ORDERS_TABLE).query_entities(
-        text, parameters=parameters, results_per_page=query.top
+    page, token = query_page(
+        table(ORDERS_TABLE), text, parameters, query.top, query.continuation_token
     )
-    pages: Any = entities.by_page(continuation_token=token)
-    page = list(next(pages, []))
-    next_token = pages.continuation_token
-    encoded = base64.urlsafe_b64encode(json.dumps(next_token).encode()).decode()
-    return OrderPage(
-        orders=[_summary(entity) for entity in page],
-        continuation_token=encoded if next_token else None,
-    )
+    return OrderPage(orders=[_summary(entity) for entity in page], continuation_token=token)

@@ -3,7 +3,6 @@ killed while a level's deadline is pending (the deadline still fires, once, afte
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.error
 import urllib.parse
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_client import request_json, wait_for
 
 PROJECT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.azurite, pytest.mark.host]
@@ -24,34 +24,11 @@ REQUESTER = "sam@example.com"
 ESCALATIONS = "escalations@example.com"
 
 
-def _request(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
-
-
 def _get(base: str, path: str, **query: str) -> Any:
     url = f"{base}{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
-    status, body = _request("GET", url)
+    status, body = request_json("GET", url)
     assert status == 200, body
     return body
-
-
-def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _chain(request_id: str, *levels: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -73,7 +50,7 @@ def _waiting_on(base: str, instance_id: str, level: int) -> dict[str, Any]:
         ready = custom.get("stage") == "awaiting_decision" and custom.get("currentLevel") == level
         return custom if ready else None
 
-    return dict(_wait_for(check, 20, f"level {level} to wait"))
+    return dict(wait_for(check, 20, f"level {level} to wait"))
 
 
 def _final(base: str, instance_id: str, timeout: float = 30) -> dict[str, Any]:
@@ -81,7 +58,7 @@ def _final(base: str, instance_id: str, timeout: float = 30) -> dict[str, Any]:
         view = _get(base, f"/api/approvals/{instance_id}")
         return view if view["runtimeStatus"] == "Completed" else None
 
-    return dict(_wait_for(check, timeout, "the chain to complete"))
+    return dict(wait_for(check, timeout, "the chain to complete"))
 
 
 def test_walkthrough_approve_then_reject(host_factory: Any) -> None:
@@ -93,25 +70,25 @@ def test_walkthrough_approve_then_reject(host_factory: Any) -> None:
         {"level": 1, "approverEmail": LEAD, "timeoutHours": 24},
         {"level": 2, "approverEmail": CFO, "timeoutHours": 48, "autoReject": True},
     )
-    status, started = _request("POST", f"{base}/api/approvals", body)
+    status, started = request_json("POST", f"{base}/api/approvals", body)
     assert status == 202, started
     instance_id = started["id"]
     assert started["statusQueryGetUri"]
 
     _waiting_on(base, instance_id, 1)
-    tasks = _wait_for(
+    tasks = wait_for(
         lambda: _get(base, "/api/approvals", approver=LEAD, status="pending")["tasks"], 10, "inbox"
     )
     assert [task["instanceId"] for task in tasks] == [instance_id]
     decision_uri = f"{base}{tasks[0]['decisionUri']}"
-    assert _request("POST", decision_uri, {"approved": True, "approverEmail": CFO})[0] == 403
-    assert _request("POST", decision_uri, {"approved": True, "approverEmail": LEAD})[0] == 202
+    assert request_json("POST", decision_uri, {"approved": True, "approverEmail": CFO})[0] == 403
+    assert request_json("POST", decision_uri, {"approved": True, "approverEmail": LEAD})[0] == 202
 
     _waiting_on(base, instance_id, 2)
     level2 = f"{base}/api/approvals/{instance_id}/levels/2"
-    assert _request("POST", level2, {"approved": False, "approverEmail": CFO})[0] == 400
+    assert request_json("POST", level2, {"approved": False, "approverEmail": CFO})[0] == 400
     rejection = {"approved": False, "approverEmail": CFO, "comments": "Next quarter"}
-    assert _request("POST", level2, rejection)[0] == 202
+    assert request_json("POST", level2, rejection)[0] == 202
 
     output = _final(base, instance_id)["output"]
     assert output["finalStatus"] == "rejected"
@@ -130,16 +107,16 @@ def test_a_deadline_pending_across_a_host_kill_fires_once(host_factory: Any) -> 
         {"level": 1, "approverEmail": LEAD, "timeoutHours": 0.001, "reminderLeadHours": 1},
         escalationEmail=ESCALATIONS,
     )
-    status, started = _request("POST", f"{base}/api/approvals", body)
+    status, started = request_json("POST", f"{base}/api/approvals", body)
     assert status == 202, started
     instance_id = started["id"]
     history_url = f"{started['statusQueryGetUri'].split('?')[0]}?showHistory=true"
 
     def timer_created() -> bool:
-        events = _request("GET", history_url)[1].get("historyEvents") or []
+        events = request_json("GET", history_url)[1].get("historyEvents") or []
         return any(event["EventType"] == "TimerCreated" for event in events)
 
-    _wait_for(timer_created, 20, "the deadline timer to be created")
+    wait_for(timer_created, 20, "the deadline timer to be created")
     deadline = datetime.fromisoformat(_waiting_on(base, instance_id, 1)["deadline"])
     host.kill()
     # Stay down until the deadline has passed, so the timer is overdue when the host returns.
@@ -153,7 +130,7 @@ def test_a_deadline_pending_across_a_host_kill_fires_once(host_factory: Any) -> 
     ]
     escalations = _get(base, "/api/notifications", recipient=ESCALATIONS)["notifications"]
     assert [n["notificationId"] for n in escalations] == [f"{instance_id}:level1:escalation"]
-    events = _request("GET", history_url)[1]["historyEvents"]
+    events = request_json("GET", history_url)[1]["historyEvents"]
     assert sum(1 for event in events if event["EventType"] == "TimerFired") == 1
     [row] = _get(base, "/api/approvals", approver=LEAD)["tasks"]
     assert row["status"] == "escalated"

@@ -1,13 +1,12 @@
 """The batch workflow on the real host process with Azurite: kill -9 mid-batch, restart, and
 only the chunks that had not finished run again."""
 
-import json
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_client import request_with_headers, wait_for
 
 from blueprints.batches import store
 
@@ -16,29 +15,6 @@ pytestmark = [pytest.mark.azurite, pytest.mark.host]
 
 CHUNKS = 100
 PARALLELISM = 4
-
-
-def _request(method: str, url: str, body: Any = None) -> tuple[int, Any, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            raw = response.read()
-            return response.status, (json.loads(raw) if raw else None), response.headers
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, (json.loads(raw) if raw else None), error.headers
-
-
-def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _finished_runs(job_id: str) -> list[dict[str, Any]]:
@@ -61,7 +37,7 @@ def test_a_killed_host_resumes_the_batch_running_only_unfinished_chunks(
         }
         for n in range(CHUNKS * 5)
     ]
-    status, payload, headers = _request(
+    status, payload, headers = request_with_headers(
         "POST",
         f"{host.base_url}/api/batches",
         {
@@ -74,17 +50,20 @@ def test_a_killed_host_resumes_the_batch_running_only_unfinished_chunks(
     assert status == 202
     assert headers["Location"] == payload["statusQueryGetUri"]
     assert headers["Retry-After"]
-    assert _request("GET", payload["statusQueryGetUri"])[0] == 202
+    assert request_with_headers("GET", payload["statusQueryGetUri"])[0] == 202
 
-    _wait_for(lambda: len(_finished_runs("crash-1")) >= 40, 60, "40 chunks to finish")
+    wait_for(lambda: len(_finished_runs("crash-1")) >= 40, 60, "40 chunks to finish")
     host.kill()
     killed_at = time.time()
     before = store.chunk_runs("crash-1")
     finished_before = {run["ChunkIndex"] for run in before if run.get("FinishedAt")}
 
     host.start()
-    final = _wait_for(
-        lambda: (r := _request("GET", f"{host.base_url}/api/batches/crash-1"))[0] == 200 and r[1],
+    final = wait_for(
+        lambda: (
+            (r := request_with_headers("GET", f"{host.base_url}/api/batches/crash-1"))[0] == 200
+            and r[1]
+        ),
         120,
         "the batch to finish after the restart",
     )
@@ -100,4 +79,4 @@ def test_a_killed_host_resumes_the_batch_running_only_unfinished_chunks(
     # last few whose completion was not yet checkpointed may run again.
     assert len(after) <= CHUNKS - len(finished_before) + 2 * PARALLELISM
     assert len(rerun) <= 2 * PARALLELISM
-    assert _request("GET", payload["statusQueryGetUri"])[0] == 200
+    assert request_with_headers("GET", payload["statusQueryGetUri"])[0] == 200

@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
+from e2e_client import request_json, wait_for
 
 APPS = Path(__file__).parent / "apps"
 pytestmark = pytest.mark.azurite
-
-
-def _request(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
-
-
-def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_killed_host_finishes_the_orchestration_after_restart(host_factory, tmp_path: Path) -> None:
@@ -42,20 +16,24 @@ def test_killed_host_finishes_the_orchestration_after_restart(host_factory, tmp_
     marks = tmp_path / "marks"
     marks.touch()
     host = host_factory(APPS / "crashy", CRASHY_MARKS=str(marks), CRASHY_STEP_SECONDS="0.3")
-    status, payload = _request("POST", f"{host.base_url}/api/start/slow_chain/crash1", {"steps": 6})
+    status, payload = request_json(
+        "POST", f"{host.base_url}/api/start/slow_chain/crash1", {"steps": 6}
+    )
     assert status == 202
     status_url = payload["statusQueryGetUri"]
     event_url = payload["sendEventPostUri"].replace("{eventName}", "Approve")
     # The event arrives long before the orchestrator waits for it: it must be kept.
-    assert _request("POST", event_url, {"by": "lead"})[0] == 202
+    assert request_json("POST", event_url, {"by": "lead"})[0] == 202
 
-    _wait_for(lambda: len(marks.read_text().split()) >= 3, 20, "three steps to run")
+    wait_for(lambda: len(marks.read_text().split()) >= 3, 20, "three steps to run")
     host.kill()
     steps_before_crash = len(marks.read_text().split())
 
     host.start()
-    final = _wait_for(
-        lambda: (s := _request("GET", status_url)[1]) and s["runtimeStatus"] == "Completed" and s,
+    final = wait_for(
+        lambda: (
+            (s := request_json("GET", status_url)[1]) and s["runtimeStatus"] == "Completed" and s
+        ),
         60,
         "the orchestration to complete after the restart",
     )

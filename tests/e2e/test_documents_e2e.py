@@ -3,15 +3,12 @@ walkthrough verbatim, and a host killed (kill -9) while a document is half colle
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_client import request_json, wait_for
 
 PROJECT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.azurite, pytest.mark.host]
@@ -19,31 +16,8 @@ pytestmark = [pytest.mark.azurite, pytest.mark.host]
 FEEDBACK = ("InterviewFeedback", "BackgroundCheckFeedback", "ContractFeedback")
 
 
-def _request(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
-
-
-def _wait_for(probe: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def _status(url: str) -> Any:
-    return _request("GET", url)[1]
+    return request_json("GET", url)[1]
 
 
 def _at_revision(status_url: str, revision: int) -> Any:
@@ -53,7 +27,7 @@ def _at_revision(status_url: str, revision: int) -> Any:
 
 def test_the_convention_walkthrough_on_the_host(host_factory: Any) -> None:
     host = host_factory(PROJECT, WORKFLOW_STORAGE_PREFIX=f"E{uuid.uuid4().hex[:8]}")
-    status, payload = _request(
+    status, payload = request_json(
         "POST",
         f"{host.base_url}/api/documents",
         {
@@ -68,8 +42,8 @@ def test_the_convention_walkthrough_on_the_host(host_factory: Any) -> None:
     stages: list[str] = []
     for revision, event in enumerate(reversed(FEEDBACK), start=2):  # any order
         url = payload["sendEventPostUri"].replace("{eventName}", event)
-        assert _request("POST", url, {"Feedback": "fine", "IsPassed": True})[0] == 202
-        body = _wait_for(lambda r=revision: _at_revision(status_url, r))
+        assert request_json("POST", url, {"Feedback": "fine", "IsPassed": True})[0] == 202
+        body = wait_for(lambda r=revision: _at_revision(status_url, r))
         stages.append(body["customStatus"]["stage"])
     assert stages == [
         "Contract feedback collected",
@@ -77,8 +51,8 @@ def test_the_convention_walkthrough_on_the_host(host_factory: Any) -> None:
         "Awaiting submission",
     ]
     approval = payload["sendEventPostUri"].replace("{eventName}", "SubmissionApproval")
-    assert _request("POST", approval, False)[0] == 202
-    final = _wait_for(lambda: (s := _status(status_url))["runtimeStatus"] == "Completed" and s)
+    assert request_json("POST", approval, False)[0] == 202
+    final = wait_for(lambda: (s := _status(status_url))["runtimeStatus"] == "Completed" and s)
     assert final["customStatus"]["stage"] == "Submitted document"
     assert final["output"]["decision"]["approved"] is False
     assert len(final["output"]["document"]["sections"]) == 3
@@ -87,30 +61,30 @@ def test_the_convention_walkthrough_on_the_host(host_factory: Any) -> None:
 def test_a_host_killed_mid_document_loses_nothing(host_factory: Any) -> None:
     host = host_factory(PROJECT, WORKFLOW_STORAGE_PREFIX=f"E{uuid.uuid4().hex[:8]}")
     base = host.base_url
-    status, _ = _request(
+    status, _ = request_json(
         "POST",
         f"{base}/api/documents",
         {"id": "crash-doc", "title": "Crash test", "creator": "hr", "applicationId": "APP"},
     )
     assert status == 202
-    patched, body = _request(
+    patched, body = request_json(
         "PATCH", f"{base}/api/documents/crash-doc", {"properties": {"before": True}}
     )
     assert patched == 200, body
     # Accepted events are in the durable inbox before the call returns: kill right after.
     for event in FEEDBACK[:2]:
         url = f"{base}/api/instances/crash-doc/events/{event}"
-        assert _request("POST", url, {"feedback": "ok", "isPassed": True})[0] == 202
+        assert request_json("POST", url, {"feedback": "ok", "isPassed": True})[0] == 202
     host.kill()
     host.start()
     base = host.base_url
-    _wait_for(lambda: _request("GET", f"{base}/api/documents/crash-doc")[1]["revision"] == 4)
+    wait_for(lambda: request_json("GET", f"{base}/api/documents/crash-doc")[1]["revision"] == 4)
     url = f"{base}/api/instances/crash-doc/events/ContractFeedback"
-    assert _request("POST", url, {"feedback": "signed", "isPassed": True})[0] == 202
-    _wait_for(
-        lambda: _request("GET", f"{base}/api/documents/crash-doc/status")[1]["state"] == "ready"
+    assert request_json("POST", url, {"feedback": "signed", "isPassed": True})[0] == 202
+    wait_for(
+        lambda: request_json("GET", f"{base}/api/documents/crash-doc/status")[1]["state"] == "ready"
     )
-    status, body = _request(
+    status, body = request_json(
         "POST", f"{base}/api/documents/crash-doc/submit", {"approved": True, "approver": "cto"}
     )
     assert status == 200, body
@@ -119,7 +93,7 @@ def test_a_host_killed_mid_document_loses_nothing(host_factory: Any) -> None:
     assert [entry["action"] for entry in document["audit"]] == [
         "created", "patch", "section", "section", "section", "submitted"
     ]  # fmt: skip
-    listed = _wait_for(
-        lambda: _request("GET", f"{base}/api/documents?state=submitted")[1]["documents"]
+    listed = wait_for(
+        lambda: request_json("GET", f"{base}/api/documents?state=submitted")[1]["documents"]
     )
     assert [row["id"] for row in listed] == ["crash-doc"]

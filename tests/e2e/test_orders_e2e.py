@@ -6,14 +6,12 @@ refunded, every reservation is committed or released, and nothing is charged twi
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_client import request_json
 
 from blueprints.app_storage import table
 from blueprints.orders.providers import PAYMENT_LEDGER, SHIPMENTS
@@ -24,19 +22,6 @@ pytestmark = [pytest.mark.azurite, pytest.mark.usefixtures("app_storage")]
 # Real seconds here: short waits so the kill lands while several sagas are mid-way.
 SETTINGS = {"paymentRetry": {"firstDelaySeconds": 0.4, "factor": 2, "maxAttempts": 5}}
 TOKENS = ["tok_visa", "tok_transient_2", "tok_decline", "tok_visa", "tok_transient_3"]
-
-
-def _request(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
 
 
 def _order(number: int) -> dict[str, Any]:
@@ -60,7 +45,7 @@ def _order(number: int) -> dict[str, Any]:
 
 
 def _finished(base: str, order_id: str) -> dict[str, Any] | None:
-    status, body = _request("GET", f"{base}/api/orders/{order_id}")
+    status, body = request_json("GET", f"{base}/api/orders/{order_id}")
     if status == 200 and body["runtimeStatus"] in ("Completed", "Failed", "Terminated"):
         return dict(body)
     return None
@@ -69,10 +54,10 @@ def _finished(base: str, order_id: str) -> dict[str, Any] | None:
 def test_orders_survive_a_kill_mid_saga_and_the_books_balance(host_factory, app_storage) -> None:
     host = host_factory(PROJECT, WORKFLOW_STORAGE_PREFIX=app_storage)
     base = host.base_url
-    assert _request("POST", f"{base}/api/inventory/SKU-E2E", {"quantity": 30})[0] == 202
+    assert request_json("POST", f"{base}/api/inventory/SKU-E2E", {"quantity": 30})[0] == 202
     count = 14
     for number in range(count):
-        status, _ = _request("POST", f"{base}/api/orders", _order(number))
+        status, _ = request_json("POST", f"{base}/api/orders", _order(number))
         assert status == 202
     time.sleep(0.6)  # some sagas are waiting on backoff timers, some mid-step
     unfinished = [n for n in range(count) if not _finished(base, f"e2e-{n:02d}")]
@@ -97,7 +82,7 @@ def test_orders_survive_a_kill_mid_saga_and_the_books_balance(host_factory, app_
     completed = {order_id for order_id, outcome in outcomes.items() if outcome == "completed"}
     assert completed and len(completed) < count  # declines and undeliverables failed
 
-    status, stock = _request("GET", f"{base}/api/inventory/SKU-E2E")
+    status, stock = request_json("GET", f"{base}/api/inventory/SKU-E2E")
     assert status == 200
     assert stock["reserved"] == 0 and stock["reservations"] == {}
     assert stock["available"] == 30 - 2 * len(completed)

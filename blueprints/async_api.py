@@ -4,8 +4,6 @@ The durable extension's own status URL already answers that way; the friendly ro
 (``GET /api/batches/{jobId}``, ``GET /api/monitors/{monitorId}``) follow the same rule so a
 client polls them the same way: while the instance runs, 202 with ``Location`` (where to poll)
 and ``Retry-After`` (seconds); once it has finished, 200 with the result.
-
-Kept next to the batch routes for now; the monitor routes import it too.
 """
 
 from __future__ import annotations
