@@ -25,7 +25,7 @@ from blueprints.instance_status import (
     instance_finished,
     instance_not_found,
     require_instance,
-    runtime_status,
+    require_unfinished,
 )
 from models.registry import get_workflow
 
@@ -70,9 +70,7 @@ async def raise_event(
         )
     registered_name, model = event
 
-    current = runtime_status(status)
-    if current is not None and current.is_finished:
-        raise instance_finished(instance_id, current.value, _NO_MORE_EVENTS)
+    require_unfinished(instance_id, status, _NO_MORE_EVENTS)
 
     payload = validate_model(model, body)
     try:

@@ -153,6 +153,30 @@ def instance_not_found(instance_id: str) -> ApiError:
     )
 
 
+def require_unfinished(
+    instance_id: str, status: df.DurableOrchestrationStatus, refusal: str
+) -> None:
+    """Refuse a request to an instance that has finished, with the 410 of :func:`instance_finished`.
+
+    Parameters
+    ----------
+    instance_id : str
+        The instance asked.
+    status : azure.durable_functions.DurableOrchestrationStatus
+        Its status.
+    refusal : str
+        What it cannot do, completing "Instance 'x' is Completed; ...".
+
+    Raises
+    ------
+    ApiError
+        410 ``InstanceFinished`` when the instance is completed, failed, canceled or terminated.
+    """
+    current = runtime_status(status)
+    if current is not None and current.is_finished:
+        raise instance_finished(instance_id, current.value, refusal)
+
+
 def instance_finished(instance_id: str, status: str, refusal: str) -> ApiError:
     """Return the 410 answered when an instance has finished and cannot take a request.
 

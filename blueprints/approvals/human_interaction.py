@@ -21,7 +21,7 @@ from blueprints.http_errors import (
     read_json_body,
     validate_model,
 )
-from blueprints.instance_status import instance_finished, require_instance, runtime_status
+from blueprints.instance_status import require_instance, require_unfinished
 from models.approvals import (
     HUMAN_APPROVAL_EVENT,
     HUMAN_APPROVAL_ORCHESTRATOR,
@@ -106,9 +106,7 @@ async def approve(
             f"Instance '{instance_id}' is not a human_approval.",
             [{"field": "instanceId", "code": "not_found", "message": "not a human_approval"}],
         )
-    current = runtime_status(status)
-    if current is not None and current.is_finished:
-        raise instance_finished(instance_id, current.value, "it no longer accepts approvals")
+    require_unfinished(instance_id, status, "it no longer accepts approvals")
     await client.raise_event(instance_id, HUMAN_APPROVAL_EVENT, event.to_wire())
     return json_response(
         {"id": instance_id, "eventName": HUMAN_APPROVAL_EVENT, "accepted": True}, status=202

@@ -31,8 +31,8 @@ from blueprints.http_errors import (
 )
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
-    instance_finished,
     require_instance,
+    require_unfinished,
     runtime_status,
 )
 from models.batches import BatchCancelEvent, BatchDataSource, BatchInput, BatchRequest
@@ -115,9 +115,7 @@ async def cancel_batch(
     job_id = req.route_params["jobId"]
     event = validate_model(BatchCancelEvent, read_json_body(req))
     status = await require_instance(client, job_id)
-    current = runtime_status(status)
-    if current is not None and current.is_finished:
-        raise instance_finished(job_id, current.value, "there is nothing left to cancel")
+    require_unfinished(job_id, status, "there is nothing left to cancel")
     await client.raise_event(job_id, CANCEL_EVENT, event.to_wire())
     body = {"jobId": job_id, "cancelRequested": True, "runtimeStatus": runtime_status_name(status)}
     return json_response(body, status=202, headers={"Location": f"/api/batches/{job_id}"})

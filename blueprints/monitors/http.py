@@ -25,8 +25,8 @@ from blueprints.http_errors import (
 )
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
-    instance_finished,
     require_instance,
+    require_unfinished,
     runtime_status,
 )
 from blueprints.monitors.orchestrator import STOP_EVENT
@@ -98,9 +98,7 @@ async def stop_monitor(
     monitor_id = req.route_params["monitorId"]
     event = validate_model(MonitorStopEvent, read_json_body(req))
     status = await require_instance(client, monitor_id)
-    current = runtime_status(status)
-    if current is not None and current.is_finished:
-        raise instance_finished(monitor_id, current.value, "it has already stopped")
+    require_unfinished(monitor_id, status, "it has already stopped")
     await client.raise_event(monitor_id, STOP_EVENT, event.to_wire())
     body = {"monitorId": monitor_id, "stopRequested": True}
     return json_response(body, status=202, headers={"Location": f"/api/monitors/{monitor_id}"})

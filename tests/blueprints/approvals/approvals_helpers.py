@@ -82,3 +82,8 @@ async def inbox(client: Any, approver: str, status: str | None = "pending") -> l
     response = await client.get("/api/approvals", params=params)
     assert response.status == 200, await response.text()
     return list((await response.json())["tasks"])
+
+
+def outcomes(output: dict[str, Any]) -> list[tuple[int, str, str]]:
+    """``(level, outcome, approverEmail)`` for each decision of a chain's result."""
+    return [(d["level"], d["outcome"], d["approverEmail"]) for d in output["decisions"]]

@@ -6,8 +6,6 @@ that completes without ``advance()`` shows its losing timers were cancelled.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from approvals_helpers import (
     APPROVER_1,
@@ -17,6 +15,7 @@ from approvals_helpers import (
     decide,
     level,
     notifications,
+    outcomes,
     start_chain,
     waiting_on,
 )
@@ -26,10 +25,6 @@ from devhost.testing import DurableTestHost
 pytestmark = pytest.mark.usefixtures("app_storage")
 
 DELEGATE = "deputy@example.com"
-
-
-def _outcomes(output: dict[str, Any]) -> list[tuple[int, str, str]]:
-    return [(d["level"], d["outcome"], d["approverEmail"]) for d in output["decisions"]]
 
 
 async def test_two_approvals_approve_the_request() -> None:
@@ -60,7 +55,7 @@ async def test_two_approvals_approve_the_request() -> None:
         output = final["output"]
         assert output["finalStatus"] == "approved"
         assert output["requestId"] == "r1"
-        assert _outcomes(output) == [(1, "approved", APPROVER_1), (2, "approved", APPROVER_2)]
+        assert outcomes(output) == [(1, "approved", APPROVER_1), (2, "approved", APPROVER_2)]
         assert output["completedAt"]
         assert final["customStatus"]["stage"] == "completed"
         result = await notifications(client, recipient=REQUESTER)
@@ -84,7 +79,7 @@ async def test_a_rejection_ends_the_chain_and_tells_the_requester() -> None:
         assert status == 202
         output = (await host.wait(instance_id))["output"]
         assert output["finalStatus"] == "rejected"
-        assert _outcomes(output) == [(1, "rejected", APPROVER_1)]
+        assert outcomes(output) == [(1, "rejected", APPROVER_1)]
         assert output["decisions"][0]["comments"] == "Too costly"
         assert await notifications(client, recipient=APPROVER_2) == []
         [result] = await notifications(client, recipient=REQUESTER)
@@ -199,7 +194,7 @@ async def test_a_decision_raised_before_its_level_waits_is_kept_for_that_level()
             0
         ] == 202
         output = (await host.wait(instance_id))["output"]
-        assert _outcomes(output) == [(1, "approved", APPROVER_1), (2, "approved", APPROVER_2)]
+        assert outcomes(output) == [(1, "approved", APPROVER_1), (2, "approved", APPROVER_2)]
         assert output["decisions"][1]["comments"] == "pre-approved"
 
 
@@ -222,7 +217,7 @@ async def test_an_event_from_an_outsider_through_the_raw_api_is_ignored() -> Non
             0
         ] == 202
         output = (await host.wait(instance_id))["output"]
-        assert _outcomes(output) == [(1, "approved", APPROVER_1)]
+        assert outcomes(output) == [(1, "approved", APPROVER_1)]
 
 
 async def test_starting_the_same_request_twice_is_a_conflict() -> None:

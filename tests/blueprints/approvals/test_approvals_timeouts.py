@@ -7,7 +7,6 @@ With the default virtual clock a 72-hour deadline passes as soon as the engine i
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from approvals_helpers import (
@@ -19,6 +18,7 @@ from approvals_helpers import (
     decide,
     level,
     notifications,
+    outcomes,
     start_chain,
     waiting_on,
 )
@@ -28,10 +28,6 @@ from devhost.testing import DurableTestHost
 pytestmark = pytest.mark.usefixtures("app_storage")
 
 ESCALATIONS = "escalations@example.com"
-
-
-def _outcomes(output: dict[str, Any]) -> list[tuple[int, str, str]]:
-    return [(d["level"], d["outcome"], d["approverEmail"]) for d in output["decisions"]]
 
 
 async def test_auto_approve_on_timeout_continues_to_the_next_level() -> None:
@@ -45,7 +41,7 @@ async def test_auto_approve_on_timeout_continues_to_the_next_level() -> None:
         final = await host.wait(instance_id)
         output = final["output"]
         assert output["finalStatus"] == "timeout"
-        assert _outcomes(output) == [(1, "auto_approved", "system"), (2, "auto_rejected", "system")]
+        assert outcomes(output) == [(1, "auto_approved", "system"), (2, "auto_rejected", "system")]
         assert output["decisions"][0]["approved"] is True
         assert output["decisions"][1]["approved"] is False
         # The deadline is 72 h after each level started, on the virtual clock.
@@ -62,7 +58,7 @@ async def test_auto_reject_on_timeout_ends_with_timeout_and_skips_the_rest() -> 
         instance_id = await start_chain(client, body)
         output = (await host.wait(instance_id))["output"]
         assert output["finalStatus"] == "timeout"
-        assert _outcomes(output) == [(1, "auto_rejected", "system")]
+        assert outcomes(output) == [(1, "auto_rejected", "system")]
         assert await notifications(client, recipient=APPROVER_2) == []
         [result] = await notifications(client, recipient=REQUESTER)
         assert "timeout" in result["subject"]
@@ -79,7 +75,7 @@ async def test_escalation_across_three_levels() -> None:
         final = await host.wait(instance_id)
         output = final["output"]
         assert output["finalStatus"] == "timeout"
-        assert _outcomes(output) == [(n, "escalated", "system") for n in (1, 2, 3)]
+        assert outcomes(output) == [(n, "escalated", "system") for n in (1, 2, 3)]
         assert all(d["approved"] is None for d in output["decisions"])
         assert final["customStatus"]["escalations"] == 3
 
@@ -112,7 +108,7 @@ async def test_an_escalated_request_can_still_be_approved_further_up() -> None:
         ] == 202
         output = (await host.wait(instance_id))["output"]
         assert output["finalStatus"] == "approved"
-        assert _outcomes(output) == [(1, "escalated", "system"), (2, "approved", APPROVER_2)]
+        assert outcomes(output) == [(1, "escalated", "system"), (2, "approved", APPROVER_2)]
 
 
 async def test_the_reminder_goes_once_before_the_deadline() -> None:
