@@ -31,7 +31,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +53,7 @@ from devhost.engine.history import (
     dotnet_time,
     execution_started,
     new_event,
+    parse_time,
 )
 from devhost.engine.instance import Instance, Pending, status_object
 from devhost.engine.invoke import (
@@ -87,6 +88,7 @@ class EngineSettings:
     checkpoint_interval: float = 0.05
     max_cached_instances: int = 2000
     overridable_states: str = "NonRunningStates"
+    stop_grace: float = 5.0  # seconds stop() lets running activities finish
 
 
 class Engine(Backend):
@@ -123,6 +125,7 @@ class Engine(Backend):
         self._tasks: list[asyncio.Task[Any]] = []
         self._flush_requested = asyncio.Event()
         self._writing: set[str] = set()
+        self._recovered: set[str] = set()  # instances whose in-flight work recover() dispatched
         self._flush_done: asyncio.Future[None] | None = None
         self._completion_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._msg_counter = 0
@@ -147,7 +150,7 @@ class Engine(Backend):
         """Stop dispatching, let running activities finish briefly, write a last checkpoint."""
         self._stopping = True
         if self._inflight:
-            await asyncio.wait(self._inflight, timeout=5)
+            await asyncio.wait(self._inflight, timeout=self.settings.stop_grace)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -208,13 +211,19 @@ class Engine(Backend):
         if row is None:
             return None
         stored = await self.store.read_history(instance_id)
+        torn = stored is not None and stored.execution_id != row.execution_id
+        if stored is not None and torn:
+            # A checkpoint writes the history, then the row (as DTFx does); it died in between.
+            # The history is the record: the row is rebuilt from it and written again.
+            row = _row_from_history(row, stored.events)
+            torn = row.execution_id == stored.execution_id
         instance = _instance_from_row(row)
         if stored is not None and stored.execution_id == row.execution_id:
             instance.history = stored.events
             instance.persisted_count = len(stored.events)
             instance.watermark = stored.inbox_watermark
             instance.parent = _parent_from_history(stored.events)
-        instance.dirty = False
+        instance.dirty = torn
         # Another episode may have cached it while we awaited the store.
         if instance_id in self.instances:
             return self.instances[instance_id]
@@ -559,7 +568,8 @@ class Engine(Backend):
 
     def _run_episode(self, instance: Instance) -> None:
         pending, instance.inbox = instance.inbox, []
-        if not pending:
+        unrun = _unrun_episode(instance.history)
+        if not pending and unrun is None:
             return
         if instance.is_terminal:
             # Messages for a finished instance are dropped, as the real backend does.
@@ -568,6 +578,13 @@ class Engine(Backend):
             return
         now = self.clock.now()
         new_events: list[dict[str, Any]] = []
+        started = new_event(EventType.OrchestratorStarted, now)
+        if unrun is not None:
+            # A new generation's first episode (ExecutionStarted and the carried-over events),
+            # recorded by the continue-as-new but not run yet: run it now, with what came since.
+            started, *new_events = instance.history[unrun:]
+            instance.history = instance.history[:unrun]
+            instance.persisted_count = min(instance.persisted_count, unrun)
         terminate: dict[str, Any] | None = None
         suspended = instance.status == "Suspended"
         for item in pending:
@@ -594,13 +611,12 @@ class Engine(Backend):
                     instance.consumed.remove(item.message)
             elif kind not in (EventType.ExecutionSuspended, EventType.ExecutionResumed):
                 new_events.append(event)
-        started = new_event(EventType.OrchestratorStarted, now)
         if not new_events:
             return
         if terminate is not None:
             self._finish(
                 instance,
-                [started, *new_events],
+                [*instance.history, started, *new_events],
                 Outcome("Terminated", terminate.get("Input")),
                 next_seq=None,
                 now=now,
@@ -757,7 +773,6 @@ class Engine(Backend):
     def _continue_as_new(self, instance: Instance, outcome: Outcome, now: datetime) -> None:
         instance.execution_id = uuid.uuid4().hex
         instance.generation += 1
-        instance.history = []
         instance.persisted_count = 0
         instance.input = outcome.result
         instance.created = now
@@ -772,7 +787,15 @@ class Engine(Backend):
             instance.parent,
             instance.generation,
         )
-        instance.inbox[:0] = [Pending(started), *(Pending(e) for e in outcome.carryover)]
+        # The new generation's first events go into its history at once (as DTFx starts the new
+        # runtime state with them), so the checkpoint that ends the old generation, and deletes
+        # the messages of the carried-over events, already holds them: a crash before the new
+        # generation ran loses neither its start nor an event. The next episode runs them.
+        instance.history = [
+            new_event(EventType.OrchestratorStarted, now),
+            started,
+            *outcome.carryover,
+        ]
         self._mark_ready(instance)
 
     def _changed(self, instance: Instance, now: datetime) -> None:
@@ -1050,6 +1073,7 @@ class Engine(Backend):
                 break
         for instance in recovered:
             self._redispatch(instance)
+        self._recovered = {instance.instance_id for instance in recovered}
         messages = await self.store.read_messages()
         stale: list[StoredMessage] = []
         for message in messages:
@@ -1064,6 +1088,9 @@ class Engine(Backend):
 
     def _redispatch(self, instance: Instance) -> None:
         """Re-run the orchestrator on its history to find in-flight work, and dispatch it."""
+        if _unrun_episode(instance.history) is not None:
+            self._mark_ready(instance)  # a generation that never ran: its first episode does it
+            return
         if len(instance.history) < 2:
             return
         info = self.index.orchestrator(instance.name)
@@ -1087,6 +1114,12 @@ class Engine(Backend):
         )
         if message.instance_id.startswith("@"):
             return await self.entities.redeliver(message)
+        if instance is not None and not instance.is_terminal:
+            if instance.instance_id not in self._recovered:
+                # Its row still showed an earlier, finished run (a torn checkpoint), so
+                # recover() did not pick it up; its history says it runs.
+                self._recovered.add(instance.instance_id)
+                self._redispatch(instance)
         if instance is not None and message.msg_id <= instance.watermark:
             return False
         if body["kind"] == "rewind" and instance is not None and instance.status == "Failed":
@@ -1118,6 +1151,19 @@ class Engine(Backend):
 # == module helpers ==
 
 
+def _unrun_episode(history: list[dict[str, Any]]) -> int | None:
+    """Where the recorded but not yet run episode starts (its OrchestratorStarted), if any.
+
+    Every episode that ran ends with OrchestratorCompleted; only a continue-as-new records the
+    next generation's opening events ahead of running them."""
+    if not history or history[-1]["EventType"] == EventType.OrchestratorCompleted:
+        return None
+    for index in range(len(history) - 1, -1, -1):
+        if history[index]["EventType"] == EventType.OrchestratorStarted:
+            return index
+    return None
+
+
 def _validate_instance_id(instance_id: str) -> None:
     """DurableClient.StartNewAsync's rules (protocol notes §7.1)."""
     if (
@@ -1130,6 +1176,37 @@ def _validate_instance_id(instance_id: str) -> None:
             f"Instance ID '{instance_id}' is not valid: it must not be empty, start with '@', "
             "contain '/', '\\', '#', '?' or control characters, or exceed 256 characters."
         )
+
+
+def _row_from_history(row: InstanceRow, history: list[dict[str, Any]]) -> InstanceRow:
+    """The instance row as a committed history says it is (the row write after it was lost)."""
+    started = next((e for e in history if e["EventType"] == EventType.ExecutionStarted), None)
+    if started is None:
+        return row
+    status, output, completed = "Running", None, None
+    for event in history:
+        event_type = event["EventType"]
+        if event_type == EventType.ExecutionSuspended:
+            status = "Suspended"
+        elif event_type == EventType.ExecutionResumed:
+            status = "Running"
+        elif event_type == EventType.ExecutionCompleted:
+            status = OrchestrationStatus(event["OrchestrationStatus"]).name
+            output, completed = event.get("Result"), parse_time(event["Timestamp"])
+    parent = started.get("ParentInstance")
+    return replace(
+        row,
+        name=started["Name"],
+        execution_id=started["OrchestrationInstance"]["ExecutionId"],
+        runtime_status=status,
+        created_time=parse_time(started["Timestamp"]),
+        last_updated_time=parse_time(history[-1]["Timestamp"]),
+        input=started.get("Input"),
+        output=output,
+        completed_time=completed,
+        generation=started.get("Generation") or 0,
+        parent_instance_id=parent["OrchestrationInstance"]["InstanceId"] if parent else None,
+    )
 
 
 def _instance_from_row(row: InstanceRow) -> Instance:

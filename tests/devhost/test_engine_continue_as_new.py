@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from devhost.engine.history import EventType
+from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost
 from tests.devhost.apps.waiting import INDEX
 
@@ -122,3 +123,35 @@ async def test_truthy_custom_status_is_shown(host: DurableTestHost, value: Any) 
     await host.idle()
 
     assert (await current(host, instance_id))["customStatus"] == value
+
+
+async def test_a_crash_between_generations_loses_neither_the_start_nor_a_carried_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = MemoryStore("continued")
+    async with DurableTestHost(index=INDEX, store=store, task_hub="continued") as first:
+        instance_id = await first.start("collect")
+        await first.idle()
+        engine = first.engine
+        continue_as_new = engine._continue_as_new
+
+        def then_die(*args: Any) -> None:
+            continue_as_new(*args)
+            # The process dies after the old generation's checkpoint, before the new one runs.
+            monkeypatch.setattr(engine, "_run_episode", lambda instance: None)
+
+        monkeypatch.setattr(engine, "_continue_as_new", then_die)
+        # Both land in one episode: 1 ends the generation, 2 is carried over to the next.
+        for value in (1, 2):
+            await first.raise_event(instance_id, "Add", value, as_client=False)
+        await first.idle()
+        await first.engine._flush()
+        assert not await store.read_messages()  # both events were consumed by that checkpoint
+    monkeypatch.undo()
+
+    async with DurableTestHost(index=INDEX, store=store, task_hub="continued") as second:
+        await second.idle()
+        await second.raise_event(instance_id, "Add", 3, as_client=False)
+        status = await second.wait(instance_id)
+
+    assert status["output"] == [1, 2, 3]

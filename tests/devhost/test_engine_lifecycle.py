@@ -13,6 +13,7 @@ from devhost.engine.api import (
     InvalidOperation,
     InvalidRequest,
 )
+from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost
 from tests.devhost.apps.waiting import INDEX
 
@@ -47,6 +48,24 @@ async def test_terminate_ends_the_instance_with_the_reason_as_output(
 
     assert status["runtimeStatus"] == "Terminated"
     assert status["output"] == "no longer needed"
+
+
+async def test_a_terminated_instance_keeps_its_history_in_the_store() -> None:
+    store = MemoryStore("terminated")
+    async with DurableTestHost(index=INDEX, store=store, task_hub="terminated") as first:
+        instance_id = await waiting_instance(first)
+        await first.engine.terminate(instance_id, "stop")
+        await first.wait(instance_id)
+
+    async with DurableTestHost(index=INDEX, store=store, task_hub="terminated") as second:
+        status = await second.status(instance_id, history=True)
+
+    assert status is not None
+    assert [event["EventType"] for event in status["historyEvents"]] == [
+        "ExecutionStarted",
+        "ExecutionTerminated",
+        "ExecutionCompleted",
+    ]
 
 
 async def test_events_for_a_terminated_instance_are_refused(host: DurableTestHost) -> None:

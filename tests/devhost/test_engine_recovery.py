@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from devhost.engine.runtime import EngineSettings
 from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost
-from tests.devhost.apps import outside_calls
+from tests.devhost.apps import outside_calls, waiting
 from tests.devhost.apps.outside_calls import INDEX
 
 TASK_HUB = "recoveryhub"
@@ -72,5 +74,76 @@ async def test_activity_in_flight_at_shutdown_runs_again_after_restart(slow_step
         status = await second.wait(instance_id)
 
     assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == "slow order"
+    assert outside_calls.slow_step_calls == 2
+
+
+def _lose_row_writes(store: MemoryStore, instance_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on, checkpoints of ``instance_id`` write its history but never its row, and no
+    message is deleted: as if the process died after the history write of the checkpoint."""
+    write_checkpoint = store.write_checkpoint
+    stale = store.instances[instance_id]
+
+    async def history_only(checkpoint: Any) -> None:
+        await write_checkpoint(checkpoint)
+        if checkpoint.row.instance_id == instance_id:
+            store.instances[instance_id] = stale
+
+    async def nothing(messages: Any) -> None:
+        return None
+
+    monkeypatch.setattr(store, "write_checkpoint", history_only)
+    monkeypatch.setattr(store, "delete_messages", nothing)
+
+
+async def test_a_row_write_lost_after_a_continue_as_new_is_rebuilt_from_the_history(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = MemoryStore(TASK_HUB)
+    async with DurableTestHost(index=waiting.INDEX, store=store, task_hub=TASK_HUB) as first:
+        instance_id = await first.start("collect")
+        await first.idle()
+        await first.engine._flush()
+        _lose_row_writes(store, instance_id, monkeypatch)
+        await first.raise_event(instance_id, "Add", 1, as_client=False)
+        await first.idle()
+    monkeypatch.undo()
+    assert store.instances[instance_id].generation == 0  # the row still shows the first one
+
+    async with DurableTestHost(index=waiting.INDEX, store=store, task_hub=TASK_HUB) as second:
+        status = await second.status(instance_id)
+        assert status is not None and status["input"] == '{"values": [1]}'
+        for value in (2, 3):
+            await second.raise_event(instance_id, "Add", value, as_client=False)
+        status = await second.wait(instance_id)
+        await second.engine._flush()
+
+    assert status["output"] == [1, 2, 3]
+    assert store.instances[instance_id].runtime_status == "Completed"
+
+
+async def test_a_restarted_instance_whose_row_still_shows_the_old_run_resumes(
+    slow_step: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = MemoryStore(TASK_HUB)
+    settings = EngineSettings(stop_grace=0.1)
+    first = DurableTestHost(index=INDEX, store=store, task_hub=TASK_HUB)
+    first.engine.settings = settings
+    await first.__aenter__()
+    instance_id = await first.start("approve_then_shout", instance_id="again")
+    await first.raise_event(instance_id, "Approve", "once", as_client=False)
+    assert (await first.wait(instance_id))["output"] == "ONCE"
+    await first.engine._flush()
+    _lose_row_writes(store, instance_id, monkeypatch)
+    await first.start("runs_slow_step", "order", instance_id=instance_id)
+    assert await asyncio.to_thread(outside_calls.slow_step_started.wait, 5)
+    await first.__aexit__(None, None, None)
+    monkeypatch.undo()
+    assert store.instances[instance_id].runtime_status == "Completed"  # the old run's row
+    outside_calls.release_slow_step.set()
+
+    async with DurableTestHost(index=INDEX, store=store, task_hub=TASK_HUB) as second:
+        status = await second.wait(instance_id)
+
     assert status["output"] == "slow order"
     assert outside_calls.slow_step_calls == 2
