@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,7 @@ class Instance:
     consumed: list[StoredMessage] = field(default_factory=list)  # to delete after checkpoint
     outbox: list[StoredMessage] = field(default_factory=list)  # entity requests to send
     dirty: bool = True
+    dirty_since: float = field(default_factory=time.monotonic)  # when it last became dirty
     in_ready_queue: bool = False
 
     @property

@@ -89,6 +89,8 @@ class EngineSettings:
     max_cached_instances: int = 2000
     overridable_states: str = "NonRunningStates"
     stop_grace: float = 5.0  # seconds stop() lets running activities finish
+    # The longest the periodic checkpoint skips an instance whose next episode is due.
+    checkpoint_max_delay: float = 1.0
 
 
 class Engine(Backend):
@@ -249,9 +251,11 @@ class Engine(Backend):
                     lambda: [f.durable_name for f in self.index.orchestrators.values()],
                 )
             )
+        existing = None
+        if instance_id:  # a generated ID is new: no need to ask the store whether it exists
+            _validate_instance_id(instance_id)
+            existing = await self._load(instance_id)
         instance_id = instance_id or uuid.uuid4().hex
-        _validate_instance_id(instance_id)
-        existing = await self._load(instance_id)
         if existing is not None and self._blocks_start(existing):
             raise InstanceAlreadyExists(
                 f"An Orchestration instance with the status {existing.status} already exists."
@@ -802,6 +806,7 @@ class Engine(Backend):
         instance.updated = now
         if not instance.dirty:
             instance.dirty = True
+            instance.dirty_since = time.monotonic()
         self._flush_requested.set() if self.settings.checkpoint_interval <= 0 else None
 
     def _notify_parent(self, child: Instance, outcome: Outcome) -> None:
@@ -980,13 +985,20 @@ class Engine(Backend):
                     await self._flush_requested.wait()
             self._flush_requested.clear()
             try:
-                await self._flush()
+                await self._flush(defer=True)
             except Exception:
                 log.exception("Checkpoint failed; will retry")
                 await asyncio.sleep(0.5)
 
-    async def _flush(self) -> None:
-        """Write every dirty instance (group commit). Concurrent callers share one flush."""
+    async def _flush(self, *, defer: bool = False) -> None:
+        """Write every dirty instance (group commit). Concurrent callers share one flush.
+
+        ``defer`` (the periodic checkpoint) skips instances whose next episode is about to run
+        (a start not processed yet, or events queued): what it writes would be stale at once,
+        and nothing is at risk unwritten, as their inbox messages stay in the queue until a
+        checkpoint includes them. Instances with activities running are written as before, so
+        a crash re-runs only the activities of about one checkpoint interval.
+        """
         if self._flush_done is not None:
             await asyncio.shield(self._flush_done)
             # A flush that started before our changes may have missed them: run one more.
@@ -998,6 +1010,9 @@ class Engine(Backend):
             # Never two writes of one instance at once: an older sentinel (HistoryCount) landing
             # after a newer one would hide events. A skipped instance stays dirty for next time.
             dirty = [i for i in dirty if i.instance_id not in self._writing]
+            if defer and not self._stopping:
+                oldest = time.monotonic() - self.settings.checkpoint_max_delay
+                dirty = [i for i in dirty if not _mid_step(i, oldest)]
             failures: list[BaseException] = []
             for start in range(0, len(dirty), 64):
                 outcomes = await asyncio.gather(
@@ -1149,6 +1164,17 @@ class Engine(Backend):
 
 
 # == module helpers ==
+
+
+def _mid_step(instance: Any, dirty_before: float) -> bool:
+    """An orchestration whose next episode is about to run (not started yet, or new events
+    queued), with nothing waiting to be sent, that became dirty after ``dirty_before``
+    (entities are never mid-step)."""
+    if not isinstance(instance, Instance) or instance.outbox or instance.is_terminal:
+        return False
+    return (instance.in_ready_queue or instance.status == "Pending") and (
+        instance.dirty_since > dirty_before
+    )
 
 
 def _unrun_episode(history: list[dict[str, Any]]) -> int | None:
