@@ -13,6 +13,7 @@ unexpected exception, into that body, so no client mistake surfaces as a bare 50
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -22,14 +23,14 @@ from typing import Any, ParamSpec, TypeVar
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
-from models.common import validation_details
+from models.common import WireModel, validation_details
 
 __all__ = [
     "ApiError",
     "error_response",
-    "invalid_continuation_token",
     "json_errors",
     "json_response",
+    "list_page_response",
     "read_json_body",
     "validate_model",
 ]
@@ -256,22 +257,42 @@ def validate_model(model: type[ModelT], data: Any, source: str = "body") -> Mode
         ) from error
 
 
-def invalid_continuation_token(error: ValueError) -> ApiError:
-    """Return the 400 for a ``continuationToken`` that no list route of this API handed out.
+async def list_page_response(
+    req: func.HttpRequest,
+    query_model: type[ModelT],
+    list_page: Callable[[ModelT], WireModel],
+) -> func.HttpResponse:
+    """Answer a list route: validate the query string, read one page, return it as JSON.
 
     Parameters
     ----------
-    error : ValueError
-        What decoding the token raised.
+    req : func.HttpRequest
+        The GET request; its query string is validated against ``query_model``.
+    query_model : type[ModelT]
+        The route's query model (filters, ``top``, ``continuationToken``).
+    list_page : Callable[[ModelT], WireModel]
+        The blocking table read (``app_storage.query_page`` underneath); it runs in a thread
+        and raises ``ValueError`` for a continuation token it did not hand out.
 
     Returns
     -------
+    func.HttpResponse
+        200 with the page.
+
+    Raises
+    ------
     ApiError
-        400 ``InvalidContinuationToken`` naming the ``continuationToken`` field.
+        400 ``ValidationFailed`` for a bad filter, 400 ``InvalidContinuationToken`` (naming
+        the ``continuationToken`` field) for a token no list route of this API handed out.
     """
-    return ApiError(
-        400,
-        "InvalidContinuationToken",
-        "The continuation token is not one this API handed out; start from the first page.",
-        [{"field": "continuationToken", "code": "invalid", "message": str(error)}],
-    )
+    query = validate_model(query_model, dict(req.params), source="query")
+    try:
+        page = await asyncio.to_thread(list_page, query)
+    except ValueError as error:
+        raise ApiError(
+            400,
+            "InvalidContinuationToken",
+            "The continuation token is not one this API handed out; start from the first page.",
+            [{"field": "continuationToken", "code": "invalid", "message": str(error)}],
+        ) from error
+    return json_response(page.to_wire())

@@ -14,13 +14,12 @@ import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from pydantic import ValidationError
 
-from blueprints.app_storage import in_thread
 from blueprints.approvals.inbox import list_inbox
 from blueprints.http_errors import (
     ApiError,
-    invalid_continuation_token,
     json_errors,
     json_response,
+    list_page_response,
     read_json_body,
     validate_model,
 )
@@ -212,9 +211,4 @@ async def get_approval(
 @json_errors
 async def list_approval_inbox(req: func.HttpRequest) -> func.HttpResponse:
     """List an approver's inbox: ``?approver=&status=pending&top=&continuationToken=``."""
-    query = validate_model(ApprovalInboxQuery, dict(req.params), source="query")
-    try:
-        page = await in_thread(list_inbox, query)
-    except ValueError as error:
-        raise invalid_continuation_token(error) from error
-    return json_response(page.to_wire())
+    return await list_page_response(req, ApprovalInboxQuery, list_inbox)

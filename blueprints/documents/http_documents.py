@@ -16,9 +16,9 @@ from blueprints.documents.store import list_documents, read_archive
 from blueprints.documents.views import document_body, find_document, load_document
 from blueprints.http_errors import (
     ApiError,
-    invalid_continuation_token,
     json_errors,
     json_response,
+    list_page_response,
     read_json_body,
     validate_model,
 )
@@ -88,12 +88,7 @@ async def create_document(
 @json_errors
 async def list_documents_route(req: func.HttpRequest) -> func.HttpResponse:
     """List documents: ``?state=&creator=&applicationId=&title=&createdFrom=&createdTo=&top=``."""
-    query = validate_model(DocumentListQuery, dict(req.params), source="query")
-    try:
-        page = await in_thread(list_documents, query)
-    except ValueError as error:
-        raise invalid_continuation_token(error) from error
-    return json_response(page.to_wire())
+    return await list_page_response(req, DocumentListQuery, list_documents)
 
 
 @bp.route(route="documents/{id}", methods=["GET"])

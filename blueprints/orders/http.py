@@ -9,12 +9,11 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
-from blueprints.app_storage import in_thread
 from blueprints.http_errors import (
     ApiError,
-    invalid_continuation_token,
     json_errors,
     json_response,
+    list_page_response,
     read_json_body,
     validate_model,
 )
@@ -122,12 +121,7 @@ async def place_order(
 @json_errors
 async def list_placed_orders(req: func.HttpRequest) -> func.HttpResponse:
     """List orders from the read model: ``?status=&customerId=&top=&continuationToken=``."""
-    query = validate_model(OrderListQuery, dict(req.params), source="query")
-    try:
-        page = await in_thread(list_orders, query)
-    except ValueError as error:
-        raise invalid_continuation_token(error) from error
-    return json_response(page.to_wire())
+    return await list_page_response(req, OrderListQuery, list_orders)
 
 
 @bp.route(route="orders/{orderId}", methods=["GET"])

@@ -213,19 +213,19 @@ class Engine(Backend):
         if row is None:
             return None
         stored = await self.store.read_history(instance_id)
-        torn = stored is not None and stored.execution_id != row.execution_id
-        if stored is not None and torn:
+        repaired = False
+        if stored is not None and stored.execution_id != row.execution_id:
             # A checkpoint writes the history, then the row (as DTFx does); it died in between.
             # The history is the record: the row is rebuilt from it and written again.
             row = _row_from_history(row, stored.events)
-            torn = row.execution_id == stored.execution_id
+            repaired = row.execution_id == stored.execution_id
         instance = _instance_from_row(row)
         if stored is not None and stored.execution_id == row.execution_id:
             instance.history = stored.events
             instance.persisted_count = len(stored.events)
             instance.watermark = stored.inbox_watermark
             instance.parent = _parent_from_history(stored.events)
-        instance.dirty = torn
+        instance.dirty = repaired
         # Another episode may have cached it while we awaited the store.
         if instance_id in self.instances:
             return self.instances[instance_id]
