@@ -126,7 +126,7 @@ class Engine(Backend):
         self._inflight: set[asyncio.Task[Any]] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self._flush_requested = asyncio.Event()
-        self._writing: set[str] = set()
+        self._writing: dict[str, asyncio.Future[None]] = {}  # instance ID -> its write, done
         self._recovered: set[str] = set()  # instances whose in-flight work recover() dispatched
         self._flush_done: asyncio.Future[None] | None = None
         self._completion_waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -466,6 +466,7 @@ class Engine(Backend):
         instance = await self._load(instance_id)
         if instance is None:
             return None
+        await self._durable_if_finished(instance)
         history = instance.history if options.show_history else None
         return status_object(
             instance.row(),
@@ -523,6 +524,7 @@ class Engine(Backend):
                 return None
             remaining = deadline - time.monotonic()
             if instance.is_terminal or remaining <= 0:
+                await self._durable_if_finished(instance)
                 return status_object(instance.row())
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._completion_waiters.setdefault(instance_id, []).append(waiter)
@@ -1028,12 +1030,28 @@ class Engine(Backend):
             done.set_result(None)
         self._evict()
 
+    async def _durable_if_finished(self, instance: Instance) -> None:
+        """Write a finished instance now if its end is not in the store yet.
+
+        The real host answers status from the Instances table, so a client never sees an
+        output that a crash could still take back (a re-run activity may answer differently).
+        This host answers from memory; a finished instance is therefore written before its
+        status is shown, instead of waiting for the next group commit.
+        """
+        while instance.is_terminal and (instance.dirty or instance.instance_id in self._writing):
+            writing = self._writing.get(instance.instance_id)
+            if writing is not None:
+                await asyncio.shield(writing)
+            else:
+                await self._write(instance)
+
     async def _write(self, instance: Instance) -> None:
-        self._writing.add(instance.instance_id)
+        done = self._writing[instance.instance_id] = asyncio.get_running_loop().create_future()
         try:
             await self._write_checkpoint(instance)
         finally:
-            self._writing.discard(instance.instance_id)
+            del self._writing[instance.instance_id]
+            done.set_result(None)
 
     async def _write_checkpoint(self, instance: Instance) -> None:
         instance.dirty = False

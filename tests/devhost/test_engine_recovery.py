@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from devhost.engine.runtime import EngineSettings
 from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost
-from tests.devhost.apps import outside_calls, waiting
+from tests.devhost.apps import outside_calls, sequences, waiting
 from tests.devhost.apps.outside_calls import INDEX
 
 TASK_HUB = "recoveryhub"
@@ -147,3 +148,38 @@ async def test_a_restarted_instance_whose_row_still_shows_the_old_run_resumes(
 
     assert status["output"] == "slow order"
     assert outside_calls.slow_step_calls == 2
+
+
+async def test_a_finished_instance_is_shown_finished_only_once_that_is_in_the_store() -> None:
+    # A client that saw "Completed" and an output must find the same after a crash, so the
+    # end is written before it is shown (the real host reads status from the Instances
+    # table). Here the group commit is too slow to help and the store's writes are held.
+    store = MemoryStore(TASK_HUB)
+    release = asyncio.Event()
+    write_checkpoint = store.write_checkpoint
+
+    async def held(checkpoint: Any) -> None:
+        await release.wait()
+        await write_checkpoint(checkpoint)
+
+    store.write_checkpoint = held  # type: ignore[method-assign]
+    async with DurableTestHost(
+        index=sequences.INDEX, store=store, task_hub=TASK_HUB, checkpoint_interval=60
+    ) as host:
+        instance_id = await host.start("hello_sequence")
+        waiting_for_end = asyncio.create_task(host.wait(instance_id))
+        await host.idle()  # finished in memory
+        status_read = asyncio.create_task(host.status(instance_id))
+        await asyncio.sleep(0.05)
+        try:
+            assert not waiting_for_end.done() and not status_read.done()
+            assert instance_id not in store.instances
+        finally:
+            release.set()  # a failed check must not leave the host's stop waiting on the store
+
+        status = await waiting_for_end
+        assert status["runtimeStatus"] == "Completed"
+        assert store.instances[instance_id].runtime_status == "Completed"
+        assert json.loads(store.instances[instance_id].output or "") == status["output"]
+        shown = await status_read
+        assert shown is not None and shown["runtimeStatus"] == "Completed"
