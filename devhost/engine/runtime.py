@@ -161,6 +161,8 @@ class Engine(Backend):
         for task in list(self._inflight):
             task.cancel()
         await self._flush()
+        if self._inflight:  # the last checkpoint's message deletes
+            await asyncio.wait(self._inflight, timeout=self.settings.stop_grace)
         await self.store.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -262,6 +264,21 @@ class Engine(Backend):
             )
         now = self.clock.now()
         execution_id = uuid.uuid4().hex
+        if existing is None:
+            # A new ID is recorded as its Pending row, as DTFx records a start (one request,
+            # no queue message to delete later); recover() runs a Pending row with no history.
+            instance, started = self._begin_execution(
+                instance_id, info.durable_name, execution_id, input_json, now, deliver=False
+            )
+            try:
+                await self.store.write_row(instance.row())
+            except Exception:
+                self.instances.pop(instance_id, None)
+                raise
+            self._deliver(instance, started)
+            return instance_id
+        # An ID used before keeps the queued start: the old execution's history and inbox
+        # watermark stay the record until the new one's first checkpoint replaces them.
         message = StoredMessage(
             msg_id=self._new_msg_id(),
             instance_id=instance_id,
@@ -1009,8 +1026,7 @@ class Engine(Backend):
             # Entities quack like instances for the writer.
             dirty: list[Any] = [i for i in list(self.instances.values()) if i.dirty]
             dirty.extend(self.entities.dirty())
-            # Never two writes of one instance at once: an older sentinel (HistoryCount) landing
-            # after a newer one would hide events. A skipped instance stays dirty for next time.
+            # An instance being written already stays dirty for next time (see _write).
             dirty = [i for i in dirty if i.instance_id not in self._writing]
             if defer and not self._stopping:
                 oldest = time.monotonic() - self.settings.checkpoint_max_delay
@@ -1039,13 +1055,15 @@ class Engine(Backend):
         status is shown, instead of waiting for the next group commit.
         """
         while instance.is_terminal and (instance.dirty or instance.instance_id in self._writing):
-            writing = self._writing.get(instance.instance_id)
-            if writing is not None:
-                await asyncio.shield(writing)
-            else:
-                await self._write(instance)
+            await self._write(instance)
 
     async def _write(self, instance: Instance) -> None:
+        # Never two writes of one instance at once: an older sentinel (HistoryCount) landing
+        # after a newer one would hide events. What changed meanwhile stays dirty.
+        current = self._writing.get(instance.instance_id)
+        if current is not None:
+            await asyncio.shield(current)
+            return
         done = self._writing[instance.instance_id] = asyncio.get_running_loop().create_future()
         try:
             await self._write_checkpoint(instance)
@@ -1085,7 +1103,15 @@ class Engine(Backend):
         ):
             instance.persisted_count = len(history)
         if consumed:
-            await self.store.delete_messages(consumed)
+            # The checkpoint holds what they carried: whoever waits for it need not wait for
+            # the deletes too. One left behind by a crash is dropped by the inbox watermark.
+            self._spawn(self._delete_consumed(consumed))
+
+    async def _delete_consumed(self, messages: list[StoredMessage]) -> None:
+        try:
+            await self.store.delete_messages(messages)
+        except Exception as error:
+            log.warning("%d consumed messages not deleted yet: %s", len(messages), error)
 
     # == recovery ==
 
@@ -1121,6 +1147,17 @@ class Engine(Backend):
 
     def _redispatch(self, instance: Instance) -> None:
         """Re-run the orchestrator on its history to find in-flight work, and dispatch it."""
+        if not instance.history and instance.status == "Pending":
+            # A start recorded as its Pending row that never ran.
+            started = execution_started(
+                instance.created,
+                instance.instance_id,
+                instance.execution_id,
+                instance.name,
+                instance.input,
+            )
+            self._deliver(instance, started)
+            return
         if _unrun_episode(instance.history) is not None:
             self._mark_ready(instance)  # a generation that never ran: its first episode does it
             return

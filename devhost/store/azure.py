@@ -359,6 +359,18 @@ class AzureStore(Store):
 
     # -- instances and histories ----------------------------------------------------------------
 
+    def _instance_entity(self, row: InstanceRow, uploads: list[tuple[str, str]]) -> dict[str, Any]:
+        entity = instance_to_entity(row, self.task_hub)
+        self._move_large_values(entity, f"{sanitize_key(row.instance_id)}/instance", uploads)
+        return entity
+
+    async def write_row(self, row: InstanceRow) -> None:
+        """Replace the instance row (its large values go to blobs first)."""
+        uploads: list[tuple[str, str]] = []
+        entity = self._instance_entity(row, uploads)
+        await _bounded(self._upload(name, text) for name, text in uploads)
+        await self._instances.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
     async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Write the new history rows and the sentinel (last), then the instance row."""
         row = checkpoint.row
@@ -385,8 +397,7 @@ class AzureStore(Store):
                 "InboxWatermark": checkpoint.inbox_watermark,
             }
         )
-        instance = instance_to_entity(row, self.task_hub)
-        self._move_large_values(instance, f"{partition_key}/instance", uploads)
+        instance = self._instance_entity(row, uploads)
         # Blobs first: a committed row must never name a blob that is not there yet.
         await _bounded(self._upload(name, text) for name, text in uploads)
         batches = list(transactions(entities))

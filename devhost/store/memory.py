@@ -105,6 +105,11 @@ class MemoryStore(Store):
 
     # -- instances and histories ----------------------------------------------------------------
 
+    async def write_row(self, row: InstanceRow) -> None:
+        """Store the instance row (a copy)."""
+        self._operations += 1
+        self.instances[row.instance_id] = copy.deepcopy(row)
+
     async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Store the new events and the instance row (copies)."""
         self._operations += 1

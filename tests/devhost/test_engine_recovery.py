@@ -173,7 +173,7 @@ async def test_a_finished_instance_is_shown_finished_only_once_that_is_in_the_st
         await asyncio.sleep(0.05)
         try:
             assert not waiting_for_end.done() and not status_read.done()
-            assert instance_id not in store.instances
+            assert store.instances[instance_id].runtime_status == "Pending"  # the start only
         finally:
             release.set()  # a failed check must not leave the host's stop waiting on the store
 
@@ -183,3 +183,23 @@ async def test_a_finished_instance_is_shown_finished_only_once_that_is_in_the_st
         assert json.loads(store.instances[instance_id].output or "") == status["output"]
         shown = await status_read
         assert shown is not None and shown["runtimeStatus"] == "Completed"
+
+
+async def test_a_start_acknowledged_but_never_run_runs_after_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The start is recorded as the instance's Pending row before start() returns; the host
+    # dies before it ran a single episode (nothing in memory reaches the store).
+    store = MemoryStore(TASK_HUB)
+    async with DurableTestHost(index=sequences.INDEX, store=store, task_hub=TASK_HUB) as first:
+        monkeypatch.setattr(first.engine, "_deliver", lambda *args, **kwargs: None)
+        instance_id = await first.start("hello_sequence")
+        monkeypatch.undo()
+    assert store.instances[instance_id].runtime_status == "Pending"
+    history = await store.read_history(instance_id)
+    assert history is None or history.events == []
+
+    async with DurableTestHost(index=sequences.INDEX, store=store, task_hub=TASK_HUB) as second:
+        status = await second.wait(instance_id)
+
+    assert status["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]

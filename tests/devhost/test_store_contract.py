@@ -250,6 +250,22 @@ async def test_large_payloads_round_trip(store: Store) -> None:
     assert await store.read_instance("big/1") == row
 
 
+async def test_a_row_written_alone_is_read_back_and_replaced_by_a_checkpoint(
+    store: Store,
+) -> None:
+    pending = make_row("start/1", runtime_status="Pending", input=BIG_ASCII)
+    await store.write_row(pending)
+
+    assert await store.read_instance("start/1") == pending
+    assert await store.read_history("start/1") is None
+    rows, _ = await store.query_instances(InstanceQuery(runtime_status=["Pending"]), 10, None)
+    assert [row.instance_id for row in rows] == ["start/1"]
+
+    running = make_row("start/1", runtime_status="Running")
+    await checkpoint(store, running, [event(12), event(0, Name="OrderWorkflow")])
+    assert await store.read_instance("start/1") == running
+
+
 async def test_incremental_checkpoints_append(store: Store) -> None:
     history = every_event_type("inc")
     row = make_row("inc")
@@ -655,6 +671,7 @@ async def test_write_path_request_counts(azure_store: AzureStore) -> None:
     assert await cost(checkpoint(azure_store, make_row("cost"), history[:5])) == 2
     assert await cost(checkpoint(azure_store, make_row("cost"), history, persisted=5)) == 2
     item = message("0001", "cost")
+    assert await cost(azure_store.write_row(make_row("cost"))) == 1
     assert await cost(azure_store.put_message(item)) == 1
     assert await cost(azure_store.delete_messages([item])) == 1
     assert await cost(azure_store.read_instance("cost")) == 1
