@@ -8,6 +8,9 @@ then measures, in-process (no HTTP in the loop):
 * one orchestration fanning out to 1,000 activities;
 * the raise-event round trip (raised -> orchestrator saw it -> status shows it);
 * storage operations per HelloSequence5;
+* storage only: the writes one HelloSequence5 needs (its Pending row, its checkpoint of 24
+  history rows, the sentinel and the instance row) with no orchestration
+  work at all, 1 and 100 at a time: the best any host persisting this way could do here;
 * resident memory after 10,000 completed orchestrations.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import platform
@@ -34,6 +38,7 @@ from devhost.azurite import start_azurite  # noqa: E402
 from devhost.engine.api import StatusOptions  # noqa: E402
 from devhost.engine.runtime import Engine, EngineSettings  # noqa: E402
 from devhost.store.azure import AzureStore  # noqa: E402
+from devhost.store.base import Checkpoint  # noqa: E402
 
 
 def free_ports(count: int) -> tuple[int, ...]:
@@ -80,6 +85,30 @@ async def throughput(engine: Engine, total: int, in_flight: int) -> tuple[float,
         while queue:
             queue.pop()
             latencies.append(await run_one(engine, "hello_sequence5", None))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return total / (time.perf_counter() - started), latencies
+
+
+async def storage_only(
+    store: AzureStore, template: Checkpoint, total: int, in_flight: int
+) -> tuple[float, list[float]]:
+    """Throughput and latencies of the storage work of HelloSequence5s, and nothing else."""
+    queue = list(range(total))
+    latencies: list[float] = []
+
+    async def one() -> None:
+        started = time.perf_counter()
+        row = dataclasses.replace(template.row, instance_id=uuid.uuid4().hex)
+        await store.write_row(dataclasses.replace(row, runtime_status="Pending"))
+        await store.write_checkpoint(Checkpoint(row, template.history, 0))
+        latencies.append(time.perf_counter() - started)
+
+    async def worker() -> None:
+        while queue:
+            queue.pop()
+            await one()
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(in_flight)))
@@ -152,6 +181,26 @@ async def main(quick: bool) -> None:
         results["azurite_cpu_ms_per_seq5"] = round(azurite_cpu / total * 1000, 2)
         results["azurite_cpu_ms_per_request"] = round(azurite_cpu / ops * 1000, 2)
 
+        # The same storage work with no orchestration at all, in a task hub of its own (as
+        # fresh as the one above: Azurite slows down as a hub fills, see docs/benchmarks.md).
+        sample_id = await engine.start_new("hello_sequence5", None, json.dumps(json.dumps(None)))
+        await engine.wait_for_completion(sample_id, 60)
+        sample = engine.instances[sample_id]
+        template = Checkpoint(sample.row(), list(sample.history), 0)
+        floor_store = AzureStore(conn, hub + "floor")
+        await floor_store.open()
+        try:
+            await storage_only(floor_store, template, 20, 1)  # warm up
+            _, floor1 = await storage_only(floor_store, template, 50 if quick else 200, 1)
+            azurite_before = cpu_seconds(azurite.process.pid)
+            floor_rate, _ = await storage_only(floor_store, template, total, 100)
+            floor_cpu = cpu_seconds(azurite.process.pid) - azurite_before
+        finally:
+            await floor_store.close()
+        results["storage_only_1_inflight_p50_ms"] = round(pct(floor1, 0.5) * 1000, 2)
+        results["storage_only_100_inflight_per_s"] = round(floor_rate, 1)
+        results["storage_only_azurite_cpu_ms"] = round(floor_cpu / total * 1000, 2)
+
         results["fan_out_1000_s"] = round(await run_one(engine, "fan_out", 1000), 2)
 
         trips = await event_round_trip(engine, 50 if quick else 200)
@@ -169,8 +218,9 @@ async def main(quick: bool) -> None:
             await engine.purge_many(datetime(2000, 1, 1, tzinfo=UTC), None, ["Completed"])
             print(f"... {rss_mb():.0f} MB, {remaining} to go", file=sys.stderr, flush=True)
         await engine._flush()
-        # warm-up, 1 in flight, 100 in flight and the memory phase, fan-out, event counter
-        results["completed_orchestrations"] = 20 + len(lat1) + (2000 if quick else 10_000) + 2
+        # warm-up, 1 in flight, 100 in flight and the memory phase, the storage sample,
+        # fan-out, event counter
+        results["completed_orchestrations"] = 20 + len(lat1) + (2000 if quick else 10_000) + 3
         results["rss_mb_after"] = round(rss_mb(), 1)
     finally:
         await engine.stop()
