@@ -254,6 +254,7 @@ class Engine(Backend):
                 )
             )
         existing = None
+        generated = not instance_id
         if instance_id:  # a generated ID is new: no need to ask the store whether it exists
             _validate_instance_id(instance_id)
             existing = await self._load(instance_id)
@@ -264,9 +265,11 @@ class Engine(Backend):
             )
         now = self.clock.now()
         execution_id = uuid.uuid4().hex
-        if existing is None:
-            # A new ID is recorded as its Pending row, as DTFx records a start (one request,
-            # no queue message to delete later); recover() runs a Pending row with no history.
+        if generated:
+            # A generated ID is recorded as its Pending row, as DTFx records a start (one
+            # request, no queue message to delete later); recover() runs a Pending row with no
+            # history. A caller's ID may have left history behind (a purge cut short by a
+            # crash), which would read as newer than a row with no history: it keeps the queue.
             instance, started = self._begin_execution(
                 instance_id, info.durable_name, execution_id, input_json, now, deliver=False
             )
@@ -277,8 +280,8 @@ class Engine(Backend):
                 raise
             self._deliver(instance, started)
             return instance_id
-        # An ID used before keeps the queued start: the old execution's history and inbox
-        # watermark stay the record until the new one's first checkpoint replaces them.
+        # The queued start: an earlier execution's history and inbox watermark stay the record
+        # until the new one's first checkpoint replaces them.
         message = StoredMessage(
             msg_id=self._new_msg_id(),
             instance_id=instance_id,

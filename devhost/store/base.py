@@ -9,9 +9,9 @@ Durability contract (what crash safety rests on)
 -----------------------------------------------
 * ``put_message`` returns only once the message is durable. The engine calls it before it
   acknowledges a client (a 202 for a start, an event, a terminate, an entity signal).
-* ``write_row`` returns only once the row is durable. A client's start of a new instance ID is
-  recorded as the instance's Pending row (as DTFx writes it) before the 202; the next start
-  runs an instance whose row is Pending and which has no history yet.
+* ``write_row`` returns only once the row is durable. A client's start with a generated
+  instance ID is recorded as the instance's Pending row (as DTFx writes it) before the 202; the
+  next start runs an instance whose row is Pending and which has no history yet.
 * ``write_checkpoint`` persists one instance's history and row. History rows are written first
   and the sentinel row (holding ``HistoryCount`` and ``InboxWatermark``) last, so a crash in the
   middle leaves the previous checkpoint readable: rows at or past ``HistoryCount`` are ignored
