@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,18 +78,26 @@ async def run_one(engine: Engine, name: str, payload: object) -> float:
     return time.perf_counter() - started
 
 
-async def throughput(engine: Engine, total: int, in_flight: int) -> tuple[float, list[float]]:
+async def concurrently(
+    one: Callable[[], Awaitable[float]], total: int, in_flight: int
+) -> tuple[float, list[float]]:
+    """Run ``one`` ``total`` times, ``in_flight`` at once: the rate per second, and the
+    latencies ``one`` returned."""
     latencies: list[float] = []
     queue = list(range(total))
 
     async def worker() -> None:
         while queue:
             queue.pop()
-            latencies.append(await run_one(engine, "hello_sequence5", None))
+            latencies.append(await one())
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(in_flight)))
     return total / (time.perf_counter() - started), latencies
+
+
+async def throughput(engine: Engine, total: int, in_flight: int) -> tuple[float, list[float]]:
+    return await concurrently(lambda: run_one(engine, "hello_sequence5", None), total, in_flight)
 
 
 def progress(text: str) -> None:
@@ -99,24 +108,15 @@ async def storage_only(
     store: AzureStore, template: Checkpoint, total: int, in_flight: int
 ) -> tuple[float, list[float]]:
     """Throughput and latencies of the storage work of HelloSequence5s, and nothing else."""
-    queue = list(range(total))
-    latencies: list[float] = []
 
-    async def one() -> None:
+    async def one() -> float:
         started = time.perf_counter()
         row = dataclasses.replace(template.row, instance_id=uuid.uuid4().hex)
         await store.write_row(dataclasses.replace(row, runtime_status="Pending"))
         await store.write_checkpoint(Checkpoint(row, template.history, 0))
-        latencies.append(time.perf_counter() - started)
+        return time.perf_counter() - started
 
-    async def worker() -> None:
-        while queue:
-            queue.pop()
-            await one()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(in_flight)))
-    return total / (time.perf_counter() - started), latencies
+    return await concurrently(one, total, in_flight)
 
 
 async def event_round_trip(engine: Engine, count: int) -> list[float]:
@@ -137,15 +137,9 @@ async def event_round_trip(engine: Engine, count: int) -> list[float]:
 
 async def main(quick: bool) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-azurite-"))
-    ports = free_ports(3)
-    azurite = start_azurite(ROOT, data_dir, ports)
-    conn = (
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
-        f"BlobEndpoint=http://127.0.0.1:{ports[0]}/devstoreaccount1;"
-        f"QueueEndpoint=http://127.0.0.1:{ports[1]}/devstoreaccount1;"
-        f"TableEndpoint=http://127.0.0.1:{ports[2]}/devstoreaccount1;"
-    )
+    blob, queue, table = free_ports(3)
+    azurite = start_azurite(ROOT, data_dir, (blob, queue, table))
+    conn = azurite.connection_string
     index = load_app(ROOT / "bench" / "app")
     hub = "bench" + uuid.uuid4().hex[:8]
     store = AzureStore(conn, hub)

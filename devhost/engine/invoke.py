@@ -40,7 +40,7 @@ def _memoise_sdk_timestamp_parsing() -> None:
     The SDK builds every history event with ``dateutil.parser.parse`` (about 0.2-0.6 ms each),
     and every episode re-sends the whole history, so parsing dominated replay time. Caching
     the results changes nothing the app can observe: the same string always gives an equal,
-    immutable datetime. (tests/devhost/test_replay_check.py compares with dateutil.)
+    immutable datetime. (tests/devhost/test_invoke_timestamps.py compares with dateutil.)
     """
     # The package re-exports a class of the same name, so import the module by its path.
     history_module = importlib.import_module("azure.durable_functions.models.history.HistoryEvent")

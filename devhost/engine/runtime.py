@@ -265,41 +265,35 @@ class Engine(Backend):
             )
         now = self.clock.now()
         execution_id = uuid.uuid4().hex
-        if generated:
-            # A generated ID is recorded as its Pending row, as DTFx records a start (one
-            # request, no queue message to delete later); recover() runs a Pending row with no
-            # history. A caller's ID may have left history behind (a purge cut short by a
-            # crash), which would read as newer than a row with no history: it keeps the queue.
-            instance, started = self._begin_execution(
-                instance_id, info.durable_name, execution_id, input_json, now, deliver=False
+        # A generated ID is recorded as its Pending row, as DTFx records a start (one request,
+        # no queue message to delete later); recover() runs a Pending row with no history. A
+        # caller's ID may have left history behind (a purge cut short by a crash), which would
+        # read as newer than a row with no history: its start is queued, and the earlier
+        # execution's history and inbox watermark stay the record until the new one's first
+        # checkpoint replaces them.
+        message = None
+        if not generated:
+            message = StoredMessage(
+                msg_id=self._new_msg_id(),
+                instance_id=instance_id,
+                body={
+                    "kind": "start",
+                    "name": info.durable_name,
+                    "executionId": execution_id,
+                    "input": input_json,
+                    "created": now.isoformat(),
+                },
             )
-            try:
-                await self.store.write_row(instance.row())
-            except Exception:
-                self.instances.pop(instance_id, None)
-                raise
-            self._deliver(instance, started)
-            return instance_id
-        # The queued start: an earlier execution's history and inbox watermark stay the record
-        # until the new one's first checkpoint replaces them.
-        message = StoredMessage(
-            msg_id=self._new_msg_id(),
-            instance_id=instance_id,
-            body={
-                "kind": "start",
-                "name": info.durable_name,
-                "executionId": execution_id,
-                "input": input_json,
-                "created": now.isoformat(),
-            },
-        )
         # Reserve the ID in memory (a concurrent start sees it) but process nothing until the
         # start is durable: an acknowledged start must never depend on memory alone.
         instance, started = self._begin_execution(
             instance_id, info.durable_name, execution_id, input_json, now, deliver=False
         )
         try:
-            await self.store.put_message(message)
+            if message is None:
+                await self.store.write_row(instance.row())
+            else:
+                await self.store.put_message(message)
         except Exception:
             self.instances.pop(instance_id, None)
             raise
