@@ -161,14 +161,14 @@ async def main(quick: bool) -> None:
         results["seq5_1_inflight_p50_ms"] = round(pct(lat1, 0.5) * 1000, 2)
         results["seq5_1_inflight_p99_ms"] = round(pct(lat1, 0.99) * 1000, 2)
 
-        await engine._flush()
+        await engine.checkpoint()
         ops_before = await store.count_operations()
         cpu_before = cpu_seconds(), cpu_seconds(azurite.process.pid)
         # Counts stay small enough that the hub stays fresh: Azurite slows as it fills (below).
         total = 300 if quick else 1000
         progress(f"HelloSequence5: 1 in flight {rate1:.1f}/s; now {total} at 100 in flight")
         rate100, lat100 = await throughput(engine, total, 100)
-        await engine._flush()
+        await engine.checkpoint()
         ops = await store.count_operations() - ops_before
         host_cpu = cpu_seconds() - cpu_before[0]
         azurite_cpu = cpu_seconds(azurite.process.pid) - cpu_before[1]
@@ -218,7 +218,7 @@ async def main(quick: bool) -> None:
             remaining = max(0, remaining - 1000)
             await engine.purge_many(datetime(2000, 1, 1, tzinfo=UTC), None, ["Completed"])
             progress(f"... {rss_mb():.0f} MB, {remaining} to go")
-        await engine._flush()
+        await engine.checkpoint()
         # warm-up, 1 in flight, 100 in flight and the memory phase, the storage sample,
         # fan-out, event counter
         results["completed_orchestrations"] = 20 + len(lat1) + (2000 if quick else 10_000) + 3

@@ -200,7 +200,7 @@ class DurableTestHost:
     async def idle(self, timeout: float = 5.0) -> None:
         """Wait until no episode, activity or entity operation is pending."""
         deadline = asyncio.get_running_loop().time() + timeout
-        while not self.engine._is_idle():
+        while not self.engine.is_idle():
             if asyncio.get_running_loop().time() > deadline:
                 raise OrchestrationTimeout("the engine never became idle")
             await asyncio.sleep(0.002)
@@ -210,7 +210,7 @@ class DurableTestHost:
         if not isinstance(self.clock, VirtualClock):
             raise RuntimeError("advance() needs virtual time")
         self.clock.advance(delta)
-        self.engine._timer_event.set()
+        self.engine.wake_timers()
 
     def now(self) -> Any:
         return self.clock.now()

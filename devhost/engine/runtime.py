@@ -166,6 +166,20 @@ class Engine(Backend):
         await self.store.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
+    # == public controls (tests, the benchmark) ==
+
+    async def checkpoint(self) -> None:
+        """Return once everything the engine changed before the call is in the store."""
+        await self._flush()
+
+    def is_idle(self) -> bool:
+        """True when no episode, activity, timer hand-off or entity operation is pending."""
+        return self._is_idle()
+
+    def wake_timers(self) -> None:
+        """Look at the timers again now (after a test moved a virtual clock)."""
+        self._timer_event.set()
+
     # == helpers ==
 
     def _new_msg_id(self) -> str:

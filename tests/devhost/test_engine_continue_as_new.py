@@ -145,7 +145,7 @@ async def test_a_crash_between_generations_loses_neither_the_start_nor_a_carried
         for value in (1, 2):
             await first.raise_event(instance_id, "Add", value, as_client=False)
         await first.idle()
-        await first.engine._flush()
+        await first.engine.checkpoint()
         assert not await store.read_messages()  # both events were consumed by that checkpoint
     monkeypatch.undo()
 

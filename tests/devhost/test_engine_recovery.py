@@ -104,7 +104,7 @@ async def test_a_row_write_lost_after_a_continue_as_new_is_rebuilt_from_the_hist
     async with DurableTestHost(index=waiting.INDEX, store=store, task_hub=TASK_HUB) as first:
         instance_id = await first.start("collect")
         await first.idle()
-        await first.engine._flush()
+        await first.engine.checkpoint()
         _lose_row_writes(store, instance_id, monkeypatch)
         await first.raise_event(instance_id, "Add", 1, as_client=False)
         await first.idle()
@@ -117,7 +117,7 @@ async def test_a_row_write_lost_after_a_continue_as_new_is_rebuilt_from_the_hist
         for value in (2, 3):
             await second.raise_event(instance_id, "Add", value, as_client=False)
         status = await second.wait(instance_id)
-        await second.engine._flush()
+        await second.engine.checkpoint()
 
     assert status["output"] == [1, 2, 3]
     assert store.instances[instance_id].runtime_status == "Completed"
@@ -134,7 +134,7 @@ async def test_a_restarted_instance_whose_row_still_shows_the_old_run_resumes(
     instance_id = await first.start("approve_then_shout", instance_id="again")
     await first.raise_event(instance_id, "Approve", "once", as_client=False)
     assert (await first.wait(instance_id))["output"] == "ONCE"
-    await first.engine._flush()
+    await first.engine.checkpoint()
     _lose_row_writes(store, instance_id, monkeypatch)
     await first.start("runs_slow_step", "order", instance_id=instance_id)
     assert await asyncio.to_thread(outside_calls.slow_step_started.wait, 5)
