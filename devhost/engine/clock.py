@@ -1,25 +1,43 @@
 """Time sources for the engine: the wall clock, and a virtual clock for tests.
 
-With the virtual clock, durable timers fire as soon as the engine has nothing else to do, and
-``current_utc_datetime`` moves to the timer's due time, so a 72-hour deadline takes
-milliseconds. The engine asks ``skips_time`` to decide between sleeping and advancing.
+Each clock knows how to wait for the next durable timer (``wait_for_timer``): the wall clock
+sleeps; the virtual clock, when it skips time, jumps to the timer's due time as soon as the
+engine has nothing else to do, so ``current_utc_datetime`` moves there and a 72-hour deadline
+takes milliseconds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Timers(Protocol):
+    """What a clock sees of the engine's timers while it waits for the next one."""
+
+    woken: asyncio.Event  # set when a timer is added or a test moved the clock
+    idle: asyncio.Event  # set whenever the engine comes to rest
+
+    def next_due(self) -> datetime | None: ...
+
+    def is_idle(self) -> bool: ...
 
 
 class Clock:
     """The wall clock."""
 
-    skips_time = False
-
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-    def advance_to(self, when: datetime) -> None:  # pragma: no cover - only virtual clocks move
-        raise RuntimeError("the wall clock cannot be advanced")
+    async def wait_for_timer(self, timers: Timers) -> None:
+        """Return when the next timer is due or ``timers.woken`` is set: sleep."""
+        due = timers.next_due()
+        delay = None if due is None else max(0.0, (due - self.now()).total_seconds())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await timers.woken.wait()
 
 
 class VirtualClock(Clock):
@@ -45,3 +63,15 @@ class VirtualClock(Clock):
 
     def advance(self, delta: timedelta) -> None:
         self.advance_to(self._now + delta)
+
+    async def wait_for_timer(self, timers: Timers) -> None:
+        """Skipping time: once the engine rests, jump to the next timer. Otherwise wait until
+        ``timers.woken`` is set (a test moved the clock)."""
+        if not self.skips_time:
+            await timers.woken.wait()
+            return
+        await timers.idle.wait()
+        timers.idle.clear()
+        due = timers.next_due()
+        if due is not None and timers.is_idle():
+            self.advance_to(due)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import json
 import logging
 import re
@@ -46,7 +45,7 @@ from devhost.engine.api import (
     InvalidRequest,
     StatusOptions,
 )
-from devhost.engine.clock import Clock, VirtualClock
+from devhost.engine.clock import Clock
 from devhost.engine.history import (
     EventType,
     OrchestrationStatus,
@@ -63,6 +62,7 @@ from devhost.engine.invoke import (
     known_functions_message,
 )
 from devhost.engine.replay import HostReplay, Outcome, Work
+from devhost.engine.scheduling import Scheduler
 from devhost.store.base import (
     RUNNING_STATUSES,
     TERMINAL_STATUSES,
@@ -114,11 +114,7 @@ class Engine(Backend):
         self.overrides = {k.lower(): v for k, v in (activity_overrides or {}).items()}
         self.instances: OrderedDict[str, Instance] = OrderedDict()
         self.entities = entity_runtime.EntityHost(self)
-        self._ready: list[str] = []
-        self._ready_event = asyncio.Event()
-        self._timers: list[tuple[datetime, int, str, str, int]] = []
-        self._timer_counter = 0
-        self._timer_event = asyncio.Event()
+        self._scheduler = Scheduler(self.clock, busy=self._busy)
         self._activity_slots = asyncio.Semaphore(self.settings.max_concurrent_activities)
         self._executor = ThreadPoolExecutor(
             max_workers=self.settings.max_concurrent_activities, thread_name_prefix="activity"
@@ -132,7 +128,6 @@ class Engine(Backend):
         self._completion_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._msg_counter = 0
         self._stopping = False
-        self._idle_event = asyncio.Event()
         self.episodes = 0
 
     # == lifecycle ==
@@ -143,7 +138,7 @@ class Engine(Backend):
         await self.recover()
         loop_tasks: list[Coroutine[Any, Any, None]] = [
             self._orchestration_loop(),
-            self._timer_loop(),
+            self._scheduler.run_timers(self._fire_timer),
             self._checkpoint_loop(),
         ]
         self._tasks = [asyncio.create_task(t) for t in loop_tasks]
@@ -174,11 +169,11 @@ class Engine(Backend):
 
     def is_idle(self) -> bool:
         """True when no episode, activity, timer hand-off or entity operation is pending."""
-        return self._is_idle()
+        return self._scheduler.is_idle()
 
     def wake_timers(self) -> None:
         """Look at the timers again now (after a test moved a virtual clock)."""
-        self._timer_event.set()
+        self._scheduler.wake_timers()
 
     # == helpers ==
 
@@ -188,16 +183,12 @@ class Engine(Backend):
         return f"{time.time_ns():020d}{self._msg_counter:08d}"
 
     def _mark_ready(self, instance: Instance) -> None:
-        if not instance.in_ready_queue:
-            instance.in_ready_queue = True
-            self._ready.append(instance.instance_id)
-            self._ready_event.set()
+        self._scheduler.mark_ready(instance)
 
     def _deliver(
         self, instance: Instance, event: dict[str, Any], message: StoredMessage | None = None
     ) -> None:
-        instance.inbox.append(Pending(event, message))
-        self._mark_ready(instance)
+        self._scheduler.deliver(instance, event, message)
 
     def _touch(self, instance: Instance) -> None:
         self.instances.move_to_end(instance.instance_id)
@@ -577,15 +568,12 @@ class Engine(Backend):
 
     async def _orchestration_loop(self) -> None:
         while True:
-            await self._ready_event.wait()
-            self._ready_event.clear()
+            await self._scheduler.wait_ready()
             processed = 0
-            while self._ready:
-                instance_id = self._ready.pop(0) if len(self._ready) < 64 else self._pop_ready()
-                instance = self.instances.get(instance_id)
-                if instance is None:
+            while (instance := self._scheduler.take_ready()) is not None:
+                instance_id = instance.instance_id
+                if self.instances.get(instance_id) is not instance:
                     continue
-                instance.in_ready_queue = False
                 try:
                     self._run_episode(instance)
                 except Exception:
@@ -594,11 +582,6 @@ class Engine(Backend):
                 if processed % 16 == 0:
                     await asyncio.sleep(0)  # let HTTP handlers and activity results in
             self._check_idle()
-
-    def _pop_ready(self) -> str:
-        # Batch the queue to amortise list.pop(0) when it is long.
-        head, self._ready = self._ready[0], self._ready[1:]
-        return head
 
     def _run_episode(self, instance: Instance) -> None:
         pending, instance.inbox = instance.inbox, []
@@ -858,7 +841,7 @@ class Engine(Backend):
         elif work.kind == "timer":
             if not work.canceled:
                 assert work.fire_at is not None
-                self._schedule_timer(
+                self._scheduler.schedule_timer(
                     work.fire_at, instance.instance_id, instance.execution_id, work.seq
                 )
         elif work.kind == "suborchestration":
@@ -963,46 +946,20 @@ class Engine(Backend):
 
     # == timers ==
 
-    def _schedule_timer(
-        self, fire_at: datetime, instance_id: str, execution_id: str, seq: int
-    ) -> None:
-        self._timer_counter += 1
-        heapq.heappush(self._timers, (fire_at, self._timer_counter, instance_id, execution_id, seq))
-        self._timer_event.set()
+    def _fire_timer(self, instance_id: str, execution_id: str, seq: int, fire_at: datetime) -> None:
+        event = new_event(
+            EventType.TimerFired, self.clock.now(), TimerId=seq, FireAt=dotnet_time(fire_at)
+        )
+        self._deliver_to_execution(instance_id, execution_id, event)
 
-    def _fire_due_timers(self) -> None:
-        now = self.clock.now()
-        while self._timers and self._timers[0][0] <= now:
-            fire_at, _, instance_id, execution_id, seq = heapq.heappop(self._timers)
-            event = new_event(EventType.TimerFired, now, TimerId=seq, FireAt=dotnet_time(fire_at))
-            self._deliver_to_execution(instance_id, execution_id, event)
-
-    async def _timer_loop(self) -> None:
-        while True:
-            self._timer_event.clear()
-            self._fire_due_timers()
-            if isinstance(self.clock, VirtualClock):
-                if not self.clock.skips_time:
-                    await self._timer_event.wait()
-                    continue
-                await self._idle_event.wait()
-                self._idle_event.clear()
-                if self._timers and self._is_idle():
-                    self.clock.advance_to(self._timers[0][0])
-                continue
-            delay = None
-            if self._timers:
-                delay = max(0.0, (self._timers[0][0] - self.clock.now()).total_seconds())
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._timer_event.wait()
+    def _busy(self) -> bool:
+        return bool(self._inflight) or self.entities.busy()
 
     def _is_idle(self) -> bool:
-        return not self._ready and not self._inflight and not self.entities.busy()
+        return self._scheduler.is_idle()
 
     def _check_idle(self) -> None:
-        if self._is_idle():
-            self._idle_event.set()
+        self._scheduler.check_idle()
 
     # == checkpoints ==
 
