@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from devhost.engine.api import InvalidRequest
 from devhost.engine.history import EventType, new_event, status_time
+from devhost.engine.instance import DurableState
 from devhost.engine.invoke import invoke_entity, known_functions_message
 from devhost.store.base import InstanceQuery, InstanceRow, StoredMessage
 
@@ -42,7 +43,7 @@ def split_entity_id(instance_id: str) -> tuple[str, str]:
 
 @dataclass
 class EntityState:
-    """One entity in memory; quacks like ``Instance`` for the checkpoint writer."""
+    """One entity in memory; written by the checkpointer like an orchestration instance."""
 
     instance_id: str
     exists: bool = False
@@ -51,14 +52,10 @@ class EntityState:
     updated: Any = None
     applied: OrderedDict[str, Any] = field(default_factory=OrderedDict)
     queue: list[tuple[dict[str, Any], StoredMessage | None]] = field(default_factory=list)
-    consumed: list[StoredMessage] = field(default_factory=list)
-    outbox: list[StoredMessage] = field(default_factory=list)  # unused: entities send nothing
-    dirty: bool = False
     running: bool = False
-    history: list[dict[str, Any]] = field(default_factory=list)
-    persisted_count: int = 0
-    watermark: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)  # entities keep none
     execution_id: str = ""
+    durable: DurableState = field(default_factory=DurableState)
 
     def row(self) -> InstanceRow:
         scheduler_state = {
@@ -87,9 +84,6 @@ class EntityHost:
 
     def busy(self) -> bool:
         return bool(self._active)
-
-    def dirty(self) -> list[EntityState]:
-        return [e for e in self.entities.values() if e.dirty]
 
     async def _get(self, instance_id: str) -> EntityState:
         entity = self.entities.get(instance_id)
@@ -188,13 +182,12 @@ class EntityHost:
         batch, entity.queue = entity.queue, []
         fresh: list[tuple[dict[str, Any], StoredMessage | None]] = []
         for request, message in batch:
-            if message is not None:
-                entity.consumed.append(message)
             if request["id"] in entity.applied:
                 self._respond(request, entity.applied[request["id"]])
             else:
                 fresh.append((request, message))
-        entity.dirty = entity.dirty or bool(batch)
+        consumed = [message for _, message in batch if message is not None]
+        self.engine._checkpointer.record(entity, consumed=consumed, changed=bool(fresh))
         if not fresh:
             return
         name, key = split_entity_id(entity.instance_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,8 +20,29 @@ class Pending:
 
 
 @dataclass
+class DurableState:
+    """What the store holds of one instance, and what its next checkpoint must add.
+
+    Written only by ``devhost.engine.checkpointer.Checkpointer`` (the one place where the
+    order of durable writes is decided); everyone else reads it.
+    """
+
+    persisted_count: int = 0  # events of ``stored_execution`` already in the store
+    stored_execution: str = ""  # the execution whose history the store holds
+    watermark: str = ""  # msg_id of the newest inbox message applied (stored in the sentinel)
+    consumed: list[StoredMessage] = field(default_factory=list)  # applied, to delete once stored
+    outbox: list[StoredMessage] = field(default_factory=list)  # to send before the history
+    dirty: bool = False
+    dirty_since: float = 0.0  # when it last became dirty (time.monotonic)
+    rewritten_from: int | None = None  # lowest index rewritten since the last snapshot
+
+
+@dataclass
 class Instance:
-    """A running (or recently finished) orchestration instance held by the engine."""
+    """A running (or recently finished) orchestration instance held by the engine.
+
+    ``durable`` belongs to the checkpointer, ``inbox`` and ``in_ready_queue`` to the scheduler.
+    """
 
     instance_id: str
     name: str
@@ -37,15 +57,10 @@ class Instance:
     parent: dict[str, Any] | None = None  # ParentInstance of ExecutionStarted
     generation: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
-    persisted_count: int = 0
-    watermark: str = ""
     inbox: list[Pending] = field(default_factory=list)
     held: list[Pending] = field(default_factory=list)  # events that arrived while suspended
-    consumed: list[StoredMessage] = field(default_factory=list)  # to delete after checkpoint
-    outbox: list[StoredMessage] = field(default_factory=list)  # entity requests to send
-    dirty: bool = True
-    dirty_since: float = field(default_factory=time.monotonic)  # when it last became dirty
     in_ready_queue: bool = False
+    durable: DurableState = field(default_factory=DurableState)
 
     @property
     def is_terminal(self) -> bool:
@@ -72,6 +87,28 @@ class Instance:
             generation=self.generation,
             parent_instance_id=self.parent_instance_id,
         )
+
+    def begin_execution(
+        self,
+        name: str,
+        execution_id: str,
+        input_json: str | None,
+        now: datetime,
+        parent: dict[str, Any] | None = None,
+    ) -> list[Pending]:
+        """Start over as a new execution (a start, a restart); returns what the inbox held."""
+        self.name = name
+        self.execution_id = execution_id
+        self.status = "Pending"
+        self.created = self.updated = now
+        self.input = input_json
+        self.output = self.custom_status = self.completed = None
+        self.parent = parent
+        self.generation = 0
+        self.history = []
+        self.held = []
+        dropped, self.inbox = self.inbox, []
+        return dropped
 
 
 def parse_stored_json(text: str | None) -> Any:

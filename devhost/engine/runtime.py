@@ -45,6 +45,7 @@ from devhost.engine.api import (
     InvalidRequest,
     StatusOptions,
 )
+from devhost.engine.checkpointer import Checkpointer
 from devhost.engine.clock import Clock
 from devhost.engine.history import (
     EventType,
@@ -66,7 +67,6 @@ from devhost.engine.scheduling import Scheduler
 from devhost.store.base import (
     RUNNING_STATUSES,
     TERMINAL_STATUSES,
-    Checkpoint,
     InstanceQuery,
     InstanceRow,
     Store,
@@ -115,19 +115,23 @@ class Engine(Backend):
         self.instances: OrderedDict[str, Instance] = OrderedDict()
         self.entities = entity_runtime.EntityHost(self)
         self._scheduler = Scheduler(self.clock, busy=self._busy)
+        self._checkpointer = Checkpointer(
+            store,
+            interval=self.settings.checkpoint_interval,
+            max_delay=self.settings.checkpoint_max_delay,
+            hand_off=lambda message: self.entities.send(message),
+            spawn=self._spawn,
+            after_flush=self._evict,
+        )
         self._activity_slots = asyncio.Semaphore(self.settings.max_concurrent_activities)
         self._executor = ThreadPoolExecutor(
             max_workers=self.settings.max_concurrent_activities, thread_name_prefix="activity"
         )
         self._inflight: set[asyncio.Task[Any]] = set()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._flush_requested = asyncio.Event()
-        self._writing: dict[str, asyncio.Future[None]] = {}  # instance ID -> its write, done
         self._recovered: set[str] = set()  # instances whose in-flight work recover() dispatched
-        self._flush_done: asyncio.Future[None] | None = None
         self._completion_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._msg_counter = 0
-        self._stopping = False
         self.episodes = 0
 
     # == lifecycle ==
@@ -139,13 +143,12 @@ class Engine(Backend):
         loop_tasks: list[Coroutine[Any, Any, None]] = [
             self._orchestration_loop(),
             self._scheduler.run_timers(self._fire_timer),
-            self._checkpoint_loop(),
+            self._checkpointer.run(),
         ]
         self._tasks = [asyncio.create_task(t) for t in loop_tasks]
 
     async def stop(self) -> None:
         """Stop dispatching, let running activities finish briefly, write a last checkpoint."""
-        self._stopping = True
         if self._inflight:
             await asyncio.wait(self._inflight, timeout=self.settings.stop_grace)
         for task in self._tasks:
@@ -155,7 +158,7 @@ class Engine(Backend):
                 await task
         for task in list(self._inflight):
             task.cancel()
-        await self._flush()
+        await self._checkpointer.close()
         if self._inflight:  # the last checkpoint's message deletes
             await asyncio.wait(self._inflight, timeout=self.settings.stop_grace)
         await self.store.close()
@@ -165,7 +168,7 @@ class Engine(Backend):
 
     async def checkpoint(self) -> None:
         """Return once everything the engine changed before the call is in the store."""
-        await self._flush()
+        await self._checkpointer.checkpoint()
 
     def is_idle(self) -> bool:
         """True when no episode, activity, timer hand-off or entity operation is pending."""
@@ -206,7 +209,11 @@ class Engine(Backend):
             if excess <= 0:
                 break
             instance = self.instances[instance_id]
-            if instance.is_terminal and not instance.dirty and not instance.inbox:
+            if (
+                instance.is_terminal
+                and not instance.inbox
+                and self._checkpointer.is_clean(instance)
+            ):
                 del self.instances[instance_id]
                 excess -= 1
 
@@ -229,13 +236,11 @@ class Engine(Backend):
         instance = _instance_from_row(row)
         if stored is not None and stored.execution_id == row.execution_id:
             instance.history = stored.events
-            instance.persisted_count = len(stored.events)
-            instance.watermark = stored.inbox_watermark
             instance.parent = _parent_from_history(stored.events)
-        instance.dirty = repaired
         # Another episode may have cached it while we awaited the store.
         if instance_id in self.instances:
             return self.instances[instance_id]
+        self._checkpointer.adopt(instance, stored, repaired=repaired)
         self._cache(instance)
         return instance
 
@@ -289,20 +294,24 @@ class Engine(Backend):
                     "created": now.isoformat(),
                 },
             )
-        # Reserve the ID in memory (a concurrent start sees it) but process nothing until the
-        # start is durable: an acknowledged start must never depend on memory alone.
-        instance, started = self._begin_execution(
-            instance_id, info.durable_name, execution_id, input_json, now, deliver=False
+        # Nothing is processed until the start is durable: an acknowledged start must never
+        # depend on memory alone.
+        if message is None:
+            pending_row = Instance(
+                instance_id=instance_id,
+                name=info.durable_name,
+                execution_id=execution_id,
+                status="Pending",
+                created=now,
+                updated=now,
+                input=input_json,
+            )
+            await self.store.write_row(pending_row.row())
+        else:
+            await self.store.put_message(message)
+        self._begin_execution(
+            instance_id, info.durable_name, execution_id, input_json, now, message=message
         )
-        try:
-            if message is None:
-                await self.store.write_row(instance.row())
-            else:
-                await self.store.put_message(message)
-        except Exception:
-            self.instances.pop(instance_id, None)
-            raise
-        self._deliver(instance, started, message)
         return instance_id
 
     def _blocks_start(self, instance: Instance) -> bool:
@@ -322,21 +331,25 @@ class Engine(Backend):
         deliver: bool = True,
         message: StoredMessage | None = None,
     ) -> tuple[Instance, dict[str, Any]]:
-        instance = Instance(
-            instance_id=instance_id,
-            name=name,
-            execution_id=execution_id,
-            status="Pending",
-            created=now,
-            updated=now,
-            input=input_json,
-            parent=parent,
-        )
-        previous = self.instances.get(instance_id)
-        if previous is not None:
-            instance.watermark = previous.watermark
-            instance.consumed = previous.consumed
-        self._cache(instance)
+        instance = self.instances.get(instance_id)  # a new execution keeps what is stored
+        if instance is not None:
+            dropped = instance.begin_execution(name, execution_id, input_json, now, parent)
+            self._checkpointer.record(
+                instance, consumed=[p.message for p in dropped if p.message is not None]
+            )
+            self._touch(instance)
+        else:
+            instance = Instance(
+                instance_id=instance_id,
+                name=name,
+                execution_id=execution_id,
+                status="Pending",
+                created=now,
+                updated=now,
+                input=input_json,
+                parent=parent,
+            )
+            self._cache(instance)
         started = execution_started(now, instance_id, execution_id, name, input_json, parent)
         if deliver:
             self._deliver(instance, started, message)
@@ -461,12 +474,11 @@ class Engine(Backend):
                     "Reason": f"Rewound: {EventType(kind).name}",
                 }
                 first_changed = min(first_changed, index)
-        # The store rewrites rows from here on (same row keys), then appends what follows.
-        instance.persisted_count = min(instance.persisted_count, first_changed)
         instance.status = "Pending"
         instance.output = None
         instance.completed = None
-        self._changed(instance, now)
+        # The store rewrites rows from here on (same row keys), then appends what follows.
+        self._changed(instance, now, rewritten_from=first_changed)
 
     async def restart(self, instance_id: str, new_instance_id: bool) -> str:
         instance = await self._load(instance_id)
@@ -497,7 +509,7 @@ class Engine(Backend):
     async def list_instances(
         self, query: InstanceQuery, top: int, continuation: str | None, show_input: bool
     ) -> tuple[list[dict[str, Any]], str | None]:
-        await self._flush()  # the store answers queries; make it current first
+        await self._checkpointer.checkpoint()  # the store answers queries; make it current
         rows, token = await self.store.query_instances(query, top, continuation)
         return [status_object(self._fresh_row(row), show_input=show_input) for row in rows], token
 
@@ -511,14 +523,14 @@ class Engine(Backend):
             raise InstanceNotFound(instance_id)
         if not instance.is_terminal:
             return 0
-        await self._flush()
+        await self._checkpointer.write(instance)
         self.instances.pop(instance_id, None)
         return 1 if await self.store.delete_instance(instance_id) else 0
 
     async def purge_many(
         self, created_from: datetime, created_to: datetime | None, statuses: list[str]
     ) -> int:
-        await self._flush()
+        await self._checkpointer.checkpoint()
         query = InstanceQuery(
             runtime_status=statuses or sorted(TERMINAL_STATUSES),
             created_from=created_from,
@@ -561,7 +573,7 @@ class Engine(Backend):
     async def list_entities(
         self, name: str | None, top: int, continuation: str | None, fetch_state: bool
     ) -> tuple[list[dict[str, Any]], str | None]:
-        await self._flush()
+        await self._checkpointer.checkpoint()
         return await self.entities.list(name, top, continuation, fetch_state)
 
     # == orchestration episodes ==
@@ -590,8 +602,8 @@ class Engine(Backend):
             return
         if instance.is_terminal:
             # Messages for a finished instance are dropped, as the real backend does.
-            instance.consumed.extend(p.message for p in pending if p.message)
-            instance.dirty = instance.dirty or any(p.message for p in pending)
+            dropped = [p.message for p in pending if p.message is not None]
+            self._checkpointer.record(instance, consumed=dropped, changed=False)
             return
         now = self.clock.now()
         new_events: list[dict[str, Any]] = []
@@ -601,15 +613,15 @@ class Engine(Backend):
             # recorded by the continue-as-new but not run yet: run it now, with what came since.
             started, *new_events = instance.history[unrun:]
             instance.history = instance.history[:unrun]
-            instance.persisted_count = min(instance.persisted_count, unrun)
+            self._checkpointer.record(instance, rewritten_from=unrun, changed=False)
         terminate: dict[str, Any] | None = None
         suspended = instance.status == "Suspended"
+        consumed: list[StoredMessage] = []
         for item in pending:
             event = item.event
             kind = event["EventType"]
             if item.message is not None:
-                instance.consumed.append(item.message)
-                instance.watermark = max(instance.watermark, item.message.msg_id)
+                consumed.append(item.message)
             if kind == EventType.ExecutionTerminated:
                 new_events.append(event)
                 terminate = event
@@ -625,9 +637,10 @@ class Engine(Backend):
             elif suspended:
                 instance.held.append(Pending(event))
                 if item.message is not None:
-                    instance.consumed.remove(item.message)
+                    consumed.remove(item.message)
             elif kind not in (EventType.ExecutionSuspended, EventType.ExecutionResumed):
                 new_events.append(event)
+        self._checkpointer.record(instance, consumed=consumed, changed=False)
         if not new_events:
             return
         if terminate is not None:
@@ -790,7 +803,6 @@ class Engine(Backend):
     def _continue_as_new(self, instance: Instance, outcome: Outcome, now: datetime) -> None:
         instance.execution_id = uuid.uuid4().hex
         instance.generation += 1
-        instance.persisted_count = 0
         instance.input = outcome.result
         instance.created = now
         instance.status = "Running"
@@ -815,12 +827,11 @@ class Engine(Backend):
         ]
         self._mark_ready(instance)
 
-    def _changed(self, instance: Instance, now: datetime) -> None:
+    def _changed(
+        self, instance: Instance, now: datetime, *, rewritten_from: int | None = None
+    ) -> None:
         instance.updated = now
-        if not instance.dirty:
-            instance.dirty = True
-            instance.dirty_since = time.monotonic()
-        self._flush_requested.set() if self.settings.checkpoint_interval <= 0 else None
+        self._checkpointer.record(instance, rewritten_from=rewritten_from)
 
     def _notify_parent(self, child: Instance, outcome: Outcome) -> None:
         if not child.parent:
@@ -851,16 +862,12 @@ class Engine(Backend):
             # Sent with the sender's next checkpoint, durable first, as DTFx sends outbound
             # messages before it commits the history: a signal recorded as EventSent is never
             # lost in a crash, and calls and signals reach an entity in the order sent.
-            instance.outbox.append(
-                StoredMessage(
-                    msg_id=self._new_msg_id(),
-                    instance_id=work.instance_id,
-                    body={"kind": "request", "request": work.request},
-                )
+            message = StoredMessage(
+                msg_id=self._new_msg_id(),
+                instance_id=work.instance_id,
+                body={"kind": "request", "request": work.request},
             )
-            instance.dirty = True
-            # An entity call waits for this flush: start it now rather than at the interval.
-            self._flush_requested.set()
+            self._checkpointer.send(instance, message)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -961,59 +968,6 @@ class Engine(Backend):
     def _check_idle(self) -> None:
         self._scheduler.check_idle()
 
-    # == checkpoints ==
-
-    async def _checkpoint_loop(self) -> None:
-        # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a cancellation that
-        # arrives as the awaited event is set, and stop() then waited for this loop forever.
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.checkpoint_interval):
-                    await self._flush_requested.wait()
-            self._flush_requested.clear()
-            try:
-                await self._flush(defer=True)
-            except Exception:
-                log.exception("Checkpoint failed; will retry")
-                await asyncio.sleep(0.5)
-
-    async def _flush(self, *, defer: bool = False) -> None:
-        """Write every dirty instance (group commit). Concurrent callers share one flush.
-
-        ``defer`` (the periodic checkpoint) skips instances whose next episode is about to run
-        (a start not processed yet, or events queued): what it writes would be stale at once,
-        and nothing is at risk unwritten, as their inbox messages stay in the queue until a
-        checkpoint includes them. Instances with activities running are written as before, so
-        a crash re-runs only the activities of about one checkpoint interval.
-        """
-        if self._flush_done is not None:
-            await asyncio.shield(self._flush_done)
-            # A flush that started before our changes may have missed them: run one more.
-        self._flush_done = asyncio.get_running_loop().create_future()
-        try:
-            # Entities quack like instances for the writer.
-            dirty: list[Any] = [i for i in list(self.instances.values()) if i.dirty]
-            dirty.extend(self.entities.dirty())
-            # An instance being written already stays dirty for next time (see _write).
-            dirty = [i for i in dirty if i.instance_id not in self._writing]
-            if defer and not self._stopping:
-                oldest = time.monotonic() - self.settings.checkpoint_max_delay
-                dirty = [i for i in dirty if not _mid_step(i, oldest)]
-            failures: list[BaseException] = []
-            for start in range(0, len(dirty), 64):
-                outcomes = await asyncio.gather(
-                    *(self._write(instance) for instance in dirty[start : start + 64]),
-                    return_exceptions=True,
-                )
-                failures.extend(o for o in outcomes if isinstance(o, BaseException))
-            if failures:
-                # The failed instances stayed dirty; the next flush writes them again.
-                raise failures[0]
-        finally:
-            done, self._flush_done = self._flush_done, None
-            done.set_result(None)
-        self._evict()
-
     async def _durable_if_finished(self, instance: Instance) -> None:
         """Write a finished instance now if its end is not in the store yet.
 
@@ -1022,64 +976,8 @@ class Engine(Backend):
         This host answers from memory; a finished instance is therefore written before its
         status is shown, instead of waiting for the next group commit.
         """
-        while instance.is_terminal and (instance.dirty or instance.instance_id in self._writing):
-            await self._write(instance)
-
-    async def _write(self, instance: Instance) -> None:
-        # Never two writes of one instance at once: an older sentinel (HistoryCount) landing
-        # after a newer one would hide events. What changed meanwhile stays dirty.
-        current = self._writing.get(instance.instance_id)
-        if current is not None:
-            await asyncio.shield(current)
-            return
-        done = self._writing[instance.instance_id] = asyncio.get_running_loop().create_future()
-        try:
-            await self._write_checkpoint(instance)
-        finally:
-            del self._writing[instance.instance_id]
-            done.set_result(None)
-
-    async def _write_checkpoint(self, instance: Instance) -> None:
-        instance.dirty = False
-        outbox, instance.outbox = instance.outbox, []
-        if outbox:
-            try:
-                await asyncio.gather(*(self.store.put_message(m) for m in outbox))
-            except Exception:
-                instance.outbox[:0] = outbox
-                instance.dirty = True
-                raise
-            for message in outbox:
-                self.entities.send(message)
-        history = list(instance.history)
-        consumed, instance.consumed = instance.consumed, []
-        checkpoint = Checkpoint(
-            row=instance.row(),
-            history=history,
-            persisted_count=instance.persisted_count,
-            inbox_watermark=instance.watermark,
-        )
-        try:
-            await self.store.write_checkpoint(checkpoint)
-        except Exception:
-            instance.dirty = True
-            instance.consumed[:0] = consumed
-            raise
-        if instance.history is history or (
-            instance.history[: len(history)] == history
-            and instance.execution_id == checkpoint.row.execution_id
-        ):
-            instance.persisted_count = len(history)
-        if consumed:
-            # The checkpoint holds what they carried: whoever waits for it need not wait for
-            # the deletes too. One left behind by a crash is dropped by the inbox watermark.
-            self._spawn(self._delete_consumed(consumed))
-
-    async def _delete_consumed(self, messages: list[StoredMessage]) -> None:
-        try:
-            await self.store.delete_messages(messages)
-        except Exception as error:
-            log.warning("%d consumed messages not deleted yet: %s", len(messages), error)
+        if instance.is_terminal:
+            await self._checkpointer.write(instance)
 
     # == recovery ==
 
@@ -1158,7 +1056,7 @@ class Engine(Backend):
                 # recover() did not pick it up; its history says it runs.
                 self._recovered.add(instance.instance_id)
                 self._redispatch(instance)
-        if instance is not None and message.msg_id <= instance.watermark:
+        if instance is not None and message.msg_id <= instance.durable.watermark:
             return False
         if body["kind"] == "rewind" and instance is not None and instance.status == "Failed":
             # Acknowledged, but the rewritten history never reached the store.
@@ -1187,17 +1085,6 @@ class Engine(Backend):
 
 
 # == module helpers ==
-
-
-def _mid_step(instance: Any, dirty_before: float) -> bool:
-    """An orchestration whose next episode is about to run (not started yet, or new events
-    queued), with nothing waiting to be sent, that became dirty after ``dirty_before``
-    (entities are never mid-step)."""
-    if not isinstance(instance, Instance) or instance.outbox or instance.is_terminal:
-        return False
-    return (instance.in_ready_queue or instance.status == "Pending") and (
-        instance.dirty_since > dirty_before
-    )
 
 
 def _unrun_episode(history: list[dict[str, Any]]) -> int | None:

@@ -1,0 +1,301 @@
+"""The checkpointer: the one writer of what the engine persists about its instances.
+
+It alone writes each instance's ``DurableState`` (dirty, persisted_count, the execution the
+store holds, the inbox watermark, consumed messages, the outbox) and decides the order of
+durable writes. One instance's checkpoint, in order:
+
+1. the outbox (entity calls and signals) is put in the entities' durable inboxes, before the
+   history that records them as sent (DTFx sends outbound messages before it commits), and
+   handed to the entities in memory;
+2. ``write_checkpoint``: the new history rows, the sentinel (``HistoryCount`` and
+   ``InboxWatermark``) last, then the instance row;
+3. the consumed inbox messages are deleted in the background: one left behind by a crash is
+   recognised by the watermark and dropped at the next start.
+
+A message is consumed (and the watermark passes it) only in the episode that applied it, so a
+checkpoint never stores a watermark past a message whose effect it does not hold. Changes are
+written by a group commit every ``interval`` seconds; ``checkpoint()`` waits for a flush that
+starts after the call; ``write()`` writes one instance now (a finished one, before its status
+is shown). Two writes of one instance never overlap: an older sentinel landing after a newer
+one would hide events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Protocol
+
+from devhost.engine.instance import DurableState, Instance
+from devhost.store.base import Checkpoint, InstanceRow, Store, StoredHistory, StoredMessage
+
+log = logging.getLogger("devhost.engine")
+
+_FLUSH_BATCH = 64  # instances written concurrently by one group commit
+
+
+class Checkpointed(Protocol):
+    """What the checkpointer writes: an orchestration instance or an entity."""
+
+    instance_id: str
+    execution_id: str
+    history: list[dict[str, Any]]
+    durable: DurableState
+
+    def row(self) -> InstanceRow: ...
+
+
+class Checkpointer:
+    """Writes changed instances to ``store`` in the order above.
+
+    Parameters
+    ----------
+    store
+        Where checkpoints go.
+    interval
+        Seconds between group commits; 0 writes every change at once.
+    max_delay
+        The longest a group commit skips an instance whose next episode is about to run.
+    hand_off
+        Gives a sent entity request to the entity host (after its checkpoint).
+    spawn
+        Runs a background task the engine waits for when it rests (the message deletes).
+    after_flush
+        Called after each group commit (the instance cache evicts then).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval: float,
+        max_delay: float,
+        hand_off: Callable[[StoredMessage], None],
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        after_flush: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self._interval = interval
+        self._max_delay = max_delay
+        self._hand_off = hand_off
+        self._spawn = spawn
+        self._after_flush = after_flush
+        self._dirty: dict[str, Checkpointed] = {}
+        self._writing: dict[str, tuple[Checkpointed, asyncio.Future[None]]] = {}
+        self._requested = asyncio.Event()
+        self._waiters: list[asyncio.Future[None]] = []  # for the next flush to start
+        self._serving: list[asyncio.Future[None]] = []  # for the flush under way
+        self._running = False
+        self._inline = asyncio.Lock()
+
+    # -- the record of changes ------------------------------------------------------------------
+
+    def adopt(self, target: Checkpointed, stored: StoredHistory | None, *, repaired: bool) -> None:
+        """A target loaded from the store: what it holds, and whether memory is newer."""
+        state = target.durable
+        if stored is not None:
+            state.persisted_count = len(stored.events)
+            state.stored_execution = stored.execution_id
+            state.watermark = stored.inbox_watermark
+        if repaired:
+            self._mark(target)
+
+    def record(
+        self,
+        target: Checkpointed,
+        *,
+        consumed: Iterable[StoredMessage] = (),
+        rewritten_from: int | None = None,
+        changed: bool = True,
+    ) -> None:
+        """``target`` changed: ``consumed`` messages were applied, and the history may have
+        been rewritten from index ``rewritten_from`` on (the rows from there are written
+        again)."""
+        state = target.durable
+        applied = False
+        for message in consumed:
+            state.consumed.append(message)
+            state.watermark = max(state.watermark, message.msg_id)
+            applied = True
+        if rewritten_from is not None:
+            state.persisted_count = min(state.persisted_count, rewritten_from)
+            floor = state.rewritten_from
+            state.rewritten_from = rewritten_from if floor is None else min(floor, rewritten_from)
+        if changed or applied:
+            self._mark(target)
+
+    def send(self, target: Checkpointed, message: StoredMessage) -> None:
+        """Send ``message`` (an entity request) with ``target``'s next checkpoint."""
+        target.durable.outbox.append(message)
+        self._mark(target)
+        self._requested.set()  # an entity call waits for this flush: start it now
+
+    def _mark(self, target: Checkpointed) -> None:
+        state = target.durable
+        if not state.dirty:
+            state.dirty = True
+            state.dirty_since = time.monotonic()
+        self._dirty[target.instance_id] = target
+        if self._interval <= 0:
+            self._requested.set()
+
+    def is_clean(self, target: Checkpointed) -> bool:
+        """Nothing of ``target`` is unwritten or being written."""
+        return not target.durable.dirty and target.instance_id not in self._writing
+
+    # -- writing --------------------------------------------------------------------------------
+
+    async def write(self, target: Checkpointed) -> None:
+        """Write ``target`` now; return once nothing of it is unwritten."""
+        while True:
+            current = self._writing.get(target.instance_id)
+            if current is not None:
+                await asyncio.shield(current[1])
+                continue
+            if not target.durable.dirty:
+                return
+            await self._write_once(target)
+
+    async def _write_once(self, target: Checkpointed) -> None:
+        state = target.durable
+        state.dirty = False
+        self._dirty.pop(target.instance_id, None)
+        done = asyncio.get_running_loop().create_future()
+        self._writing[target.instance_id] = (target, done)
+        consumed: list[StoredMessage] = []
+        try:
+            outbox, state.outbox = state.outbox, []
+            if outbox:
+                try:
+                    await asyncio.gather(*(self._store.put_message(m) for m in outbox))
+                except BaseException:
+                    state.outbox[:0] = outbox
+                    raise
+                for message in outbox:
+                    self._hand_off(message)
+            history = list(target.history)
+            row = target.row()
+            persisted = state.persisted_count if row.execution_id == state.stored_execution else 0
+            checkpoint = Checkpoint(row, history, persisted, state.watermark)
+            consumed, state.consumed = state.consumed, []
+            state.rewritten_from = None
+            await self._store.write_checkpoint(checkpoint)
+        except BaseException:
+            state.consumed[:0] = consumed
+            self._mark(target)  # written again by the next flush
+            raise
+        finally:
+            del self._writing[target.instance_id]
+            done.set_result(None)
+        state.stored_execution = row.execution_id
+        floor = state.rewritten_from  # the history was rewritten while it was being written
+        state.persisted_count = len(history) if floor is None else min(len(history), floor)
+        if consumed:
+            self._spawn(self._delete(consumed))
+
+    async def _delete(self, messages: list[StoredMessage]) -> None:
+        try:
+            await self._store.delete_messages(messages)
+        except Exception as error:
+            log.warning("%d consumed messages not deleted yet: %s", len(messages), error)
+
+    async def _flush(self, *, complete: bool) -> None:
+        """Write changed targets (group commit).
+
+        ``complete``: everything changed before the call, including targets being written
+        now (their write may have started before the change). Otherwise (the periodic commit)
+        targets being written wait for the next round, and so do orchestrations whose next
+        episode is about to run, for up to ``max_delay``: what they would write is stale at
+        once, and nothing is at risk unwritten, as their messages stay in the queue until a
+        checkpoint holds them.
+        """
+        targets = list(self._dirty.values())
+        if complete:
+            targets += [t for t, _ in self._writing.values() if t.instance_id not in self._dirty]
+        else:
+            oldest = time.monotonic() - self._max_delay
+            targets = [
+                t
+                for t in targets
+                if t.instance_id not in self._writing and not _mid_step(t, oldest)
+            ]
+        failures: list[BaseException] = []
+        for start in range(0, len(targets), _FLUSH_BATCH):
+            outcomes = await asyncio.gather(
+                *(self.write(t) for t in targets[start : start + _FLUSH_BATCH]),
+                return_exceptions=True,
+            )
+            failures.extend(o for o in outcomes if isinstance(o, BaseException))
+        self._after_flush()
+        if failures:
+            raise failures[0]  # the failed targets stayed dirty
+
+    async def checkpoint(self) -> None:
+        """Return once everything changed before the call is in the store."""
+        if not self._running:
+            async with self._inline:
+                await self._flush(complete=True)
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._requested.set()
+        await waiter
+
+    async def run(self) -> None:
+        """The group commit: a flush every ``interval`` seconds, or when one is asked for."""
+        self._running = True
+        try:
+            while True:
+                # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a
+                # cancellation that arrives as the awaited event is set.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._interval if self._interval > 0 else None):
+                        await self._requested.wait()
+                self._requested.clear()
+                self._serving, self._waiters = self._waiters, []
+                try:
+                    await self._flush(complete=bool(self._serving))
+                except Exception as error:
+                    _release(self._serving, error)
+                    log.exception("Checkpoint failed; will retry")
+                    await asyncio.sleep(0.5)
+                else:
+                    _release(self._serving, None)
+                self._serving = []
+        finally:
+            self._running = False
+
+    async def close(self) -> None:
+        """The last checkpoint (``run`` is stopped): write everything, release all waiters."""
+        waiters = [*self._serving, *self._waiters]
+        self._serving, self._waiters = [], []
+        try:
+            await self._flush(complete=True)
+        except Exception as error:
+            _release(waiters, error)
+            raise
+        _release(waiters, None)
+
+
+def _release(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for waiter in waiters:
+        if waiter.done():
+            continue
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(error)
+
+
+def _mid_step(target: Checkpointed, dirty_before: float) -> bool:
+    """An orchestration whose next episode is about to run (not started yet, or new events
+    queued), with nothing waiting to be sent, that became dirty after ``dirty_before``
+    (entities are never mid-step)."""
+    if not isinstance(target, Instance) or target.durable.outbox or target.is_terminal:
+        return False
+    return (target.in_ready_queue or target.status == "Pending") and (
+        target.durable.dirty_since > dirty_before
+    )
