@@ -15,17 +15,19 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from devhost.app.loader import FunctionIndex
 from devhost.engine.api import InvalidRequest
+from devhost.engine.checkpointer import Checkpointer
+from devhost.engine.clock import Clock
 from devhost.engine.history import EventType, new_event, status_time
 from devhost.engine.instance import DurableState
 from devhost.engine.invoke import invoke_entity, known_functions_message
-from devhost.store.base import InstanceQuery, InstanceRow, StoredMessage
-
-if TYPE_CHECKING:
-    from devhost.engine.runtime import Engine
+from devhost.engine.messages import MessageIds
+from devhost.store.base import InstanceQuery, InstanceRow, Store, StoredMessage
 
 log = logging.getLogger("devhost.entities")
 
@@ -74,12 +76,40 @@ class EntityState:
         )
 
 
-class EntityHost:
-    """Runs the app's entity functions for the engine."""
+DeliverToExecution = Callable[[str, str, dict[str, Any]], None]
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+
+class EntityHost:
+    """Runs the app's entity functions for the engine.
+
+    Parameters
+    ----------
+    deliver
+        ``deliver(instance_id, execution_id, event)``: a response to the calling execution.
+    on_idle
+        Called when an entity has nothing left to do (the engine may be at rest).
+    """
+
+    def __init__(
+        self,
+        index: FunctionIndex,
+        store: Store,
+        clock: Clock,
+        ids: MessageIds,
+        checkpointer: Checkpointer,
+        *,
+        deliver: DeliverToExecution,
+        on_idle: Callable[[], None],
+    ) -> None:
+        self._index = index
+        self._store = store
+        self._clock = clock
+        self._ids = ids
+        self._checkpointer = checkpointer
+        self._deliver_response = deliver
+        self._on_idle = on_idle
         self.entities: dict[str, EntityState] = {}
+        self._loading: dict[str, asyncio.Future[EntityState]] = {}
         self._active: set[str] = set()
 
     def busy(self) -> bool:
@@ -89,11 +119,24 @@ class EntityHost:
         entity = self.entities.get(instance_id)
         if entity is not None:
             return entity
-        row = await self.engine.store.read_instance(instance_id)
-        now = self.engine.clock.now()
-        entity = self.entities.get(instance_id)  # loaded meanwhile by another caller
-        if entity is not None:
-            return entity
+        loading = self._loading.get(instance_id)
+        if loading is not None:  # one read per entity: requests keep their order
+            return await asyncio.shield(loading)
+        future = self._loading[instance_id] = asyncio.get_running_loop().create_future()
+        try:
+            entity = await self._read(instance_id)
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: a concurrent caller re-raises it
+            raise
+        finally:
+            del self._loading[instance_id]
+        future.set_result(entity)
+        return entity
+
+    async def _read(self, instance_id: str) -> EntityState:
+        row = await self._store.read_instance(instance_id)
+        now = self._clock.now()
         entity = EntityState(instance_id, created=now, updated=now)
         if row is not None and row.input:
             saved = json.loads(row.input)
@@ -106,13 +149,13 @@ class EntityHost:
         return entity
 
     def _function(self, name: str) -> Any:
-        info = self.engine.index.entity(name)
+        info = self._index.entity(name)
         if info is None:
             raise InvalidRequest(
                 known_functions_message(
                     "entity",
                     name,
-                    lambda: [f.durable_name for f in self.engine.index.entities.values()],
+                    lambda: [f.durable_name for f in self._index.entities.values()],
                 )
             )
         return info
@@ -124,7 +167,7 @@ class EntityHost:
     ) -> None:
         self._function(name)
         instance_id = entity_instance_id(name, key)
-        request: dict[str, Any] = {"op": operation, "signal": True, "id": self.engine._new_msg_id()}
+        request: dict[str, Any] = {"op": operation, "signal": True, "id": self._ids.new()}
         if input_json is not None:
             request["input"] = input_json
         message = StoredMessage(
@@ -132,7 +175,7 @@ class EntityHost:
             instance_id=instance_id,
             body={"kind": "signal", "request": request},
         )
-        await self.engine.store.put_message(message)
+        await self._store.put_message(message)
         self._enqueue(instance_id, request, message)
 
     def send(self, message: StoredMessage) -> None:
@@ -174,24 +217,24 @@ class EntityHost:
             entity_pending = self.entities.get(instance_id)
             if entity_pending is None or not (entity_pending.queue or entity_pending.running):
                 self._active.discard(instance_id)
-            self.engine._check_idle()
+            self._on_idle()
 
     # -- execution ---------------------------------------------------------------------------------
 
     def _run_batch(self, entity: EntityState) -> None:
         batch, entity.queue = entity.queue, []
+        consumed = [message for _, message in batch if message is not None]
         fresh: list[tuple[dict[str, Any], StoredMessage | None]] = []
         for request, message in batch:
             if request["id"] in entity.applied:
                 self._respond(request, entity.applied[request["id"]])
             else:
                 fresh.append((request, message))
-        consumed = [message for _, message in batch if message is not None]
-        self.engine._checkpointer.record(entity, consumed=consumed, changed=bool(fresh))
         if not fresh:
+            self._checkpointer.record(entity, consumed=consumed, changed=False)
             return
         name, key = split_entity_id(entity.instance_id)
-        info = self.engine.index.entity(name)
+        info = self._index.entity(name)
         requests = [r for r, _ in fresh]
         if info is None:
             error = known_functions_message("entity", name, lambda: [])
@@ -218,7 +261,7 @@ class EntityHost:
             except Exception as exc:
                 message_text = f"{type(exc).__name__}: {exc}"
                 results = [{"isError": True, "result": json.dumps(message_text)} for _ in requests]
-        entity.updated = self.engine.clock.now()
+        entity.updated = self._clock.now()
         for request, result in zip(requests, results, strict=False):
             response = None
             if not request.get("signal"):
@@ -230,19 +273,18 @@ class EntityHost:
                 entity.applied.popitem(last=False)
             if response is not None:
                 self._respond(request, response)
+        self._checkpointer.record(entity, consumed=consumed)
 
     def _respond(self, request: dict[str, Any], response: dict[str, Any] | None) -> None:
         if response is None or not request.get("parent"):
             return
         event = new_event(
             EventType.EventRaised,
-            self.engine.clock.now(),
+            self._clock.now(),
             Name=request["id"],
             Input=json.dumps(response),
         )
-        self.engine._deliver_to_execution(
-            request["parent"], request.get("parentExecution", ""), event
-        )
+        self._deliver_response(request["parent"], request.get("parentExecution", ""), event)
 
     # -- reads -------------------------------------------------------------------------------------
 
@@ -254,7 +296,7 @@ class EntityHost:
         self, name: str | None, top: int, continuation: str | None, fetch_state: bool
     ) -> tuple[list[dict[str, Any]], str | None]:
         prefix = entity_instance_id(name, "") if name else "@"
-        rows, token = await self.engine.store.query_instances(
+        rows, token = await self._store.query_instances(
             InstanceQuery(instance_id_prefix=prefix), top, continuation
         )
         items = []

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from devhost.engine.history import EventType, OrchestrationStatus, status_time
+from devhost.engine.history import EventType, OrchestrationStatus, parse_time, status_time
 from devhost.store.base import TERMINAL_STATUSES, InstanceRow, StoredMessage
 
 
@@ -41,7 +41,9 @@ class DurableState:
 class Instance:
     """A running (or recently finished) orchestration instance held by the engine.
 
-    ``durable`` belongs to the checkpointer, ``inbox`` and ``in_ready_queue`` to the scheduler.
+    Its fields change through its methods (an execution begins, an episode is recorded, the
+    execution ends, a rewind); ``durable`` belongs to the checkpointer, ``inbox`` and
+    ``in_ready_queue`` to the scheduler.
     """
 
     instance_id: str
@@ -109,6 +111,120 @@ class Instance:
         self.held = []
         dropped, self.inbox = self.inbox, []
         return dropped
+
+    def next_generation(
+        self,
+        execution_id: str,
+        input_json: str | None,
+        history: list[dict[str, Any]],
+        now: datetime,
+    ) -> None:
+        """Continue as new: the next generation, its opening events already recorded."""
+        self.execution_id = execution_id
+        self.generation += 1
+        self.input = input_json
+        self.created = self.updated = now
+        self.status = "Running"
+        self.history = history
+
+    def end(self, status: str, output: str | None, now: datetime) -> None:
+        """The execution ended (completed, failed or terminated)."""
+        self.status = status
+        self.output = output
+        self.completed = self.updated = now
+        self.held = []
+
+    def rewind(self, now: datetime) -> int:
+        """Rewrite the failed parts of the history as ``GenericEvent`` rows, as DTFx does.
+
+        Azure Storage's RewindHistoryAsync keeps each row and changes its ``EventType`` to
+        GenericEvent with ``Reason`` "Rewound: <type>": every TaskFailed and its TaskScheduled,
+        every SubOrchestrationInstanceFailed (its Created row stays: the rewound child reports
+        back) and the failed ExecutionCompleted. The replay then schedules the failed work again
+        with the same sequence numbers. The instance is Pending until its next episode.
+        Returns the index of the first rewritten event.
+        """
+        failed_tasks = {
+            e.get("TaskScheduledId") for e in self.history if e["EventType"] == EventType.TaskFailed
+        }
+        first_changed = len(self.history)
+        for index, event in enumerate(self.history):
+            kind = event["EventType"]
+            if (
+                kind in (EventType.TaskFailed, EventType.SubOrchestrationInstanceFailed)
+                or (kind == EventType.TaskScheduled and event["EventId"] in failed_tasks)
+                or kind == EventType.ExecutionCompleted
+            ):
+                self.history[index] = {
+                    **event,
+                    "EventType": int(EventType.GenericEvent),
+                    "Reason": f"Rewound: {EventType(kind).name}",
+                }
+                first_changed = min(first_changed, index)
+        self.status = "Pending"
+        self.output = None
+        self.completed = None
+        self.updated = now
+        return first_changed
+
+
+def row_from_history(row: InstanceRow, history: list[dict[str, Any]]) -> InstanceRow:
+    """The instance row as a committed history says it is.
+
+    A checkpoint writes the history, then the row (as DTFx does); a crash in between leaves a
+    row that is older than the history, whether the execution changed or not. The history is
+    the record. Only what the history holds is taken from it; the custom status stays.
+    """
+    started = next((e for e in history if e["EventType"] == EventType.ExecutionStarted), None)
+    if started is None:
+        return row
+    status, output, completed = "Running", None, None
+    for event in history:
+        event_type = event["EventType"]
+        if event_type == EventType.ExecutionSuspended:
+            status = "Suspended"
+        elif event_type == EventType.ExecutionResumed:
+            status = "Running"
+        elif event_type == EventType.ExecutionCompleted:
+            status = OrchestrationStatus(event["OrchestrationStatus"]).name
+            output, completed = event.get("Result"), parse_time(event["Timestamp"])
+    parent = started.get("ParentInstance")
+    return replace(
+        row,
+        name=started["Name"],
+        execution_id=started["OrchestrationInstance"]["ExecutionId"],
+        runtime_status=status,
+        created_time=parse_time(started["Timestamp"]),
+        last_updated_time=max(row.last_updated_time, parse_time(history[-1]["Timestamp"])),
+        input=started.get("Input"),
+        output=output,
+        completed_time=completed,
+        generation=started.get("Generation") or 0,
+        parent_instance_id=parent["OrchestrationInstance"]["InstanceId"] if parent else None,
+    )
+
+
+def instance_from_row(row: InstanceRow) -> Instance:
+    return Instance(
+        instance_id=row.instance_id,
+        name=row.name,
+        execution_id=row.execution_id,
+        status=row.runtime_status,
+        created=row.created_time,
+        updated=row.last_updated_time,
+        input=row.input,
+        output=row.output,
+        custom_status=row.custom_status,
+        completed=row.completed_time,
+        generation=row.generation,
+    )
+
+
+def parent_from_history(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for event in history[:3]:
+        if event["EventType"] == EventType.ExecutionStarted:
+            return event.get("ParentInstance")
+    return None
 
 
 def parse_stored_json(text: str | None) -> Any:

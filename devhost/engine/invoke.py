@@ -169,13 +169,13 @@ async def invoke_activity(
             result = await loop.run_in_executor(executor, lambda: info.func(**kwargs))
         encoded = durable_codec.df_dumps(result)
     except Exception as exc:
-        return False, None, _failure_text(exc)
+        return False, None, failure_text(exc)
     if encoded == "null":
         return True, None, ""
     return True, json.dumps(json.loads(encoded), separators=(",", ":")), ""
 
 
-def _failure_text(exc: BaseException) -> str:
+def failure_text(exc: BaseException) -> str:
     """The error line and the traceback of the user's frames (host frames are noise)."""
     frames = [
         frame
@@ -248,3 +248,20 @@ def known_functions_message(kind: str, name: str, known: Callable[[], list[str]]
 
 def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
+
+
+async def run_override(
+    override: Callable[[Any], Any], input_text: str | None
+) -> tuple[bool, str | None, str]:
+    """Run a test's stand-in for an activity with the same encodings as the real thing."""
+    try:
+        value = durable_codec.df_loads(input_text) if input_text is not None else None
+        result = override(value)
+        if asyncio.iscoroutine(result):
+            result = await result
+        encoded = durable_codec.df_dumps(result)
+    except Exception as exc:
+        return False, None, failure_text(exc)
+    if encoded == "null":
+        return True, None, ""
+    return True, json.dumps(json.loads(encoded), separators=(",", ":")), ""

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from devhost.engine.history import EventType
+from devhost.store.base import Checkpoint
 from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost
 from tests.devhost.apps.waiting import INDEX
+from tests.durability.crash import life_that_crashes
 
 
 @pytest.fixture
@@ -125,29 +130,27 @@ async def test_truthy_custom_status_is_shown(host: DurableTestHost, value: Any) 
     assert (await current(host, instance_id))["customStatus"] == value
 
 
-async def test_a_crash_between_generations_loses_neither_the_start_nor_a_carried_event(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _holds_a_later_generation(checkpoint: Checkpoint) -> bool:
+    return any(
+        e["EventType"] == EventType.ExecutionStarted and e.get("Generation", 0) > 0
+        for e in checkpoint.history
+    )
+
+
+async def test_a_crash_between_generations_loses_neither_the_start_nor_a_carried_event() -> None:
     store = MemoryStore("continued")
-    async with DurableTestHost(index=INDEX, store=store, task_hub="continued") as first:
-        instance_id = await first.start("collect")
-        await first.idle()
-        engine = first.engine
-        continue_as_new = engine._continue_as_new
-
-        def then_die(*args: Any) -> None:
-            continue_as_new(*args)
-            # The process dies after the old generation's checkpoint, before the new one runs.
-            monkeypatch.setattr(engine, "_run_episode", lambda instance: None)
-
-        monkeypatch.setattr(engine, "_continue_as_new", then_die)
-        # Both land in one episode: 1 ends the generation, 2 is carried over to the next.
+    # The process dies right after the first checkpoint of a later generation: the one that
+    # consumed both events (one ended the first generation, one was carried over).
+    async with life_that_crashes(INDEX, store, crash_after=_holds_a_later_generation) as first:
+        instance_id = await first.engine.start_new("collect", "col", None)
+        # Both land in one episode: 1 ends the first generation, 2 is carried over to the next.
         for value in (1, 2):
-            await first.raise_event(instance_id, "Add", value, as_client=False)
-        await first.idle()
-        await first.engine.checkpoint()
-        assert not await store.read_messages()  # both events were consumed by that checkpoint
-    monkeypatch.undo()
+            await first.engine.raise_event(instance_id, "Add", json.dumps(value))
+        deadline = time.monotonic() + 5
+        while not first.point.crashed:
+            assert time.monotonic() < deadline, "no generation ended"
+            await asyncio.sleep(0.001)
+    assert [m.body["kind"] for m in await store.read_messages()] == ["start", "event", "event"]
 
     async with DurableTestHost(index=INDEX, store=store, task_hub="continued") as second:
         await second.idle()

@@ -14,6 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+from devhost.engine import replay
 from devhost.engine.history import EventType
 from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost
@@ -51,3 +54,49 @@ async def test_an_event_held_while_suspended_survives_a_crash() -> None:
         status = await second.wait("paused")
 
     assert status["runtimeStatus"] == "Completed" and status["output"] == "later"
+
+
+async def test_a_start_and_an_event_queued_at_a_crash_start_one_execution() -> None:
+    store = MemoryStore(TASK_HUB)
+    async with life_that_crashes(waiting.INDEX, store) as first:
+        first.point.stop_after(2)  # the start's message and the event's, nothing after
+        await first.engine.start_new("wait_for_approve", "queued", None)
+        await first.engine.raise_event("queued", "Approve", json.dumps("yes"))
+    assert [m.body["kind"] for m in await store.read_messages()] == ["start", "event"]
+
+    async with DurableTestHost(index=waiting.INDEX, store=store, task_hub=TASK_HUB) as second:
+        status = await second.wait("queued")
+        await second.engine.checkpoint()
+
+    assert status["runtimeStatus"] == "Completed" and status["output"] == "yes"
+    stored = await store.read_history("queued")
+    assert stored is not None and _started(stored.events) == 1
+
+
+async def test_an_episode_failing_inside_the_host_fails_the_instance_and_keeps_its_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = MemoryStore(TASK_HUB)
+    run = replay.HostReplay.run
+    calls = {"left": 0}
+
+    def fails_once(self: replay.HostReplay, new_events_from: int) -> replay.ReplayResult:
+        if calls["left"]:
+            calls["left"] -= 1
+            raise RuntimeError("a fault inside the host")
+        return run(self, new_events_from)
+
+    monkeypatch.setattr(replay.HostReplay, "run", fails_once)
+    async with DurableTestHost(index=waiting.INDEX, store=store, task_hub=TASK_HUB) as host:
+        await host.start("wait_for_approve", instance_id="faulty")
+        await host.idle()
+        calls["left"] = 1
+        await host.raise_event("faulty", "Approve", "yes", as_client=False)
+        status = await host.wait("faulty")
+        history = await host.status("faulty", history=True)
+
+    assert status["runtimeStatus"] == "Failed"
+    assert "host error: RuntimeError" in status["output"]
+    assert history is not None
+    raised = [e for e in history["historyEvents"] if e["EventType"] == "EventRaised"]
+    assert [e["Input"] for e in raised] == ["yes"]  # the event is kept, for a rewind

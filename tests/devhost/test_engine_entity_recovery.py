@@ -1,7 +1,7 @@
 """Entities after a crash: an acknowledged signal is applied to the stored state exactly once.
 
-Each test stops a first host at a chosen point (store calls replaced, as if the process died
-there) and starts a second host on the same store.
+Each test kills a first host at a chosen point (the store accepts no write after it, and the
+host's memory is lost) and starts a second host on the same store.
 """
 
 from __future__ import annotations
@@ -11,15 +11,21 @@ from typing import Any
 
 import pytest
 
+from devhost.store.base import Checkpoint
 from devhost.store.memory import MemoryStore
-from devhost.testing import DurableTestHost
+from devhost.testing import DurableTestHost, client_input
 from tests.devhost.apps.counters import INDEX
+from tests.durability.crash import life_that_crashes
 
 TASK_HUB = "entityrecovery"
 
 
 async def _nothing(*args: Any, **kwargs: Any) -> None:
     return None
+
+
+def _ended(checkpoint: Checkpoint) -> bool:
+    return checkpoint.row.runtime_status == "Completed"
 
 
 async def _counter(store: MemoryStore, key: str) -> Any:
@@ -38,8 +44,8 @@ def store() -> MemoryStore:
 async def test_signal_acknowledged_but_never_applied_is_applied_after_restart(
     store: MemoryStore,
 ) -> None:
-    async with DurableTestHost(index=INDEX, store=store, task_hub=TASK_HUB) as first:
-        first.engine.entities._enqueue = lambda *args: None  # type: ignore[method-assign]
+    async with life_that_crashes(INDEX, store) as first:
+        first.point.stop_after(1)  # the signal's message, nothing after it
         await first.engine.signal_entity("Counter", "k1", "add", json.dumps(json.dumps(5)))
 
     assert await _counter(store, "k1") == 5
@@ -78,10 +84,13 @@ async def test_signal_recorded_but_left_in_the_inbox_is_not_applied_twice(
 async def test_signal_sent_by_a_finished_orchestration_survives_a_crash(
     store: MemoryStore,
 ) -> None:
-    async with DurableTestHost(index=INDEX, store=store, task_hub=TASK_HUB) as first:
-        first.engine.entities._enqueue = lambda *args: None  # type: ignore[method-assign]
-        status = await first.run("signal_and_finish", "k4")
-        assert status["runtimeStatus"] == "Completed"
+    # The host dies right after the orchestration's last checkpoint (which sent the signal
+    # first), before the entity's state was written.
+    async with life_that_crashes(INDEX, store, crash_after=_ended) as first:
+        instance_id = await first.engine.start_new("signal_and_finish", None, client_input("k4"))
+        status = await first.engine.wait_for_completion(instance_id, 5)
+        assert status is not None and status["runtimeStatus"] == "Completed"
+        assert await store.read_messages(), "the signal is in the entity's inbox"
 
     # The orchestration is over (nothing to recover there); the signal it recorded is not lost.
     assert await _counter(store, "k4") == 10

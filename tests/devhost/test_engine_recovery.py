@@ -14,6 +14,7 @@ from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost
 from tests.devhost.apps import outside_calls, sequences, waiting
 from tests.devhost.apps.outside_calls import INDEX
+from tests.durability.crash import life_that_crashes
 
 TASK_HUB = "recoveryhub"
 
@@ -185,19 +186,15 @@ async def test_a_finished_instance_is_shown_finished_only_once_that_is_in_the_st
         assert shown is not None and shown["runtimeStatus"] == "Completed"
 
 
-async def test_a_start_acknowledged_but_never_run_runs_after_a_crash(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_start_acknowledged_but_never_run_runs_after_a_crash() -> None:
     # The start is recorded as the instance's Pending row before start() returns; the host
-    # dies before it ran a single episode (nothing in memory reaches the store).
+    # dies right after that write (nothing in memory reaches the store).
     store = MemoryStore(TASK_HUB)
-    async with DurableTestHost(index=sequences.INDEX, store=store, task_hub=TASK_HUB) as first:
-        monkeypatch.setattr(first.engine, "_deliver", lambda *args, **kwargs: None)
-        instance_id = await first.start("hello_sequence")
-        monkeypatch.undo()
+    async with life_that_crashes(sequences.INDEX, store) as first:
+        first.point.stop_after(1)
+        instance_id = await first.engine.start_new("hello_sequence", None, None)
     assert store.instances[instance_id].runtime_status == "Pending"
-    history = await store.read_history(instance_id)
-    assert history is None or history.events == []
+    assert await store.read_history(instance_id) is None
 
     async with DurableTestHost(index=sequences.INDEX, store=store, task_hub=TASK_HUB) as second:
         status = await second.wait(instance_id)

@@ -14,6 +14,7 @@ from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost
 from tests.devhost.apps import rewinding
 from tests.devhost.apps.rewinding import INDEX
+from tests.durability.crash import life_that_crashes
 
 TASK_HUB = "rewindhub"
 
@@ -141,13 +142,12 @@ async def test_rewinding_a_running_instance_is_an_invalid_operation() -> None:
 async def test_an_acknowledged_rewind_survives_a_crash_before_the_checkpoint() -> None:
     rewinding.broken.add("b")
     store = MemoryStore(TASK_HUB)
-    async with DurableTestHost(index=INDEX, store=store, task_hub=TASK_HUB) as first:
-        instance_id = await first.start("chain")
-        await first.wait(instance_id)
+    async with life_that_crashes(INDEX, store) as first:
+        instance_id = await first.engine.start_new("chain", None, None)
+        await first.engine.wait_for_completion(instance_id, 5)
         # The crash: the rewind's message is stored (the 202 went out) but nothing after it
-        # happened, neither the rewritten history nor the episode.
-        first.engine._rewind_history = lambda *args: None  # type: ignore[method-assign]
-        first.engine._deliver = lambda *args: None  # type: ignore[method-assign]
+        # was, neither the rewritten history nor the episode.
+        first.point.stop_after(1)
         await first.engine.rewind(instance_id, "before the crash")
     assert store.instances[instance_id].runtime_status == "Failed"
 

@@ -1,0 +1,118 @@
+"""Recovery after a (possibly unclean) stop: what the store says was under way is resumed.
+
+* Every instance whose row says it runs is loaded; loading one (here or later, on demand)
+  re-dispatches its work in flight, found by re-running its orchestrator once on its history
+  (``redispatch``): activities run again (at least once), timers are re-armed from
+  ``TimerCreated``, a sub-orchestration is found or started again, an entity call not yet
+  answered is sent again (the entity answers a known request ID without applying it twice).
+* Then the durable inbox is read once, oldest message first, and every message that the last
+  checkpoint of its instance had not applied (its ID is newer than the instance's watermark) is
+  delivered; the others are deleted. A start message begins its execution, unless that
+  execution is already in the store.
+
+A crash during recovery changes nothing of this: recovery writes only what a normal run
+would (checkpoints of repaired rows, deletes of applied messages), and reads everything again
+the next time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from devhost.app.loader import FunctionIndex
+from devhost.engine.cache import InstanceCache
+from devhost.engine.client import ClientOperations
+from devhost.engine.clock import Clock
+from devhost.engine.dispatch import Dispatcher
+from devhost.engine.entities import EntityHost
+from devhost.engine.episode import CheckFunction, open_work, unrun_episode
+from devhost.engine.instance import Instance
+from devhost.engine.messages import MessageIds
+from devhost.engine.scheduling import Scheduler
+from devhost.store.base import RUNNING_STATUSES, InstanceQuery, Store, StoredMessage
+
+log = logging.getLogger("devhost.engine")
+
+
+async def recover(
+    store: Store,
+    cache: InstanceCache,
+    redeliver: Callable[[StoredMessage], Awaitable[bool]],
+) -> None:
+    """Load the instances that run, then deliver the inbox messages not yet applied."""
+    query = InstanceQuery(runtime_status=sorted(RUNNING_STATUSES))
+    token: str | None = None
+    loaded = 0
+    while True:
+        rows, token = await store.query_instances(query, 500, token)
+        for row in rows:
+            if not row.name.startswith("@") and await cache.load(row.instance_id) is not None:
+                loaded += 1
+        if not token:
+            break
+    messages = await store.read_messages()
+    stale = [message for message in messages if not await redeliver(message)]
+    if stale:
+        await store.delete_messages(stale)
+    if loaded or messages:
+        log.info("Recovered %d instances and %d messages", loaded, len(messages) - len(stale))
+
+
+def redispatch(
+    instance: Instance,
+    *,
+    index: FunctionIndex,
+    check_function: CheckFunction,
+    client: ClientOperations,
+    scheduler: Scheduler,
+    dispatcher: Dispatcher,
+) -> None:
+    """An instance read from the store: carry on with what it had under way."""
+    if instance.is_terminal or instance.instance_id.startswith("@"):
+        return
+    if not instance.history:
+        if instance.status == "Pending":
+            client.begin(instance, None)  # a start recorded as its Pending row, never run
+        return
+    if unrun_episode(instance.history) is not None:
+        scheduler.mark_ready(instance)  # a generation that never ran: its first episode does it
+        return
+    try:
+        work = open_work(instance, index, check_function)
+    except Exception:
+        log.exception("The work in flight of %s could not be found", instance.instance_id)
+        return
+    for item in work or []:
+        dispatcher.dispatch(instance, item, recovered=True)
+
+
+async def redeliver(
+    message: StoredMessage,
+    *,
+    cache: InstanceCache,
+    client: ClientOperations,
+    scheduler: Scheduler,
+    entities: EntityHost,
+    ids: MessageIds,
+    clock: Clock,
+) -> bool:
+    """Deliver one inbox message found at start-up; False if it was applied already."""
+    if message.instance_id.startswith("@"):
+        return await entities.redeliver(message)
+    instance = await cache.load(message.instance_id)  # a torn row is repaired and resumed
+    if instance is not None and message.msg_id <= instance.durable.watermark:
+        return False
+    body = message.body
+    if body["kind"] == "start":
+        if instance is not None and instance.execution_id == body["executionId"]:
+            return False  # that execution is in the store already
+        client.start_from_message(message, instance)
+        return True
+    if instance is not None and body["kind"] == "rewind" and instance.status == "Failed":
+        # Acknowledged, but the rewritten history never reached the store.
+        client.rewind_in_memory(instance, clock.now())
+    if instance is None or instance.is_terminal:
+        return False
+    scheduler.deliver(instance, body["event"], message)
+    return True
