@@ -1,10 +1,10 @@
 """The instance cache: orchestration instances in memory, loaded from the store on demand.
 
 It reads, never writes. A row older than its history (a crash between the two writes of a
-checkpoint across a continue-as-new or a restart) is repaired in memory from the history, the
-record, and handed to the checkpointer as changed, so the next checkpoint writes it again.
-Finished instances are evicted, least recently used first, once nothing of them is left to
-write.
+checkpoint, in the same execution or across a continue-as-new) is repaired in memory from the
+history, the record, and handed to the checkpointer as changed, so the next checkpoint writes
+it again. Finished instances are evicted, least recently used first, once nothing of them is
+left to write.
 """
 
 from __future__ import annotations
@@ -110,8 +110,7 @@ class InstanceCache:
             return None
         stored = await self._store.read_history(instance_id)
         repaired = False
-        if stored is not None and stored.execution_id != row.execution_id and stored.events:
-            # A checkpoint writes the history, then the row; it died in between.
+        if stored is not None and stored.events:
             fixed = row_from_history(row, stored.events)
             repaired = _differs(fixed, row)
             row = fixed

@@ -18,9 +18,10 @@ import pytest
 
 from devhost.engine import replay
 from devhost.engine.history import EventType
+from devhost.store.base import Checkpoint
 from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost
-from tests.devhost.apps import waiting
+from tests.devhost.apps import sequences, waiting
 from tests.durability.crash import life_that_crashes
 
 TASK_HUB = "crashes"
@@ -35,6 +36,27 @@ async def until(predicate: Callable[[], bool], what: str, timeout: float = 5.0) 
 
 def _started(history: list[dict[str, Any]]) -> int:
     return sum(e["EventType"] == EventType.ExecutionStarted for e in history)
+
+
+async def test_a_checkpoint_torn_between_history_and_row_strands_nothing() -> None:
+    # The last checkpoint's history (ending in ExecutionCompleted) is stored, its row is not.
+    store = MemoryStore(TASK_HUB)
+
+    def ended(checkpoint: Checkpoint) -> bool:
+        return checkpoint.row.runtime_status == "Completed"
+
+    async with life_that_crashes(sequences.INDEX, store, crash_after=ended, torn=True) as first:
+        instance_id = await first.engine.start_new("hello_sequence", None, None)
+        await until(lambda: first.point.crashed, "the last checkpoint was torn")
+    assert store.instances[instance_id].runtime_status != "Completed"
+
+    async with DurableTestHost(index=sequences.INDEX, store=store, task_hub=TASK_HUB) as second:
+        status = await second.wait(instance_id)
+        await second.engine.checkpoint()
+
+    assert status["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+    row = store.instances[instance_id]
+    assert row.runtime_status == "Completed" and row.output is not None
 
 
 async def test_an_event_held_while_suspended_survives_a_crash() -> None:
