@@ -12,6 +12,7 @@ Routes (all under ``/api``)::
 import json
 import logging
 import re
+import uuid
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -74,24 +75,35 @@ async def start_batch(
     existing = await client.get_status(request.job_id)
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
-        raise ApiError(
-            409,
-            "JobAlreadyRunning",
-            f"Batch job '{request.job_id}' is already {current}; poll it or cancel it first.",
-            [{"field": "jobId", "code": "instance_running", "message": f"job is {current}"}],
-            headers={"Location": f"/api/batches/{request.job_id}"},
-        )
+        raise _job_running(request.job_id, str(current))
     source = request.data_source
     if source.items is not None:
         # Inline items go to a blob first: an orchestration input is replayed with every
-        # episode, and 10,000 records there would make each one slow.
-        staged = store.staged_input_blob(request.job_id)
+        # episode, and 10,000 records there would make each one slow. One blob per request:
+        # a concurrent start of the same job must not replace the items of the one that wins.
+        staged = store.staged_input_blob(f"{request.job_id}/{uuid.uuid4().hex}")
         await in_thread(store.write_text, staged, "\n".join(input_lines(source.items, None)))
         source = BatchDataSource(blob_name=staged)
     job = BatchInput.model_validate({**request.to_wire(), "dataSource": source.to_wire()})
-    await client.start_new("batch_job", instance_id=request.job_id, client_input=job.to_wire())
+    try:
+        await client.start_new("batch_job", instance_id=request.job_id, client_input=job.to_wire())
+    except Exception as error:
+        # A concurrent start of the same job can win between the check and the start.
+        if "already exists" in str(error):
+            raise _job_running(request.job_id, "Running") from error
+        raise
     logger.info("Started batch job %s", request.job_id)
     return client.create_check_status_response(req, request.job_id)
+
+
+def _job_running(job_id: str, current: str) -> ApiError:
+    return ApiError(
+        409,
+        "JobAlreadyRunning",
+        f"Batch job '{job_id}' is already {current}; poll it or cancel it first.",
+        [{"field": "jobId", "code": "instance_running", "message": f"job is {current}"}],
+        headers={"Location": f"/api/batches/{job_id}"},
+    )
 
 
 @bp.route(route="batches/{jobId}", methods=["GET"])

@@ -49,19 +49,29 @@ async def start_monitor(
     existing = await client.get_status(request.monitor_id)
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
-        raise ApiError(
-            409,
-            "MonitorAlreadyRunning",
-            f"Monitor '{request.monitor_id}' is already {current}; stop it first.",
-            [{"field": "monitorId", "code": "instance_running", "message": f"is {current}"}],
-            headers={"Location": f"/api/monitors/{request.monitor_id}"},
-        )
+        raise _monitor_running(request.monitor_id, str(current))
     monitor = MonitorInput.model_validate(request.to_wire())
-    await client.start_new(
-        "health_monitor", instance_id=request.monitor_id, client_input=monitor.to_wire()
-    )
+    try:
+        await client.start_new(
+            "health_monitor", instance_id=request.monitor_id, client_input=monitor.to_wire()
+        )
+    except Exception as error:
+        # A concurrent start of the same monitor can win between the check and the start.
+        if "already exists" in str(error):
+            raise _monitor_running(request.monitor_id, "Running") from error
+        raise
     logger.info("Started monitor %s for %s", request.monitor_id, request.url)
     return client.create_check_status_response(req, request.monitor_id)
+
+
+def _monitor_running(monitor_id: str, current: str) -> ApiError:
+    return ApiError(
+        409,
+        "MonitorAlreadyRunning",
+        f"Monitor '{monitor_id}' is already {current}; stop it first.",
+        [{"field": "monitorId", "code": "instance_running", "message": f"is {current}"}],
+        headers={"Location": f"/api/monitors/{monitor_id}"},
+    )
 
 
 def _monitor_view(status: DurableOrchestrationStatus) -> dict[str, Any]:

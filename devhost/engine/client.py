@@ -4,6 +4,10 @@ Every operation that a client is told was accepted writes first: a start with a 
 as the instance's Pending row (as DTFx records a start), a start with the caller's ID, an
 event, a terminate, a suspend, a resume or a rewind as a message in the durable inbox. Only
 then does the engine act on it in memory, and only then does the call return (the 202).
+
+The operations on one instance ID run one at a time (``KeyedLocks``): of concurrent starts of
+one ID exactly one wins and the others find it existing, and an instance's messages get IDs in
+the order they are applied, which the inbox watermark relies on.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import contextlib
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +49,27 @@ from devhost.store.base import (
 )
 
 _INVALID_ID = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+
+
+class KeyedLocks:
+    """One ``asyncio.Lock`` per key, kept only while someone holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 class ClientOperations:
@@ -79,6 +104,7 @@ class ClientOperations:
         self._scheduler = scheduler
         self._entities = entities
         self._any_state = overridable_states.lower() == "anystate"
+        self._locks = KeyedLocks()
         self._completion_waiters: dict[str, list[asyncio.Future[None]]] = {}
 
     # -- starts -----------------------------------------------------------------------------------
@@ -105,33 +131,35 @@ class ClientOperations:
             self.begin(instance, None)
             return instance_id
         _validate_instance_id(instance_id)
-        existing = await self._cache.load(instance_id)
-        if existing is not None:
-            if existing.is_terminal:
-                # Its end is stored before another execution may replace it.
-                await self._checkpointer.write(existing)
-            if self._blocks_start(existing):
-                raise InstanceAlreadyExists(
-                    f"An Orchestration instance with the status {existing.status} already exists."
-                )
-        # A caller's ID may have history left behind (a purge cut short by a crash), which
-        # would read as newer than a row with no history: its start is queued, and the
-        # earlier execution's history and inbox watermark stay the record until the new
-        # one's first checkpoint replaces them.
-        now = self._clock.now()
-        message = StoredMessage(
-            msg_id=self._ids.new(),
-            instance_id=instance_id,
-            body={
-                "kind": "start",
-                "name": info.durable_name,
-                "executionId": uuid.uuid4().hex,
-                "input": input_json,
-                "created": now.isoformat(),
-            },
-        )
-        await self._store.put_message(message)
-        self.start_from_message(message, existing)
+        async with self._locks.hold(instance_id):
+            existing = await self._cache.load(instance_id)
+            if existing is not None:
+                if existing.is_terminal:
+                    # Its end is stored before another execution may replace it.
+                    await self._checkpointer.write(existing)
+                if self._blocks_start(existing):
+                    raise InstanceAlreadyExists(
+                        f"An Orchestration instance with the status {existing.status} "
+                        "already exists."
+                    )
+            # A caller's ID may have history left behind (a purge cut short by a crash), which
+            # would read as newer than a row with no history: its start is queued, and the
+            # earlier execution's history and inbox watermark stay the record until the new
+            # one's first checkpoint replaces them.
+            now = self._clock.now()
+            message = StoredMessage(
+                msg_id=self._ids.new(),
+                instance_id=instance_id,
+                body={
+                    "kind": "start",
+                    "name": info.durable_name,
+                    "executionId": uuid.uuid4().hex,
+                    "input": input_json,
+                    "created": now.isoformat(),
+                },
+            )
+            await self._store.put_message(message)
+            self.start_from_message(message, existing)
         return instance_id
 
     def start_from_message(self, message: StoredMessage, existing: Instance | None) -> Instance:
@@ -222,49 +250,51 @@ class ClientOperations:
         make_event: Callable[[Instance, datetime], dict[str, Any]],
     ) -> None:
         """Make a client's event durable, then hand it to the running instance."""
-        instance = await self._cache.load(instance_id)
-        if instance is None:
-            raise InstanceNotFound(instance_id)
-        if instance.is_terminal:
-            raise InstanceGone(instance_id)
-        event = make_event(instance, self._clock.now())
-        message = StoredMessage(
-            msg_id=self._ids.new(),
-            instance_id=instance_id,
-            body={"kind": kind, "executionId": instance.execution_id, "event": event},
-        )
-        await self._store.put_message(message)
-        self._scheduler.deliver(instance, event, message)
-
-    async def rewind(self, instance_id: str, reason: str | None) -> None:
-        instance = await self._cache.load(instance_id)
-        if instance is None:
-            raise InstanceNotFound(instance_id)
-        if instance.status in ("Completed", "Terminated", "Canceled"):
-            raise InstanceGone(instance_id)
-        if instance.status != "Failed":
-            raise InvalidOperation(
-                f"Instance '{instance_id}' is {instance.status}; "
-                "only failed instances can be rewound."
-            )
-        # The instance and every failed sub-orchestration below it are rewound together.
-        # Each gets its own durable message before anything changes in memory, so a crash
-        # before the next checkpoint replays the rewind from the inbox (recovery).
-        targets = [instance, *await self._failed_children(instance)]
-        now = self._clock.now()
-        deliveries = []
-        for target in targets:
-            event = new_event(EventType.GenericEvent, now, Data=reason or "")
+        async with self._locks.hold(instance_id):
+            instance = await self._cache.load(instance_id)
+            if instance is None:
+                raise InstanceNotFound(instance_id)
+            if instance.is_terminal:
+                raise InstanceGone(instance_id)
+            event = make_event(instance, self._clock.now())
             message = StoredMessage(
                 msg_id=self._ids.new(),
-                instance_id=target.instance_id,
-                body={"kind": "rewind", "executionId": target.execution_id, "event": event},
+                instance_id=instance_id,
+                body={"kind": kind, "executionId": instance.execution_id, "event": event},
             )
             await self._store.put_message(message)
-            deliveries.append((target, event, message))
-        for target, event, message in deliveries:
-            self.rewind_in_memory(target, now)
-            self._scheduler.deliver(target, event, message)
+            self._scheduler.deliver(instance, event, message)
+
+    async def rewind(self, instance_id: str, reason: str | None) -> None:
+        async with self._locks.hold(instance_id):
+            instance = await self._cache.load(instance_id)
+            if instance is None:
+                raise InstanceNotFound(instance_id)
+            if instance.status in ("Completed", "Terminated", "Canceled"):
+                raise InstanceGone(instance_id)
+            if instance.status != "Failed":
+                raise InvalidOperation(
+                    f"Instance '{instance_id}' is {instance.status}; "
+                    "only failed instances can be rewound."
+                )
+            # The instance and every failed sub-orchestration below it are rewound together.
+            # Each gets its own durable message before anything changes in memory, so a crash
+            # before the next checkpoint replays the rewind from the inbox (recovery).
+            targets = [instance, *await self._failed_children(instance)]
+            now = self._clock.now()
+            deliveries = []
+            for target in targets:
+                event = new_event(EventType.GenericEvent, now, Data=reason or "")
+                message = StoredMessage(
+                    msg_id=self._ids.new(),
+                    instance_id=target.instance_id,
+                    body={"kind": "rewind", "executionId": target.execution_id, "event": event},
+                )
+                await self._store.put_message(message)
+                deliveries.append((target, event, message))
+            for target, event, message in deliveries:
+                self.rewind_in_memory(target, now)
+                self._scheduler.deliver(target, event, message)
 
     def rewind_in_memory(self, instance: Instance, now: datetime) -> None:
         first_changed = instance.rewind(now)
@@ -348,14 +378,15 @@ class ClientOperations:
     # -- purge ------------------------------------------------------------------------------------
 
     async def purge(self, instance_id: str) -> int:
-        instance = await self._cache.load(instance_id)
-        if instance is None:
-            raise InstanceNotFound(instance_id)
-        if not instance.is_terminal:
-            return 0
-        await self._checkpointer.write(instance)
-        self._cache.discard(instance_id)
-        return 1 if await self._store.delete_instance(instance_id) else 0
+        async with self._locks.hold(instance_id):
+            instance = await self._cache.load(instance_id)
+            if instance is None:
+                raise InstanceNotFound(instance_id)
+            if not instance.is_terminal:
+                return 0
+            await self._checkpointer.write(instance)
+            self._cache.discard(instance_id)
+            return 1 if await self._store.delete_instance(instance_id) else 0
 
     async def purge_many(
         self, created_from: datetime, created_to: datetime | None, statuses: list[str]
@@ -373,11 +404,12 @@ class ClientOperations:
             for row in rows:
                 if row.runtime_status not in TERMINAL_STATUSES:
                     continue
-                cached = self._cache.get(row.instance_id)
-                if cached is not None and not cached.is_terminal:
-                    continue  # started again since the query
-                self._cache.discard(row.instance_id)
-                deleted += 1 if await self._store.delete_instance(row.instance_id) else 0
+                async with self._locks.hold(row.instance_id):
+                    cached = self._cache.get(row.instance_id)
+                    if cached is not None and not cached.is_terminal:
+                        continue  # started again since the query
+                    self._cache.discard(row.instance_id)
+                    deleted += 1 if await self._store.delete_instance(row.instance_id) else 0
             if not token:
                 return deleted
 
