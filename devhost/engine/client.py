@@ -142,6 +142,7 @@ class ClientOperations:
                         f"An Orchestration instance with the status {existing.status} "
                         "already exists."
                     )
+                self._ids.observe(existing.durable.watermark)
             # A caller's ID may have history left behind (a purge cut short by a crash), which
             # would read as newer than a row with no history: its start is queued, and the
             # earlier execution's history and inbox watermark stay the record until the new
@@ -257,6 +258,7 @@ class ClientOperations:
             if instance.is_terminal:
                 raise InstanceGone(instance_id)
             event = make_event(instance, self._clock.now())
+            self._ids.observe(instance.durable.watermark)
             message = StoredMessage(
                 msg_id=self._ids.new(),
                 instance_id=instance_id,
@@ -285,6 +287,7 @@ class ClientOperations:
             deliveries = []
             for target in targets:
                 event = new_event(EventType.GenericEvent, now, Data=reason or "")
+                self._ids.observe(target.durable.watermark)
                 message = StoredMessage(
                     msg_id=self._ids.new(),
                     instance_id=target.instance_id,

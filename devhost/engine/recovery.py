@@ -101,8 +101,10 @@ async def redeliver(
     if message.instance_id.startswith("@"):
         return await entities.redeliver(message)
     instance = await cache.load(message.instance_id)  # a torn row is repaired and resumed
-    if instance is not None and message.msg_id <= instance.durable.watermark:
-        return False
+    if instance is not None:
+        ids.observe(instance.durable.watermark)
+        if message.msg_id <= instance.durable.watermark:
+            return False
     body = message.body
     if body["kind"] == "start":
         if instance is not None and instance.execution_id == body["executionId"]:

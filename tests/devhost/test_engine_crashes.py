@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 from devhost.engine import replay
+from devhost.engine.api import StatusOptions
 from devhost.engine.history import EventType
+from devhost.engine.messages import MessageIds
 from devhost.store.base import Checkpoint
 from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost
@@ -122,3 +124,38 @@ async def test_an_episode_failing_inside_the_host_fails_the_instance_and_keeps_i
     assert history is not None
     raised = [e for e in history["historyEvents"] if e["EventType"] == "EventRaised"]
     assert [e["Input"] for e in raised] == ["yes"]  # the event is kept, for a rewind
+
+
+async def test_events_after_a_restart_on_a_clock_set_back_are_not_taken_for_old_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = MemoryStore(TASK_HUB)
+    # The first host's clock ran an hour ahead: its messages' IDs (and so the stored
+    # watermark) are in the future of the next host's clock.
+    ahead = time.time_ns() + 3_600 * 10**9
+    monkeypatch.setattr(time, "time_ns", lambda: ahead)
+    async with DurableTestHost(index=waiting.INDEX, store=store, task_hub=TASK_HUB) as first:
+        await first.start("collect", instance_id="skewed")
+        await first.raise_event("skewed", "Add", 1, as_client=False)
+        await first.idle()
+    monkeypatch.undo()
+
+    async with life_that_crashes(waiting.INDEX, store) as second:
+        await second.engine.get_status("skewed", StatusOptions())
+        second.point.stop_after(1)  # the event's message, then the host dies
+        await second.engine.raise_event("skewed", "Add", json.dumps(2))
+
+    async with DurableTestHost(index=waiting.INDEX, store=store, task_hub=TASK_HUB) as third:
+        await third.idle()
+        await third.raise_event("skewed", "Add", 3, as_client=False)
+        status = await third.wait("skewed")
+
+    assert status["output"] == [1, 2, 3]
+
+
+def test_message_ids_grow_past_an_observed_watermark() -> None:
+    ids = MessageIds()
+    future = f"{time.time_ns() + 10**12:020d}00000007"
+    ids.observe(future)
+    first, second = ids.new(), ids.new()
+    assert future < first < second
