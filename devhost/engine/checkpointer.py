@@ -4,12 +4,13 @@ It alone writes each instance's ``DurableState`` (dirty, persisted_count, the ex
 store holds, the inbox watermark, consumed messages, the outbox) and decides the order of
 durable writes. One instance's checkpoint, in order:
 
-1. the outbox (entity calls and signals) is put in the entities' durable inboxes, before the
-   history that records them as sent (DTFx sends outbound messages before it commits), and
-   handed to the entities in memory;
-2. ``write_checkpoint``: the new history rows, the sentinel (``HistoryCount`` and
+1. a snapshot, taken at one instant: history, row, watermark, consumed messages, outbox;
+2. the outbox (entity calls and signals) is put in the entities' durable inboxes, before the
+   history that records them as sent (DTFx sends outbound messages before it commits);
+3. ``write_checkpoint``: the new history rows, the sentinel (``HistoryCount`` and
    ``InboxWatermark``) last, then the instance row;
-3. the consumed inbox messages are deleted in the background: one left behind by a crash is
+4. the sent messages are handed to the entities in memory;
+5. the consumed inbox messages are deleted in the background: one left behind by a crash is
    recognised by the watermark and dropped at the next start.
 
 A message is consumed (and the watermark passes it) only in the episode that applied it, so a
@@ -161,35 +162,35 @@ class Checkpointer:
 
     async def _write_once(self, target: Checkpointed) -> None:
         state = target.durable
+        history = list(target.history)
+        row = target.row()
+        persisted = state.persisted_count if row.execution_id == state.stored_execution else 0
+        checkpoint = Checkpoint(row, history, persisted, state.watermark)
+        consumed, state.consumed = state.consumed, []
+        outbox, state.outbox = state.outbox, []
         state.dirty = False
+        state.rewritten_from = None
         self._dirty.pop(target.instance_id, None)
         done = asyncio.get_running_loop().create_future()
         self._writing[target.instance_id] = (target, done)
-        consumed: list[StoredMessage] = []
+        sent = False
         try:
-            outbox, state.outbox = state.outbox, []
             if outbox:
-                try:
-                    await asyncio.gather(*(self._store.put_message(m) for m in outbox))
-                except BaseException:
-                    state.outbox[:0] = outbox
-                    raise
-                for message in outbox:
-                    self._hand_off(message)
-            history = list(target.history)
-            row = target.row()
-            persisted = state.persisted_count if row.execution_id == state.stored_execution else 0
-            checkpoint = Checkpoint(row, history, persisted, state.watermark)
-            consumed, state.consumed = state.consumed, []
-            state.rewritten_from = None
+                await asyncio.gather(*(self._store.put_message(m) for m in outbox))
+            sent = True
             await self._store.write_checkpoint(checkpoint)
         except BaseException:
+            if not sent:
+                state.outbox[:0] = outbox
             state.consumed[:0] = consumed
             self._mark(target)  # written again by the next flush
             raise
         finally:
             del self._writing[target.instance_id]
             done.set_result(None)
+            if sent:
+                for message in outbox:
+                    self._hand_off(message)
         state.stored_execution = row.execution_id
         floor = state.rewritten_from  # the history was rewritten while it was being written
         state.persisted_count = len(history) if floor is None else min(len(history), floor)

@@ -88,7 +88,7 @@ async def test_one_checkpoint_writes_in_the_documented_order() -> None:
     await checkpointer.write(target)
     await asyncio.sleep(0)  # the background delete
 
-    assert store.log == ["put out1", "hand off out1", "checkpoint 1 from 0", "delete m1"]
+    assert store.log == ["put out1", "checkpoint 1 from 0", "hand off out1", "delete m1"]
     stored = await store.read_history("a")
     assert stored is not None and stored.inbox_watermark == "m1"
 

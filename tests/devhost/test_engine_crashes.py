@@ -18,13 +18,14 @@ import pytest
 
 from devhost.engine import replay
 from devhost.engine.api import StatusOptions
+from devhost.engine.clock import VirtualClock
 from devhost.engine.history import EventType
 from devhost.engine.messages import MessageIds
-from devhost.store.base import Checkpoint
+from devhost.store.base import Checkpoint, StoredMessage
 from devhost.store.memory import MemoryStore
-from devhost.testing import DurableTestHost
-from tests.devhost.apps import sequences, waiting
-from tests.durability.crash import life_that_crashes
+from devhost.testing import DurableTestHost, client_input
+from tests.devhost.apps import counters, sequences, waiting
+from tests.durability.crash import CrashingMemoryStore, CrashPoint, EngineLife, life_that_crashes
 
 TASK_HUB = "crashes"
 
@@ -124,6 +125,59 @@ async def test_an_episode_failing_inside_the_host_fails_the_instance_and_keeps_i
     assert history is not None
     raised = [e for e in history["historyEvents"] if e["EventType"] == "EventRaised"]
     assert [e["Input"] for e in raised] == ["yes"]  # the event is kept, for a rewind
+
+
+class _HoldingStore(CrashingMemoryStore):
+    """Holds the first entity request's put until ``release`` is set."""
+
+    def __init__(self, inner: MemoryStore, point: CrashPoint, **options: Any) -> None:
+        super().__init__(inner, point, **options)
+        self.release = asyncio.Event()
+        self.holding = asyncio.Event()
+
+    async def put_message(self, message: StoredMessage) -> None:
+        if message.body["kind"] == "request" and not self.release.is_set():
+            self.holding.set()
+            await self.release.wait()
+        await super().put_message(message)
+
+
+async def test_a_signal_sent_while_a_checkpoint_is_under_way_is_not_lost() -> None:
+    # Two signals: the first one's put is slow; meanwhile a second episode sends another. The
+    # checkpoint under way must not store the second EventSent without its message.
+    store = MemoryStore(TASK_HUB)
+    point = CrashPoint()
+    holding = _HoldingStore(store, point, crash_after=lambda cp: cp.row.name == "signal_on_go")
+    life = EngineLife(counters.INDEX, holding, point, VirtualClock(), task_hub=TASK_HUB)
+    try:
+        engine = life.engine
+        await engine.start()
+        await engine.start_new("signal_on_go", "sender", client_input("k6"))
+        await asyncio.wait_for(holding.holding.wait(), 5)  # the first signal's put is held
+        await engine.raise_event("sender", "Go", None)
+        await until(
+            lambda: (
+                sum(
+                    e["EventType"] == EventType.EventSent
+                    for e in engine.instances["sender"].history
+                )
+                == 2
+            ),
+            "the second signal was sent in memory",
+        )
+        holding.release.set()
+        await until(lambda: point.crashed, "the checkpoint was written")
+    finally:
+        await life.abandon()
+
+    async with DurableTestHost(index=counters.INDEX, store=store, task_hub=TASK_HUB) as second:
+        await second.idle()
+        await second.raise_event("sender", "Done")
+        await second.wait("sender")
+        await second.idle()
+        exists, state = await second.engine.read_entity("Counter", "k6")
+
+    assert exists and state is not None and json.loads(state) == 11
 
 
 async def test_events_after_a_restart_on_a_clock_set_back_are_not_taken_for_old_ones(

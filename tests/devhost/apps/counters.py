@@ -55,6 +55,17 @@ def signal_then_read(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def signal_on_go(context: df.DurableOrchestrationContext):
+    """Signals once, then once more after "Go", then ends on "Done"."""
+    counter = df.EntityId("Counter", context.get_input())
+    context.signal_entity(counter, "add", 1)
+    yield context.wait_for_external_event("Go")
+    context.signal_entity(counter, "add", 10)
+    yield context.wait_for_external_event("Done")
+    return "done"
+
+
+@app.orchestration_trigger(context_name="context")
 def signal_and_finish(context: df.DurableOrchestrationContext):
     context.signal_entity(df.EntityId("Counter", context.get_input()), "add", 10)
     return "sent"
