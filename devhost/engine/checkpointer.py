@@ -9,7 +9,10 @@ durable writes. One instance's checkpoint, in order:
    history that records them as sent (DTFx sends outbound messages before it commits);
 3. ``write_checkpoint``: the new history rows, the sentinel (``HistoryCount`` and
    ``InboxWatermark``) last, then the instance row;
-4. the sent messages are handed to the entities in memory;
+4. the sent messages are handed to the entities in memory, and what waited for this state to
+   be stored is told (a parent learns of its child's end, a caller gets an entity's answer,
+   only once that end or that answer cannot be taken back by a crash, as in DTFx, where
+   these travel as messages sent with the checkpoint);
 5. the consumed inbox messages are deleted in the background: one left behind by a crash is
    recognised by the watermark and dropped at the next start.
 
@@ -66,6 +69,8 @@ class Checkpointer:
         Runs a background task the engine waits for when it rests (the message deletes).
     after_flush
         Called after each group commit (the instance cache evicts then).
+    settled
+        Called after what waited for a write was told (the engine may be at rest).
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class Checkpointer:
         hand_off: Callable[[StoredMessage], None],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         after_flush: Callable[[], None],
+        settled: Callable[[], None],
     ) -> None:
         self._store = store
         self._interval = interval
@@ -84,6 +90,10 @@ class Checkpointer:
         self._hand_off = hand_off
         self._spawn = spawn
         self._after_flush = after_flush
+        self._settled = settled
+        # Told once a write lands, or sent with it: the engine does not rest until then.
+        self._waiting_callbacks = 0
+        self._unsent = 0
         self._dirty: dict[str, Checkpointed] = {}
         self._writing: dict[str, tuple[Checkpointed, asyncio.Future[None]]] = {}
         self._requested = asyncio.Event()
@@ -111,10 +121,11 @@ class Checkpointer:
         consumed: Iterable[StoredMessage] = (),
         rewritten_from: int | None = None,
         changed: bool = True,
+        then: Callable[[], None] | None = None,
     ) -> None:
         """``target`` changed: ``consumed`` messages were applied, and the history may have
         been rewritten from index ``rewritten_from`` on (the rows from there are written
-        again)."""
+        again). ``then`` runs once this change is stored."""
         state = target.durable
         applied = False
         for message in consumed:
@@ -127,10 +138,24 @@ class Checkpointer:
             state.rewritten_from = rewritten_from if floor is None else min(floor, rewritten_from)
         if changed or applied:
             self._mark(target)
+        if then is not None:
+            self.after_stored(target, then)
+
+    def after_stored(self, target: Checkpointed, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once everything recorded of ``target`` so far is stored: now if
+        it is, else after its next write (asked for at once)."""
+        if self.is_clean(target):
+            callback()
+            return
+        target.durable.after_stored.append(callback)
+        self._waiting_callbacks += 1
+        self._mark(target)
+        self._requested.set()
 
     def send(self, target: Checkpointed, message: StoredMessage) -> None:
         """Send ``message`` (an entity request) with ``target``'s next checkpoint."""
         target.durable.outbox.append(message)
+        self._unsent += 1
         self._mark(target)
         self._requested.set()  # an entity call waits for this flush: start it now
 
@@ -146,6 +171,11 @@ class Checkpointer:
     def is_clean(self, target: Checkpointed) -> bool:
         """Nothing of ``target`` is unwritten or being written."""
         return not target.durable.dirty and target.instance_id not in self._writing
+
+    def busy(self) -> bool:
+        """A write is awaited to send a request or to tell someone (a parent, an entity's
+        caller) something: what follows from it is not under way yet, but it will be."""
+        return self._waiting_callbacks > 0 or self._unsent > 0
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -168,6 +198,7 @@ class Checkpointer:
         checkpoint = Checkpoint(row, history, persisted, state.watermark)
         consumed, state.consumed = state.consumed, []
         outbox, state.outbox = state.outbox, []
+        callbacks, state.after_stored = state.after_stored, []
         state.dirty = False
         state.rewritten_from = None
         self._dirty.pop(target.instance_id, None)
@@ -183,17 +214,24 @@ class Checkpointer:
             if not sent:
                 state.outbox[:0] = outbox
             state.consumed[:0] = consumed
+            state.after_stored[:0] = callbacks
             self._mark(target)  # written again by the next flush
             raise
         finally:
             del self._writing[target.instance_id]
             done.set_result(None)
             if sent:
+                self._unsent -= len(outbox)
                 for message in outbox:
                     self._hand_off(message)
         state.stored_execution = row.execution_id
         floor = state.rewritten_from  # the history was rewritten while it was being written
         state.persisted_count = len(history) if floor is None else min(len(history), floor)
+        self._waiting_callbacks -= len(callbacks)
+        for callback in callbacks:
+            callback()
+        if callbacks:
+            self._settled()
         if consumed:
             self._spawn(self._delete(consumed))
 

@@ -224,14 +224,20 @@ class EntityHost:
     def _run_batch(self, entity: EntityState) -> None:
         batch, entity.queue = entity.queue, []
         consumed = [message for _, message in batch if message is not None]
+        # Callers get their answers once the state that gave them is stored (as in DTFx, where
+        # responses are messages sent with the entity's checkpoint): a crash cannot take back
+        # an answer an orchestration has recorded.
+        answers: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
         fresh: list[tuple[dict[str, Any], StoredMessage | None]] = []
         for request, message in batch:
             if request["id"] in entity.applied:
-                self._respond(request, entity.applied[request["id"]])
+                answers.append((request, entity.applied[request["id"]]))
             else:
                 fresh.append((request, message))
         if not fresh:
-            self._checkpointer.record(entity, consumed=consumed, changed=False)
+            self._checkpointer.record(
+                entity, consumed=consumed, changed=False, then=self._answers(answers)
+            )
             return
         name, key = split_entity_id(entity.instance_id)
         info = self._index.entity(name)
@@ -271,9 +277,17 @@ class EntityHost:
             entity.applied[request["id"]] = response
             while len(entity.applied) > _REMEMBERED_REQUESTS:
                 entity.applied.popitem(last=False)
-            if response is not None:
+            answers.append((request, response))
+        self._checkpointer.record(entity, consumed=consumed, then=self._answers(answers))
+
+    def _answers(
+        self, answers: list[tuple[dict[str, Any], dict[str, Any] | None]]
+    ) -> Callable[[], None]:
+        def respond() -> None:
+            for request, response in answers:
                 self._respond(request, response)
-        self._checkpointer.record(entity, consumed=consumed)
+
+        return respond
 
     def _respond(self, request: dict[str, Any], response: dict[str, Any] | None) -> None:
         if response is None or not request.get("parent"):

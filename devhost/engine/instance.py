@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,9 @@ class DurableState:
     dirty: bool = False
     dirty_since: float = 0.0  # when it last became dirty (time.monotonic)
     rewritten_from: int | None = None  # lowest index rewritten since the last snapshot
+    # What others may learn only once the changes recorded so far are stored (a child's end
+    # for its parent, an entity's answers for their callers).
+    after_stored: list[Callable[[], None]] = field(default_factory=list)
 
 
 @dataclass

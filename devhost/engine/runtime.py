@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -98,6 +98,7 @@ class Engine(Backend):
             hand_off=self._hand_off,
             spawn=self._spawn,
             after_flush=self._after_flush,
+            settled=self._scheduler.check_idle,
         )
         self._cache = InstanceCache(
             store, self._checkpointer, self.settings.max_cached_instances, self._on_loaded
@@ -270,11 +271,15 @@ class Engine(Backend):
             self.episodes += 1
         result.apply_to(instance, now)
         outcome = result.outcome
+        ended = outcome is not None and result.next_generation is None
         self._checkpointer.record(
             instance,
             consumed=result.consumed,
             rewritten_from=result.rewritten_from,
             changed=result.changed,
+            # A parent learns of its child's end once that end is stored (as in DTFx, where
+            # it is a message sent with the child's checkpoint).
+            then=self._parent_notice(instance, outcome) if ended and instance.parent else None,
         )
         for work in result.work:
             self._dispatcher.dispatch(instance, work)
@@ -285,7 +290,6 @@ class Engine(Backend):
             return
         if outcome.status == "Failed":
             log.warning("%s (%s) failed: %s", instance.name, instance.instance_id, outcome.result)
-        self._notify_parent(instance, outcome)
         self._client.finished(instance.instance_id)
 
     def _check_function(self, kind: str, name: str) -> str | None:
@@ -318,7 +322,7 @@ class Engine(Backend):
         self._dispatcher.spawn(coro)
 
     def _busy(self) -> bool:
-        return self._dispatcher.busy() or self.entities.busy()
+        return self._dispatcher.busy() or self.entities.busy() or self._checkpointer.busy()
 
     def _after_flush(self) -> None:
         self._cache.evict()
@@ -354,7 +358,7 @@ class Engine(Backend):
         if child is not None and child.parent == reference:
             # Scheduled again after a crash lost the episode that scheduled it first.
             if child.is_terminal:
-                self._notify_parent(child, Outcome(child.status, child.output))
+                self._checkpointer.after_stored(child, self._parent_notice(child, None))
             return
         info = self.index.orchestrator(work.name)
         assert info is not None
@@ -389,9 +393,14 @@ class Engine(Backend):
             return
         if child is not None and child.parent == _parent_reference(parent, work):
             if child.is_terminal:
-                self._notify_parent(child, Outcome(child.status, child.output))
+                self._checkpointer.after_stored(child, self._parent_notice(child, None))
             return  # running: it reports when it ends
         self._start_child(parent, work)
+
+    def _parent_notice(self, child: Instance, outcome: Outcome | None) -> Callable[[], None]:
+        """Tells the parent how ``child`` ended (``outcome``, or as its row says)."""
+        ended = outcome or Outcome(child.status, child.output)
+        return lambda: self._notify_parent(child, ended)
 
     def _notify_parent(self, child: Instance, outcome: Outcome) -> None:
         if not child.parent:

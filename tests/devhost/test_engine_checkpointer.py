@@ -72,6 +72,7 @@ def checkpointer_for(store: RecordingStore, log: list[str], **options: Any) -> C
         hand_off=lambda message: log.append(f"hand off {message.msg_id}"),
         spawn=lambda coro: background.append(asyncio.ensure_future(coro)),
         after_flush=lambda: None,
+        settled=lambda: None,
     )
 
 
@@ -84,11 +85,11 @@ async def test_one_checkpoint_writes_in_the_documented_order() -> None:
     store.log.clear()
 
     checkpointer.send(target, StoredMessage("out1", "@e@k", {"kind": "request"}))
-    checkpointer.record(target, consumed=[inbox])
+    checkpointer.record(target, consumed=[inbox], then=lambda: store.log.append("told"))
     await checkpointer.write(target)
     await asyncio.sleep(0)  # the background delete
 
-    assert store.log == ["put out1", "checkpoint 1 from 0", "hand off out1", "delete m1"]
+    assert store.log == ["put out1", "checkpoint 1 from 0", "hand off out1", "told", "delete m1"]
     stored = await store.read_history("a")
     assert stored is not None and stored.inbox_watermark == "m1"
 
@@ -97,15 +98,17 @@ async def test_a_failed_write_keeps_everything_for_the_next_one() -> None:
     store = RecordingStore()
     checkpointer = checkpointer_for(store, store.log)
     target = Target("a", history=[event(1)])
+    told: list[str] = []
     inbox = StoredMessage("m1", "a", {"kind": "event"})
-    checkpointer.record(target, consumed=[inbox])
+    checkpointer.record(target, consumed=[inbox], then=lambda: told.append("told"))
 
     store.fail_next = True
     with pytest.raises(ConnectionResetError):
         await checkpointer.write(target)
-    assert target.durable.dirty and target.durable.consumed == [inbox]
+    assert told == [] and target.durable.dirty  # nobody was told what is not stored
 
     await checkpointer.write(target)
+    assert told == ["told"]
     assert target.durable.persisted_count == 1 and not target.durable.consumed
 
 

@@ -127,6 +127,38 @@ async def test_an_episode_failing_inside_the_host_fails_the_instance_and_keeps_i
     assert [e["Input"] for e in raised] == ["yes"]  # the event is kept, for a rewind
 
 
+class _SlowChildStore(CrashingMemoryStore):
+    """Takes a while to store a sub-orchestration's end."""
+
+    async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        if checkpoint.row.name == "child" and checkpoint.row.runtime_status == "Completed":
+            await asyncio.sleep(0.2)
+        await super().write_checkpoint(checkpoint)
+
+
+async def test_a_parent_records_a_child_s_end_only_once_that_end_is_stored() -> None:
+    store = MemoryStore(TASK_HUB)
+    point = CrashPoint()
+
+    def parent_saw_its_child(checkpoint: Checkpoint) -> bool:
+        return checkpoint.row.name == "parent_default_id" and any(
+            e["EventType"] == EventType.SubOrchestrationInstanceCompleted
+            for e in checkpoint.history
+        )
+
+    slow = _SlowChildStore(store, point, crash_after=parent_saw_its_child)
+    life = EngineLife(sequences.INDEX, slow, point, VirtualClock(), task_hub=TASK_HUB)
+    try:
+        await life.engine.start()
+        parent_id = await life.engine.start_new("parent_default_id", None, None)
+        await until(lambda: point.reached, "the parent recorded its child's end", timeout=10)
+    finally:
+        await life.abandon()
+
+    children = [row for row in store.instances.values() if row.parent_instance_id == parent_id]
+    assert [child.runtime_status for child in children] == ["Completed"]
+
+
 class _HoldingStore(CrashingMemoryStore):
     """Holds the first entity request's put until ``release`` is set."""
 

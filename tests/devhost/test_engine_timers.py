@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from devhost.app.loader import FunctionIndex
 from devhost.engine.history import EventType, parse_time
 from devhost.testing import DurableTestHost
+from tests.devhost.apps import counters, sequences
 from tests.devhost.apps.waiting import APPROVAL_TIMEOUT, INDEX
 
 
@@ -121,3 +123,22 @@ async def test_manual_time_does_not_fire_timers_by_itself(manual_host: DurableTe
     host.advance(timedelta(seconds=1))
     status = await host.wait(instance_id, timeout=2)
     assert status["output"] == {"approved": None}
+
+
+@pytest.mark.parametrize(
+    ("index", "name", "winner"),
+    [
+        (sequences.INDEX, "child_against_a_deadline", "child"),
+        (counters.INDEX, "call_against_a_deadline", "call"),
+    ],
+    ids=["sub_orchestration", "entity_call"],
+)
+async def test_virtual_time_waits_for_an_answer_on_its_way(
+    index: FunctionIndex, name: str, winner: str
+) -> None:
+    # A child's end and an entity's answer reach the caller once they are stored; until then
+    # the host is not at rest, so virtual time does not jump to the deadline meanwhile.
+    async with DurableTestHost(index=index) as test_host:
+        for attempt in range(5):
+            status = await test_host.run(name, f"k{attempt}")
+            assert status["output"] == winner

@@ -51,6 +51,11 @@ class CrashPoint:
         self.writes = 0
         self.crashed = False
 
+    @property
+    def reached(self) -> bool:
+        """No write can happen any more (the next one crashes)."""
+        return self.crashed or (self.limit is not None and self.writes >= self.limit)
+
     def stop_after(self, writes: int) -> None:
         """Crash after ``writes`` more writes (0: at the next one)."""
         self.limit = self.writes + writes

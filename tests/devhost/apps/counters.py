@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import azure.durable_functions as df
 
 from devhost.app.loader import index_app
@@ -52,6 +54,18 @@ def signal_then_read(context: df.DurableOrchestrationContext):
     counter = df.EntityId("Counter", context.get_input())
     context.signal_entity(counter, "add", 10)
     return (yield context.call_entity(counter, "get"))
+
+
+@app.orchestration_trigger(context_name="context")
+def call_against_a_deadline(context: df.DurableOrchestrationContext):
+    """A quick entity call against an hour's deadline: on virtual time the call must win."""
+    deadline = context.create_timer(context.current_utc_datetime + timedelta(hours=1))
+    call = context.call_entity(df.EntityId("Counter", context.get_input()), "add", 1)
+    winner = yield context.task_any([call, deadline])
+    if winner == call:
+        deadline.cancel()
+        return "call"
+    return "deadline"
 
 
 @app.orchestration_trigger(context_name="context")

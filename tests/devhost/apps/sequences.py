@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import azure.durable_functions as df
 
 from devhost.app.loader import index_app
@@ -75,6 +77,18 @@ def parent_of_failing_child(context: df.DurableOrchestrationContext):
 @app.orchestration_trigger(context_name="context")
 def parent_not_catching(context: df.DurableOrchestrationContext):
     return (yield context.call_sub_orchestrator("failing_child"))
+
+
+@app.orchestration_trigger(context_name="context")
+def child_against_a_deadline(context: df.DurableOrchestrationContext):
+    """A quick child against an hour's deadline: on virtual time the child must still win."""
+    deadline = context.create_timer(context.current_utc_datetime + timedelta(hours=1))
+    child = context.call_sub_orchestrator("child", "Rome")
+    winner = yield context.task_any([child, deadline])
+    if winner == child:
+        deadline.cancel()
+        return "child"
+    return "deadline"
 
 
 INDEX = index_app(app)
