@@ -79,9 +79,20 @@ class InstanceCache:
         self._instances.move_to_end(instance.instance_id)
         self.evict()
 
+    def keep(self, instance: Instance) -> Instance:
+        """The cached instance of ``instance``'s ID, ``instance`` itself if none is (it was
+        evicted while a client operation held it: its stored state is still its own)."""
+        cached = self._instances.get(instance.instance_id)
+        if cached is not None:
+            return cached
+        self.add(instance)
+        return instance
+
     def discard(self, instance_id: str) -> None:
-        """Forget an instance (purged)."""
-        self._instances.pop(instance_id, None)
+        """Forget an instance (purged): it is not written again."""
+        instance = self._instances.pop(instance_id, None)
+        if instance is not None:
+            self._checkpointer.forget(instance)
 
     async def load(self, instance_id: str) -> Instance | None:
         """The instance from memory, or read from the store (None if it does not exist)."""

@@ -177,6 +177,15 @@ class Checkpointer:
         caller) something: what follows from it is not under way yet, but it will be."""
         return self._waiting_callbacks > 0 or self._unsent > 0
 
+    def forget(self, target: Checkpointed) -> None:
+        """``target`` was purged: nothing of it is to be written again."""
+        self._dirty.pop(target.instance_id, None)
+        state = target.durable
+        self._waiting_callbacks -= len(state.after_stored)
+        self._unsent -= len(state.outbox)
+        state.dirty = False
+        state.consumed, state.outbox, state.after_stored = [], [], []
+
     # -- writing --------------------------------------------------------------------------------
 
     async def write(self, target: Checkpointed) -> None:

@@ -167,6 +167,8 @@ class ClientOperations:
         """Begin the execution a durable start message asks for (a new or a cached instance)."""
         body = message.body
         created = datetime.fromisoformat(body["created"])
+        if existing is not None:
+            existing = self._cache.keep(existing)
         if existing is None:
             existing = _new_instance(
                 message.instance_id, body["name"], body["executionId"], body["input"], created
@@ -296,6 +298,7 @@ class ClientOperations:
                 await self._store.put_message(message)
                 deliveries.append((target, event, message))
             for target, event, message in deliveries:
+                target = self._cache.keep(target)
                 self.rewind_in_memory(target, now)
                 self._scheduler.deliver(target, event, message)
 
@@ -354,8 +357,11 @@ class ClientOperations:
         return [status_object(self._fresh_row(row), show_input=show_input) for row in rows], token
 
     def _fresh_row(self, row: InstanceRow) -> InstanceRow:
+        """The row as memory has it (newer), unless that shows an end not stored yet."""
         instance = self._cache.get(row.instance_id)
-        return instance.row() if instance is not None else row
+        if instance is None or (instance.is_terminal and not self._checkpointer.is_clean(instance)):
+            return row
+        return instance.row()
 
     async def wait_for_completion(self, instance_id: str, timeout: float) -> dict[str, Any] | None:
         deadline = time.monotonic() + timeout

@@ -282,9 +282,16 @@ class EntityHost:
 
     def _answers(
         self, answers: list[tuple[dict[str, Any], dict[str, Any] | None]]
-    ) -> Callable[[], None]:
+    ) -> Callable[[], None] | None:
+        """What tells the batch's callers their answers (None when only signals came)."""
+        calls = [
+            (r, response) for r, response in answers if response is not None and r.get("parent")
+        ]
+        if not calls:
+            return None
+
         def respond() -> None:
-            for request, response in answers:
+            for request, response in calls:
                 self._respond(request, response)
 
         return respond
@@ -303,7 +310,9 @@ class EntityHost:
     # -- reads -------------------------------------------------------------------------------------
 
     async def read(self, name: str, key: str) -> tuple[bool, str | None]:
+        """The entity's state, once it is stored (a crash must not take back what was read)."""
         entity = await self._get(entity_instance_id(name, key))
+        await self._checkpointer.write(entity)
         return entity.exists, entity.state
 
     async def list(

@@ -252,6 +252,8 @@ class Engine(Backend):
             self._scheduler.check_idle()
 
     def _episode(self, instance: Instance) -> None:
+        if self._cache.get(instance.instance_id) is not instance:
+            return  # purged while it waited
         pending, instance.inbox = instance.inbox, []
         now = self.clock.now()
         try:

@@ -21,6 +21,7 @@ from devhost.engine.api import StatusOptions
 from devhost.engine.clock import VirtualClock
 from devhost.engine.history import EventType
 from devhost.engine.messages import MessageIds
+from devhost.engine.runtime import Engine, EngineSettings
 from devhost.store.base import Checkpoint, StoredMessage
 from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost, client_input
@@ -245,3 +246,81 @@ def test_message_ids_grow_past_an_observed_watermark() -> None:
     ids.observe(future)
     first, second = ids.new(), ids.new()
     assert future < first < second
+
+
+class _SlowStartStore(MemoryStore):
+    """Takes a while to store the start message of one instance."""
+
+    def __init__(self, slow_instance: str) -> None:
+        super().__init__(TASK_HUB)
+        self.slow_instance = slow_instance
+
+    async def put_message(self, message: StoredMessage) -> None:
+        if message.instance_id == self.slow_instance and message.body["kind"] == "start":
+            await asyncio.sleep(0.1)
+        await super().put_message(message)
+
+
+async def test_an_instance_evicted_while_it_is_started_again_runs_once() -> None:
+    # The cache holds two instances; while the restart of a finished one is being stored,
+    # two other starts push it out of memory. The restart must go on in the cache, not in
+    # a stray copy whose results nobody receives (its work would run twice).
+    store = _SlowStartStore("again")
+    greeted: list[str] = []
+    engine = Engine(
+        sequences.INDEX,
+        store,
+        task_hub=TASK_HUB,
+        clock=VirtualClock(),
+        settings=EngineSettings(max_cached_instances=2, checkpoint_interval=0.01),
+        activity_overrides={"say_hello": lambda city: greeted.append(city) or f"Hi {city}"},
+    )
+    await engine.start()
+    try:
+        store.slow_instance = ""
+        await engine.start_new("hello_sequence", "again", None)
+        await engine.wait_for_completion("again", 5)
+        store.slow_instance = "again"
+        restart = asyncio.ensure_future(engine.start_new("hello_sequence", "again", None))
+        await asyncio.sleep(0.02)
+        for _ in range(2):
+            other = await engine.start_new("hello_sequence", None, None)
+            await engine.wait_for_completion(other, 5)
+        await restart
+        status = await engine.wait_for_completion("again", 5)
+    finally:
+        await engine.stop()
+
+    assert status is not None and status["runtimeStatus"] == "Completed"
+    assert len(greeted) == 4 * 3  # four runs of three greetings, none twice
+
+
+async def test_an_entity_state_is_read_once_it_is_stored() -> None:
+    store = _HeldEntityStore()
+    async with DurableTestHost(index=counters.INDEX, store=store, task_hub=TASK_HUB) as host:
+        try:
+            await host.engine.signal_entity("Counter", "held", "add", client_input(3))
+            await host.idle()  # applied in memory, its row held back
+            read = asyncio.ensure_future(host.engine.read_entity("Counter", "held"))
+            await asyncio.sleep(0.05)
+            assert not read.done(), "a state a crash could take back was shown"
+        finally:
+            store.release.set()  # the host's stop writes it
+        exists, state = await read
+
+    assert exists and state == "3"
+    saved = json.loads(store.instances["@counter@held"].input or "{}")
+    assert saved["state"] == "3"
+
+
+class _HeldEntityStore(MemoryStore):
+    """Holds entity rows back until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(TASK_HUB)
+        self.release = asyncio.Event()
+
+    async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        if checkpoint.row.instance_id.startswith("@"):
+            await self.release.wait()
+        await super().write_checkpoint(checkpoint)
