@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -290,21 +291,47 @@ class AzureStore(Store):
         """Every message of every control queue, oldest ``msg_id`` first.
 
         Receiving is the only way to page past 32 messages, and it hides them; each one is
-        made visible again right away, so a later read (a quick restart) sees it too.
+        made visible again right away, so a later read (a quick restart) sees it too. A reader
+        killed while it paged leaves what it received hidden for up to
+        ``_READ_VISIBILITY_SECONDS``. The queue's message count includes hidden messages (and
+        is never lower than the real number), so when it exceeds what was received this read
+        waits for them rather than return without them: it reads again until the counts
+        agree, or until a read starts after the longest hiding has ended.
         """
-        per_queue = await asyncio.gather(*(self._read_queue(q) for q in self._control_queues))
-        messages = [message for queue_messages in per_queue for message in queue_messages]
+        last_hidden_until = time.monotonic() + _READ_VISIBILITY_SECONDS
+        while True:
+            started = time.monotonic()
+            per_queue = await asyncio.gather(*(self._read_queue(q) for q in self._control_queues))
+            counts = await asyncio.gather(*(self._count(q) for q in self._control_queues))
+            hidden = sum(
+                max(0, count - received)
+                for (_, received), count in zip(per_queue, counts, strict=True)
+            )
+            if not hidden or started >= last_hidden_until:
+                break
+            logger.warning(
+                "%d queued messages are hidden by an earlier reader (a host killed while it "
+                "started?); reading again once they are visible",
+                hidden,
+            )
+            await asyncio.sleep(min(1.0, max(0.0, last_hidden_until - time.monotonic())))
+        messages = [message for queue_messages, _ in per_queue for message in queue_messages]
         messages.sort(key=lambda message: message.msg_id)
         return messages
 
-    async def _read_queue(self, queue: QueueClient) -> list[StoredMessage]:
+    async def _count(self, queue: QueueClient) -> int:
+        properties = await queue.get_queue_properties()
+        return int(properties.approximate_message_count or 0)
+
+    async def _read_queue(self, queue: QueueClient) -> tuple[list[StoredMessage], int]:
+        """The queue's messages we can read, and how many messages it handed out."""
         received: dict[str, QueueMessage] = {}
         async for item in queue.receive_messages(
             messages_per_page=32, visibility_timeout=_READ_VISIBILITY_SECONDS
         ):
             received[item.id] = item  # a message seen twice keeps its latest receipt
         results = await _bounded(self._reveal(queue, item) for item in received.values())
-        return [message for message in results if message is not None]
+        return [message for message in results if message is not None], len(received)
 
     async def _reveal(self, queue: QueueClient, item: QueueMessage) -> StoredMessage | None:
         """Make a received message visible again and decode it (None if it is not ours)."""

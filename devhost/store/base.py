@@ -16,6 +16,9 @@ Durability contract (what crash safety rests on)
   and the sentinel row (holding ``HistoryCount`` and ``InboxWatermark``) last, so a crash in the
   middle leaves the previous checkpoint readable: rows at or past ``HistoryCount`` are ignored
   when reading.
+* ``read_messages`` (at start-up) returns every message not yet deleted, also those that a
+  reader killed while it read left hidden for a while (it waits for them): a restarted host
+  must see every acknowledged message before it runs anything.
 * ``delete_messages`` is called only after the checkpoint that consumed those messages.
   A message redelivered after a crash is recognised by its ``msg_id`` (compared with the
   instance's ``inbox_watermark``) and dropped.
@@ -141,7 +144,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def read_messages(self) -> list[StoredMessage]:
-        """Every message not yet deleted, oldest first (used once at start-up)."""
+        """Every message not yet deleted, oldest first (used once at start-up), including
+        any that an earlier reader left hidden."""
 
     @abc.abstractmethod
     async def delete_messages(self, messages: list[StoredMessage]) -> None:
