@@ -4,6 +4,7 @@ Commands
 --------
 start   serve the app over HTTP with the durable engine on Azure Storage (Azurite by default)
 replay  re-run recorded histories against today's orchestrator code (determinism check)
+monitor serve the monitor page on any task hub (the host serves it on its own hub too)
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--all-running", action="store_true", help="check every unfinished instance in storage"
     )
+    from devhost.monitor.launch import add_monitor_command
+
+    add_monitor_command(commands)
     return parser
 
 
@@ -79,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "start":
             return asyncio.run(_start(args))
+        if args.command == "monitor":
+            from devhost.monitor.launch import run_monitor_command
+
+            return asyncio.run(run_monitor_command(args))
         from devhost.replay_check import run_replay_command
 
         return asyncio.run(run_replay_command(args))
@@ -94,6 +102,7 @@ async def _start(args: argparse.Namespace) -> int:
 
     from devhost.azurite import AzuriteError, is_development_storage, ports_listening, start_azurite
     from devhost.engine.runtime import Engine
+    from devhost.monitor.launch import host_monitor, monitor_url
     from devhost.store.azure import AzureStore
     from devhost.web.server import create_web_app, function_urls
 
@@ -136,10 +145,12 @@ async def _start(args: argparse.Namespace) -> int:
     store = AzureStore(config.storage_connection, config.task_hub)
     engine = Engine(index, store, task_hub=config.task_hub, settings=config.engine)
     runner: web.AppRunner | None = None
+    monitor = host_monitor(store, engine, config.app_dir)
     try:
         await engine.start()
         runner = web.AppRunner(
-            create_web_app(index, engine, route_prefix=config.route_prefix), access_log=None
+            create_web_app(index, engine, route_prefix=config.route_prefix, monitor=monitor),
+            access_log=None,
         )
         await runner.setup()
         await web.TCPSite(runner, args.host, args.port).start()
@@ -151,6 +162,7 @@ async def _start(args: argparse.Namespace) -> int:
             print(f"        {name}: {trigger} {url or ''}".rstrip())
         print(
             f"\nDurable management API: {origin}/runtime/webhooks/durabletask/instances\n"
+            f"Monitor: {monitor_url(origin)}\n"
             "Serving. Press Ctrl-C to stop.",
             flush=True,
         )
@@ -159,6 +171,7 @@ async def _start(args: argparse.Namespace) -> int:
     finally:
         if runner is not None:
             await runner.cleanup()
+        await monitor.close()
         await engine.stop()
         if azurite is not None:
             azurite.stop()

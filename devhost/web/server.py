@@ -9,10 +9,13 @@ other path is resolved by the function route table with ASP.NET precedence.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from devhost.app.loader import FunctionIndex, FunctionInfo
 from devhost.engine.api import Backend
+from devhost.monitor.server import is_monitor_path
 from devhost.web.binding import RPC_PATH, WEBHOOK_PATH, client_binding_json
 from devhost.web.http_functions import invoke_http_function, local_origin, request_origin
 from devhost.web.management import ManagementApi, bare_response
@@ -23,6 +26,9 @@ from devhost.web.routes import (
     function_route_table,
     split_path,
 )
+
+if TYPE_CHECKING:
+    from devhost.monitor.server import Monitor
 
 # Kestrel's request body limit in the Functions host (100 MB); aiohttp's default is 1 MB.
 MAX_REQUEST_BODY = 100 * 1024 * 1024
@@ -43,7 +49,11 @@ def management_segments(raw_path: str) -> list[str] | None:
 
 
 def create_web_app(
-    index: FunctionIndex, backend: Backend, *, route_prefix: str = "api"
+    index: FunctionIndex,
+    backend: Backend,
+    *,
+    route_prefix: str = "api",
+    monitor: Monitor | None = None,
 ) -> web.Application:
     """Build the aiohttp application serving the app's HTTP functions and the durable API.
 
@@ -55,6 +65,8 @@ def create_web_app(
         The engine behind the management API and the client binding.
     route_prefix : str
         ``extensions.http.routePrefix`` of host.json; ``""`` serves functions at the root.
+    monitor : Monitor | None
+        The monitor page, served under ``/_devhost/monitor/`` before any function route.
 
     Returns
     -------
@@ -72,6 +84,8 @@ def create_web_app(
         segments = management_segments(raw_path)
         if segments is not None:
             return await management.handle(request, segments)
+        if monitor is not None and is_monitor_path(raw_path):
+            return await monitor.handle(request)
         match = table.resolve(request.method, raw_path)
         if match is None:
             return bare_response(404)
