@@ -14,13 +14,16 @@ needs nothing from ``devhost``):
 ``validate_event(name, instance_id, custom_status, event_name, payload) -> dict``
     ``{"ok": True, "payload": <normalised>}`` or ``{"ok": False, "errors": [{"field", "code",
     "message"}]}``; the monitor raises only a payload that passed.
-``views() -> [{"id", "title", "description"}]`` and ``view(view_id, params) -> dict``
-    Per-workflow lists read from the app's own tables: ``{"columns": [...], "rows": [{column:
-    value, ..., "instanceId": ...}], "note": ...}``.
+``views() -> [{"id", "title", "description", "orchestrators"?}]`` and
+``view(view_id, params, instances) -> dict``
+    Per-workflow lists read from the app's own tables (or from ``instances``: the latest
+    instances of the view's ``orchestrators``, as the instance list shows them):
+    ``{"columns": [{"key", "label", "link"?: "instance"}], "rows": [{key: value}], "filters":
+    [{"name", "label", "options"?}], "note"?}``.
 ``instance_panel(name, instance_id, input, output, custom_status) -> [section]``
     Workflow-specific sections of the instance page: ``{"title", "fields": [[label, value]],
     "table": {"columns", "rows"}}``.
-``facts(name, runtime_status, input, output, custom_status) -> dict``
+``facts(name, runtime_status, input, output, custom_status, created_time, completed_time)``
     For the metrics: ``{"compensated": bool | None, "approvals": [{"type", "latencySeconds",
     "outcome"}]}``.
 
@@ -101,8 +104,10 @@ class AppPlugin:
             else []
         )
 
-    async def view(self, view_id: str, params: dict[str, str]) -> dict[str, Any] | None:
-        result = await self._call("view", None, view_id, params)
+    async def view(
+        self, view_id: str, params: dict[str, str], instances: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        result = await self._call("view", None, view_id, params, instances)
         return result if isinstance(result, dict) else None
 
     async def instance_panel(
@@ -114,7 +119,14 @@ class AppPlugin:
         return [s for s in sections if isinstance(s, dict)] if isinstance(sections, list) else []
 
     def facts_sync(
-        self, name: str, runtime_status: str, input: Any, output: Any, custom_status: Any
+        self,
+        name: str,
+        runtime_status: str,
+        input: Any,
+        output: Any,
+        custom_status: Any,
+        created_time: str | None,
+        completed_time: str | None,
     ) -> dict[str, Any]:
         """The metrics facts of one instance, called in the caller's thread (a batch of them
         runs in one worker thread)."""
@@ -122,7 +134,9 @@ class AppPlugin:
         if function is None:
             return {}
         try:
-            facts = function(name, runtime_status, input, output, custom_status)
+            facts = function(
+                name, runtime_status, input, output, custom_status, created_time, completed_time
+            )
         except Exception:
             log.exception("monitor plug-in %s.facts failed for %s", self.source, name)
             return {}

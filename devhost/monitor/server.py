@@ -33,6 +33,7 @@ log = logging.getLogger("devhost.monitor")
 
 MONITOR_PATH = "/_devhost/monitor"
 MAX_PAGE = 500
+VIEW_INSTANCES = 200
 MAX_ACTION_BODY = 64 * 1024
 _STATIC = {"monitor.js": "text/javascript", "monitor.css": "text/css"}
 _SECURITY_HEADERS = {
@@ -374,11 +375,19 @@ class Monitor:
 
     async def _view(self, request: web.Request) -> web.Response:
         view_id = request.query.get("id") or ""
-        known = {view["id"] for view in await self.plugin.views()}
-        if view_id not in known:
+        view = next((v for v in await self.plugin.views() if v["id"] == view_id), None)
+        if view is None:
             return error_response(404, "NoSuchView", "This app has no such view.", "id")
         params = {key: value for key, value in request.query.items() if key != "id"}
-        result = await self.plugin.view(view_id, params)
+        instances: list[dict[str, Any]] = []
+        for name in view.get("orchestrators") or []:
+            rows, _ = await self.reader.scan(InstanceQuery(name=str(name)))
+            rows.sort(key=lambda row: row.created_time, reverse=True)
+            for row in rows[:VIEW_INSTANCES]:
+                summary = row_summary(row)
+                summary["output"] = decode_value(row.output)
+                instances.append(summary)
+        result = await self.plugin.view(view_id, params, instances)
         if result is None:
             return error_response(502, "ViewUnavailable", "The view could not be read now.")
         return _json(result)
@@ -407,6 +416,8 @@ class Monitor:
                 decode_value(row.input),
                 decode_value(row.output),
                 decode_value(row.custom_status),
+                _time(row.created_time),
+                _time(row.completed_time),
             )
             approvals = raw.get("approvals")
             compensated = raw.get("compensated")
