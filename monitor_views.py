@@ -614,7 +614,9 @@ class AppMonitorPlugin:
         lowered = name.lower()
         if lowered == _ORDERS:
             order = _parse(OrderResult, output)
-            return {"compensated": bool(order.compensations) if order else None}
+            if order is None:
+                return {}
+            return {"compensated": bool(order.compensations), "failed": order.status == "failed"}
         if lowered in ("saga", "chain_with_compensation") and isinstance(output, dict):
             return {
                 "compensated": output.get("status", output.get("outcome"))

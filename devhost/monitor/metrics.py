@@ -38,6 +38,7 @@ class Facts:
     """What the app's plug-in says about one instance (see ``devhost.monitor.plugin``)."""
 
     compensated: bool | None = None
+    failed: bool = False
     approvals: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -72,9 +73,10 @@ def compute_metrics(
     dict
         ``orchestrators`` (per name: counts by status, duration p50/p95 in seconds of the
         finished ones, failure rate over the finished ones, compensation rate over those the
-        app reports on), ``approvals`` (per approval type: decided count, latency p50/p95,
-        timeouts and timeout rate) and ``series`` (instances started, completed and failed per
-        time bucket), all JSON-ready.
+        app reports on; a failure is a Failed instance or one the app says failed in its
+        business outcome, e.g. a declined order), ``approvals`` (per approval type: decided
+        count, latency p50/p95, timeouts and timeout rate) and ``series`` (instances started,
+        completed and failed per time bucket), all JSON-ready.
     """
     by_name: dict[str, list[InstanceRow]] = defaultdict(list)
     for row in rows:
@@ -88,6 +90,12 @@ def compute_metrics(
         finished = [row for row in group if row.runtime_status in FINISHED]
         durations = [d for d in (duration_seconds(row) for row in finished) if d is not None]
         reported = [facts[row.instance_id] for row in finished if row.instance_id in facts]
+        failures = sum(
+            1
+            for row in finished
+            if row.runtime_status == "Failed"
+            or (row.instance_id in facts and facts[row.instance_id].failed)
+        )
         with_saga = [fact for fact in reported if fact.compensated is not None]
         orchestrators.append(
             {
@@ -97,7 +105,8 @@ def compute_metrics(
                 "finished": len(finished),
                 "durationP50": percentile(durations, 0.5),
                 "durationP95": percentile(durations, 0.95),
-                "failureRate": _rate(counts["Failed"], len(finished)),
+                "failures": failures,
+                "failureRate": _rate(failures, len(finished)),
                 "compensationRate": _rate(
                     sum(1 for fact in with_saga if fact.compensated), len(with_saga)
                 )

@@ -24,8 +24,8 @@ needs nothing from ``devhost``):
     Workflow-specific sections of the instance page: ``{"title", "fields": [[label, value]],
     "table": {"columns", "rows"}}``.
 ``facts(name, runtime_status, input, output, custom_status, created_time, completed_time)``
-    For the metrics: ``{"compensated": bool | None, "approvals": [{"type", "latencySeconds",
-    "outcome"}]}``.
+    For the metrics: ``{"compensated": bool | None, "failed": bool (a business failure of a
+    run that completed), "approvals": [{"type", "latencySeconds", "outcome"}]}``.
 
 Each call runs in a worker thread (an app reads its tables with the synchronous SDKs) and any
 error it raises is logged and treated as "nothing to add": an app without the module, or a

@@ -423,6 +423,7 @@ class Monitor:
             compensated = raw.get("compensated")
             facts[row.instance_id] = Facts(
                 compensated=compensated if isinstance(compensated, bool) else None,
+                failed=raw.get("failed") is True,
                 approvals=[a for a in approvals if isinstance(a, dict)]
                 if isinstance(approvals, list)
                 else [],

@@ -131,16 +131,20 @@ def _failure(event: dict[str, Any]) -> str | None:
     return "\n".join(part for part in parts if part) or _text(event.get("Result"))
 
 
-def _request_id(event: dict[str, Any]) -> str | None:
-    """The request ID of an entity call (None for a signal, which nobody answers)."""
+def _entity_request(event: dict[str, Any]) -> tuple[str | None, str]:
+    """The request ID of an entity call (None for a signal, which nobody answers) and the
+    operation's name (``op``, as both this host and DurableTask write the request)."""
     try:
         request = json.loads(event.get("Input") or "null")
     except (TypeError, ValueError):
-        return None
-    if isinstance(request, dict) and not request.get("signal") and not request.get("isSignal"):
-        request_id = request.get("id")
-        return str(request_id) if request_id else None
-    return None
+        return None, ""
+    if not isinstance(request, dict):
+        return None, ""
+    operation = str(request.get("op") or request.get("operation") or "")
+    if request.get("signal") or request.get("isSignal"):
+        return None, operation
+    request_id = request.get("id")
+    return (str(request_id) if request_id else None), operation
 
 
 def build_timeline(events: list[dict[str, Any]], parent_instance_id: str | None = None) -> Timeline:
@@ -213,8 +217,8 @@ def build_timeline(events: list[dict[str, Any]], parent_instance_id: str | None 
             close_bar(event.get("TaskScheduledId"), at, "failed", _failure(event))
         elif kind == EVENT_SENT:
             target = str(event.get("InstanceId") or "")
-            request_id = _request_id(event) if target.startswith("@") else None
-            name = f"{target} {event.get('Name') or ''}".strip()
+            request_id, operation = _entity_request(event) if target.startswith("@") else (None, "")
+            name = f"{target} {operation or event.get('Name') or ''}".strip()
             if request_id is not None:
                 bar = Bar("entity", name, at)
                 timeline.bars.append(bar)

@@ -34,7 +34,7 @@ function h(tag, attrs, ...children) {
 }
 
 function append(el, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -79,6 +79,12 @@ function fmtRate(value) {
 function duration(item) {
   if (!item.completedTime || !item.createdTime) return null;
   return (new Date(item.completedTime) - new Date(item.createdTime)) / 1000;
+}
+
+function words(name) {
+  // "approverEmail" -> "Approver email" (pydantic's own titles run the words together).
+  const text = String(name).replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/_/g, " ").toLowerCase();
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function pretty(value) {
@@ -248,7 +254,7 @@ function renderInstances(params, main, token) {
     });
   });
   const results = h("section", { id: "results" }, h("p", { class: "muted", text: "Loading…" }));
-  main.replaceChildren(h("h1", { text: "Instances" }), h("details", { class: "filter-box", open: true }, h("summary", { text: "Filters" }), form), results);
+  main.replaceChildren(h("h1", { text: "Instances" }), h("details", { class: "filter-box", open: window.matchMedia("(min-width: 700px)").matches || Boolean(params.toString()) }, h("summary", { text: "Filters" }), form), results);
 
   const load = async () => {
     if (token !== renderToken) return;
@@ -385,6 +391,7 @@ function cellText(value) {
 
 function dataTable(table) {
   const columns = table.columns || [];
+  if (!(table.rows || []).length) return h("p", { class: "muted", text: "None." });
   return tableWrap(h("table", { class: "list" },
     h("thead", {}, h("tr", {}, columns.map((c) => h("th", { text: c.label || c.key })))),
     h("tbody", {}, (table.rows || []).map((row) => h("tr", {}, columns.map((c) => {
@@ -509,11 +516,10 @@ function eventForm(item, reload) {
       fieldsBox.appendChild(h("label", { class: "wide" }, "Payload (JSON) ", h("textarea", { name: "__json", rows: 4, text: "{}" })));
       return;
     }
-    if (schema.description) fieldsBox.appendChild(h("p", { class: "muted", text: schema.description }));
     const required = new Set(schema.required || []);
     for (const [prop, propSchema] of Object.entries(schema.properties || {})) {
       const kind = fieldKind(propSchema, schema);
-      const label = (propSchema.title || kind.schema.title || prop) + (required.has(prop) ? " *" : "");
+      const label = words(prop) + (required.has(prop) ? " *" : "");
       const dflt = propSchema.default !== undefined ? propSchema.default : kind.schema.default;
       let input;
       if (kind.kind === "boolean") {
@@ -528,7 +534,7 @@ function eventForm(item, reload) {
           min: s.minimum ?? s.exclusiveMinimum, max: s.maximum ?? s.exclusiveMaximum, value: dflt ?? "", required: required.has(prop) });
       } else if (kind.kind === "string") {
         const s = kind.schema;
-        const long = (s.maxLength || 0) > 300;
+        const long = (s.maxLength || 0) > 500;
         input = long
           ? h("textarea", { name: prop, "data-kind": "string", rows: 3, maxlength: s.maxLength, required: required.has(prop) && (s.minLength || 0) > 0, text: dflt ?? "" })
           : h("input", { name: prop, "data-kind": "string", type: s.format === "email" ? "email" : "text", maxlength: s.maxLength, autocomplete: "off",
@@ -692,7 +698,7 @@ function metricsView(m) {
         h("td", { text: o.total }),
         h("td", { text: Object.entries(o.counts).map(([k, v]) => `${k} ${v}`).join(", ") }),
         h("td", { text: fmtSeconds(o.durationP50) }), h("td", { text: fmtSeconds(o.durationP95) }),
-        h("td", { text: fmtRate(o.failureRate) }), h("td", { text: fmtRate(o.compensationRate) }))))))));
+        h("td", { text: fmtRate(o.failureRate) }), h("td", { text: fmtRate(o.compensationRate) })))))));
   }
   out.push(h("h2", { text: "Approvals by workflow type" }));
   if (!m.approvals.length) out.push(h("p", { class: "muted", text: "No approval in this range (or the app reports none)." }));
