@@ -19,6 +19,7 @@ from pathlib import Path
 
 from devhost.app.loader import AppLoadError, load_app
 from devhost.config import ConfigError, load_config
+from devhost.log_format import configure_logging
 
 log = logging.getLogger("devhost")
 
@@ -52,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--verbose", "-v", action="store_true", help="log engine activity (episodes, recoveries)"
     )
+    start.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text (key=value fields after each message) or json (one object per line)",
+    )
     replay = commands.add_parser(
         "replay",
         help="check that today's orchestrator code replays recorded histories",
@@ -76,9 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command == "start" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    configure_logging(
+        logging.INFO if args.command == "start" else logging.WARNING,
+        getattr(args, "log_format", "text"),
     )
     try:
         if args.command == "start":

@@ -20,6 +20,7 @@ import azure.durable_functions as df
 from pydantic import ValidationError
 
 from blueprints.approvals import chain_policy as policy
+from blueprints.log_fields import log_fields, milliseconds
 from models.approvals import (
     APPROVAL_CHAIN_ORCHESTRATOR,
     ApprovalChainInput,
@@ -61,6 +62,7 @@ def approval_chain(
         A :class:`~models.approvals.ApprovalChainResult` as JSON.
     """
     chain = ApprovalChainInput.model_validate(context.get_input(expected_type=dict))
+    started = context.current_utc_datetime
     decisions: list[ApprovalDecision] = []
     for level in chain.approval_chain:
         decision = yield from _run_level(context, chain, level, decisions)
@@ -86,7 +88,17 @@ def approval_chain(
     notice = policy.result_notification(context.instance_id, chain, result)
     yield context.call_activity("send_notification", notice.to_wire())
     if not context.is_replaying:
-        logger.info("approval_chain %s ended %s", context.instance_id, result.final_status)
+        logger.info(
+            "approval_chain ended %s",
+            log_fields(
+                instanceId=context.instance_id,
+                workflow="approval_chain",
+                event="ended",
+                requestType=chain.request_type,
+                outcome=result.final_status,
+                durationMs=milliseconds(started, context.current_utc_datetime),
+            ),
+        )
     return result.to_wire()
 
 
@@ -211,6 +223,20 @@ def _run_level(
         yield context.call_activity(
             "record_approval_task", _task_update(context, chain, level, deadline, decision)
         )
+        if not context.is_replaying:
+            # The approval latency of one level, by request type, for a log search.
+            logger.info(
+                "approval level decided %s",
+                log_fields(
+                    instanceId=instance_id,
+                    workflow="approval_chain",
+                    event="level_decided",
+                    requestType=chain.request_type,
+                    level=level.level,
+                    outcome=decision.outcome,
+                    durationMs=milliseconds(start, decision.decided_at),
+                ),
+            )
         if decision.outcome == "escalated":
             notice = policy.escalation_notification(instance_id, chain, level)
             if notice is not None:

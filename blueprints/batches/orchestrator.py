@@ -16,6 +16,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from blueprints.batches.processing import failure_percent
+from blueprints.log_fields import log_fields
 from models.batches import (
     BatchCancelEvent,
     BatchChunkStats,
@@ -175,7 +176,18 @@ def batch_job(context: df.DurableOrchestrationContext) -> Generator[Any, Any, di
     )
     context.set_custom_status(_status(BatchStage.DONE, total, chunks))
     if not context.is_replaying:
-        logger.info("batch_job %s ended %s: %s", job_id, outcome.value, summary.to_wire())
+        logger.info(
+            "batch_job ended %s",
+            log_fields(
+                instanceId=context.instance_id,
+                workflow="batch_job",
+                event="ended",
+                outcome=outcome.value,
+                items=summary.total_items,
+                failed=summary.total_failed,
+                durationMs=round(summary.duration_seconds * 1000),
+            ),
+        )
     if over_limit:
         raise BatchFailedError(
             f"Batch job {job_id} failed: {summary.error}; report at {summary.report_url}"

@@ -15,6 +15,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from blueprints.log_fields import log_fields
 from blueprints.orders.rules import OPERATIONS_RECIPIENT, notification, order_problems, order_total
 from blueprints.orders.steps import (
     APPROVAL_EVENT,
@@ -238,7 +239,16 @@ def process_order(context: df.DurableOrchestrationContext) -> Generator[Any, Any
         stop = yield from step(context, run)
         if stop is not None:
             if not context.is_replaying:
-                logger.info("order %s %s: %s", order.order_id, stop.outcome, stop.reason)
+                logger.info(
+                    "order stopped %s",
+                    log_fields(
+                        instanceId=context.instance_id,
+                        workflow="process_order",
+                        event="stopped",
+                        outcome=stop.outcome,
+                        reason=stop.reason,
+                    ),
+                )
             return (yield from _undo(context, run, stop))
         if step is await_approval and needs_approval:
             yield _record(context, run, "processing", "processing_payment")
