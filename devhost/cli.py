@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "monitor":
             from devhost.monitor.launch import run_monitor_command
 
-            return asyncio.run(run_monitor_command(args))
+            return asyncio.run(run_monitor_command(args, _wait_for_stop_signal))
         from devhost.replay_check import run_replay_command
 
         return asyncio.run(run_replay_command(args))

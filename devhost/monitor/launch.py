@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import os
-import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -82,8 +80,10 @@ def add_monitor_command(commands: argparse._SubParsersAction) -> None:
     monitor.add_argument("--port", type=int, default=7072, help="HTTP port (default: 7072)")
 
 
-async def run_monitor_command(args: argparse.Namespace) -> int:
-    """``python -m devhost monitor``: serve the page until Ctrl-C."""
+async def run_monitor_command(
+    args: argparse.Namespace, until_stopped: Callable[[], Awaitable[None]]
+) -> int:
+    """``python -m devhost monitor``: serve the page until ``until_stopped`` returns (Ctrl-C)."""
     if not args.connection:
         print("error: give --connection (or set AzureWebJobsStorage).", file=sys.stderr)
         return 2
@@ -117,18 +117,9 @@ async def run_monitor_command(args: argparse.Namespace) -> int:
         await web.TCPSite(runner, "127.0.0.1", args.port).start()
         print(f"Task hub: {args.task_hub}" + ("   (read-only)" if actions is None else ""))
         print(f"Monitor: {monitor_url(f'http://localhost:{args.port}')}", flush=True)
-        await _wait_for_stop()
+        await until_stopped()
     finally:
         await runner.cleanup()
         await monitor.close()
         await store.close()
     return 0
-
-
-async def _wait_for_stop() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from devhost.store.base import RUNTIME_STATUS_NAMES
+
 # DurableTask.Core EventType numbers (a wire contract).
 EXECUTION_STARTED = 0
 EXECUTION_COMPLETED = 1
@@ -39,16 +41,6 @@ GENERIC = 17
 SUSPENDED = 19
 RESUMED = 20
 
-_STATUS_NAMES = (
-    "Running",
-    "Completed",
-    "ContinuedAsNew",
-    "Failed",
-    "Canceled",
-    "Terminated",
-    "Pending",
-    "Suspended",
-)
 _DETAIL_LIMIT = 4000
 
 
@@ -234,7 +226,11 @@ def build_timeline(events: list[dict[str, Any]], parent_instance_id: str | None 
                 timeline.marks.append(Mark("event", name, at, _text(event.get("Input"))))
         elif kind in (EXECUTION_COMPLETED, EXECUTION_FAILED):
             status = event.get("OrchestrationStatus")
-            name = _STATUS_NAMES[status] if isinstance(status, int) and 0 <= status < 8 else ""
+            name = (
+                RUNTIME_STATUS_NAMES[status]
+                if isinstance(status, int) and 0 <= status < len(RUNTIME_STATUS_NAMES)
+                else ""
+            )
             failed = kind == EXECUTION_FAILED or name == "Failed"
             detail = _failure(event) if failed else _text(event.get("Result"))
             timeline.marks.append(Mark("failed" if failed else "completed", name, at, detail))

@@ -38,9 +38,11 @@ def browser_required() -> bool:
 
 
 @pytest.fixture(scope="module")
-def monitored_host(azurite: Any) -> Iterator[MonitoredHost]:
+def monitored_host(
+    azurite: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MonitoredHost]:
     """A host serving the app and its monitor, for the module."""
-    host = MonitoredHost(azurite.connection_string)
+    host = MonitoredHost(azurite.connection_string, tmp_path_factory.mktemp("host") / "host.log")
     host.start()
     try:
         yield host

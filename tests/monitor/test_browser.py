@@ -7,16 +7,13 @@ them).
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from monitor_host import MonitoredHost
+
+from tests.e2e.e2e_client import request_json, wait_for
 
 pytestmark = [pytest.mark.azurite, pytest.mark.host, pytest.mark.browser]
 
@@ -24,31 +21,8 @@ XSS = "<img src=x onerror=window.__xss=1>"
 TIMEOUT_MS = 20_000
 
 
-def _call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=20) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
-
-
-def _wait(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def _runtime_status(host: MonitoredHost, instance_id: str) -> str | None:
-    status, body = _call(
+    status, body = request_json(
         "GET", f"{host.base_url}/runtime/webhooks/durabletask/instances/{instance_id}"
     )
     return body.get("runtimeStatus") if status in (200, 202) and body else None
@@ -103,16 +77,18 @@ def seeded(monitored_host: MonitoredHost, azurite: Any) -> dict[str, str]:
     base = monitored_host.base_url
     ids: dict[str, str] = {}
     for index, cities in enumerate((["Tokyo", "Seattle"], ["London", XSS], ["Lima"])):
-        status, body = _call("POST", f"{base}/api/orchestrators/hello_sequence", {"cities": cities})
+        status, body = request_json(
+            "POST", f"{base}/api/orchestrators/hello_sequence", {"cities": cities}
+        )
         assert status == 202, body
         ids[f"hello{index}"] = body["id"]
-    assert _call("POST", f"{base}/api/inventory/SKU-MON", {"quantity": 10})[0] == 202
-    _wait(lambda: _call("GET", f"{base}/api/inventory/SKU-MON")[0] == 200, "the stock")
+    assert request_json("POST", f"{base}/api/inventory/SKU-MON", {"quantity": 10})[0] == 202
+    wait_for(lambda: request_json("GET", f"{base}/api/inventory/SKU-MON")[0] == 200, 60, "stock")
     for order_id, token in (("order-ok", "tok_visa"), ("order-declined", "tok_decline")):
-        status, body = _call("POST", f"{base}/api/orders", _order(order_id, token))
+        status, body = request_json("POST", f"{base}/api/orders", _order(order_id, token))
         assert status == 202, body
         ids[order_id] = order_id
-    status, body = _call(
+    status, body = request_json(
         "POST",
         f"{base}/api/documents",
         {
@@ -136,26 +112,27 @@ def seeded(monitored_host: MonitoredHost, azurite: Any) -> dict[str, str]:
         }
         for n in range(12)
     ]
-    status, body = _call(
+    status, body = request_json(
         "POST",
         f"{base}/api/batches",
         {"jobId": "batch-mon", "dataSource": {"items": items}, "batchSize": 4},
     )
     assert status == 202, body
     ids["batch"] = "batch-mon"
-    status, body = _call("POST", f"{base}/api/approvals", _chain("req-wait", 24))
+    status, body = request_json("POST", f"{base}/api/approvals", _chain("req-wait", 24))
     assert status == 202, body
     ids["chain"] = body["id"]
     # 3.6 s to decide, then rejected by the timeout policy: a timeout for the metrics.
-    status, body = _call(
+    status, body = request_json(
         "POST", f"{base}/api/approvals", _chain("req-late", 0.001, autoReject=True)
     )
     assert status == 202, body
     ids["chain-late"] = body["id"]
     for key in ("hello0", "hello1", "hello2", "order-ok", "order-declined", "batch", "chain-late"):
-        _wait(lambda key=key: _finished(monitored_host, ids[key]), f"{key} to finish")
-    _wait(
-        lambda: _call("GET", f"{base}/api/approvals/{ids['chain']}")[1].get("customStatus"),
+        wait_for(lambda key=key: _finished(monitored_host, ids[key]), 60, f"{key} to finish")
+    wait_for(
+        lambda: request_json("GET", f"{base}/api/approvals/{ids['chain']}")[1].get("customStatus"),
+        60,
         "the chain to wait for its first level",
     )
     return ids

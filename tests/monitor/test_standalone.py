@@ -80,12 +80,17 @@ async def running_hub(azurite: Any) -> AsyncIterator[tuple[DurableTestHost, str]
     await store.close()
 
 
-async def _token(session: aiohttp.ClientSession, url: str) -> str:
+async def _post_from_page(
+    session: aiohttp.ClientSession, url: str, route: str, body: Any, **params: str
+) -> int:
+    """POST as the page does: its origin and the token it was served with; the status."""
     async with session.get(url) as response:
         page = await response.text()
     match = re.search(r'name="monitor-token" content="([^"]+)"', page)
     assert match, page[:300]
-    return match.group(1)
+    headers = {"Origin": url.split("/_devhost")[0], "X-Monitor-Token": match.group(1)}
+    async with session.post(url + route, params=params, json=body, headers=headers) as response:
+        return response.status
 
 
 async def test_the_command_reads_the_hub_and_acts_through_its_host(
@@ -118,15 +123,15 @@ async def test_the_command_reads_the_hub_and_acts_through_its_host(
                 body = await response.json()
             assert [bar["name"] for bar in body["timeline"]["bars"]] == ["say_hello"]
 
-            origin = url.split("/_devhost")[0]
-            headers = {"Origin": origin, "X-Monitor-Token": await _token(session, url)}
-            async with session.post(
-                url + "api/instance/event",
-                params={"id": approval, "name": "ApprovalEvent"},
-                json={"approver": "ana"},
-                headers=headers,
-            ) as response:
-                assert response.status == 202, await response.text()
+            status = await _post_from_page(
+                session,
+                url,
+                "api/instance/event",
+                {"approver": "ana"},
+                id=approval,
+                name="ApprovalEvent",
+            )
+            assert status == 202
         assert (await host.wait(approval))["output"] == "Approved"
     finally:
         monitor.stop()
@@ -153,17 +158,10 @@ async def test_read_only_refuses_actions(
         async with aiohttp.ClientSession() as session:
             async with session.get(url + "api/info") as response:
                 assert (await response.json())["readOnly"] is True
-            headers = {
-                "Origin": url.split("/_devhost")[0],
-                "X-Monitor-Token": await _token(session, url),
-            }
-            async with session.post(
-                url + "api/instance/action",
-                params={"id": approval, "action": "terminate"},
-                json={},
-                headers=headers,
-            ) as response:
-                assert response.status == 403
+            status = await _post_from_page(
+                session, url, "api/instance/action", {}, id=approval, action="terminate"
+            )
+            assert status == 403
         assert (await host.status(approval))["runtimeStatus"] == "Running"
     finally:
         monitor.stop()
