@@ -156,7 +156,7 @@ async def _start(args: argparse.Namespace) -> int:
     try:
         await engine.start()
         runner = web.AppRunner(
-            create_web_app(index, engine, route_prefix=config.route_prefix, monitor=monitor),
+            create_web_app(index, engine, route_prefix=config.route_prefix, host_page=monitor),
             access_log=None,
         )
         await runner.setup()

@@ -197,6 +197,10 @@ class Monitor:
         if self.actions is not None:
             await self.actions.close()
 
+    def owns(self, raw_path: str) -> bool:
+        """True for the paths this monitor answers (the host's front asks before its routes)."""
+        return is_monitor_path(raw_path)
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Answer one request below ``MONITOR_PATH``."""
         refused = refuse_reason(request)

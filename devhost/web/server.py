@@ -9,13 +9,13 @@ other path is resolved by the function route table with ASP.NET precedence.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import Protocol
 
 from aiohttp import web
 
 from devhost.app.loader import FunctionIndex, FunctionInfo
 from devhost.engine.api import Backend
-from devhost.monitor.server import is_monitor_path
 from devhost.web.binding import RPC_PATH, WEBHOOK_PATH, client_binding_json
 from devhost.web.http_functions import invoke_http_function, local_origin, request_origin
 from devhost.web.management import ManagementApi, bare_response
@@ -27,13 +27,19 @@ from devhost.web.routes import (
     split_path,
 )
 
-if TYPE_CHECKING:
-    from devhost.monitor.server import Monitor
-
 # Kestrel's request body limit in the Functions host (100 MB); aiohttp's default is 1 MB.
 MAX_REQUEST_BODY = 100 * 1024 * 1024
 
 MANAGEMENT_BASES = (WEBHOOK_PATH.lower(), RPC_PATH.rstrip("/").lower())
+
+
+class HostPage(Protocol):
+    """A page of the local host itself (the monitor), served before any function route."""
+
+    def owns(self, raw_path: str) -> bool: ...
+
+    def handle(self, request: web.Request) -> Awaitable[web.StreamResponse]: ...
+
 
 ROUTE_TABLE = web.AppKey("route_table", RouteTable[FunctionInfo])
 MANAGEMENT_API = web.AppKey("management_api", ManagementApi)
@@ -53,7 +59,7 @@ def create_web_app(
     backend: Backend,
     *,
     route_prefix: str = "api",
-    monitor: Monitor | None = None,
+    host_page: HostPage | None = None,
 ) -> web.Application:
     """Build the aiohttp application serving the app's HTTP functions and the durable API.
 
@@ -65,8 +71,9 @@ def create_web_app(
         The engine behind the management API and the client binding.
     route_prefix : str
         ``extensions.http.routePrefix`` of host.json; ``""`` serves functions at the root.
-    monitor : Monitor | None
-        The monitor page, served under ``/_devhost/monitor/`` before any function route.
+    host_page : HostPage | None
+        A page of the host (the monitor, under ``/_devhost/monitor/``), matched before the
+        function routes so no route of the app can shadow it.
 
     Returns
     -------
@@ -84,8 +91,8 @@ def create_web_app(
         segments = management_segments(raw_path)
         if segments is not None:
             return await management.handle(request, segments)
-        if monitor is not None and is_monitor_path(raw_path):
-            return await monitor.handle(request)
+        if host_page is not None and host_page.owns(raw_path):
+            return await host_page.handle(request)
         match = table.resolve(request.method, raw_path)
         if match is None:
             return bare_response(404)

@@ -51,7 +51,7 @@ async def host() -> AsyncIterator[DurableTestHost]:
 
 async def _client(host: DurableTestHost, monitor: Monitor) -> MonitorClient:
     client: TestClient[Any, Any] = TestClient(
-        TestServer(create_web_app(host.index, host.engine, monitor=monitor))
+        TestServer(create_web_app(host.index, host.engine, host_page=monitor))
     )
     await client.start_server()
     host._http_clients.append(client)  # closed with the host
