@@ -35,7 +35,13 @@ MONITOR_PATH = "/_devhost/monitor"
 MAX_PAGE = 500
 VIEW_INSTANCES = 200
 MAX_ACTION_BODY = 64 * 1024
-_STATIC = {"monitor.js": "text/javascript", "monitor.css": "text/css"}
+_STATIC = {
+    "monitor.js": "text/javascript",
+    "dom.js": "text/javascript",
+    "charts.js": "text/javascript",
+    "eventform.js": "text/javascript",
+    "monitor.css": "text/css",
+}
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; "

@@ -1,163 +1,23 @@
-// The monitor page: a small vanilla-JS client of the monitor's JSON API.
+// The monitor page: a small vanilla-JS client of the monitor's JSON API (pages and routing).
 //
 // Written here rather than taken from a framework: a handful of tables, forms and bar charts
-// do not need one, and the page must work with no network access. Every value from the task
-// hub (instance IDs, inputs, custom status, event payloads) is attacker-controlled, so it only
-// ever enters the document as text (textContent, attribute values, SVG text nodes): this file
-// never assigns markup.
-"use strict";
+// do not need one, and the page must work with no network access. Values are put into the
+// document only through dom.js's helpers, as text.
 
-const API = "api/";
-const TOKEN = document.querySelector('meta[name="monitor-token"]').content;
+import { metricsView } from "./charts.js";
+import {
+  STATUSES, badge, cellText, confirmAction, dataTable, duration, fmtSeconds, fmtTime, getJson, go, h,
+  instanceHref, isoFromLocal, localInput, notice, postJson, pretty, tableWrap,
+} from "./dom.js";
+import { eventForm } from "./eventform.js";
+
 const REFRESH_MS = 5000;
-const STATUSES = ["Running", "Pending", "Suspended", "Completed", "Failed", "Terminated", "Canceled", "ContinuedAsNew"];
 
 let info = null;
+
 let refreshTimer = null;
+
 let renderToken = 0;
-
-// -- small helpers -------------------------------------------------------------------------
-
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") el.className = value;
-    else if (key === "text") el.textContent = String(value);
-    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
-    else if (key === "value") el.value = value;
-    else if (key === "checked") el.checked = Boolean(value);
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  append(el, children);
-  return el;
-}
-
-function append(el, children) {
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    el.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-function svg(tag, attrs, ...children) {
-  const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value !== null && value !== undefined) el.setAttribute(key, String(value));
-  }
-  for (const child of children) {
-    if (child === null || child === undefined) continue;
-    el.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-function instanceHref(id) {
-  return "#/instance?id=" + encodeURIComponent(id);
-}
-
-function fmtTime(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  return isNaN(d) ? String(iso) : d.toLocaleString();
-}
-
-function fmtSeconds(value) {
-  if (value === null || value === undefined) return "—";
-  if (value < 1) return Math.round(value * 1000) + " ms";
-  if (value < 120) return value.toFixed(1) + " s";
-  if (value < 7200) return (value / 60).toFixed(1) + " min";
-  if (value < 172800) return (value / 3600).toFixed(1) + " h";
-  return (value / 86400).toFixed(1) + " d";
-}
-
-function fmtRate(value) {
-  return value === null || value === undefined ? "—" : (value * 100).toFixed(1) + " %";
-}
-
-function duration(item) {
-  if (!item.completedTime || !item.createdTime) return null;
-  return (new Date(item.completedTime) - new Date(item.createdTime)) / 1000;
-}
-
-function words(name) {
-  // "approverEmail" -> "Approver email" (pydantic's own titles run the words together).
-  const text = String(name).replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/_/g, " ").toLowerCase();
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-function pretty(value) {
-  if (value === null || value === undefined) return "(none)";
-  return typeof value === "string" ? value : JSON.stringify(value, null, 2);
-}
-
-function badge(status) {
-  return h("span", { class: "badge s-" + String(status).toLowerCase(), text: status });
-}
-
-function localInput(iso) {
-  // <input type="datetime-local"> wants local time without a zone.
-  if (!iso) return "";
-  const d = new Date(iso);
-  if (isNaN(d)) return "";
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-function isoFromLocal(value) {
-  if (!value) return "";
-  const d = new Date(value);
-  return isNaN(d) ? "" : d.toISOString();
-}
-
-async function getJson(path, params) {
-  const query = params ? "?" + new URLSearchParams(params).toString() : "";
-  const response = await fetch(API + path + query, { headers: { Accept: "application/json" } });
-  const body = await response.json().catch(() => null);
-  if (!response.ok) throw new Error((body && body.error && body.error.message) || "HTTP " + response.status);
-  return body;
-}
-
-async function postJson(path, params, body) {
-  const response = await fetch(API + path + "?" + new URLSearchParams(params).toString(), {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-Monitor-Token": TOKEN, Accept: "application/json" },
-    body: JSON.stringify(body === undefined ? null : body),
-  });
-  const result = await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = (result && result.error) || {};
-    const detail = (error.details || []).map((d) => (d.field ? d.field + ": " : "") + d.message).join("; ");
-    throw new Error((error.message || "HTTP " + response.status) + (detail && detail !== error.message ? " (" + detail + ")" : ""));
-  }
-  return result;
-}
-
-function notice(text, kind) {
-  const banner = document.getElementById("banner");
-  banner.hidden = !text;
-  banner.className = "banner " + (kind || "info");
-  banner.textContent = text || "";
-}
-
-function confirmAction(title, text, withReason) {
-  const dialog = document.getElementById("confirm");
-  document.getElementById("confirm-title").textContent = title;
-  document.getElementById("confirm-text").textContent = text;
-  const reason = document.getElementById("confirm-reason");
-  reason.value = "";
-  document.getElementById("confirm-reason-label").hidden = !withReason;
-  return new Promise((resolve) => {
-    dialog.addEventListener(
-      "close",
-      () => resolve(dialog.returnValue === "ok" ? { reason: reason.value } : null),
-      { once: true },
-    );
-    dialog.returnValue = "cancel";
-    dialog.showModal();
-  });
-}
 
 function route() {
   const hash = location.hash.replace(/^#/, "") || "/instances";
@@ -165,23 +25,10 @@ function route() {
   return { path, params: new URLSearchParams(query || "") };
 }
 
-function go(path, params) {
-  const query = new URLSearchParams();
-  for (const [key, value] of Object.entries(params || {})) if (value) query.set(key, value);
-  const text = query.toString();
-  location.hash = "#" + path + (text ? "?" + text : "");
-}
-
 function scheduleRefresh(fn) {
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(fn, REFRESH_MS);
 }
-
-function tableWrap(table) {
-  return h("div", { class: "table-wrap" }, table);
-}
-
-// -- navigation ----------------------------------------------------------------------------
 
 function renderNav(active) {
   const nav = document.getElementById("nav");
@@ -194,8 +41,6 @@ function renderNav(active) {
     nav.appendChild(h("a", { href: "#" + href, class: isActive ? "active" : null, text: label }));
   }
 }
-
-// -- instance list -------------------------------------------------------------------------
 
 function listFilters(params) {
   return {
@@ -307,8 +152,6 @@ function instanceTable(page, f) {
   return h("div", {}, parts);
 }
 
-// -- one instance ----------------------------------------------------------------------------
-
 function renderInstance(params, main, token) {
   const id = params.get("id") || "";
   let eventsKey = null;
@@ -383,24 +226,6 @@ function panelSection(section) {
   return el;
 }
 
-function cellText(value) {
-  if (value === null || value === undefined) return "—";
-  if (typeof value === "object") return JSON.stringify(value);
-  return String(value);
-}
-
-function dataTable(table) {
-  const columns = table.columns || [];
-  if (!(table.rows || []).length) return h("p", { class: "muted", text: "None." });
-  return tableWrap(h("table", { class: "list" },
-    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { text: c.label || c.key })))),
-    h("tbody", {}, (table.rows || []).map((row) => h("tr", {}, columns.map((c) => {
-      const value = row[c.key];
-      if (c.link === "instance" && value) return h("td", { class: "id" }, h("a", { href: instanceHref(String(value)), text: String(value) }));
-      return h("td", { text: cellText(value) });
-    }))))));
-}
-
 function timeline(data) {
   const box = h("div", { class: "timeline", id: "timeline" });
   if (!data || !data.start) {
@@ -470,118 +295,6 @@ function instanceActions(item, reload) {
   return out;
 }
 
-// -- the raise-event form, built from the event's JSON Schema ------------------------------
-
-function resolveSchema(schema, root) {
-  if (schema && schema.$ref && root.$defs) {
-    const name = schema.$ref.split("/").pop();
-    return root.$defs[name] || schema;
-  }
-  return schema || {};
-}
-
-function fieldKind(schema, root) {
-  let s = resolveSchema(schema, root);
-  let nullable = false;
-  if (s.anyOf) {
-    const options = s.anyOf.filter((o) => o.type !== "null");
-    nullable = options.length < s.anyOf.length;
-    if (options.length === 1) s = resolveSchema(options[0], root);
-    else return { kind: "json", schema: s, nullable };
-  }
-  if (s.enum) return { kind: "enum", schema: s, nullable, options: s.enum };
-  if (s.const !== undefined) return { kind: "enum", schema: s, nullable, options: [s.const] };
-  if (s.type === "boolean") return { kind: "boolean", schema: s, nullable };
-  if (s.type === "integer" || s.type === "number") return { kind: "number", schema: s, nullable };
-  if (s.type === "string") return { kind: "string", schema: s, nullable };
-  return { kind: "json", schema: s, nullable };
-}
-
-function eventForm(item, reload) {
-  const names = Object.keys(item.events || {});
-  const box = h("section", { class: "event-box" }, h("h2", { text: "Raise an event" }));
-  const fieldsBox = h("div", { class: "event-fields" });
-  let nameInput;
-  if (names.length) {
-    nameInput = h("select", { name: "eventName", id: "event-name" }, names.map((n) => h("option", { value: n, text: n })));
-  } else {
-    nameInput = h("input", { name: "eventName", id: "event-name", required: true, autocomplete: "off", placeholder: "event name" });
-  }
-  const form = h("form", { class: "event-form", id: "event-form" }, h("label", {}, "Event ", nameInput), fieldsBox,
-    h("div", { class: "buttons" }, h("button", { type: "submit", text: "Raise event" })));
-  const build = () => {
-    fieldsBox.replaceChildren();
-    const schema = item.events[nameInput.value];
-    if (!schema) {
-      fieldsBox.appendChild(h("label", { class: "wide" }, "Payload (JSON) ", h("textarea", { name: "__json", rows: 4, text: "{}" })));
-      return;
-    }
-    const required = new Set(schema.required || []);
-    for (const [prop, propSchema] of Object.entries(schema.properties || {})) {
-      const kind = fieldKind(propSchema, schema);
-      const label = words(prop) + (required.has(prop) ? " *" : "");
-      const dflt = propSchema.default !== undefined ? propSchema.default : kind.schema.default;
-      let input;
-      if (kind.kind === "boolean") {
-        input = h("input", { type: "checkbox", name: prop, "data-kind": "boolean", checked: Boolean(dflt) });
-      } else if (kind.kind === "enum") {
-        input = h("select", { name: prop, "data-kind": "enum" },
-          !required.has(prop) ? h("option", { value: "", text: "—" }) : null,
-          kind.options.map((o) => h("option", { value: JSON.stringify(o), selected: o === dflt, text: String(o) })));
-      } else if (kind.kind === "number") {
-        const s = kind.schema;
-        input = h("input", { type: "number", name: prop, "data-kind": kind.schema.type, step: s.type === "integer" ? "1" : "any",
-          min: s.minimum ?? s.exclusiveMinimum, max: s.maximum ?? s.exclusiveMaximum, value: dflt ?? "", required: required.has(prop) });
-      } else if (kind.kind === "string") {
-        const s = kind.schema;
-        const long = (s.maxLength || 0) > 500;
-        input = long
-          ? h("textarea", { name: prop, "data-kind": "string", rows: 3, maxlength: s.maxLength, required: required.has(prop) && (s.minLength || 0) > 0, text: dflt ?? "" })
-          : h("input", { name: prop, "data-kind": "string", type: s.format === "email" ? "email" : "text", maxlength: s.maxLength, autocomplete: "off",
-            value: dflt ?? "", required: required.has(prop) && (s.minLength || 0) > 0, placeholder: s.format === "date-time" ? "2025-01-31T12:00:00Z" : null });
-      } else {
-        input = h("textarea", { name: prop, "data-kind": "json", rows: 3, placeholder: "JSON", text: dflt === undefined ? "" : JSON.stringify(dflt) });
-      }
-      const help = propSchema.description || kind.schema.description;
-      fieldsBox.appendChild(h("label", { class: kind.kind === "json" ? "wide" : null }, label + " ", input, help ? h("small", { text: help }) : null));
-    }
-  };
-  nameInput.addEventListener("change", build);
-  build();
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    let payload = {};
-    try {
-      for (const el of fieldsBox.querySelectorAll("[name]")) {
-        const kind = el.dataset.kind;
-        if (el.name === "__json") { payload = JSON.parse(el.value || "null"); continue; }
-        if (kind === "boolean") payload[el.name] = el.checked;
-        else if (kind === "enum") { if (el.value) payload[el.name] = JSON.parse(el.value); }
-        else if (kind === "integer" || kind === "number") { if (el.value !== "") payload[el.name] = Number(el.value); }
-        else if (kind === "json") { if (el.value.trim()) payload[el.name] = JSON.parse(el.value); }
-        else if (el.value !== "") payload[el.name] = el.value;
-      }
-    } catch (error) {
-      notice("A JSON field is not valid JSON: " + error.message, "error");
-      return;
-    }
-    const name = nameInput.value.trim();
-    const answer = await confirmAction(`Raise '${name}'?`, `Send ${JSON.stringify(payload)} to ${item.instanceId}`, false);
-    if (!answer) return;
-    try {
-      const result = await postJson("instance/event", { id: item.instanceId, name }, payload);
-      notice(result.message, "ok");
-      setTimeout(reload, 300);
-    } catch (error) {
-      notice(error.message, "error");
-    }
-  });
-  box.appendChild(form);
-  return box;
-}
-
-// -- entities, views -----------------------------------------------------------------------
-
 function renderEntities(params, main, token) {
   const name = params.get("name") || "";
   const form = h("form", { class: "filters" }, h("label", {}, "Entity name ", h("input", { name: "name", value: name, autocomplete: "off" })),
@@ -648,8 +361,6 @@ function viewFilters(id, filters, params) {
   return form;
 }
 
-// -- metrics -------------------------------------------------------------------------------
-
 function renderMetrics(params, main, token) {
   const to = params.get("to") || "";
   const from = params.get("from") || "";
@@ -680,108 +391,6 @@ function renderMetrics(params, main, token) {
     }
   })();
 }
-
-const STATUS_COLORS = { Completed: "#2e7d32", Failed: "#c62828", Terminated: "#6d4c41", Canceled: "#8d6e63", Running: "#1565c0", Pending: "#90a4ae", Suspended: "#f9a825", ContinuedAsNew: "#5e35b1" };
-
-function metricsView(m) {
-  const out = [h("p", { class: "muted", text: `Instances created ${fmtTime(m.from)} – ${fmtTime(m.to)}` + (m.truncated ? " (only the first rows were read: narrow the range)" : "") })];
-  out.push(h("h2", { text: "Started per " + fmtSeconds(m.series.bucketSeconds) }), seriesChart(m.series));
-  out.push(h("h2", { text: "Per orchestrator" }));
-  if (!m.orchestrators.length) out.push(h("p", { class: "muted", text: "No orchestration was created in this range." }));
-  else {
-    out.push(countsChart(m.orchestrators));
-    out.push(barChart("Duration of finished instances (p50 / p95)", m.orchestrators.map((o) => [o.name, o.durationP50, o.durationP95]), fmtSeconds, "duration-chart"));
-    out.push(tableWrap(h("table", { class: "list", id: "orchestrator-metrics" },
-      h("thead", {}, h("tr", {}, ["Orchestrator", "Total", "By status", "Duration p50", "p95", "Failure rate", "Compensation rate"].map((t) => h("th", { text: t })))),
-      h("tbody", {}, m.orchestrators.map((o) => h("tr", {},
-        h("td", {}, h("a", { href: "#/instances?name=" + encodeURIComponent(o.name), text: o.name })),
-        h("td", { text: o.total }),
-        h("td", { text: Object.entries(o.counts).map(([k, v]) => `${k} ${v}`).join(", ") }),
-        h("td", { text: fmtSeconds(o.durationP50) }), h("td", { text: fmtSeconds(o.durationP95) }),
-        h("td", { text: fmtRate(o.failureRate) }), h("td", { text: fmtRate(o.compensationRate) })))))));
-  }
-  out.push(h("h2", { text: "Approvals by workflow type" }));
-  if (!m.approvals.length) out.push(h("p", { class: "muted", text: "No approval in this range (or the app reports none)." }));
-  else {
-    out.push(barChart("Approval latency (p50 / p95)", m.approvals.map((a) => [a.type, a.latencyP50, a.latencyP95]), fmtSeconds, "approval-latency-chart"));
-    out.push(barChart("Timeout rate", m.approvals.map((a) => [a.type, a.timeoutRate, null]), fmtRate, "timeout-chart", 1));
-    out.push(tableWrap(h("table", { class: "list", id: "approval-metrics" },
-      h("thead", {}, h("tr", {}, ["Type", "Total", "Pending", "Decided", "Timed out", "Timeout rate", "Latency p50", "p95"].map((t) => h("th", { text: t })))),
-      h("tbody", {}, m.approvals.map((a) => h("tr", {}, h("td", { text: a.type }), h("td", { text: a.total }), h("td", { text: a.pending }), h("td", { text: a.decided }),
-        h("td", { text: a.timeouts }), h("td", { text: fmtRate(a.timeoutRate) }), h("td", { text: fmtSeconds(a.latencyP50) }), h("td", { text: fmtSeconds(a.latencyP95) })))))));
-  }
-  return out;
-}
-
-function seriesChart(series) {
-  const W = 720, H = 160, pad = 24;
-  const max = Math.max(1, ...series.buckets.map((b) => b.started));
-  const w = (W - pad * 2) / Math.max(1, series.buckets.length);
-  const chart = svg("svg", { viewBox: `0 0 ${W} ${H + 20}`, class: "chart", id: "series-chart", role: "img", "aria-label": "Instances started over time" });
-  chart.appendChild(svg("text", { x: 2, y: 12, class: "axis-label" }, String(max)));
-  series.buckets.forEach((b, i) => {
-    const x = pad + i * w;
-    let y = H;
-    for (const [key, color] of [["completed", STATUS_COLORS.Completed], ["failed", STATUS_COLORS.Failed], ["other", STATUS_COLORS.Running]]) {
-      const value = key === "other" ? b.started - b.completed - b.failed : b[key];
-      if (value <= 0) continue;
-      const height = (value / max) * (H - 16);
-      y -= height;
-      chart.appendChild(svg("rect", { x: x + 1, y, width: Math.max(1, w - 2), height, fill: color }, svg("title", {}, `${fmtTime(b.start)}: ${value} ${key}`)));
-    }
-  });
-  chart.appendChild(svg("line", { x1: pad, y1: H, x2: W - pad, y2: H, class: "axis" }));
-  if (series.buckets.length) {
-    chart.appendChild(svg("text", { x: pad, y: H + 14, class: "axis-label" }, fmtTime(series.buckets[0].start)));
-    chart.appendChild(svg("text", { x: W - pad, y: H + 14, class: "axis-label", "text-anchor": "end" }, fmtTime(series.buckets[series.buckets.length - 1].start)));
-  }
-  return h("figure", {}, chart, legend([["completed", STATUS_COLORS.Completed], ["failed", STATUS_COLORS.Failed], ["other", STATUS_COLORS.Running]]));
-}
-
-function legend(items) {
-  return h("figcaption", { class: "legend" }, items.map(([label, color]) => {
-    const swatch = h("span", { class: "swatch" });
-    swatch.style.background = color;
-    return h("span", {}, swatch, label);
-  }));
-}
-
-function countsChart(orchestrators) {
-  const W = 720, row = 22, labelW = 200;
-  const max = Math.max(1, ...orchestrators.map((o) => o.total));
-  const chart = svg("svg", { viewBox: `0 0 ${W} ${orchestrators.length * row + 4}`, class: "chart", id: "counts-chart", role: "img", "aria-label": "Instances by status per orchestrator" });
-  orchestrators.forEach((o, i) => {
-    const y = i * row + 2;
-    chart.appendChild(svg("text", { x: labelW - 6, y: y + 15, "text-anchor": "end", class: "axis-label" }, o.name));
-    let x = labelW;
-    for (const status of STATUSES) {
-      const count = o.counts[status] || 0;
-      if (!count) continue;
-      const width = (count / max) * (W - labelW - 40);
-      chart.appendChild(svg("rect", { x, y, width, height: row - 6, fill: STATUS_COLORS[status] || "#999" }, svg("title", {}, `${o.name}: ${count} ${status}`)));
-      x += width;
-    }
-    chart.appendChild(svg("text", { x: x + 4, y: y + 15, class: "axis-label" }, String(o.total)));
-  });
-  return h("figure", {}, h("figcaption", { text: "Instances by status" }), chart, legend(STATUSES.map((s) => [s, STATUS_COLORS[s]])));
-}
-
-function barChart(title, rows, fmt, id, fixedMax) {
-  const W = 720, row = 26, labelW = 200;
-  const max = fixedMax || Math.max(1e-9, ...rows.flatMap(([, a, b]) => [a || 0, b || 0]));
-  const chart = svg("svg", { viewBox: `0 0 ${W} ${rows.length * row + 4}`, class: "chart", id, role: "img", "aria-label": title });
-  rows.forEach(([label, a, b], i) => {
-    const y = i * row + 2;
-    chart.appendChild(svg("text", { x: labelW - 6, y: y + 15, "text-anchor": "end", class: "axis-label" }, label));
-    const scale = (v) => ((v || 0) / max) * (W - labelW - 90);
-    if (b !== null && b !== undefined) chart.appendChild(svg("rect", { x: labelW, y: y + 2, width: scale(b), height: row - 10, class: "p95" }, svg("title", {}, `${label} p95: ${fmt(b)}`)));
-    chart.appendChild(svg("rect", { x: labelW, y: y + 5, width: scale(a), height: row - 16, class: "p50" }, svg("title", {}, `${label}: ${fmt(a)}`)));
-    chart.appendChild(svg("text", { x: labelW + Math.max(scale(a), scale(b)) + 4, y: y + 15, class: "axis-label" }, b !== null && b !== undefined ? `${fmt(a)} / ${fmt(b)}` : fmt(a)));
-  });
-  return h("figure", {}, h("figcaption", { text: title }), chart);
-}
-
-// -- start -----------------------------------------------------------------------------------
 
 async function render() {
   renderToken += 1;
