@@ -75,7 +75,7 @@ def add_monitor_command(commands: argparse._SubParsersAction) -> None:
     )
     monitor.add_argument(
         "--app",
-        help="the app's folder, for its monitor_views.py (event forms, per-workflow views)",
+        help="the app's folder, for its monitor_views (event forms, per-workflow views)",
     )
     monitor.add_argument("--port", type=int, default=7072, help="HTTP port (default: 7072)")
 

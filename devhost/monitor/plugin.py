@@ -1,7 +1,7 @@
 """What an app adds to the monitor: event forms, plain-words status, its own views, facts.
 
-The monitor knows task hubs, not apps. An app that wants more puts a module
-``monitor_views.py`` next to its ``function_app.py`` holding an object ``plugin`` with any of
+The monitor knows task hubs, not apps. An app that wants more puts a module (or package)
+``monitor_views`` next to its ``function_app.py`` holding an object ``plugin`` with any of
 these methods (each synchronous, taking and returning plain JSON values, so the app's module
 needs nothing from ``devhost``):
 
@@ -35,7 +35,7 @@ view that fails, never breaks the monitor.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -144,7 +144,7 @@ class AppPlugin:
 
 
 def load_plugin(app_dir: Path | None) -> AppPlugin:
-    """Import ``monitor_views.py`` of the app folder, if there is one.
+    """Import the app folder's ``monitor_views`` (a module or a package), if there is one.
 
     Parameters
     ----------
@@ -159,20 +159,16 @@ def load_plugin(app_dir: Path | None) -> AppPlugin:
     """
     if app_dir is None:
         return AppPlugin()
-    path = Path(app_dir) / f"{PLUGIN_MODULE}.py"
-    if not path.is_file():
+    folder = Path(app_dir).resolve()
+    candidates = (folder / f"{PLUGIN_MODULE}.py", folder / PLUGIN_MODULE / "__init__.py")
+    source = next((path for path in candidates if path.is_file()), None)
+    if source is None:
         return AppPlugin()
-    if str(path.parent) not in sys.path:
-        sys.path.insert(0, str(path.parent))
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
     try:
-        spec = importlib.util.spec_from_file_location(PLUGIN_MODULE, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[PLUGIN_MODULE] = module
-        spec.loader.exec_module(module)
+        module = importlib.import_module(PLUGIN_MODULE)
     except Exception:
-        log.exception(
-            "the monitor's plug-in %s could not be imported: showing the task hub only", path
-        )
+        log.exception("the monitor's plug-in %s failed to import: showing the hub only", source)
         return AppPlugin()
-    return AppPlugin(getattr(module, "plugin", None), str(path))
+    return AppPlugin(getattr(module, "plugin", None), str(source))
