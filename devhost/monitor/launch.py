@@ -14,9 +14,10 @@ from devhost.engine.api import Backend
 from devhost.monitor.actions import Actions, EngineActions, ManagementApiActions
 from devhost.monitor.connection import open_hub_store
 from devhost.monitor.guard import new_token
+from devhost.monitor.payloads import MONITOR_PATH, is_monitor_path
 from devhost.monitor.plugin import load_plugin
 from devhost.monitor.reader import HubReader
-from devhost.monitor.server import MONITOR_PATH, Monitor, is_monitor_path
+from devhost.monitor.server import Monitor
 from devhost.store.base import Store
 
 HOST_KEY_VARIABLE = "DEVHOST_MONITOR_HOST_KEY"

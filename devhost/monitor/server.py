@@ -24,145 +24,32 @@ from azure.core.exceptions import AzureError
 from devhost.monitor.actions import ACTIONS, ActionError, Actions
 from devhost.monitor.guard import forgery_reason, refuse_reason
 from devhost.monitor.metrics import Facts, compute_metrics
+from devhost.monitor.payloads import (
+    MAX_ACTION_BODY,
+    MAX_PAGE,
+    MONITOR_PATH,
+    RUNNING,
+    SECURITY_HEADERS,
+    STATIC_FILES,
+    VIEW_INSTANCES,
+    BadRequest,
+    allowed_actions,
+    decode_value,
+    error_response,
+    humanize,
+    is_monitor_path,
+    iso_time,
+    json_response,
+    parse_int,
+    parse_time,
+    row_summary,
+)
 from devhost.monitor.plugin import AppPlugin
 from devhost.monitor.reader import SORT_FIELDS, HubReader, InstanceFilters, is_entity
 from devhost.monitor.timeline import build_timeline
 from devhost.store.base import RUNTIME_STATUS_NAMES, InstanceQuery, InstanceRow
 
 log = logging.getLogger("devhost.monitor")
-
-MONITOR_PATH = "/_devhost/monitor"
-MAX_PAGE = 500
-VIEW_INSTANCES = 200
-MAX_ACTION_BODY = 64 * 1024
-_STATIC = {
-    "monitor.js": "text/javascript",
-    "dom.js": "text/javascript",
-    "charts.js": "text/javascript",
-    "eventform.js": "text/javascript",
-    "monitor.css": "text/css",
-}
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
-_RUNNING = ("Running", "Pending", "ContinuedAsNew")
-
-
-class BadRequest(Exception):
-    """A query value the monitor cannot use; names the field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-def is_monitor_path(raw_path: str) -> bool:
-    """True for the monitor's page and everything below it."""
-    lowered = raw_path.lower()
-    return lowered == MONITOR_PATH or lowered.startswith(MONITOR_PATH + "/")
-
-
-def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:
-    """The one error shape (``{"error": {"code", "message", "details"}}``)."""
-    details = [] if field is None else [{"field": field, "code": code, "message": message}]
-    body = {"error": {"code": code, "message": message, "details": details}}
-    return _json(body, status)
-
-
-def _json(value: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status,
-        text=json.dumps(value, ensure_ascii=False, default=str),
-        content_type="application/json",
-        headers=_SECURITY_HEADERS,
-    )
-
-
-def decode_value(text: str | None) -> Any:
-    """A stored JSON value for display: decoded, and decoded again when it held JSON text
-    (the Python client double-encodes inputs and events). Unreadable text stays text."""
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
-    if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def humanize(custom_status: Any) -> str | None:
-    """A generic plain-words custom status: the ``stage`` of a dict ("awaiting_approval" ->
-    "Awaiting approval"), or a short text as it is."""
-    if isinstance(custom_status, dict):
-        stage = custom_status.get("stage") or custom_status.get("state")
-        if isinstance(stage, str) and stage:
-            words = stage.replace("_", " ").replace("-", " ")
-            return words[:1].upper() + words[1:]
-        return None
-    if isinstance(custom_status, str) and custom_status:
-        return custom_status[:200]
-    return None
-
-
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat()
-
-
-def _parse_time(params: Any, name: str) -> datetime | None:
-    raw = (params.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError as error:
-        raise BadRequest(name, f"'{name}' must be an ISO-8601 date and time.") from error
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _parse_int(params: Any, name: str, default: int, low: int, high: int) -> int:
-    raw = (params.get(name) or "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise BadRequest(name, f"'{name}' must be a whole number from {low} to {high}.")
-    return int(raw)
-
-
-def allowed_actions(runtime_status: str) -> list[str]:
-    """What can be done to an instance in this status (the management API's rules)."""
-    if runtime_status in _RUNNING:
-        return ["raiseEvent", "terminate", "suspend"]
-    if runtime_status == "Suspended":
-        return ["resume", "terminate"]
-    if runtime_status == "Failed":
-        return ["rewind", "restart", "purge"]
-    return ["restart", "purge"]
-
-
-def row_summary(row: InstanceRow) -> dict[str, Any]:
-    """An instance row as the list shows it."""
-    return {
-        "instanceId": row.instance_id,
-        "name": row.name,
-        "runtimeStatus": row.runtime_status,
-        "createdTime": _time(row.created_time),
-        "lastUpdatedTime": _time(row.last_updated_time),
-        "completedTime": _time(row.completed_time),
-        "customStatus": decode_value(row.custom_status),
-        "parentInstanceId": row.parent_instance_id,
-    }
 
 
 class Monitor:
@@ -256,18 +143,18 @@ class Monitor:
         return web.Response(
             text=html.replace("{{token}}", self.token),
             content_type="text/html",
-            headers=_SECURITY_HEADERS,
+            headers=SECURITY_HEADERS,
         )
 
     def _static(self, name: str) -> web.Response:
-        content_type = _STATIC.get(name)
+        content_type = STATIC_FILES.get(name)
         if content_type is None:
             return error_response(404, "NotFound", "No such file.")
         text = resources.files("devhost.monitor").joinpath(f"static/{name}").read_text("utf-8")
-        return web.Response(text=text, content_type=content_type, headers=_SECURITY_HEADERS)
+        return web.Response(text=text, content_type=content_type, headers=SECURITY_HEADERS)
 
     async def _info(self, request: web.Request) -> web.Response:
-        return _json(
+        return json_response(
             {
                 "taskHub": self.reader.task_hub,
                 "readOnly": self.actions is None,
@@ -294,13 +181,13 @@ class Monitor:
         filters = InstanceFilters(
             name=params.get("name") or None,
             runtime_status=statuses,
-            created_from=_parse_time(params, "createdFrom"),
-            created_to=_parse_time(params, "createdTo"),
+            created_from=parse_time(params, "createdFrom"),
+            created_to=parse_time(params, "createdTo"),
             instance_id_prefix=params.get("instanceIdPrefix") or None,
             custom_status_text=params.get("customStatus") or None,
         )
-        offset = _parse_int(params, "offset", 0, 0, 10_000_000)
-        limit = _parse_int(params, "limit", 50, 1, MAX_PAGE)
+        offset = parse_int(params, "offset", 0, 0, 10_000_000)
+        limit = parse_int(params, "limit", 50, 1, MAX_PAGE)
         page = await self.reader.list_instances(
             filters, sort=sort, descending=order == "desc", offset=offset, limit=limit
         )
@@ -309,7 +196,7 @@ class Monitor:
             summary = row_summary(row)
             summary["description"] = await self._describe(row.name, summary["customStatus"])
             items.append(summary)
-        return _json(
+        return json_response(
             {
                 "instances": items,
                 "total": page.total,
@@ -354,19 +241,19 @@ class Monitor:
         detail["panel"] = await self.plugin.instance_panel(
             row.name, instance_id, detail["input"], detail["output"], status
         )
-        running = row.runtime_status in _RUNNING
+        running = row.runtime_status in RUNNING
         detail["events"] = (
             await self.plugin.instance_events(row.name, instance_id, status) if running else {}
         )
         detail["actions"] = [] if self.actions is None else allowed_actions(row.runtime_status)
-        return _json(detail)
+        return json_response(detail)
 
     async def _entities(self, request: web.Request) -> web.Response:
         name = (request.query.get("name") or "").strip() or None
         if name is not None and ("@" in name or len(name) > 256):
             raise BadRequest("name", "'name' is an entity name (no '@').")
         entities, truncated = await self.reader.entities(name)
-        return _json(
+        return json_response(
             {
                 "entities": [
                     {
@@ -375,7 +262,7 @@ class Monitor:
                         "instanceId": entity.instance_id,
                         "exists": entity.exists,
                         "state": entity.state,
-                        "lastUpdatedTime": _time(entity.last_updated_time),
+                        "lastUpdatedTime": iso_time(entity.last_updated_time),
                     }
                     for entity in entities
                 ],
@@ -400,12 +287,12 @@ class Monitor:
         result = await self.plugin.view(view_id, params, instances)
         if result is None:
             return error_response(502, "ViewUnavailable", "The view could not be read now.")
-        return _json(result)
+        return json_response(result)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         now = datetime.now(UTC)
-        end = _parse_time(request.query, "to") or now
-        start = _parse_time(request.query, "from") or end - timedelta(hours=24)
+        end = parse_time(request.query, "to") or now
+        start = parse_time(request.query, "from") or end - timedelta(hours=24)
         if start >= end:
             raise BadRequest("from", "'from' must be before 'to'.")
         rows, truncated = await self.reader.scan(InstanceQuery(created_from=start, created_to=end))
@@ -413,7 +300,7 @@ class Monitor:
         facts = await asyncio.to_thread(self._facts, rows)
         metrics = compute_metrics(rows, facts, start, end)
         metrics["truncated"] = truncated
-        return _json(metrics)
+        return json_response(metrics)
 
     def _facts(self, rows: list[InstanceRow]) -> dict[str, Facts]:
         if not self.plugin.present:
@@ -426,8 +313,8 @@ class Monitor:
                 decode_value(row.input),
                 decode_value(row.output),
                 decode_value(row.custom_status),
-                _time(row.created_time),
-                _time(row.completed_time),
+                iso_time(row.created_time),
+                iso_time(row.completed_time),
             )
             approvals = raw.get("approvals")
             compensated = raw.get("compensated")
@@ -465,7 +352,7 @@ class Monitor:
         else:
             message = await self._act(request, row, body)
         log.info("monitor: %s", message, extra={"instance_id": instance_id, "workflow": row.name})
-        return _json({"ok": True, "message": message}, 202)
+        return json_response({"ok": True, "message": message}, 202)
 
     async def _raise(self, request: web.Request, row: InstanceRow, payload: Any) -> str:
         event_name = (request.query.get("name") or "").strip()

@@ -14,7 +14,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from devhost.monitor.launch import host_monitor
-from devhost.monitor.server import MONITOR_PATH, Monitor
+from devhost.monitor.payloads import MONITOR_PATH
+from devhost.monitor.server import Monitor
 from devhost.testing import DurableTestHost
 from devhost.web.server import create_web_app
 
