@@ -42,3 +42,24 @@ def seconds_between(start: str | None, end: Any) -> float | None:
     if begin.tzinfo is None or finish.tzinfo is None:
         begin, finish = begin.replace(tzinfo=None), finish.replace(tzinfo=None)
     return max(0.0, (finish - begin).total_seconds())
+
+
+def columns(*pairs: tuple[str, str], link_first: bool = False) -> list[dict[str, Any]]:
+    """Table columns from ``(key, label)`` pairs; the first links to its instance if asked."""
+    return [
+        {"key": key, "label": label, **({"link": "instance"} if link_first and i == 0 else {})}
+        for i, (key, label) in enumerate(pairs)
+    ]
+
+
+def listing(
+    pairs: list[tuple[str, str]],
+    rows: list[dict[str, Any]],
+    filter_by: tuple[str, str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """A view: its columns (the first linking to the row's instance), rows and one filter."""
+    view: dict[str, Any] = {"columns": columns(*pairs, link_first=True), "rows": rows}
+    if filter_by is not None:
+        name, label, options = filter_by
+        view["filters"] = [{"name": name, "label": label, "options": options}]
+    return view

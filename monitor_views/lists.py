@@ -9,7 +9,7 @@ from blueprints.app_storage import table
 from models.batches import BatchResult, BatchStatus
 from models.documents import DocumentListQuery, DocumentState
 from models.orders import OrderListQuery
-from monitor_views.common import BATCH, LIST_LIMIT, parse
+from monitor_views.common import BATCH, LIST_LIMIT, listing, parse
 
 
 def views() -> list[dict[str, Any]]:
@@ -59,21 +59,19 @@ def _documents(params: dict[str, str]) -> dict[str, Any]:
         }
         for doc in list_documents(query).documents
     ]
-    return {
-        "columns": [
-            {"key": "id", "label": "Document (instance)", "link": "instance"},
-            {"key": "title", "label": "Title"},
-            {"key": "state", "label": "State"},
-            {"key": "stage", "label": "Stage"},
-            {"key": "revision", "label": "Revision"},
-            {"key": "creator", "label": "Creator"},
-            {"key": "updated", "label": "Updated"},
+    return listing(
+        [
+            ("id", "Document (instance)"),
+            ("title", "Title"),
+            ("state", "State"),
+            ("stage", "Stage"),
+            ("revision", "Revision"),
+            ("creator", "Creator"),
+            ("updated", "Updated"),
         ],
-        "rows": rows,
-        "filters": [
-            {"name": "state", "label": "State", "options": [s.value for s in DocumentState]}
-        ],
-    }
+        rows,
+        ("state", "State", [state.value for state in DocumentState]),
+    )
 
 
 def _orders(params: dict[str, str]) -> dict[str, Any]:
@@ -96,33 +94,31 @@ def _orders(params: dict[str, str]) -> dict[str, Any]:
         }
         for order in list_orders(query).orders
     ]
-    return {
-        "columns": [
-            {"key": "orderId", "label": "Order (instance)", "link": "instance"},
-            {"key": "customer", "label": "Customer"},
-            {"key": "status", "label": "Status"},
-            {"key": "stage", "label": "Stage"},
-            {"key": "total", "label": "Total"},
-            {"key": "failure", "label": "Why it failed"},
-            {"key": "attention", "label": "Needs a person"},
-            {"key": "updated", "label": "Updated"},
+    return listing(
+        [
+            ("orderId", "Order (instance)"),
+            ("customer", "Customer"),
+            ("status", "Status"),
+            ("stage", "Stage"),
+            ("total", "Total"),
+            ("failure", "Why it failed"),
+            ("attention", "Needs a person"),
+            ("updated", "Updated"),
         ],
-        "rows": rows,
-        "filters": [
-            {
-                "name": "status",
-                "label": "Status",
-                "options": [
-                    "processing",
-                    "awaiting_approval",
-                    "compensation_failed",
-                    "completed",
-                    "failed",
-                    "cancelled",
-                ],
-            }
-        ],
-    }
+        rows,
+        (
+            "status",
+            "Status",
+            [
+                "processing",
+                "awaiting_approval",
+                "compensation_failed",
+                "completed",
+                "failed",
+                "cancelled",
+            ],
+        ),
+    )
 
 
 def _approvals(params: dict[str, str]) -> dict[str, Any]:
@@ -157,34 +153,25 @@ def _approvals(params: dict[str, str]) -> dict[str, Any]:
         if len(rows) >= LIST_LIMIT:
             break
     rows.sort(key=lambda row: (str(row["instanceId"]), row["level"] or 0))
-    return {
-        "columns": [
-            {"key": "instanceId", "label": "Chain (instance)", "link": "instance"},
-            {"key": "request", "label": "Request"},
-            {"key": "type", "label": "Type"},
-            {"key": "level", "label": "Level"},
-            {"key": "status", "label": "Status"},
-            {"key": "approver", "label": "Approver"},
-            {"key": "deadline", "label": "Deadline"},
-            {"key": "decidedBy", "label": "Decided by"},
-            {"key": "amount", "label": "Amount"},
+    return listing(
+        [
+            ("instanceId", "Chain (instance)"),
+            ("request", "Request"),
+            ("type", "Type"),
+            ("level", "Level"),
+            ("status", "Status"),
+            ("approver", "Approver"),
+            ("deadline", "Deadline"),
+            ("decidedBy", "Decided by"),
+            ("amount", "Amount"),
         ],
-        "rows": rows,
-        "filters": [
-            {
-                "name": "status",
-                "label": "Status",
-                "options": [
-                    "pending",
-                    "approved",
-                    "rejected",
-                    "auto_approved",
-                    "auto_rejected",
-                    "escalated",
-                ],
-            }
-        ],
-    }
+        rows,
+        (
+            "status",
+            "Status",
+            ["pending", "approved", "rejected", "auto_approved", "auto_rejected", "escalated"],
+        ),
+    )
 
 
 def _batches(instances: list[dict[str, Any]]) -> dict[str, Any]:
@@ -204,16 +191,16 @@ def _batches(instances: list[dict[str, Any]]) -> dict[str, Any]:
                 "created": item.get("createdTime"),
             }
         )
-    return {
-        "columns": [
-            {"key": "instanceId", "label": "Job (instance)", "link": "instance"},
-            {"key": "runtimeStatus", "label": "Runtime status"},
-            {"key": "stage", "label": "Stage"},
-            {"key": "progress", "label": "Progress"},
-            {"key": "chunks", "label": "Chunks"},
-            {"key": "failedItems", "label": "Failed items"},
-            {"key": "outcome", "label": "Outcome"},
-            {"key": "created", "label": "Created"},
+    return listing(
+        [
+            ("instanceId", "Job (instance)"),
+            ("runtimeStatus", "Runtime status"),
+            ("stage", "Stage"),
+            ("progress", "Progress"),
+            ("chunks", "Chunks"),
+            ("failedItems", "Failed items"),
+            ("outcome", "Outcome"),
+            ("created", "Created"),
         ],
-        "rows": rows,
-    }
+        rows,
+    )

@@ -9,7 +9,7 @@ from models.approvals import ApprovalChainInput, ApprovalChainResult, ApprovalCh
 from models.batches import BatchResult, BatchStatus
 from models.documents import DocumentInput, DocumentResult
 from models.orders import OrderResult, OrderStatus
-from monitor_views.common import BATCH, CHAIN, DOCUMENTS, ORDERS, parse, when, words
+from monitor_views.common import BATCH, CHAIN, DOCUMENTS, ORDERS, columns, parse, when, words
 
 
 def instance_panel(
@@ -118,10 +118,12 @@ def _order_panel(order_id: str, output: Any, custom_status: Any) -> list[dict[st
         {
             "title": "Ledger entries",
             "table": {
-                "columns": [
-                    {"key": k, "label": k.capitalize()}
-                    for k in ("ledger", "entry", "key", "status", "attempts", "amount")
-                ],
+                "columns": columns(
+                    *(
+                        (k, k.capitalize())
+                        for k in ("ledger", "entry", "key", "status", "attempts", "amount")
+                    )
+                ),
                 "rows": ledger,
             },
         }
@@ -131,9 +133,9 @@ def _order_panel(order_id: str, output: Any, custom_status: Any) -> list[dict[st
             {
                 "title": "Reservations",
                 "table": {
-                    "columns": [
-                        {"key": k, "label": k.capitalize()} for k in ("sku", "quantity", "status")
-                    ],
+                    "columns": columns(
+                        *((k, k.capitalize()) for k in ("sku", "quantity", "status"))
+                    ),
                     "rows": [r.model_dump() for r in result.inventory_reservation],
                 },
             }
@@ -142,10 +144,12 @@ def _order_panel(order_id: str, output: Any, custom_status: Any) -> list[dict[st
             {
                 "title": "Compensations",
                 "table": {
-                    "columns": [
-                        {"key": k, "label": k.capitalize()}
-                        for k in ("step", "action", "status", "attempts", "error")
-                    ],
+                    "columns": columns(
+                        *(
+                            (k, k.capitalize())
+                            for k in ("step", "action", "status", "attempts", "error")
+                        )
+                    ),
                     "rows": [c.model_dump() for c in result.compensations],
                 },
             }

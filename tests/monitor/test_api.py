@@ -65,6 +65,14 @@ async def monitor(host: DurableTestHost) -> MonitorClient:
     return await _client(host, host_monitor(host.store, host.engine, PROJECT))
 
 
+async def _waiting_approval(host: DurableTestHost) -> str:
+    """A ``human_approval`` waiting for its event (and in the store), its instance ID."""
+    instance_id = await host.start("human_approval", {"timeoutSeconds": 60})
+    await host.wait_for_custom_status(instance_id, lambda status: bool(status))
+    await host.engine._flush()
+    return instance_id
+
+
 async def _settled(host: DurableTestHost, *instance_ids: str) -> None:
     for instance_id in instance_ids:
         await host.wait(instance_id)
@@ -154,9 +162,7 @@ async def test_an_instance_shows_its_values_timeline_and_allowed_actions(
 async def test_an_event_from_the_form_is_checked_against_its_model_then_raised(
     host: DurableTestHost, monitor: MonitorClient
 ) -> None:
-    instance_id = await host.start("human_approval", {"timeoutSeconds": 60})
-    await host.wait_for_custom_status(instance_id, lambda status: bool(status))
-    await host.engine._flush()
+    instance_id = await _waiting_approval(host)
     status, body = await monitor.get("instance", id=instance_id)
     schema = body["events"]["ApprovalEvent"]
     assert "approver" in schema["properties"]
@@ -180,9 +186,7 @@ async def test_an_event_from_the_form_is_checked_against_its_model_then_raised(
 async def test_actions_follow_the_instance_status(
     host: DurableTestHost, monitor: MonitorClient
 ) -> None:
-    instance_id = await host.start("human_approval", {"timeoutSeconds": 60})
-    await host.wait_for_custom_status(instance_id, lambda status: bool(status))
-    await host.engine._flush()
+    instance_id = await _waiting_approval(host)
 
     async def act(action: str) -> tuple[int, Any]:
         return await monitor.post(
@@ -216,9 +220,7 @@ async def test_actions_follow_the_instance_status(
 async def test_an_action_not_sent_by_the_page_is_refused(
     host: DurableTestHost, monitor: MonitorClient, headers: dict[str, str], reason: str
 ) -> None:
-    instance_id = await host.start("human_approval", {"timeoutSeconds": 60})
-    await host.wait_for_custom_status(instance_id, lambda status: bool(status))
-    await host.engine._flush()
+    instance_id = await _waiting_approval(host)
     status, body = await monitor.post(
         "instance/action", {}, headers=headers, id=instance_id, action="terminate"
     )
@@ -230,8 +232,7 @@ async def test_an_action_not_sent_by_the_page_is_refused(
 async def test_a_form_post_from_another_site_is_refused(
     host: DurableTestHost, monitor: MonitorClient
 ) -> None:
-    instance_id = await host.start("human_approval", {"timeoutSeconds": 60})
-    await host.wait_for_custom_status(instance_id, lambda status: bool(status))
+    instance_id = await _waiting_approval(host)
     response = await monitor.client.post(
         API + "instance/action",
         params={"id": instance_id, "action": "terminate"},
@@ -270,9 +271,7 @@ async def test_a_read_only_monitor_offers_and_takes_no_action(host: DurableTestH
             read_only_reason="Read-only (--read-only): no actions.",
         ),
     )
-    instance_id = await host.start("human_approval", {"timeoutSeconds": 60})
-    await host.wait_for_custom_status(instance_id, lambda status: bool(status))
-    await host.engine._flush()
+    instance_id = await _waiting_approval(host)
     status, body = await monitor.get("instance", id=instance_id)
     assert body["actions"] == []
     assert (await monitor.get("info"))[1]["readOnly"] is True
