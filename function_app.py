@@ -79,7 +79,10 @@ from blueprints.orders import orchestrator as order_orchestrator
 from blueprints.orders import tracking as order_tracking
 from blueprints.saga import orchestrator as saga_orchestrator
 
-app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+# Every HTTP route needs a key (function level); the routes that act for a person also check
+# the caller's App Service Authentication principal (blueprints.identity). No route is
+# anonymous: docs/security.md has the threat model.
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 app.register_functions(http_starter.bp)
 app.register_functions(events.bp)

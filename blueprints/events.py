@@ -26,6 +26,7 @@ from blueprints.instance_status import (
     instance_not_found,
     require_instance,
     require_unfinished,
+    validate_instance_id,
 )
 from models.registry import get_workflow
 
@@ -46,6 +47,7 @@ async def raise_event(
     """Validate an event payload against the instance's event model and raise it."""
     instance_id = req.route_params["instanceId"]
     event_name = req.route_params["eventName"]
+    validate_instance_id(instance_id)  # entities take no events here: they have their routes
     body = read_json_body(req)
 
     status = await require_instance(client, instance_id)

@@ -1,8 +1,9 @@
 """The generic HTTP starter: ``POST /api/orchestrators/{name}[/{instanceId}]``.
 
-The body is validated against the input model the orchestrator registered (models.registry)
-before anything is started, and the instance starts with that model's JSON. The answer is the
-durable extension's standard 202 check-status response (``id``, ``statusQueryGetUri``,
+Only orchestrators registered ``public`` (models.registry) can be started here. The body is
+validated against the input model the orchestrator registered before anything is started, and
+the instance starts with that model's JSON. The answer is the durable extension's standard 202
+check-status response (``id``, ``statusQueryGetUri``,
 ``sendEventPostUri``, ``terminatePostUri``, ``purgeHistoryDeleteUri``... with ``Location`` and
 ``Retry-After``).
 
@@ -18,7 +19,7 @@ import azure.functions as func
 
 from blueprints.http_errors import ApiError, json_errors, read_json_body, validate_model
 from blueprints.instance_status import ACTIVE_STATUSES, runtime_status, validate_instance_id
-from models.registry import WorkflowSpec, get_workflow, registered_workflows
+from models.registry import WorkflowSpec, get_public_workflow, registered_workflows
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +49,11 @@ async def start_orchestration_with_id(
 
 
 def _find_workflow(name: str) -> WorkflowSpec:
-    spec = get_workflow(name)
+    # An internal workflow answers as an unknown one: it is not started from outside, and the
+    # answer does not tell a caller which internal names exist.
+    spec = get_public_workflow(name)
     if spec is None:
-        accepted = [workflow.name for workflow in registered_workflows()]
+        accepted = [workflow.name for workflow in registered_workflows() if workflow.public]
         raise ApiError(
             404,
             "UnknownOrchestrator",

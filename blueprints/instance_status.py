@@ -15,6 +15,7 @@ import azure.durable_functions as df
 from blueprints.http_errors import ApiError
 from models.common import decode_json_text
 from models.management import RuntimeStatus
+from models.registry import get_public_workflow
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -22,6 +23,7 @@ __all__ = [
     "instance_not_found",
     "listed_status_view",
     "require_instance",
+    "require_public_instance",
     "runtime_status",
     "status_view",
     "validate_instance_id",
@@ -128,6 +130,28 @@ async def require_instance(
     )
     # The client signals "not found" with a falsy status object (no creation time).
     if not status:
+        raise instance_not_found(instance_id)
+    return status
+
+
+async def require_public_instance(
+    client: df.DurableOrchestrationClient, instance_id: str, show_history: bool = False
+) -> df.DurableOrchestrationStatus:
+    """Return the status of an instance the generic instance routes may manage.
+
+    Entities (``@name@key``) are refused up front (400: they are reached through their own
+    routes), and an instance of a workflow that is not registered ``public`` (an order, an
+    approval, a sub-orchestration such as ``saga``) answers 404 like an unknown ID, so these
+    routes can neither stop nor purge what another route owns, nor say that it exists.
+
+    Raises
+    ------
+    ApiError
+        400 for an entity ID or a malformed ID, 404 ``InstanceNotFound`` otherwise.
+    """
+    validate_instance_id(instance_id)
+    status = await require_instance(client, instance_id, show_history=show_history)
+    if get_public_workflow(status.name or "") is None:
         raise instance_not_found(instance_id)
     return status
 

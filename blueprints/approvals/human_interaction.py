@@ -38,6 +38,7 @@ register_workflow(
     HUMAN_APPROVAL_ORCHESTRATOR,
     HumanApprovalInput,
     events={HUMAN_APPROVAL_EVENT: HumanApprovalEvent},
+    public=True,
 )
 
 
