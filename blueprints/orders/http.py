@@ -9,6 +9,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
+from blueprints import identity
 from blueprints.http_errors import (
     ApiError,
     json_errors,
@@ -200,6 +201,7 @@ async def approve_order(
 ) -> func.HttpResponse:
     """Give a manager's decision on a large order: ``{"approved", "approver", "comment"}``."""
     event = validate_model(ManagerApprovalEvent, read_json_body(req))
+    event = identity.bind_identities(req, event)
     return await _raise(req, client, APPROVAL_EVENT, event.to_wire())
 
 
@@ -211,4 +213,5 @@ async def resolve_order(
 ) -> func.HttpResponse:
     """Record that a person settled a failed compensation: ``{"resolvedBy", "note"}``."""
     event = validate_model(ManualResolutionEvent, read_json_body(req))
+    event = identity.bind_identities(req, event)
     return await _raise(req, client, RESOLUTION_EVENT, event.to_wire())
