@@ -30,6 +30,7 @@ from blueprints.instance_status import (
     runtime_status,
 )
 from blueprints.monitors.orchestrator import STOP_EVENT
+from blueprints.monitors.target import TargetRefused, resolve_target
 from models.common import decode_json_text
 from models.monitors import MonitorInput, MonitorRequest, MonitorStatus, MonitorStopEvent
 
@@ -46,6 +47,15 @@ async def start_monitor(
 ) -> func.HttpResponse:
     """Start a monitor under its monitor ID; answers 202 with the status URLs."""
     request = validate_model(MonitorRequest, read_json_body(req))
+    try:
+        await resolve_target(request.url)
+    except TargetRefused as refused:
+        raise ApiError(
+            400,
+            "TargetNotAllowed",
+            f"This URL cannot be monitored: {refused}.",
+            [{"field": "url", "code": "target_not_allowed", "message": str(refused)}],
+        ) from refused
     existing = await client.get_status(request.monitor_id)
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
