@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from models.common import WireModel
+from models.ids import DocumentId
 
 __all__ = [
     "APPROVAL_EVENT",
@@ -61,8 +62,6 @@ SECTION_LABELS = {
 APPROVAL_EVENT = "SubmissionApproval"
 UPDATE_EVENT = "DocumentUpdate"
 
-# Safe in an instance ID, a blob name and a table key alike.
-DocumentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=10_000)]
 
