@@ -18,7 +18,12 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from blueprints.http_errors import ApiError, json_errors, read_json_body, validate_model
-from blueprints.instance_status import ACTIVE_STATUSES, runtime_status, validate_instance_id
+from blueprints.instance_status import (
+    ACTIVE_STATUSES,
+    refuse_foreign_instance,
+    runtime_status,
+    validate_instance_id,
+)
 from models.registry import WorkflowSpec, get_public_workflow, registered_workflows
 
 logger = logging.getLogger(__name__)
@@ -72,9 +77,10 @@ def _find_workflow(name: str) -> WorkflowSpec:
 
 
 async def _refuse_if_running(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient, instance_id: str
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, instance_id: str, spec_name: str
 ) -> None:
     status = await client.get_status(instance_id)
+    refuse_foreign_instance(status, spec_name, instance_id, "instanceId")
     current = runtime_status(status) if status else None
     if current is not None and current in ACTIVE_STATUSES:
         _raise_conflict(req, client, instance_id, current.value)
@@ -115,7 +121,7 @@ async def _start(
         validate_instance_id(instance_id)
     orchestration_input = validate_model(spec.input_model, read_json_body(req))
     if instance_id is not None:
-        await _refuse_if_running(req, client, instance_id)
+        await _refuse_if_running(req, client, instance_id, spec.name)
     try:
         instance_id = await client.start_new(
             spec.name,

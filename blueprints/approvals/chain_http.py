@@ -26,6 +26,7 @@ from blueprints.http_errors import (
 )
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
+    refuse_foreign_instance,
     require_instance,
     runtime_status,
     status_view,
@@ -62,6 +63,7 @@ async def start_approval_chain(
     identity.resolve_actor(req, chain.requester_email, "requesterEmail")
     instance_id = chain_instance_id(chain.request_id)
     existing = await client.get_status(instance_id)
+    refuse_foreign_instance(existing, APPROVAL_CHAIN_ORCHESTRATOR, instance_id, "requestId")
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
         raise _already_running(req, client, instance_id)

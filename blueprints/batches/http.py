@@ -30,7 +30,8 @@ from blueprints.http_errors import (
 )
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
-    require_instance,
+    refuse_foreign_instance,
+    require_instance_of,
     require_unfinished,
     runtime_status,
 )
@@ -63,6 +64,7 @@ async def start_batch(
     """Start a batch job under its job ID; answers 202 with the status URLs."""
     request = validate_model(BatchRequest, read_json_body(req))
     existing = await client.get_status(request.job_id)
+    refuse_foreign_instance(existing, "batch_job", request.job_id, "jobId")
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
         raise ApiError(
@@ -100,7 +102,7 @@ async def get_batch(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Return a job's progress (202 while running) or its summary (200 when done)."""
-    status = await require_instance(client, req.route_params["jobId"])
+    status = await require_instance_of(client, req.route_params["jobId"], "batch_job")
     return polling_response(req, status, await batch_view(client, status))
 
 
@@ -113,7 +115,7 @@ async def cancel_batch(
     """Ask a running job to stop scheduling chunks; it finishes in-flight ones and reports."""
     job_id = req.route_params["jobId"]
     event = validate_model(BatchCancelEvent, read_json_body(req))
-    status = await require_instance(client, job_id)
+    status = await require_instance_of(client, job_id, "batch_job")
     require_unfinished(job_id, status, "there is nothing left to cancel")
     await client.raise_event(job_id, CANCEL_EVENT, event.to_wire())
     body = {"jobId": job_id, "cancelRequested": True, "runtimeStatus": runtime_status_name(status)}

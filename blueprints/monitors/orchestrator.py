@@ -40,8 +40,9 @@ logger = logging.getLogger(__name__)
 bp = df.Blueprint()
 
 STOP_EVENT = "stop"
+MONITOR_ORCHESTRATOR = "health_monitor"
 
-register_workflow("health_monitor", MonitorInput, events={STOP_EVENT: MonitorStopEvent})
+register_workflow(MONITOR_ORCHESTRATOR, MonitorInput, events={STOP_EVENT: MonitorStopEvent})
 
 
 def _status(state: MonitorInput, next_check_at: datetime | None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from blueprints.http_errors import (
     read_json_body,
     validate_model,
 )
-from blueprints.instance_status import ACTIVE_STATUSES, runtime_status
+from blueprints.instance_status import ACTIVE_STATUSES, refuse_foreign_instance, runtime_status
 from blueprints.orders.orchestrator import RESOLUTION_EVENT
 from blueprints.orders.read_model import list_orders
 from blueprints.orders.rules import order_problems
@@ -100,6 +100,9 @@ async def place_order(
         raise ApiError(
             400, "ValidationFailed", "The order cannot be processed; see details.", problems
         )
+    refuse_foreign_instance(
+        await client.get_status(order.order_id), ORCHESTRATOR, order.order_id, "orderId"
+    )
     status = await _order_status(client, order.order_id)
     if status is not None:
         current = runtime_status(status)

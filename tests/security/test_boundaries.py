@@ -15,6 +15,19 @@ from tests.security.attacker import SecureHost, eventually, unique
 pytestmark = [pytest.mark.azurite, pytest.mark.host]
 
 OPS = "ops@example.com"
+ORDER = {
+    "customerId": "c-1",
+    "customerEmail": "a@example.com",
+    "items": [{"productId": "p", "sku": "SKU-1", "name": "Mug", "quantity": 1, "unitPrice": 5.0}],
+    "shippingAddress": {
+        "street": "1 Main St",
+        "city": "Seattle",
+        "state": "WA",
+        "zipCode": "98101",
+        "country": "US",
+    },
+    "paymentDetails": {"method": "credit_card", "token": "tok_visa"},
+}
 
 
 def _stock(host: SecureHost, sku: str) -> dict:
@@ -183,3 +196,44 @@ def test_ids_that_become_storage_paths_are_checked_once_decoded(
     answer = secure_host.call(method, path, {"x": 1} if method == "PUT" else None, as_=OPS)
     assert answer.status == 400, (path, answer.status, answer.body)
     assert answer.body["error"]["code"] == "ValidationFailed"
+
+
+def test_no_route_takes_over_or_shows_another_workflows_instance(
+    secure_host: SecureHost,
+) -> None:
+    """A start under a finished instance's ID would replace its history; a workflow's own
+    routes would show any instance's output. Both are refused, and the victim is intact."""
+    host = secure_host
+    small = {"amount": 10, "requesterEmail": OPS}
+    started = host.call("POST", "/api/purchase-orders", small, as_=OPS)
+    victim, status_url = started.body["id"], started.body["statusQueryGetUri"]
+    eventually(
+        lambda: host.call("GET", status_url, key=None).body["runtimeStatus"] == "Completed",
+        what="the purchase order to be auto-approved",
+    )
+    before = host.call("GET", status_url, key=None).body
+
+    takeovers = [
+        ("POST", f"/api/orchestrators/hello_sequence/{victim}", {"cities": ["x"]}),
+        ("POST", "/api/monitors", {"monitorId": victim, "url": "http://93.184.215.14/"}),
+        ("POST", "/api/batches", {"jobId": victim, "dataSource": {"items": [{}]}}),
+        ("POST", "/api/orders", {**ORDER, "orderId": victim}),
+    ]
+    for method, path, body in takeovers:
+        answer = host.call(method, path, body)
+        assert (answer.status, answer.code) == (409, "InstanceIdTaken"), (path, answer.body)
+    for method, path, body in [
+        ("GET", f"/api/monitors/{victim}", None),
+        ("GET", f"/api/batches/{victim}", None),
+        ("POST", f"/api/monitors/{victim}/stop", {}),
+        ("POST", f"/api/batches/{victim}/cancel", {}),
+    ]:
+        answer = host.call(method, path, body)
+        assert answer.status == 404, (path, answer.status, answer.body)
+        assert "Auto-approved" not in answer.raw.decode()
+    after = host.call("GET", status_url, key=None).body
+    assert (after["name"], after["output"], after["createdTime"]) == (
+        before["name"],
+        before["output"],
+        before["createdTime"],
+    )
