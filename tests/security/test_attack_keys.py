@@ -9,6 +9,7 @@ import pytest
 from devhost.app.loader import FunctionInfo, load_app
 from tests.e2e.conftest import PROJECT
 from tests.security.attacker import SecureHost, eventually
+from tests.test_function_app import ANONYMOUS_FUNCTIONS
 
 pytestmark = [pytest.mark.azurite, pytest.mark.host]
 
@@ -22,9 +23,16 @@ def concrete_path(info: FunctionInfo) -> str:
 
 @pytest.mark.parametrize("info", HTTP_FUNCTIONS, ids=lambda info: info.name)
 def test_every_route_needs_a_key_and_takes_one(secure_host: SecureHost, info: FunctionInfo) -> None:
-    """Without a key: the host's bare 401, whoever is signed in; with the host key: served."""
+    """Without a key: the host's bare 401, whoever is signed in; with the host key: served.
+
+    A route documented as anonymous (docs/security.md) is served without a key instead.
+    """
     method = info.methods[0]
     path = concrete_path(info)
+    if info.auth_level == "anonymous":
+        assert info.name in ANONYMOUS_FUNCTIONS, f"{info.name} is anonymous but not documented"
+        assert secure_host.call(method, path, key=None).status != 401
+        return
 
     refused = secure_host.call(method, path, {}, key=None, as_="admin@example.com")
     wrong = secure_host.call(method, path, {}, key="not-a-key")
