@@ -4,6 +4,7 @@ Commands
 --------
 start   serve the app over HTTP with the durable engine on Azure Storage (Azurite by default)
 replay  re-run recorded histories against today's orchestrator code (determinism check)
+keys    print the host's access keys (created in storage on first use, as the real host does)
 monitor serve the monitor page on any task hub (the host serves it on its own hub too)
 """
 
@@ -12,14 +13,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devhost.app.loader import AppLoadError, load_app
-from devhost.config import ConfigError, load_config
+from devhost.config import ConfigError, HostConfig, load_config
 from devhost.log_format import configure_logging
+
+if TYPE_CHECKING:
+    from devhost.web.key_store import BlobKeyStore
 
 log = logging.getLogger("devhost")
 
@@ -59,6 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         help="text (key=value fields after each message) or json (one object per line)",
     )
+    start.add_argument(
+        "--enforce-keys",
+        action="store_true",
+        help="check access keys as Azure does (?code= or x-functions-key; the system key for "
+        "/runtime/webhooks/durabletask); off by default, as with func start",
+    )
+    keys = commands.add_parser(
+        "keys",
+        help="print the host's access keys as JSON",
+        description="Print {masterKey, functionKeys, systemKeys} of the app's host. Keys live "
+        "in the blob container azure-webjobs-secrets of the app's storage account, as on "
+        "Azure; they are created on first use and never written to the app's folder.",
+    )
+    keys.add_argument("--app", default=".", help="folder holding host.json (default: .)")
     replay = commands.add_parser(
         "replay",
         help="check that today's orchestrator code replays recorded histories",
@@ -90,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "start":
             return asyncio.run(_start(args))
+        if args.command == "keys":
+            return asyncio.run(_print_keys(args))
         if args.command == "monitor":
             from devhost.monitor.launch import run_monitor_command
 
@@ -111,6 +134,7 @@ async def _start(args: argparse.Namespace) -> int:
     from devhost.engine.runtime import Engine
     from devhost.monitor.launch import host_monitor, monitor_url
     from devhost.store.azure import AzureStore
+    from devhost.web.key_store import KeyGuard
     from devhost.web.server import create_web_app, function_urls
 
     # The Azure SDKs log every request at INFO; keep the console to what a user needs.
@@ -152,11 +176,19 @@ async def _start(args: argparse.Namespace) -> int:
     store = AzureStore(config.storage_connection, config.task_hub)
     engine = Engine(index, store, task_hub=config.task_hub, settings=config.engine)
     runner: web.AppRunner | None = None
+    key_store = _key_store(config) if args.enforce_keys else None
     monitor = host_monitor(store, engine, config.app_dir)
     try:
+        keys = await KeyGuard.open(key_store) if key_store is not None else None
         await engine.start()
         runner = web.AppRunner(
-            create_web_app(index, engine, route_prefix=config.route_prefix, host_page=monitor),
+            create_web_app(
+                index,
+                engine,
+                route_prefix=config.route_prefix,
+                keys=keys,
+                host_page=monitor,
+            ),
             access_log=None,
         )
         await runner.setup()
@@ -167,12 +199,14 @@ async def _start(args: argparse.Namespace) -> int:
         print("Functions:\n")
         for name, trigger, url in function_urls(index, origin, config.route_prefix):
             print(f"        {name}: {trigger} {url or ''}".rstrip())
-        print(
-            f"\nDurable management API: {origin}/runtime/webhooks/durabletask/instances\n"
-            f"Monitor: {monitor_url(origin)}\n"
-            "Serving. Press Ctrl-C to stop.",
-            flush=True,
-        )
+        print(f"\nDurable management API: {origin}/runtime/webhooks/durabletask/instances")
+        if keys is not None:
+            print(
+                "Access keys are enforced (?code= or x-functions-key); "
+                "'python -m devhost keys' prints them."
+            )
+        print(f"Monitor: {monitor_url(origin)}")
+        print("\nServing. Press Ctrl-C to stop.", flush=True)
         await _wait_for_stop_signal()
         print("Stopping: finishing in-flight work and writing a last checkpoint...", flush=True)
     finally:
@@ -180,8 +214,41 @@ async def _start(args: argparse.Namespace) -> int:
             await runner.cleanup()
         await monitor.close()
         await engine.stop()
+        if key_store is not None:
+            await key_store.close()
         if azurite is not None:
             azurite.stop()
+    return 0
+
+
+def _key_store(config: HostConfig) -> BlobKeyStore:
+    from devhost.web.key_store import BlobKeyStore, default_host_id
+
+    # The real host keeps its keys in the AzureWebJobsStorage account (by default the task
+    # hub's account too).
+    connection = os.environ.get("AzureWebJobsStorage") or config.storage_connection
+    return BlobKeyStore(connection, default_host_id(config.app_dir))
+
+
+async def _print_keys(args: argparse.Namespace) -> int:
+    from devhost.azurite import is_development_storage, ports_listening
+    from devhost.web.key_store import load_or_create_host_keys
+
+    config = load_config(args.app)
+    if not config.storage_connection:
+        print("error: AzureWebJobsStorage is not set.", file=sys.stderr)
+        return 2
+    if is_development_storage(config.storage_connection) and not ports_listening(
+        "127.0.0.1", AZURITE_PORTS
+    ):
+        print("error: Azurite is not running; start the host (or Azurite) first.", file=sys.stderr)
+        return 2
+    store = _key_store(config)
+    try:
+        keys = await load_or_create_host_keys(store)
+    finally:
+        await store.close()
+    print(json.dumps(keys.to_info(), indent=2))
     return 0
 
 

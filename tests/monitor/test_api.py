@@ -351,3 +351,22 @@ def test_the_monitor_is_never_deployed() -> None:
     assert "devhost" in ignored and "monitor_views" in ignored
     function_app = (PROJECT / "function_app.py").read_text()
     assert "monitor_views" not in function_app and "devhost" not in function_app
+
+
+async def test_with_keys_enforced_the_monitor_stays_this_machine_only(
+    host: DurableTestHost,
+) -> None:
+    from devhost.web.key_store import KeyGuard, MemoryKeyStore
+
+    guard = await KeyGuard.open(MemoryKeyStore())
+    monitor = host_monitor(host.store, host.engine, PROJECT)
+    client: TestClient[Any, Any] = TestClient(
+        TestServer(create_web_app(host.index, host.engine, keys=guard, host_page=monitor))
+    )
+    await client.start_server()
+    host._http_clients.append(client)
+    # No key is asked of this machine (a page navigation cannot carry one)...
+    assert (await client.get(API + "info")).status == 200
+    # ...while the app's routes want theirs, and another host name is still refused.
+    assert (await client.get("/runtime/webhooks/durabletask/instances")).status == 401
+    assert (await client.get(API + "info", headers={"Host": "devbox.example"})).status == 403
