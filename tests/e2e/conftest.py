@@ -26,13 +26,15 @@ def _free_port() -> int:
 class HostProcess:
     """A running ``python -m devhost start``; ``kill()`` is kill -9, ``restart()`` starts again."""
 
-    def __init__(self, app_dir: Path, connection_string: str, task_hub: str, env: dict[str, str]):
+    def __init__(
+        self, app_dir: Path, connection_string: str, task_hub: str | None, env: dict[str, str]
+    ):
         self.app_dir = app_dir
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.task_hub = task_hub
         self.env = {**os.environ, **env, "AzureWebJobsStorage": connection_string}
-        self.log_path = Path(env.get("DEVHOST_TEST_LOG", f"/tmp/devhost-{task_hub}.log"))
+        self.log_path = Path(env["DEVHOST_TEST_LOG"])
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -48,8 +50,7 @@ class HostProcess:
                 "--port",
                 str(self.port),
                 "--no-azurite",
-                "--task-hub",
-                self.task_hub,
+                *(["--task-hub", self.task_hub] if self.task_hub else []),
             ],
             cwd=PROJECT,
             env=self.env,
@@ -89,9 +90,11 @@ def host_factory(azurite, task_hub, tmp_path) -> Iterator:  # type: ignore[no-un
     """Build hosts for an app folder on the session's Azurite and this test's task hub."""
     hosts: list[HostProcess] = []
 
-    def make(app_dir: Path, **env: str) -> HostProcess:
+    def make(app_dir: Path, *, hub_from_app: bool = False, **env: str) -> HostProcess:
+        """A started host; ``hub_from_app`` leaves the task hub to the app's settings."""
         env.setdefault("DEVHOST_TEST_LOG", str(tmp_path / "host.log"))
-        host = HostProcess(app_dir, azurite.connection_string, task_hub, env)
+        hub = None if hub_from_app else task_hub
+        host = HostProcess(app_dir, azurite.connection_string, hub, env)
         hosts.append(host)
         host.start()
         return host
