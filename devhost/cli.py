@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _start_azurite(args: argparse.Namespace, config: HostConfig) -> AzuriteProcess | None:
     """Start Azurite when the storage setting names one on this machine that is not running."""
-    emulator = emulator_endpoint(config.storage.connection_string)
+    connection_string = config.storage.connection_string
+    emulator = None if connection_string is None else emulator_endpoint(connection_string)
     if emulator is None:
         return None
     host, ports = emulator
@@ -147,6 +148,9 @@ async def _start(args: argparse.Namespace) -> int:
     # The Azure SDKs log every request at INFO; keep the console to what a user needs.
     logging.getLogger("azure").setLevel(logging.WARNING)
     if not args.verbose:
+        # A credential that finds no token logs every attempt; the start-up error says it once.
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
+    if not args.verbose:
         logging.getLogger("devhost.engine").setLevel(logging.WARNING)
     app_dir = Path(args.app).resolve()
     check_app_folder(app_dir)
@@ -161,11 +165,7 @@ async def _start(args: argparse.Namespace) -> int:
     runner: web.AppRunner | None = None
     try:
         await check_storage(config.storage)
-        store = AzureStore(
-            config.storage.connection_string,
-            config.task_hub,
-            partition_count=config.partition_count,
-        )
+        store = AzureStore(config.storage, config.task_hub, partition_count=config.partition_count)
         engine = Engine(index, store, task_hub=config.task_hub, settings=config.engine)
         try:
             await engine.start()

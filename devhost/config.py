@@ -82,11 +82,6 @@ class HostConfig:
     task_hub_source: str = "host.json hubName"
     partition_count: int = 4
 
-    @property
-    def storage_connection(self) -> str:
-        """The storage connection string (kept for callers that predate identity settings)."""
-        return self.storage.connection_string
-
     def provider_notice(self) -> str | None:
         """What the banner says about a provider other than Azure Storage (None for it)."""
         provider = self.provider

@@ -16,7 +16,7 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, 
 from azure.data.tables import TableServiceClient as SyncTableServiceClient
 from azure.data.tables.aio import TableServiceClient
 
-from storage_settings import StorageConnection
+from storage_settings import StorageConnection, service_client
 
 __all__ = ["StartupError", "check_app_folder", "check_port", "check_storage", "storage_failure"]
 
@@ -100,7 +100,23 @@ def _reason(error: BaseException) -> str:
 
 def _table_url(storage: StorageConnection) -> str:
     """The account's table service URL (building a client makes no request)."""
+    if storage.connection_string is None:
+        return storage.service_uri("table") or storage.setting
     return SyncTableServiceClient.from_connection_string(storage.connection_string).url
+
+
+def _credential_hint(storage: StorageConnection) -> str:
+    """What to do when no token could be had, for the credential the settings chose."""
+    name = storage.setting
+    credential = storage.credential
+    if credential is not None and credential.kind == "managedidentity":
+        return (
+            "a managed identity exists only on Azure; on this machine remove "
+            f"{name}__credential (and __clientId) to use your 'az login'"
+        )
+    if credential is not None and credential.kind == "clientsecret":
+        return f"check {name}__tenantId, __clientId and __clientSecret"
+    return "sign in with 'az login' (DefaultAzureCredential also reads AZURE_CLIENT_ID and friends)"
 
 
 def storage_failure(error: Exception, storage: StorageConnection) -> StartupError | None:
@@ -113,11 +129,23 @@ def storage_failure(error: Exception, storage: StorageConnection) -> StartupErro
             f"The storage account at {where} cannot be reached ({_reason(error)}): check "
             f"{setting} and {hint}."
         )
+    if isinstance(error, ClientAuthenticationError) and error.response is None:
+        # azure-identity found no credential, or the identity platform refused it.
+        chosen = storage.credential.describe() if storage.credential else "the credential"
+        return StartupError(
+            f"No token for the storage account at {where} could be had with {chosen} "
+            f"({setting}): {_credential_hint(storage)}."
+        )
     code = getattr(error, "error_code", None)
     code = getattr(code, "value", code)  # the tables SDK gives an enum member
-    if isinstance(error, ClientAuthenticationError) or (
-        isinstance(error, HttpResponseError) and error.status_code in (401, 403)
-    ):
+    if isinstance(error, HttpResponseError) and error.status_code in (401, 403):
+        if storage.credential is not None:
+            return StartupError(
+                f"The storage account at {where} refused {storage.credential.describe()} "
+                f"({code or error.status_code}): grant that identity the Storage Blob Data Owner, "
+                "Storage Queue Data Contributor and Storage Table Data Contributor roles on the "
+                "account (docs/deploy.md)."
+            )
         return StartupError(
             f"The storage account at {where} refused the credentials of {setting} "
             f"({code or error.status_code}): check the account key in the connection string."
@@ -132,13 +160,19 @@ def storage_failure(error: Exception, storage: StorageConnection) -> StartupErro
 
 async def check_storage(storage: StorageConnection) -> None:
     """Make one request to the account's table service; raise a StartupError when it fails."""
-    client = TableServiceClient.from_connection_string(storage.connection_string, **_PROBE_OPTIONS)
-    async with client:
-        try:
+    credential = storage.new_credential(asynchronous=True)
+    client = service_client(
+        storage, "table", TableServiceClient, credential=credential, **_PROBE_OPTIONS
+    )
+    try:
+        async with client:
             async for _ in client.list_tables(results_per_page=1):
                 break
-        except Exception as exc:
-            failure = storage_failure(exc, storage)
-            if failure is None:
-                raise
-            raise failure from exc
+    except Exception as exc:
+        failure = storage_failure(exc, storage)
+        if failure is None:
+            raise
+        raise failure from exc
+    finally:
+        if credential is not None:
+            await credential.close()
