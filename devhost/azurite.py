@@ -136,11 +136,17 @@ class AzuriteProcess:
     host: str
     ports: tuple[int, int, int]
     log_path: Path
+    scheme: str = "http"
 
     @property
     def connection_string(self) -> str:
         """An explicit connection string for this emulator's ports (well-known account)."""
-        return development_storage_connection_string(self.host, self.ports)
+        return development_storage_connection_string(self.host, self.ports, self.scheme)
+
+    def service_uri(self, service: str) -> str:
+        """The URI of ``blob``, ``queue`` or ``table`` (path-style, with the account)."""
+        port = self.ports[("blob", "queue", "table").index(service)]
+        return f"{self.scheme}://{self.host}:{port}/{DEVSTORE_ACCOUNT_NAME}"
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop Azurite (terminate, then kill if it does not exit within ``timeout``)."""
@@ -193,6 +199,8 @@ def start_azurite(
     *,
     host: str = DEFAULT_HOST,
     timeout: float = 30.0,
+    tls: tuple[Path, Path] | None = None,
+    oauth: bool = False,
 ) -> AzuriteProcess:
     """Start Azurite and wait until its blob, queue and table ports accept connections.
 
@@ -209,6 +217,10 @@ def start_azurite(
         Address to listen on.
     timeout
         Seconds to wait for the ports.
+    tls
+        A PEM certificate and key: serve HTTPS.
+    oauth
+        Check bearer tokens (``--oauth basic``: audience, issuer, lifetime); needs ``tls``.
 
     Returns
     -------
@@ -271,6 +283,10 @@ def start_azurite(
         "--tablePort",
         str(table_port),
     ]
+    if tls is not None:
+        command += ["--cert", str(tls[0]), "--key", str(tls[1])]
+    if oauth:
+        command += ["--oauth", "basic"]
     with log:
         process = subprocess.Popen(
             command,
@@ -280,7 +296,8 @@ def start_azurite(
             stderr=subprocess.STDOUT,
             env=os.environ.copy(),
         )
-    azurite = AzuriteProcess(process=process, host=host, ports=ports, log_path=log_path)
+    scheme = "https" if tls is not None else "http"
+    azurite = AzuriteProcess(process, host, ports, log_path, scheme)
     deadline = time.monotonic() + timeout
     while not ports_listening(host, ports):
         if process.poll() is not None:

@@ -14,6 +14,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,11 @@ app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 @app.orchestration_trigger(context_name="context")
 def hello(context):
     return "hello"
+
+
+@app.route(route="ping")
+def ping(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse("pong")
 """
 HOST_JSON = '{"version": "2.0", "extensions": {"durableTask": {"hubName": "Startup"}}}'
 
@@ -42,7 +48,10 @@ def isolated(tmp_path: Path) -> Iterator[None]:
     environment = dict(os.environ)
     path = list(sys.path)
     function_app = sys.modules.get("function_app")
-    levels = {name: logging.getLogger(name).level for name in ("azure", "devhost.engine")}
+    levels = {
+        name: logging.getLogger(name).level
+        for name in ("azure", "azure.identity", "devhost.engine")
+    }
     yield
     os.environ.clear()
     os.environ.update(environment)
@@ -294,3 +303,88 @@ def test_verbose_adds_the_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback (most recent call last)" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: function_app.py could not")
+
+
+# -- identity-based storage (a process: aiohttp reads the CA to trust when it is imported) ----
+
+
+def _start_with_identity(
+    app: Path, settings: dict[str, str], *, until: str | None = None
+) -> tuple[int | None, str]:
+    """Start the host with ``settings``; return its exit code and output, or (None, output)
+    once ``until`` appears (the host is then stopped)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("AzureWebJobsStorage")}
+    command = [sys.executable, "-m", "devhost", "start", "--app", str(app), "--no-azurite"]
+    port = str(_free_ports(1)[0])
+    process = subprocess.Popen(
+        [*command, "--port", port],
+        cwd=PROJECT_DIR,
+        env={**inherited, **settings},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if until is not None and until in line:
+                return None, "".join(output)
+        return process.wait(timeout=60), "".join(output)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_the_host_runs_on_identity_based_settings(tmp_path: Path, oauth_azurite: Any) -> None:
+    app = make_app(tmp_path / "app")
+    asked = len(oauth_azurite.issuer.requests)
+
+    code, output = _start_with_identity(app, oauth_azurite.settings(), until="Serving.")
+
+    assert code is None, output
+    assert (
+        "Storage: AzureWebJobsStorage (identity-based: account devstoreaccount1, managed "
+        "identity, client ID 8d3f1c52-0f43-4c57-9b47-6a6c0c1a2b3c)"
+    ) in output
+    assert len(oauth_azurite.issuer.requests) > asked
+
+
+def test_an_identity_the_account_refuses(tmp_path: Path, oauth_azurite: Any) -> None:
+    app = make_app(tmp_path / "app")
+    oauth_azurite.issuer.token_lifetime = -600
+    try:
+        code, output = _start_with_identity(app, oauth_azurite.settings())
+    finally:
+        oauth_azurite.issuer.token_lifetime = 3600
+
+    assert_one_sentence(
+        code or 0,
+        output,
+        "refused managed identity, client ID 8d3f1c52",
+        "grant that identity the Storage Blob Data Owner, Storage Queue Data Contributor and "
+        "Storage Table Data Contributor roles",
+    )
+
+
+def test_no_credential_for_identity_based_settings(tmp_path: Path, oauth_azurite: Any) -> None:
+    """DefaultAzureCredential on a machine signed in nowhere (its managed-identity probe goes
+    to a closed loopback port, see conftest)."""
+    app = make_app(tmp_path / "app")
+    settings = {
+        k: v
+        for k, v in oauth_azurite.settings(client_id=None).items()
+        if k not in ("AzureWebJobsStorage__credential", "IDENTITY_ENDPOINT", "IDENTITY_HEADER")
+    }
+
+    code, output = _start_with_identity(app, settings)
+
+    assert_one_sentence(
+        code or 0,
+        output,
+        "No token for the storage account at https://127.0.0.1:",
+        "could be had with DefaultAzureCredential (AzureWebJobsStorage)",
+        "az login",
+    )

@@ -8,7 +8,8 @@ import pytest
 from blueprints.batches import store
 from devhost.testing import DurableTestHost
 
-pytestmark = pytest.mark.usefixtures("app_storage")
+# Run once with a connection string and once identity-based (a token, no account key).
+pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
 
 
 def record(number: int, valid: bool = True) -> dict[str, Any]:
