@@ -517,8 +517,7 @@ def resolve_storage(
             return _identity_connection(setting, children, services, where)
     shown = " or ".join(names)
     raise StorageSettingsError(
-        f"No storage connection: neither {shown} (a connection string) nor "
-        f"{names[-1]}__accountName (identity-based) is set ({where}). Set one: "
-        "'UseDevelopmentStorage=true' for Azurite, or the account name with a managed identity "
-        "on Azure."
+        f"No storage connection: {shown} (a connection string) and {names[0]}__accountName "
+        f"(identity-based) are not set ({where}). Set one: 'UseDevelopmentStorage=true' for "
+        "Azurite, or the account name with a managed identity on Azure."
     )

@@ -167,7 +167,10 @@ MISTAKES: list[tuple[str, dict[str, str], tuple[str, ...], list[str]]] = [
         "nothing-set",
         {},
         ("blob", "table"),
-        ["neither AzureWebJobsStorage", "nor AzureWebJobsStorage__accountName", "test settings"],
+        [
+            "AzureWebJobsStorage (a connection string) and AzureWebJobsStorage__accountName "
+            "(identity-based) are not set (test settings)"
+        ],
     ),
     (
         "connection-string-and-identity",

@@ -82,5 +82,5 @@ def test_a_missing_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
     storage.reset_clients()
 
-    with pytest.raises(StorageSettingsError, match="neither AzureWebJobsStorage"):
+    with pytest.raises(StorageSettingsError, match="No storage connection: AzureWebJobsStorage"):
         storage.table("Probe")

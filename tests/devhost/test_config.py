@@ -342,7 +342,11 @@ MISTAKES: list[tuple[str, Any, Any, str | None, list[str]]] = [
         durable(),
         {},
         None,
-        ["No storage connection: AzureWebJobsStorage is not set", "local.settings.json Values"],
+        [
+            "No storage connection: AzureWebJobsStorage (a connection string) and "
+            "AzureWebJobsStorage__accountName (identity-based) are not set",
+            "local.settings.json Values",
+        ],
     ),
     (
         "storage-not-set-for-a-scheduler-app",
@@ -350,7 +354,7 @@ MISTAKES: list[tuple[str, Any, Any, str | None, list[str]]] = [
         {DTS_SETTING: DTS_LOCAL},
         None,
         [
-            "No storage connection: AzureWebJobsStorage is not set",
+            "No storage connection: AzureWebJobsStorage (a connection string)",
             "names the azureManaged provider",
             "through AzureWebJobsStorage",
         ],
@@ -360,7 +364,7 @@ MISTAKES: list[tuple[str, Any, Any, str | None, list[str]]] = [
         durable(storageProvider={"connectionName": "Orders"}),
         VALID_VALUES,
         None,
-        ["AzureWebJobsOrders or Orders is not set"],
+        ["AzureWebJobsOrders or Orders (a connection string) and AzureWebJobsOrders__accountName"],
     ),
     (
         "storage-not-a-connection-string",
