@@ -12,7 +12,12 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.data.tables import TableServiceClient as SyncTableServiceClient
 from azure.data.tables.aio import TableServiceClient
 
@@ -123,7 +128,7 @@ def storage_failure(error: Exception, storage: StorageConnection) -> StartupErro
     """The sentence for a storage error at start-up, or None when it is not a known mistake."""
     where = _public_url(_table_url(storage))
     setting = storage.setting
-    if isinstance(error, ServiceRequestError):
+    if isinstance(error, ServiceRequestError | ServiceResponseError):
         hint = "start Azurite (or drop --no-azurite)" if storage.development else "your network"
         return StartupError(
             f"The storage account at {where} cannot be reached ({_reason(error)}): check "

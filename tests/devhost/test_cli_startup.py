@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -250,6 +251,28 @@ def test_a_storage_account_that_cannot_be_reached(
         "connection refused",
         "check AzureWebJobsStorage",
     )
+
+
+def test_a_storage_account_that_never_answers_is_reported_within_seconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The start-up check's own timeouts (the SDK's would wait minutes, retrying)."""
+    app = make_app(tmp_path / "app")
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        os.environ["AzureWebJobsStorage"] = (
+            f"DefaultEndpointsProtocol=http;AccountName=shop;AccountKey={DEVSTORE_ACCOUNT_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{port}/shop;QueueEndpoint=http://127.0.0.1:{port}/shop;"
+            f"TableEndpoint=http://127.0.0.1:{port}/shop;"
+        )
+        started = time.monotonic()
+        result = start(capsys, app)
+        waited = time.monotonic() - started
+
+    assert_one_sentence(*result, f"http://127.0.0.1:{port}/shop cannot be reached")
+    assert waited < 60, f"the check waited {waited:.0f} s"
 
 
 def test_a_storage_account_refusing_the_key(
