@@ -399,18 +399,12 @@ def load_config(app_dir: str | Path, *, task_hub: str | None = None) -> HostConf
 
     cores = os.cpu_count() or 1
     durable_path = "extensions.durableTask"
-    activities = _count(
-        durable,
-        "maxConcurrentActivityFunctions",
-        f"{durable_path}.maxConcurrentActivityFunctions",
-        host_path,
-    )
-    orchestrators = _count(
-        durable,
-        "maxConcurrentOrchestratorFunctions",
-        f"{durable_path}.maxConcurrentOrchestratorFunctions",
-        host_path,
-    )
+
+    def durable_count(key: str) -> int | None:
+        return _count(durable, key, f"{durable_path}.{key}", host_path)
+
+    activities = durable_count("maxConcurrentActivityFunctions")
+    orchestrators = durable_count("maxConcurrentOrchestratorFunctions")
     states = _text(
         durable,
         "overridableExistingInstanceStates",

@@ -184,30 +184,20 @@ class AzureStore(Store):
             "use_env_settings": any(name.lower() in _PROXY_VARIABLES for name in os.environ),
         }
         env = options["use_env_settings"]
-        self._table_service = service_client(
-            connection,
-            "table",
-            TableServiceClient,
-            credential=self._credential,
-            transport=_KeepAliveTransport(use_env_settings=env),
-            **options,
-        )
-        self._queue_service = service_client(
-            connection,
-            "queue",
-            QueueServiceClient,
-            credential=self._credential,
-            transport=_KeepAliveTransport(use_env_settings=env),
-            **options,
-        )
-        self._blob_service = service_client(
-            connection,
-            "blob",
-            BlobServiceClient,
-            credential=self._credential,
-            transport=_KeepAliveTransport(use_env_settings=env),
-            **options,
-        )
+
+        def build(service: str, client_class: type[_T]) -> _T:
+            return service_client(
+                connection,
+                service,
+                client_class,
+                credential=self._credential,
+                transport=_KeepAliveTransport(use_env_settings=env),
+                **options,
+            )
+
+        self._table_service = build("table", TableServiceClient)
+        self._queue_service = build("queue", QueueServiceClient)
+        self._blob_service = build("blob", BlobServiceClient)
         self._instances: TableClient = self._table_service.get_table_client(f"{task_hub}Instances")
         self._history: TableClient = self._table_service.get_table_client(f"{task_hub}History")
         hub = task_hub.lower()

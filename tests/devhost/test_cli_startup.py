@@ -139,41 +139,41 @@ def test_a_broken_function_app_names_file_and_line(
     )
 
 
-def test_a_missing_package_names_the_importing_file_and_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    os.environ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true"
-    app = make_app(
-        tmp_path / "app",
+IMPORT_FAILURES = [
+    (
+        "a-missing-package",
         {
             "function_app.py": "import helpers\n" + VALID_APP,
             "helpers.py": '"""Helpers."""\nimport not_installed_anywhere_xyz\n',
         },
-    )
-
-    assert_one_sentence(
-        *start(capsys, app),
-        "no module named 'not_installed_anywhere_xyz' in helpers.py, line 2",
-        "pip install -r requirements.txt",
-    )
-
-
-def test_an_error_raised_while_importing_names_the_apps_file_and_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    os.environ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true"
-    app = make_app(
-        tmp_path / "app",
+        [
+            "no module named 'not_installed_anywhere_xyz' in helpers.py, line 2",
+            "pip install -r requirements.txt",
+        ],
+    ),
+    (
+        "an-error-raised-while-importing",
         {
             "function_app.py": "import settings_reader\n" + VALID_APP,
             "settings_reader.py": 'import os\n\nLIMIT = int(os.environ["ORDER_LIMIT"])\n',
         },
-    )
+        ["KeyError: 'ORDER_LIMIT' in settings_reader.py, line 3"],
+    ),
+]
 
-    assert_one_sentence(
-        *start(capsys, app),
-        "KeyError: 'ORDER_LIMIT' in settings_reader.py, line 3",
-    )
+
+@pytest.mark.parametrize(
+    ("files", "fragments"),
+    [case[1:] for case in IMPORT_FAILURES],
+    ids=[case[0] for case in IMPORT_FAILURES],
+)
+def test_an_import_failure_names_the_apps_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], files: dict[str, str], fragments: list[str]
+) -> None:
+    os.environ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true"
+    app = make_app(tmp_path / "app", files)
+
+    assert_one_sentence(*start(capsys, app), *fragments)
 
 
 def test_host_json_of_the_wrong_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -188,16 +188,17 @@ def test_host_json_of_the_wrong_shape(tmp_path: Path, capsys: pytest.CaptureFixt
     )
 
 
-def _azurite_on(ports: tuple[int, int, int]) -> str:
-    return development_storage_connection_string("127.0.0.1", ports)
+def _azurite_on(ports: tuple[int, ...]) -> str:
+    """The explicit connection string of an Azurite on these (blob, queue, table) ports."""
+    blob, queue, table = ports
+    return development_storage_connection_string("127.0.0.1", (blob, queue, table))
 
 
 def test_node_missing_is_named_with_what_to_install(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = make_app(tmp_path / "app")
-    blob, queue, table = _free_ports(3)
-    os.environ["AzureWebJobsStorage"] = _azurite_on((blob, queue, table))
+    os.environ["AzureWebJobsStorage"] = _azurite_on(_free_ports(3))
     empty = tmp_path / "bin"
     empty.mkdir()
     os.environ["PATH"] = str(empty)
@@ -234,16 +235,21 @@ def test_azurite_not_running_with_no_azurite(
     )
 
 
+def _account_at(port: int) -> str:
+    """A connection string for an account named shop whose services are all at ``port``."""
+    endpoints = "".join(
+        f"{service}Endpoint=http://127.0.0.1:{port}/shop;" for service in ("Blob", "Queue", "Table")
+    )
+    key = f"AccountKey={DEVSTORE_ACCOUNT_KEY};"
+    return f"DefaultEndpointsProtocol=http;AccountName=shop;{key}{endpoints}"
+
+
 def test_a_storage_account_that_cannot_be_reached(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = make_app(tmp_path / "app")
     (closed,) = _free_ports(1)
-    os.environ["AzureWebJobsStorage"] = (
-        f"DefaultEndpointsProtocol=http;AccountName=shop;AccountKey={DEVSTORE_ACCOUNT_KEY};"
-        f"BlobEndpoint=http://127.0.0.1:{closed}/shop;QueueEndpoint=http://127.0.0.1:{closed}/shop;"
-        f"TableEndpoint=http://127.0.0.1:{closed}/shop;"
-    )
+    os.environ["AzureWebJobsStorage"] = _account_at(closed)
 
     assert_one_sentence(
         *start(capsys, app),
@@ -262,11 +268,7 @@ def test_a_storage_account_that_never_answers_is_reported_within_seconds(
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         port = silent.getsockname()[1]
-        os.environ["AzureWebJobsStorage"] = (
-            f"DefaultEndpointsProtocol=http;AccountName=shop;AccountKey={DEVSTORE_ACCOUNT_KEY};"
-            f"BlobEndpoint=http://127.0.0.1:{port}/shop;QueueEndpoint=http://127.0.0.1:{port}/shop;"
-            f"TableEndpoint=http://127.0.0.1:{port}/shop;"
-        )
+        os.environ["AzureWebJobsStorage"] = _account_at(port)
         started = time.monotonic()
         result = start(capsys, app)
         waited = time.monotonic() - started
