@@ -124,17 +124,18 @@ async def _start_azurite(args: argparse.Namespace, config: HostConfig) -> Azurit
     if emulator is None:
         return None
     host, ports = emulator
+    where = f"{host} (ports {', '.join(map(str, ports))})"
     if ports_listening(host, ports):
         return None
     if args.no_azurite:
         raise StartupError(
-            f"{config.storage.setting} names Azurite on {host}:{ports[0]}-{ports[2]} but it is "
-            "not running: start it, or drop --no-azurite."
+            f"{config.storage.setting} names Azurite on {where} but it is not running: start it, "
+            "or drop --no-azurite."
         )
     azurite = await asyncio.to_thread(
         start_azurite, azurite_project(config.app_dir), config.app_dir / ".azurite", ports
     )
-    print(f"Azurite started on {host}:{ports[0]}-{ports[2]} (data in .azurite/).", flush=True)
+    print(f"Azurite started on {where} (data in .azurite/).", flush=True)
     return azurite
 
 
