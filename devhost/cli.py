@@ -4,6 +4,7 @@ Commands
 --------
 start   serve the app over HTTP with the durable engine on Azure Storage (Azurite by default)
 replay  re-run recorded histories against today's orchestrator code (determinism check)
+keys    print the host's access keys (created in storage on first use, as the real host does)
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devhost.app.loader import AppLoadError, FunctionIndex, load_app
 from devhost.azurite import (
@@ -35,6 +38,15 @@ from devhost.preflight import (
     port_taken,
     storage_failure,
 )
+from storage_settings import (
+    STORAGE_CONNECTION,
+    StorageConnection,
+    StorageSettingsError,
+    resolve_storage,
+)
+
+if TYPE_CHECKING:
+    from devhost.web.key_store import BlobKeyStore
 
 log = logging.getLogger("devhost")
 
@@ -73,6 +85,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="log engine activity (episodes, recoveries); show the traceback of a start-up error",
     )
+    start.add_argument(
+        "--enforce-keys",
+        action="store_true",
+        help="check access keys as Azure does (?code= or x-functions-key; the system key for "
+        "/runtime/webhooks/durabletask); off by default, as with func start",
+    )
+    keys = commands.add_parser(
+        "keys",
+        help="print the host's access keys as JSON",
+        description="Print {masterKey, functionKeys, systemKeys} of the app's host. Keys live "
+        "in the blob container azure-webjobs-secrets of the app's storage account, as on "
+        "Azure; they are created on first use and never written to the app's folder.",
+    )
+    keys.add_argument("--app", default=".", help="folder holding host.json (default: .)")
     replay = commands.add_parser(
         "replay",
         help="check that today's orchestrator code replays recorded histories",
@@ -101,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "start":
             return asyncio.run(_start(args))
+        if args.command == "keys":
+            return asyncio.run(_print_keys(args))
         from devhost.replay_check import run_replay_command
 
         return asyncio.run(run_replay_command(args))
@@ -144,6 +172,7 @@ async def _start(args: argparse.Namespace) -> int:
 
     from devhost.engine.runtime import Engine
     from devhost.store.azure import AzureStore
+    from devhost.web.key_store import KeyGuard
     from devhost.web.server import create_web_app
 
     # The Azure SDKs log every request at INFO; keep the console to what a user needs.
@@ -164,11 +193,13 @@ async def _start(args: argparse.Namespace) -> int:
     store: AzureStore | None = None
     engine: Engine | None = None
     runner: web.AppRunner | None = None
+    key_store = _key_store(config) if args.enforce_keys else None
     try:
         await check_storage(config.storage)
         store = AzureStore(config.storage, config.task_hub, partition_count=config.partition_count)
         engine = Engine(index, store, task_hub=config.task_hub, settings=config.engine)
         try:
+            keys = await KeyGuard.open(key_store) if key_store is not None else None
             await engine.start()
         except Exception as exc:
             failure = storage_failure(exc, config.storage)
@@ -176,14 +207,15 @@ async def _start(args: argparse.Namespace) -> int:
                 raise
             raise failure from exc
         runner = web.AppRunner(
-            create_web_app(index, engine, route_prefix=config.route_prefix), access_log=None
+            create_web_app(index, engine, route_prefix=config.route_prefix, keys=keys),
+            access_log=None,
         )
         await runner.setup()
         try:
             await web.TCPSite(runner, args.host, args.port).start()
         except OSError as exc:
             raise port_taken(args.host, args.port, exc) from exc
-        _print_banner(args, config, index)
+        _print_banner(args, config, index, keys_enforced=keys is not None)
         await _wait_for_stop_signal()
         print("Stopping: finishing in-flight work and writing a last checkpoint...", flush=True)
     finally:
@@ -193,12 +225,16 @@ async def _start(args: argparse.Namespace) -> int:
             await engine.stop()
         elif store is not None:
             await store.close()
+        if key_store is not None:
+            await key_store.close()
         if azurite is not None:
             azurite.stop()
     return 0
 
 
-def _print_banner(args: argparse.Namespace, config: HostConfig, index: FunctionIndex) -> None:
+def _print_banner(
+    args: argparse.Namespace, config: HostConfig, index: FunctionIndex, *, keys_enforced: bool
+) -> None:
     from devhost.web.server import function_urls
 
     shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
@@ -214,11 +250,49 @@ def _print_banner(args: argparse.Namespace, config: HostConfig, index: FunctionI
     print("Functions:\n")
     for name, trigger, url in function_urls(index, origin, config.route_prefix):
         print(f"        {name}: {trigger} {url or ''}".rstrip())
-    print(
-        f"\nDurable management API: {origin}/runtime/webhooks/durabletask/instances\n"
-        "Serving. Press Ctrl-C to stop.",
-        flush=True,
+    print(f"\nDurable management API: {origin}/runtime/webhooks/durabletask/instances")
+    if keys_enforced:
+        print(
+            "Access keys are enforced (?code= or x-functions-key); "
+            "'python -m devhost keys' prints them."
+        )
+    print("\nServing. Press Ctrl-C to stop.", flush=True)
+
+
+def _keys_account(config: HostConfig) -> StorageConnection:
+    """The account of the host's keys: AzureWebJobsStorage, as on Azure (by default the task
+    hub's account too, which host.json may have moved to another connection)."""
+    try:
+        return resolve_storage(connection=STORAGE_CONNECTION, services=("blob",))
+    except StorageSettingsError:
+        return config.storage
+
+
+def _key_store(config: HostConfig) -> BlobKeyStore:
+    from devhost.web.key_store import BlobKeyStore, default_host_id
+
+    return BlobKeyStore(_keys_account(config), default_host_id(config.app_dir))
+
+
+async def _print_keys(args: argparse.Namespace) -> int:
+    from devhost.web.key_store import load_or_create_host_keys
+
+    config = load_config(args.app)
+    account = _keys_account(config)
+    emulator = (
+        None if account.connection_string is None else emulator_endpoint(account.connection_string)
     )
+    if emulator is not None and not ports_listening(*emulator):
+        raise StartupError(
+            f"Azurite is not running on {emulator[0]}: start the host (or Azurite) first."
+        )
+    store = _key_store(config)
+    try:
+        keys = await load_or_create_host_keys(store)
+    finally:
+        await store.close()
+    print(json.dumps(keys.to_info(), indent=2))
+    return 0
 
 
 async def _wait_for_stop_signal() -> None:

@@ -31,6 +31,9 @@ param authClientId string
 @description('Tenant of that app registration.')
 param authTenantId string = tenant().tenantId
 
+@description('Turn away every request without a Microsoft Entra token. Off by default: callers with only a function key (services, the durable webhooks) get through, and the app answers 401 itself on the routes that act for a person (docs/security.md).')
+param requireSignIn bool = false
+
 @description('Prefix of the app\'s own table and container names (letters and digits), to share one account between deployments.')
 param storagePrefix string = ''
 
@@ -241,8 +244,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   }
 }
 
-// App Service Authentication: every request needs a Microsoft Entra token for the app
-// registration (401 without one); the app reads who the caller is from the headers it sets.
+// App Service Authentication: Microsoft Entra ID signs people in, and the platform passes who
+// they are in the X-MS-CLIENT-PRINCIPAL headers the app reads (WORKFLOW_AUTH=easyauth).
+// Requests without a token still reach the app unless requireSignIn: the routes that act for a
+// person answer 401 themselves, machine routes need a key.
 resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: app
   name: 'authsettingsV2'
@@ -251,8 +256,8 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
       enabled: true
     }
     globalValidation: {
-      requireAuthentication: true
-      unauthenticatedClientAction: 'Return401'
+      requireAuthentication: requireSignIn
+      unauthenticatedClientAction: requireSignIn ? 'Return401' : 'AllowAnonymous'
     }
     httpSettings: {
       requireHttps: true

@@ -16,7 +16,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pycep import BicepParser
 
 from storage_settings import CredentialChoice, resolve_storage, setting_names
@@ -27,9 +26,7 @@ DEPLOY_DOC = ROOT / "docs" / "deploy.md"
 
 # Settings the template sets or the docs list that the deploying team owns but no code of this
 # branch reads yet, each with the reason. An entry that the code reads fails the test: remove it.
-PENDING: dict[str, str] = {
-    "WORKFLOW_AUTH": "read by blueprints/identity.py (App Service Authentication, #15)",
-}
+PENDING: dict[str, str] = {}
 
 
 def _deployed_python_files() -> list[Path]:
@@ -257,14 +254,17 @@ def test_the_identity_has_the_roles_the_host_the_extension_and_the_app_need() ->
     )
 
 
-@pytest.mark.parametrize("resource_type", ["Microsoft.Web/sites/config"])
-def test_app_service_authentication_requires_sign_in(resource_type: str) -> None:
+def test_app_service_authentication_signs_people_in_and_lets_key_callers_through() -> None:
+    """As docs/security.md asks: the platform identifies people, the app answers 401 on the
+    routes that act for one, and machine callers with keys are not turned away."""
     (auth,) = [
         r["config"]["properties"]
         for r in template()["resources"].values()
-        if r["type"] == resource_type and r["config"]["name"] == "authsettingsV2"
+        if r["type"] == "Microsoft.Web/sites/config" and r["config"]["name"] == "authsettingsV2"
     ]
+    entra = auth["identityProviders"]["azureActiveDirectory"]
 
     assert auth["platform"]["enabled"] is True
-    assert auth["globalValidation"]["requireAuthentication"] is True
-    assert auth["identityProviders"]["azureActiveDirectory"]["enabled"] is True
+    assert entra["enabled"] is True and entra["registration"]["clientId"] == "authClientId"
+    assert template()["parameters"]["requireSignIn"]["default"] is False
+    assert auth["globalValidation"]["requireAuthentication"] == "requireSignIn"

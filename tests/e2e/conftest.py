@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,9 +28,15 @@ class HostProcess:
     """A running ``python -m devhost start``; ``kill()`` is kill -9, ``restart()`` starts again."""
 
     def __init__(
-        self, app_dir: Path, storage: dict[str, str], task_hub: str | None, env: dict[str, str]
+        self,
+        app_dir: Path,
+        storage: dict[str, str] | str,
+        task_hub: str | None,
+        env: dict[str, str],
+        args: tuple[str, ...] = (),
     ):
         self.app_dir = app_dir
+        self.args = args
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.task_hub = task_hub
@@ -38,6 +45,8 @@ class HostProcess:
             for name, value in os.environ.items()
             if not name.lower().startswith("azurewebjobsstorage")
         }
+        if isinstance(storage, str):  # a connection string
+            storage = {"AzureWebJobsStorage": storage}
         self.env = {**inherited, **env, **storage}
         self.log_path = Path(env["DEVHOST_TEST_LOG"])
         self.process: subprocess.Popen[bytes] | None = None
@@ -56,6 +65,7 @@ class HostProcess:
                 str(self.port),
                 "--no-azurite",
                 *(["--task-hub", self.task_hub] if self.task_hub else []),
+                *self.args,
             ],
             cwd=PROJECT,
             env=self.env,
@@ -71,6 +81,8 @@ class HostProcess:
                     f"{self.base_url}/runtime/webhooks/durabletask/instances?top=1", timeout=1
                 )
                 return
+            except urllib.error.HTTPError:
+                return  # it answers (401 when it enforces keys): it is up
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"host did not start: {self.log_path.read_text()[-3000:]}")
