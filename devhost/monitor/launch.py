@@ -59,8 +59,8 @@ def add_monitor_command(commands: argparse._SubParsersAction) -> None:
     )
     monitor.add_argument(
         "--connection",
-        default=os.environ.get("AzureWebJobsStorage"),
-        help="storage connection string (default: $AzureWebJobsStorage)",
+        help="storage connection string (default: AzureWebJobsStorage from the environment, "
+        "a connection string or the identity-based AzureWebJobsStorage__accountName)",
     )
     monitor.add_argument("--task-hub", required=True, help="task hub name")
     monitor.add_argument("--read-only", action="store_true", help="offer and accept no action")
@@ -85,19 +85,17 @@ async def run_monitor_command(
     args: argparse.Namespace, until_stopped: Callable[[], Awaitable[None]]
 ) -> int:
     """``python -m devhost monitor``: serve the page until ``until_stopped`` returns (Ctrl-C)."""
-    if not args.connection:
-        print("error: give --connection (or set AzureWebJobsStorage).", file=sys.stderr)
-        return 2
     app_dir = None
     if args.app:
         from devhost.config import load_config
 
         app_dir = load_config(args.app).app_dir
-        # The app's views read its own tables in the same account as the hub.
-        os.environ["AzureWebJobsStorage"] = args.connection
+        if args.connection:
+            # The app's views read its own tables in the same account as the hub.
+            os.environ["AzureWebJobsStorage"] = args.connection
     try:
         store = open_hub_store(args.connection, args.task_hub)
-    except ValueError as error:
+    except ValueError as error:  # StorageSettingsError too: it names the settings looked for
         print(f"error: {error}", file=sys.stderr)
         return 2
     actions: Actions | None = None

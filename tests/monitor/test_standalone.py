@@ -182,3 +182,21 @@ async def test_a_hub_that_does_not_exist_is_an_empty_list_not_an_error(azurite: 
         assert info["readOnly"] is True and "--host-url" in info["readOnlyReason"]
     finally:
         monitor.stop()
+
+
+def test_without_a_connection_it_says_which_settings_it_looked_for() -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.lower().startswith("azurewebjobsstorage")
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "devhost", "monitor", "--task-hub", "Hub1"],
+        cwd=PROJECT,
+        env={**env, "PYTHONPATH": str(PROJECT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "AzureWebJobsStorage" in result.stderr and "Traceback" not in result.stderr
