@@ -103,3 +103,18 @@ async def test_the_app_logs_each_approval_levels_latency(
     assert int(level["durationMs"]) == 2 * 3600 * 1000
     (ended,) = [_pairs(m) for m in messages if m.startswith("approval_chain ended")]
     assert (ended["instanceId"], ended["outcome"]) == (instance_id, "approved")
+
+
+async def test_the_hosts_function_lines_carry_the_function_and_duration(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="devhost")
+    async with DurableTestHost(PROJECT) as host:
+        client = await host.http()
+        response = await client.post("/api/orchestrators/hello_sequence", json={"cities": ["Rome"]})
+        assert response.status == 202
+    (record,) = [r for r in caplog.records if getattr(r, "event", None) == "http_completed"]
+    line = StructuredFormatter("text").format(record)
+    assert re.search(r"workflow=start_orchestration\S* event=http_completed durationMs=\d", line), (
+        line
+    )
