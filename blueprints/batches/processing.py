@@ -16,6 +16,7 @@ __all__ = [
     "chunk_lines",
     "failure_percent",
     "input_lines",
+    "over_failure_limit",
     "process_line",
     "process_lines",
     "report_document",
@@ -95,6 +96,15 @@ def process_lines(first_item: int, lines: Iterable[str]) -> list[ItemEnvelope]:
 def failure_percent(failed: int, processed: int) -> float:
     """Return the failed share of the processed items, in percent (0 when nothing ran)."""
     return round(100.0 * failed / processed, 2) if processed else 0.0
+
+
+def over_failure_limit(failed: int, total_items: int, max_failure_percent: float) -> bool:
+    """Return whether ``failed`` items already put the whole job over its failure limit.
+
+    The share is of *all* the job's items, not of those processed so far: once it is over the
+    limit, the job fails whatever the remaining chunks hold, and never before that point.
+    """
+    return total_items > 0 and 100.0 * failed / total_items > max_failure_percent
 
 
 def report_document(

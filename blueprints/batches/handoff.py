@@ -1,0 +1,43 @@
+"""Hand newly created tasks to the host at once, so that later tasks are not held up behind them.
+
+The extension's out-of-process shim replays an orchestrator's actions in order and awaits each
+one before it invokes the next (``OutOfProcOrchestrationShim.ProcessAsyncActionsV2``). The
+Python SDK sends one action per ``yield``, holding only the tasks that were not scheduled
+before: ``task_any([running..., new])`` goes out as ``WhenAny([new])``. The host therefore
+waits for *that* new task before it schedules anything yielded later, whatever else completed
+in between. A sliding window built from ``task_any`` alone runs one chunk at a time for most
+of the job, on Azure as on the local host.
+
+Yielding the new tasks together with a timer due now sends ``WhenAny([new..., timer])``: the
+timer fires at once, the host moves on, and the next action is scheduled as soon as the
+orchestrator yields it. The price is one timer (two history events) per hand-off.
+"""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+from azure.durable_functions.models.Task import TaskBase
+
+__all__ = ["handoff_timer", "settle_handoff"]
+
+
+def handoff_timer(context: df.DurableOrchestrationContext) -> TaskBase:
+    """Return a timer due now, to yield in a ``task_any`` with the tasks just created.
+
+    Parameters
+    ----------
+    context : azure.durable_functions.DurableOrchestrationContext
+        The orchestration context.
+
+    Returns
+    -------
+    TaskBase
+        The timer task (due at the episode's ``current_utc_datetime``).
+    """
+    return context.create_timer(context.current_utc_datetime)
+
+
+def settle_handoff(timer: TaskBase | None, winner: TaskBase) -> None:
+    """Cancel a hand-off timer that another task beat, as the SDK asks of a losing timer."""
+    if timer is not None and winner is not timer and not timer.is_completed:
+        timer.cancel()
