@@ -13,7 +13,9 @@ from models.common import validation_details
 
 __all__ = [
     "MAX_DETAIL_LENGTH",
+    "InvalidEncodingError",
     "chunk_lines",
+    "decode_input",
     "failure_percent",
     "input_lines",
     "over_failure_limit",
@@ -24,6 +26,31 @@ __all__ = [
 
 # A failed item's reason is shown to people; one long reason must not bloat the report.
 MAX_DETAIL_LENGTH = 500
+
+
+class InvalidEncodingError(ValueError):
+    """An input is not UTF-8 text; ``line`` is the first line (from 1) holding a bad byte."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"line {line} is not valid UTF-8 text")
+        self.line = line
+
+
+def decode_input(raw: bytes) -> str:
+    """Return a JSON-lines input as text: UTF-8, a leading byte-order mark dropped.
+
+    A byte that is not UTF-8 is refused rather than replaced: a replacement character would
+    make a corrupt record look valid (a name with U+FFFD in it passes every rule).
+
+    Raises
+    ------
+    InvalidEncodingError
+        Naming the first line with a byte that is not UTF-8.
+    """
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InvalidEncodingError(raw[: error.start].count(b"\n") + 1) from None
 
 
 def input_lines(items: list[Any] | None, text: str | None) -> list[str]:

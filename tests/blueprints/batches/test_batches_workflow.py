@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from blueprints.app_storage import blob_container
 from blueprints.batches import store
 from blueprints.batches.activities import partition_batch_input
 from devhost.testing import DurableTestHost
@@ -342,3 +343,62 @@ async def test_progress_is_zero_until_the_chunks_exist() -> None:
         assert progress["percentComplete"] == 0
         done = await finished_job(client, "early-1")
         assert done["progress"]["percentComplete"] == 100
+
+
+async def test_a_start_naming_a_missing_input_blob_is_refused() -> None:
+    async with DurableTestHost(".") as host:
+        client = await host.http()
+        response = await client.post(
+            "/api/batches",
+            json={"jobId": "missing-1", "dataSource": {"blobName": "inputs/nope.jsonl"}},
+        )
+        assert response.status == 400
+        error = (await response.json())["error"]
+        assert error["details"][0]["field"] == "dataSource.blobName"
+        assert error["details"][0]["code"] == "not_found"
+        assert await host.status("missing-1") is None
+
+
+async def test_an_upload_that_is_not_utf8_is_refused() -> None:
+    good = json.dumps(record(1)).encode()
+    latin1 = json.dumps(record(2)).replace("Customer2", "Müller").encode("latin-1")
+    async with DurableTestHost(".") as host:
+        client = await host.http()
+        refused = await client.put("/api/batches/inputs/bad.jsonl", data=good + b"\n" + latin1)
+        assert refused.status == 400
+        error = (await refused.json())["error"]
+        assert error["code"] == "InvalidEncoding"
+        assert "line 2" in error["message"]
+        assert store.read_text(store.input_blob("bad.jsonl")) is None
+
+
+async def test_an_upload_with_a_byte_order_mark_is_read_as_utf8() -> None:
+    good = json.dumps(record(1)).encode()
+    async with DurableTestHost(".") as host:
+        client = await host.http()
+        upload = await client.put(
+            "/api/batches/inputs/bom.jsonl", data=b"\xef\xbb\xbf" + good + b"\n" + good
+        )
+        assert upload.status == 201
+        assert (await upload.json())["items"] == 2
+        await client.post(
+            "/api/batches", json={"jobId": "bom-1", "dataSource": {"blobName": "inputs/bom.jsonl"}}
+        )
+        summary = (await finished_job(client, "bom-1"))["summary"]
+        assert (summary["totalSuccess"], summary["totalFailed"]) == (2, 0)
+
+
+async def test_a_blob_written_past_the_upload_route_that_is_not_utf8_fails_the_job_clearly() -> (
+    None
+):
+    raw = json.dumps(record(1)).encode() + b"\n\xff{}"
+    blob_container(store.BATCH_CONTAINER).upload_blob(store.input_blob("raw.jsonl"), raw)
+    async with DurableTestHost(".") as host:
+        client = await host.http()
+        await client.post(
+            "/api/batches", json={"jobId": "raw-1", "dataSource": {"blobName": "inputs/raw.jsonl"}}
+        )
+        body = await finished_job(client, "raw-1")
+        assert body["runtimeStatus"] == "Failed"
+        assert "invalid_encoding" in body["error"]
+        assert "line 2 is not valid UTF-8" in body["error"]
