@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -402,3 +403,36 @@ async def test_a_blob_written_past_the_upload_route_that_is_not_utf8_fails_the_j
         assert body["runtimeStatus"] == "Failed"
         assert "invalid_encoding" in body["error"]
         assert "line 2 is not valid UTF-8" in body["error"]
+
+
+async def test_a_cancel_during_a_later_group_stops_it_within_a_few_chunks(monkeypatch) -> None:
+    # The cancel flag is an action after the group's own; without the hand-off the host held it
+    # back until the whole group had run.
+    monkeypatch.setenv("BATCH_CHUNK_LATENCY_MS", "60")
+    async with DurableTestHost(".", virtual_time=False) as host:
+        client = await host.http()
+        await client.post(
+            "/api/batches",
+            json={
+                "jobId": "cancel-2",
+                "dataSource": {"items": records(120)},
+                "batchSize": 1,
+                "maxParallelism": 2,
+            },
+        )
+        await host.wait_for_custom_status(
+            "cancel-2:group:0001",
+            lambda status: status and status["processedChunks"] >= 2,
+            timeout=60,
+        )
+        cancelled_at = time.time()
+        response = await client.post("/api/batches/cancel-2/cancel", json={"reason": "stop"})
+        assert response.status == 202
+        summary = (await finished_job(client, "cancel-2"))["summary"]
+    assert summary["outcome"] == "cancelled"
+    worked_after = [
+        run
+        for run in store.chunk_runs("cancel-2")
+        if run["StartedAt"] > cancelled_at and not run["Skipped"]
+    ]
+    assert len(worked_after) <= 8, f"{len(worked_after)} chunks started after the cancel"
