@@ -2,7 +2,7 @@
 
 ``maxParallelism`` chunk activities are in flight while chunks remain: each completion frees a
 slot that the next chunk takes at once. New chunks are handed to the host with a timer due
-now (:mod:`blueprints.batches.handoff`); without it the host would wait for the newest chunk
+now (:mod:`blueprints.handoff`); without it the host would wait for the newest chunk
 before scheduling the next one, and the window would not slide. Groups run one after another,
 so the bound holds for the whole job; a sub-orchestration per group keeps each history to a
 few hundred events however large the job.
@@ -22,8 +22,8 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase, TaskState
 
-from blueprints.batches.handoff import handoff_timer, settle_handoff
 from blueprints.batches.processing import over_failure_limit
+from blueprints.handoff import handoff_timer, settle_handoff
 from models.batches import (
     BatchChunkStats,
     BatchStage,

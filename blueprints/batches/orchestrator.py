@@ -23,8 +23,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from blueprints.batches.handoff import handoff_timer, settle_handoff
 from blueprints.batches.processing import failure_percent
+from blueprints.handoff import handoff_timer, settle_handoff
 from models.batches import (
     BatchCancelEvent,
     BatchChunkStats,

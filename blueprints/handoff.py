@@ -11,6 +11,11 @@ of the job, on Azure as on the local host.
 Yielding the new tasks together with a timer due now sends ``WhenAny([new..., timer])``: the
 timer fires at once, the host moves on, and the next action is scheduled as soon as the
 orchestrator yields it. The price is one timer (two history events) per hand-off.
+
+The same holds for any new task yielded in a ``task_any`` with tasks scheduled before, e.g. a
+new wait for an event raced against a deadline timer created earlier: without a hand-off, a
+step the orchestrator takes after the deadline fires is never scheduled by the host while the
+new wait stays unanswered, so the instance would hang on Azure.
 """
 
 from __future__ import annotations
