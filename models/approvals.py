@@ -24,11 +24,13 @@ __all__ = [
     "ApprovalChainStatus",
     "ApprovalDecision",
     "ApprovalDecisionEvent",
+    "ApprovalDecisionOutcome",
     "ApprovalInboxPage",
     "ApprovalInboxQuery",
     "ApprovalLevel",
     "ApprovalTask",
     "ApprovalTaskUpdate",
+    "DecisionRefusal",
     "HumanApprovalEvent",
     "HumanApprovalInput",
     "PlacePurchaseOrderInput",
@@ -54,6 +56,8 @@ Email = Annotated[
         pattern=r"^[^@\s]+@[^@\s]+$",
     ),
 ]
+# A caller's Idempotency-Key, or one the route made: the key of a decision's outcome.
+RequestKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 # Part of the instance ID and of the event names, so kept to characters both accept.
 RequestId = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
@@ -142,6 +146,10 @@ class ApprovalDecisionEvent(WireModel):
     approved: bool
     approver_email: Email
     comments: str = Field(default="", max_length=2000)
+    request_id: RequestKey | None = Field(
+        default=None,
+        description="Names this decision's outcome; the route sets it (Idempotency-Key or new).",
+    )
 
     @model_validator(mode="after")
     def _rejection_has_comments(self) -> ApprovalDecisionEvent:
@@ -160,6 +168,28 @@ class ApprovalDecision(WireModel):
     on_behalf_of: str | None = Field(default=None, description="The approver a delegate acted for.")
     comments: str = ""
     decided_at: datetime
+    request_id: str | None = Field(default=None, description="The decision request applied.")
+
+
+class DecisionRefusal(WireModel):
+    """A decision the chain received and did not apply, and why (kept in the custom status)."""
+
+    request_id: str
+    level: int
+    code: Literal["NotAnApprover", "InvalidDecision"]
+    reason: str
+
+
+class ApprovalDecisionOutcome(WireModel):
+    """What became of one decision request (``GET .../levels/{level}/decisions/{requestId}``)."""
+
+    instance_id: str
+    level: int
+    request_id: str
+    outcome: Literal["accepted", "refused", "pending"]
+    code: str | None = Field(default=None, description="Why it was refused.")
+    reason: str | None = None
+    decision: ApprovalDecision | None = Field(default=None, description="The level's decision.")
 
 
 class ApprovalTaskUpdate(WireModel):
@@ -229,6 +259,12 @@ class ApprovalChainStatus(WireModel):
     reminder_sent: bool = False
     escalations: int = 0
     final_status: FinalStatus | None = None
+    decisions: list[ApprovalDecision] = Field(
+        default_factory=list, description="The levels decided so far (one per level)."
+    )
+    refusals: list[DecisionRefusal] = Field(
+        default_factory=list, description="The latest decision requests refused, newest last."
+    )
 
 
 class ApprovalChainResult(WireModel):

@@ -4,17 +4,24 @@ A decision is checked against the instance's custom status before its event is r
 status names the level that is waiting, its approver and delegates, so a decision for another
 level (409) or from someone else (403) never reaches the orchestrator. The orchestrator checks
 the decider again, for events raised through the raw durable API.
+
+The status can lag behind the chain (two decisions posted at once both see the level waiting),
+so the route does not stop at raising the event: it reads back the decision's outcome under its
+request ID (``chain_outcomes.py``) and answers 200 when the decision counted, 409 (or 403) with
+the reason when it did not, and 202 with a link to read it later when the chain has not taken
+it yet. No decision ends without an outcome.
 """
 
 import logging
-from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from pydantic import ValidationError
 
+from blueprints.approvals.chain_outcomes import decision_outcome
 from blueprints.approvals.inbox import list_inbox
+from blueprints.async_api import is_finished
 from blueprints.http_errors import (
     ApiError,
     json_errors,
@@ -29,11 +36,13 @@ from blueprints.instance_status import (
     runtime_status,
     status_view,
 )
+from blueprints.request_outcomes import await_outcome, request_id_of, wait_seconds
 from models.approvals import (
     APPROVAL_CHAIN_ORCHESTRATOR,
     ApprovalChainInput,
     ApprovalChainStatus,
     ApprovalDecisionEvent,
+    ApprovalDecisionOutcome,
     ApprovalInboxQuery,
     decision_event_name,
 )
@@ -43,6 +52,9 @@ from models.management import RuntimeStatus
 logger = logging.getLogger(__name__)
 
 bp = df.Blueprint()
+
+WAIT_SETTING = "APPROVALS_DECISION_WAIT_SECONDS"
+_DEFAULT_WAIT_SECONDS = 5.0
 
 
 def chain_instance_id(request_id: str) -> str:
@@ -134,18 +146,44 @@ def _not_current(instance_id: str, level: int, chain: ApprovalChainStatus | None
     )
 
 
-@bp.route(route="approvals/{instanceId}/levels/{level}", methods=["POST"])
-@bp.durable_client_input(client_name="client")
-@json_errors
-async def decide_level(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient
-) -> func.HttpResponse:
-    """Record an approver's decision on the level that is waiting (202), after checking it."""
-    instance_id = req.route_params["instanceId"]
-    level = _level_number(req.route_params["level"])
-    decision = validate_model(ApprovalDecisionEvent, read_json_body(req))
+def _outcome_uri(instance_id: str, level: int, request_id: str) -> str:
+    return f"/api/approvals/{instance_id}/levels/{level}/decisions/{request_id}"
 
-    status = await _require_chain(client, instance_id)
+
+def _read_outcome(
+    status: DurableOrchestrationStatus, level: int, request_id: str
+) -> ApprovalDecisionOutcome:
+    return decision_outcome(
+        status.instance_id, level, request_id, _chain_status(status), is_finished(status)
+    )
+
+
+def _answer(outcome: ApprovalDecisionOutcome) -> func.HttpResponse:
+    uri = _outcome_uri(outcome.instance_id, outcome.level, outcome.request_id)
+    body = {**outcome.to_wire(), "outcomeUri": uri}
+    if outcome.outcome == "accepted":
+        return json_response(body)
+    if outcome.outcome == "pending":
+        return json_response(body, status=202, headers={"Location": uri, "Retry-After": "1"})
+    status = 403 if outcome.code == "NotAnApprover" else 409
+    field = "approverEmail" if outcome.code == "NotAnApprover" else "level"
+    raise ApiError(
+        status,
+        outcome.code or "DecisionRefused",
+        f"The decision on level {outcome.level} was not applied: {outcome.reason}.",
+        [
+            {
+                "field": field,
+                "code": "refused",
+                "message": outcome.reason or "refused",
+                "requestId": outcome.request_id,
+                "outcomeUri": uri,
+            }
+        ],
+    )
+
+
+def _check_running(instance_id: str, status: DurableOrchestrationStatus) -> None:
     current = runtime_status(status)
     if current != RuntimeStatus.RUNNING:
         state = current.value if current else "unknown"
@@ -155,6 +193,28 @@ async def decide_level(
             f"Approval '{instance_id}' is {state}; it takes no more decisions.",
             [{"field": "instanceId", "code": "not_running", "message": f"instance is {state}"}],
         )
+
+
+@bp.route(route="approvals/{instanceId}/levels/{level}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def decide_level(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Decide the level that is waiting: 200 applied, 409/403 refused, 202 not taken yet."""
+    instance_id = req.route_params["instanceId"]
+    level = _level_number(req.route_params["level"])
+    decision = validate_model(ApprovalDecisionEvent, read_json_body(req))
+    request_id = request_id_of(req)
+    decision.request_id = request_id
+
+    status = await _require_chain(client, instance_id)
+    known = _read_outcome(status, level, request_id)
+    if known.outcome != "pending":
+        # A retry of a request with an outcome gets the same answer; any other request on a
+        # level already decided, or on a chain that ended, is refused with the reason.
+        return _answer(known)
+    _check_running(instance_id, status)
     chain = _chain_status(status)
     if chain is None or chain.stage != "awaiting_decision" or chain.current_level != level:
         raise _not_current(instance_id, level, chain)
@@ -186,14 +246,35 @@ async def decide_level(
                 [{"field": "instanceId", "code": "not_running", "message": "instance finished"}],
             ) from error
         raise
-    logger.info("Raised %s on %s", event_name, instance_id)
-    body: dict[str, Any] = {
-        "instanceId": instance_id,
-        "level": level,
-        "eventName": event_name,
-        "accepted": True,
-    }
-    return json_response(body, status=202)
+    logger.info("Raised %s on %s (request %s)", event_name, instance_id, request_id)
+
+    async def read() -> ApprovalDecisionOutcome:
+        return _read_outcome(await _require_chain(client, instance_id), level, request_id)
+
+    outcome = await await_outcome(
+        read,
+        lambda value: value.outcome != "pending",
+        wait_seconds(WAIT_SETTING, _DEFAULT_WAIT_SECONDS),
+    )
+    return _answer(outcome)
+
+
+@bp.route(route="approvals/{instanceId}/levels/{level}/decisions/{requestId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def get_decision_outcome(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Read what became of a decision request: accepted, refused (with why) or pending."""
+    instance_id = req.route_params["instanceId"]
+    level = _level_number(req.route_params["level"])
+    status = await _require_chain(client, instance_id)
+    outcome = _read_outcome(status, level, req.route_params["requestId"])
+    body = outcome.to_wire()
+    if outcome.outcome == "pending":
+        uri = _outcome_uri(instance_id, level, outcome.request_id)
+        return json_response(body, status=202, headers={"Location": uri, "Retry-After": "1"})
+    return json_response(body)
 
 
 @bp.route(route="approvals/{instanceId}", methods=["GET"])
