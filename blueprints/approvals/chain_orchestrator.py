@@ -26,7 +26,7 @@ import azure.durable_functions as df
 from pydantic import ValidationError
 
 from blueprints.approvals import chain_policy as policy
-from blueprints.handoff import handoff_timer, settle_handoff
+from blueprints.handoff import settle_handoff, wait_again
 from models.approvals import (
     APPROVAL_CHAIN_ORCHESTRATOR,
     ApprovalChainInput,
@@ -248,12 +248,11 @@ def _run_level(
         if winner is decision_task:
             decision = _read_decision(context, level, decision_task.result, refusals)
             if decision is None:
-                # Not a usable decision (only the raw event API lets one through): keep waiting,
-                # with a hand-off so the new wait does not hold back what follows the deadline.
+                # Not a usable decision (only the raw event API lets one through): keep waiting
+                # (blueprints/handoff.py says why not a plain new wait).
                 status.refusals = refusals[-MAX_REFUSALS:]
                 context.set_custom_status(status.to_wire())
-                decision_task = context.wait_for_external_event(event_name)
-                handoff = handoff_timer(context)
+                decision_task, handoff = wait_again(context, event_name)
                 continue
             _cancel(deadline_timer, reminder_timer)
         else:

@@ -324,3 +324,31 @@ async def test_a_refused_raw_event_has_an_outcome_and_the_deadline_still_ends_th
         host.advance(timedelta(hours=2))
         final = await host.wait(instance_id)
         assert final["output"]["finalStatus"] == "timeout"
+
+
+async def test_an_early_refused_event_for_a_later_level_does_not_come_back() -> None:
+    """An outsider's event for level 2, raised during level 1, is refused once when level 2
+    starts; the level then waits for the next event (SDK 1.7 would hand the same one again)."""
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        body = chain_body("r13", level(1, APPROVER_1), level(2, APPROVER_2))
+        instance_id = await start_chain(client, body)
+        await waiting_on(host, instance_id, 1)
+        intruder = {"approved": True, "approverEmail": "mallory@example.com", "requestId": "m-2"}
+        await host.raise_event(instance_id, "approval_r13_level_2", intruder)
+        await host.idle()
+
+        assert (await decide(client, instance_id, 1, approved=True, approverEmail=APPROVER_1))[
+            0
+        ] == 200
+        await waiting_on(host, instance_id, 2)
+        custom = ((await host.status(instance_id)) or {})["customStatus"]
+        assert [r["requestId"] for r in custom["refusals"]] == ["m-2"]
+        status, _ = await decide(client, instance_id, 2, approved=True, approverEmail=APPROVER_2)
+        assert status == 200
+        final = await host.wait(instance_id)
+        assert outcomes(final["output"]) == [
+            (1, "approved", APPROVER_1),
+            (2, "approved", APPROVER_2),
+        ]
+        assert [r["requestId"] for r in final["customStatus"]["refusals"]] == ["m-2"]
