@@ -35,7 +35,11 @@ __all__ = [
     "HumanApprovalInput",
     "PlacePurchaseOrderInput",
     "PurchaseOrderApprovalEvent",
+    "PurchaseOrderDecision",
+    "PurchaseOrderDecisionOutcome",
+    "PurchaseOrderDecisionRequest",
     "PurchaseOrderInput",
+    "PurchaseOrderRefusal",
     "PurchaseOrderRequest",
     "PurchaseOrderStatus",
     "decision_event_name",
@@ -305,11 +309,17 @@ DEFAULT_PO_TIMEOUT_HOURS = 24.0
 class PurchaseOrderRequest(WireModel):
     """Body of ``POST /api/purchase-orders``; threshold and timeout default to the app settings."""
 
-    order_id: RequestId | None = None
+    order_id: RequestId | None = Field(
+        default=None, description="Also the instance ID; a new one is made when absent."
+    )
     amount: float = Field(ge=0)
     description: str = Field(default="", max_length=2000)
     requester_email: Email | None = None
-    approver_email: Email | None = None
+    approver_email: Email | None = Field(
+        default=None,
+        description="Who decides an order at or above the threshold (else the app setting "
+        "PURCHASE_ORDER_APPROVERS).",
+    )
     threshold: float | None = Field(default=None, ge=0)
     timeout_hours: float | None = Field(default=None, gt=0, le=24 * 366)
 
@@ -322,8 +332,18 @@ class PurchaseOrderInput(WireModel):
     description: str = Field(default="", max_length=2000)
     requester_email: Email | None = None
     approver_email: Email | None = None
+    approvers: list[Email] = Field(
+        default_factory=list, description="Who may decide: the approver, else the setting's."
+    )
     threshold: float = Field(default=DEFAULT_PO_THRESHOLD, ge=0)
     timeout_hours: float = Field(default=DEFAULT_PO_TIMEOUT_HOURS, gt=0, le=24 * 366)
+
+    @property
+    def deciders(self) -> list[str]:
+        """Who may decide; empty (anyone) only for orders started before approvers were kept."""
+        if self.approvers:
+            return self.approvers
+        return [self.approver_email] if self.approver_email else []
 
 
 class PlacePurchaseOrderInput(WireModel):
@@ -337,15 +357,58 @@ class PlacePurchaseOrderInput(WireModel):
 
 
 class PurchaseOrderApprovalEvent(WireModel):
-    """Payload of ``approval_received``."""
+    """Payload of ``approval_received``: approve (the default) or reject, and who decided."""
 
     approver: str = Field(min_length=1, max_length=320)
+    approved: bool = Field(default=True, description="false rejects the order.")
+    comments: str = Field(default="", max_length=2000)
+    request_id: RequestKey | None = Field(default=None, description="Names the outcome.")
+
+
+class PurchaseOrderDecisionRequest(WireModel):
+    """Body of ``POST /api/purchase-orders/{orderId}/decision``."""
+
+    approved: bool
+    approver: Email
+    comments: str = Field(default="", max_length=2000)
+
+
+class PurchaseOrderDecision(WireModel):
+    """The decision that settled an order (in the custom status)."""
+
+    approved: bool
+    approver: str
+    comments: str = ""
+    request_id: str | None = None
+    decided_at: datetime
+
+
+class PurchaseOrderRefusal(WireModel):
+    """A decision the order received and did not apply, and why."""
+
+    request_id: str
+    code: Literal["NotTheApprover", "InvalidDecision"]
+    reason: str
 
 
 class PurchaseOrderStatus(WireModel):
     """Custom status of ``purchase_order_approval``."""
 
-    stage: Literal["awaiting_approval", "approved", "cancelled"]
+    stage: Literal["awaiting_approval", "approved", "rejected", "cancelled"]
     amount: float
     threshold: float
     deadline: datetime | None = None
+    approvers: list[str] = Field(default_factory=list)
+    decision: PurchaseOrderDecision | None = None
+    refusals: list[PurchaseOrderRefusal] = Field(default_factory=list)
+
+
+class PurchaseOrderDecisionOutcome(WireModel):
+    """What became of one decision request on a purchase order."""
+
+    order_id: str
+    request_id: str
+    outcome: Literal["accepted", "refused", "pending"]
+    code: str | None = None
+    reason: str | None = None
+    decision: PurchaseOrderDecision | None = None
