@@ -18,25 +18,29 @@ from typing import TypeVar
 import azure.functions as func
 
 from blueprints.http_errors import ApiError
+from models.ids import id_problem
 
 __all__ = ["await_outcome", "request_id_of", "wait_seconds"]
 
 T = TypeVar("T")
 
-_MAX_REQUEST_ID = 200
-
 
 def request_id_of(req: func.HttpRequest) -> str:
-    """Return the request's ``Idempotency-Key`` header, or a new request ID."""
+    """Return the request's ``Idempotency-Key`` header, or a new request ID.
+
+    The key names the outcome in a URL and in the instance's status, so it must follow the ID
+    grammar (``models/ids.py``).
+    """
     key = (req.headers.get("Idempotency-Key") or "").strip()
     if not key:
         return uuid.uuid4().hex
-    if len(key) > _MAX_REQUEST_ID:
+    problem = id_problem(key, "idempotency")
+    if problem is not None:
         raise ApiError(
             400,
             "ValidationFailed",
-            f"The Idempotency-Key header must be at most {_MAX_REQUEST_ID} characters.",
-            [{"field": "Idempotency-Key", "code": "too_long", "message": "key too long"}],
+            f"The Idempotency-Key header {problem}.",
+            [{"field": "Idempotency-Key", "code": "invalid_id", "message": problem}],
         )
     return key
 

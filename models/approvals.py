@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from models.common import WireModel
+from models.ids import IdempotencyKey
 
 __all__ = [
     "APPROVAL_CHAIN_ORCHESTRATOR",
@@ -60,8 +61,6 @@ Email = Annotated[
         pattern=r"^[^@\s]+@[^@\s]+$",
     ),
 ]
-# A caller's Idempotency-Key, or one the route made: the key of a decision's outcome.
-RequestKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 # Part of the instance ID and of the event names, so kept to characters both accept.
 RequestId = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
@@ -150,7 +149,7 @@ class ApprovalDecisionEvent(WireModel):
     approved: bool
     approver_email: Email
     comments: str = Field(default="", max_length=2000)
-    request_id: RequestKey | None = Field(
+    request_id: IdempotencyKey | None = Field(
         default=None,
         description="Names this decision's outcome; the route sets it (Idempotency-Key or new).",
     )
@@ -362,7 +361,7 @@ class PurchaseOrderApprovalEvent(WireModel):
     approver: str = Field(min_length=1, max_length=320)
     approved: bool = Field(default=True, description="false rejects the order.")
     comments: str = Field(default="", max_length=2000)
-    request_id: RequestKey | None = Field(default=None, description="Names the outcome.")
+    request_id: IdempotencyKey | None = Field(default=None, description="Names the outcome.")
 
 
 class PurchaseOrderDecisionRequest(WireModel):
