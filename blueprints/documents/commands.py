@@ -48,6 +48,18 @@ def _outcome_in(view: DocumentView, request_id: str) -> RequestOutcome | None:
     return next((item for item in view.outcomes if item.request_id == request_id), None)
 
 
+async def _raise_unless_gone(
+    client: df.DurableOrchestrationClient, document_id: str, update: DocumentUpdateEvent
+) -> None:
+    try:
+        await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
+    except Exception as error:
+        # The document closed since it was read (perhaps by this very request, raised again
+        # after a slow second): the next read shows the outcome, or that it is closed.
+        if "is gone" not in str(error):
+            raise
+
+
 async def send_update(
     client: df.DurableOrchestrationClient, document_id: str, update: DocumentUpdateEvent
 ) -> tuple[RequestOutcome | None, DocumentView | None]:
@@ -63,7 +75,7 @@ async def send_update(
     started = loop.time()
     deadline = started + _wait_seconds()
     raised_again = False
-    await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
+    await _raise_unless_gone(client, document_id, update)
     delay = 0.01
     view: DocumentView | None = None
     while True:
@@ -76,6 +88,6 @@ async def send_update(
             return None, view
         if not raised_again and now - started >= _RAISE_AGAIN_AFTER:
             raised_again = True
-            await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
+            await _raise_unless_gone(client, document_id, update)
         await asyncio.sleep(min(delay, max(deadline - now, 0)))
         delay = min(delay * 2, 0.2)
