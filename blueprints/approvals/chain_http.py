@@ -36,7 +36,13 @@ from blueprints.instance_status import (
     runtime_status,
     status_view,
 )
-from blueprints.request_outcomes import await_outcome, request_id_of, wait_seconds
+from blueprints.request_outcomes import (
+    Outcome,
+    await_settled,
+    outcome_response,
+    refusal_error,
+    request_id_of,
+)
 from models.approvals import (
     APPROVAL_CHAIN_ORCHESTRATOR,
     ApprovalChainInput,
@@ -158,29 +164,15 @@ def _read_outcome(
     )
 
 
-def _answer(outcome: ApprovalDecisionOutcome) -> func.HttpResponse:
+def _refusal(outcome: Outcome, uri: str) -> ApiError:
+    assert isinstance(outcome, ApprovalDecisionOutcome)
+    what = f"the decision on level {outcome.level}"
+    return refusal_error(outcome, uri, what, "level", ("NotAnApprover", "approverEmail"))
+
+
+def _answer(outcome: ApprovalDecisionOutcome, read_back: bool = False) -> func.HttpResponse:
     uri = _outcome_uri(outcome.instance_id, outcome.level, outcome.request_id)
-    body = {**outcome.to_wire(), "outcomeUri": uri}
-    if outcome.outcome == "accepted":
-        return json_response(body)
-    if outcome.outcome == "pending":
-        return json_response(body, status=202, headers={"Location": uri, "Retry-After": "1"})
-    status = 403 if outcome.code == "NotAnApprover" else 409
-    field = "approverEmail" if outcome.code == "NotAnApprover" else "level"
-    raise ApiError(
-        status,
-        outcome.code or "DecisionRefused",
-        f"The decision on level {outcome.level} was not applied: {outcome.reason}.",
-        [
-            {
-                "field": field,
-                "code": "refused",
-                "message": outcome.reason or "refused",
-                "requestId": outcome.request_id,
-                "outcomeUri": uri,
-            }
-        ],
-    )
+    return outcome_response(outcome, uri, None if read_back else _refusal)
 
 
 def _check_running(instance_id: str, status: DurableOrchestrationStatus) -> None:
@@ -251,12 +243,7 @@ async def decide_level(
     async def read() -> ApprovalDecisionOutcome:
         return _read_outcome(await _require_chain(client, instance_id), level, request_id)
 
-    outcome = await await_outcome(
-        read,
-        lambda value: value.outcome != "pending",
-        wait_seconds(WAIT_SETTING, _DEFAULT_WAIT_SECONDS),
-    )
-    return _answer(outcome)
+    return _answer(await await_settled(read, WAIT_SETTING, _DEFAULT_WAIT_SECONDS))
 
 
 @bp.route(route="approvals/{instanceId}/levels/{level}/decisions/{requestId}", methods=["GET"])
@@ -269,12 +256,7 @@ async def get_decision_outcome(
     instance_id = req.route_params["instanceId"]
     level = _level_number(req.route_params["level"])
     status = await _require_chain(client, instance_id)
-    outcome = _read_outcome(status, level, req.route_params["requestId"])
-    body = outcome.to_wire()
-    if outcome.outcome == "pending":
-        uri = _outcome_uri(instance_id, level, outcome.request_id)
-        return json_response(body, status=202, headers={"Location": uri, "Retry-After": "1"})
-    return json_response(body)
+    return _answer(_read_outcome(status, level, req.route_params["requestId"]), read_back=True)
 
 
 @bp.route(route="approvals/{instanceId}", methods=["GET"])

@@ -31,7 +31,13 @@ from blueprints.http_errors import (
     validate_model,
 )
 from blueprints.instance_status import ACTIVE_STATUSES, runtime_status
-from blueprints.request_outcomes import await_outcome, request_id_of, wait_seconds
+from blueprints.request_outcomes import (
+    Outcome,
+    await_settled,
+    outcome_response,
+    refusal_error,
+    request_id_of,
+)
 from models.approvals import (
     DEFAULT_PO_THRESHOLD,
     DEFAULT_PO_TIMEOUT_HOURS,
@@ -219,28 +225,15 @@ def _outcome_uri(order_id: str, request_id: str) -> str:
     return f"/api/purchase-orders/{order_id}/decisions/{request_id}"
 
 
-def _answer(outcome: PurchaseOrderDecisionOutcome) -> func.HttpResponse:
+def _refusal(outcome: Outcome, uri: str) -> ApiError:
+    assert isinstance(outcome, PurchaseOrderDecisionOutcome)
+    what = f"the decision on purchase order '{outcome.order_id}'"
+    return refusal_error(outcome, uri, what, "orderId", ("NotTheApprover", "approver"))
+
+
+def _answer(outcome: PurchaseOrderDecisionOutcome, read_back: bool = False) -> func.HttpResponse:
     uri = _outcome_uri(outcome.order_id, outcome.request_id)
-    body = {**outcome.to_wire(), "outcomeUri": uri}
-    if outcome.outcome == "accepted":
-        return json_response(body)
-    if outcome.outcome == "pending":
-        return json_response(body, status=202, headers={"Location": uri, "Retry-After": "1"})
-    forbidden = outcome.code == "NotTheApprover"
-    raise ApiError(
-        403 if forbidden else 409,
-        outcome.code or "DecisionRefused",
-        f"The decision on purchase order '{outcome.order_id}' was not applied: {outcome.reason}.",
-        [
-            {
-                "field": "approver" if forbidden else "orderId",
-                "code": "refused",
-                "message": outcome.reason or "refused",
-                "requestId": outcome.request_id,
-                "outcomeUri": uri,
-            }
-        ],
-    )
+    return outcome_response(outcome, uri, None if read_back else _refusal)
 
 
 async def _require_purchase_order(
@@ -294,12 +287,7 @@ async def decide_purchase_order(
     async def read() -> PurchaseOrderDecisionOutcome:
         return _read_outcome(await _require_purchase_order(client, order_id), request_id)
 
-    outcome = await await_outcome(
-        read,
-        lambda value: value.outcome != "pending",
-        wait_seconds(WAIT_SETTING, DEFAULT_WAIT_SECONDS),
-    )
-    return _answer(outcome)
+    return _answer(await await_settled(read, WAIT_SETTING, DEFAULT_WAIT_SECONDS))
 
 
 @bp.route(route="purchase-orders/{orderId}/decisions/{requestId}", methods=["GET"])
@@ -309,15 +297,8 @@ async def get_purchase_order_decision(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Read what became of a decision request: accepted, refused (with why) or pending."""
-    order_id = req.route_params["orderId"]
-    status = await _require_purchase_order(client, order_id)
-    outcome = _read_outcome(status, req.route_params["requestId"])
-    if outcome.outcome == "pending":
-        uri = _outcome_uri(order_id, outcome.request_id)
-        return json_response(
-            outcome.to_wire(), status=202, headers={"Location": uri, "Retry-After": "1"}
-        )
-    return json_response(outcome.to_wire())
+    status = await _require_purchase_order(client, req.route_params["orderId"])
+    return _answer(_read_outcome(status, req.route_params["requestId"]), read_back=True)
 
 
 def _threshold(request: PurchaseOrderRequest) -> float:

@@ -10,13 +10,12 @@ event that arrived while the instance was between generations and was not carrie
 from __future__ import annotations
 
 import asyncio
-import os
 
 import azure.durable_functions as df
 
 from blueprints.documents.views import DocumentView, find_document
 from blueprints.http_errors import ApiError
-from blueprints.request_outcomes import request_id_of
+from blueprints.request_outcomes import request_id_of, wait_seconds
 from models.documents import UPDATE_EVENT, DocumentUpdateEvent, RequestOutcome
 
 __all__ = ["WAIT_SETTING", "closed_conflict", "request_id_of", "send_update"]
@@ -35,13 +34,6 @@ def closed_conflict(view: DocumentView) -> ApiError:
         f"Document '{document.id}' is {document.state.value}; it takes no more changes.",
         [{"field": "state", "code": "document_closed", "message": f"state is {document.state}"}],
     )
-
-
-def _wait_seconds() -> float:
-    try:
-        return float(os.environ.get(WAIT_SETTING, _DEFAULT_WAIT_SECONDS))
-    except ValueError:
-        return _DEFAULT_WAIT_SECONDS
 
 
 def _outcome_in(view: DocumentView, request_id: str) -> RequestOutcome | None:
@@ -73,7 +65,7 @@ async def send_update(
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
-    deadline = started + _wait_seconds()
+    deadline = started + wait_seconds(WAIT_SETTING, _DEFAULT_WAIT_SECONDS)
     raised_again = False
     await _raise_unless_gone(client, document_id, update)
     delay = 0.01
