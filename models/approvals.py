@@ -9,7 +9,7 @@ Emails are compared lower-cased, so they are stored that way.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -145,6 +145,8 @@ class ApprovalChainInput(ApprovalChainRequest):
 
 class ApprovalDecisionEvent(WireModel):
     """A decision on one level: body of ``POST /api/approvals/{instanceId}/levels/{level}``."""
+
+    identity_fields: ClassVar[tuple[str, ...]] = ("approver_email",)
 
     approved: bool
     approver_email: Email
@@ -294,6 +296,8 @@ class HumanApprovalInput(WireModel):
 class HumanApprovalEvent(WireModel):
     """Payload of ``ApprovalEvent``: who approved, when they say."""
 
+    identity_fields: ClassVar[tuple[str, ...]] = ("approver",)
+
     approver: str | None = Field(default=None, max_length=320)
 
 
@@ -357,6 +361,8 @@ class PlacePurchaseOrderInput(WireModel):
 
 class PurchaseOrderApprovalEvent(WireModel):
     """Payload of ``approval_received``: approve (the default) or reject, and who decided."""
+
+    identity_fields: ClassVar[tuple[str, ...]] = ("approver",)
 
     approver: str = Field(min_length=1, max_length=320)
     approved: bool = Field(default=True, description="false rejects the order.")

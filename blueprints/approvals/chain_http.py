@@ -19,6 +19,7 @@ import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from pydantic import ValidationError
 
+from blueprints import identity
 from blueprints.approvals.chain_outcomes import decision_outcome
 from blueprints.approvals.inbox import list_inbox
 from blueprints.async_api import is_finished
@@ -32,6 +33,7 @@ from blueprints.http_errors import (
 )
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
+    refuse_foreign_instance,
     require_instance,
     runtime_status,
     status_view,
@@ -76,8 +78,10 @@ async def start_approval_chain(
 ) -> func.HttpResponse:
     """Start the approval chain of a request; its instance ID is derived from the requestId."""
     chain = validate_model(ApprovalChainInput, read_json_body(req))
+    identity.resolve_actor(req, chain.requester_email, "requesterEmail")
     instance_id = chain_instance_id(chain.request_id)
     existing = await client.get_status(instance_id)
+    refuse_foreign_instance(existing, APPROVAL_CHAIN_ORCHESTRATOR, instance_id, "requestId")
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
         raise _already_running(req, client, instance_id)
@@ -197,6 +201,7 @@ async def decide_level(
     instance_id = req.route_params["instanceId"]
     level = _level_number(req.route_params["level"])
     decision = validate_model(ApprovalDecisionEvent, read_json_body(req))
+    identity.resolve_actor(req, decision.approver_email, "approverEmail")
     request_id = request_id_of(req)
     decision.request_id = request_id
 
@@ -256,6 +261,8 @@ async def get_decision_outcome(
     instance_id = req.route_params["instanceId"]
     level = _level_number(req.route_params["level"])
     status = await _require_chain(client, instance_id)
+    # An outcome names who decided: shown to the chain's people only, as the chain itself is.
+    identity.require_one_of(req, _participants(status), f"approval '{instance_id}'", "instanceId")
     return _answer(_read_outcome(status, level, req.route_params["requestId"]), read_back=True)
 
 
@@ -266,12 +273,26 @@ async def get_approval(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Show an approval chain: its runtime status, custom status, request and result."""
-    status = await _require_chain(client, req.route_params["instanceId"])
+    instance_id = req.route_params["instanceId"]
+    status = await _require_chain(client, instance_id)
+    identity.require_one_of(req, _participants(status), f"approval '{instance_id}'", "instanceId")
     return json_response(status_view(status))
+
+
+def _participants(status: DurableOrchestrationStatus) -> list[str]:
+    try:
+        chain = ApprovalChainInput.model_validate(decode_json_text(status.input_))
+    except ValidationError:
+        return []
+    people = [chain.requester_email, chain.escalation_email]
+    return [person for level in chain.approval_chain for person in level.deciders] + [
+        person for person in people if person
+    ]
 
 
 @bp.route(route="approvals", methods=["GET"])
 @json_errors
 async def list_approval_inbox(req: func.HttpRequest) -> func.HttpResponse:
     """List an approver's inbox: ``?approver=&status=pending&top=&continuationToken=``."""
+    identity.require_self(req, req.params.get("approver"), "approver")
     return await list_page_response(req, ApprovalInboxQuery, list_inbox)

@@ -21,6 +21,7 @@ import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from pydantic import ValidationError
 
+from blueprints import identity
 from blueprints.approvals import purchase_order_rules as rules
 from blueprints.async_api import is_finished
 from blueprints.http_errors import (
@@ -178,6 +179,7 @@ async def start_purchase_order(
 ) -> func.HttpResponse:
     """Start a purchase-order approval under its orderId (202); a repost answers as orders do."""
     request = validate_model(PurchaseOrderRequest, read_json_body(req))
+    identity.resolve_actor(req, request.requester_email, "requesterEmail")
     threshold = _threshold(request)
     order_id = request.order_id or uuid.uuid4().hex
     order = PurchaseOrderInput(
@@ -254,6 +256,8 @@ async def decide_purchase_order(
     """Approve or reject an order that waits: 200 applied, 403/409 refused, 202 not taken yet."""
     order_id = req.route_params["orderId"]
     body = validate_model(PurchaseOrderDecisionRequest, read_json_body(req))
+    # Who decides is the signed-in caller (WORKFLOW_AUTH=easyauth); the body may only name them.
+    identity.resolve_actor(req, body.approver, "approver")
     request_id = request_id_of(req)
     status = await _require_purchase_order(client, order_id)
     known = _read_outcome(status, request_id)
