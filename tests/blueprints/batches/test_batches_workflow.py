@@ -12,7 +12,8 @@ from blueprints.batches import store
 from blueprints.batches.activities import partition_batch_input
 from devhost.testing import DurableTestHost
 
-pytestmark = pytest.mark.usefixtures("app_storage")
+# Run once with a connection string and once identity-based (a token, no account key).
+pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
 
 
 def record(number: int, valid: bool = True) -> dict[str, Any]:
