@@ -30,12 +30,13 @@ async def test_the_approver_is_told_once_each_time_the_document_becomes_ready(
     await eventually(
         lambda: get_json(http, f"/api/documents/{document_id}/status"),
         lambda body: body["state"] == "ready",
+        30,
     )
     # A correction of a section while ready tells nobody again.
     fix = {"sections": {"contractFeedback": {"feedback": "Signed, dated"}}}
     assert (await http.patch(f"/api/documents/{document_id}", json=fix)).status == 200
     [notice] = await eventually(
-        lambda: _ready_notices(http, "manager@example.com"), lambda rows: len(rows) == 1
+        lambda: _ready_notices(http, "manager@example.com"), lambda rows: len(rows) == 1, 30
     )
     assert notice["notificationId"] == f"{document_id}:ready:1"
     assert notice["link"] == f"/api/documents/{document_id}/submit"
@@ -47,7 +48,7 @@ async def test_the_approver_is_told_once_each_time_the_document_becomes_ready(
     back = {"sections": {"contractFeedback": SECTIONS["contractFeedback"]}}
     assert (await http.patch(f"/api/documents/{document_id}", json=back)).status == 200
     notices = await eventually(
-        lambda: _ready_notices(http, "manager@example.com"), lambda rows: len(rows) == 2
+        lambda: _ready_notices(http, "manager@example.com"), lambda rows: len(rows) == 2, 30
     )
     assert sorted(n["notificationId"] for n in notices) == [
         f"{document_id}:ready:1",
@@ -62,7 +63,7 @@ async def test_without_a_named_approver_the_approvers_role_is_told(
     patch = {"sections": SECTIONS}
     assert (await http.patch(f"/api/documents/{document_id}", json=patch)).status == 200
     [notice] = await eventually(
-        lambda: _ready_notices(http, "document-approvers"), lambda rows: len(rows) == 1
+        lambda: _ready_notices(http, "document-approvers"), lambda rows: len(rows) == 1, 30
     )
     assert notice["instanceId"] == document_id
 
