@@ -12,8 +12,9 @@ Registered:
 - ``blueprints.approvals.activities``: activities ``record_approval_task``, ``place_purchase_order``
 - ``blueprints.approvals.human_interaction``: orchestrator ``human_approval``,
   ``POST /api/start-approval``, ``POST /api/approve/{instanceId}``
-- ``blueprints.approvals.purchase_orders``: orchestrator ``purchase_order_approval``,
-  ``POST /api/purchase-orders``
+- ``blueprints.approvals.purchase_orders``: orchestrator ``purchase_order_approval``;
+  ``blueprints.approvals.purchase_order_http``: ``POST /api/purchase-orders``,
+  ``POST /api/purchase-orders/{orderId}/decision``, ``GET .../decisions/{requestId}``
 - ``blueprints.greetings.orchestrator``: orchestrator ``hello_sequence``
 - ``blueprints.greetings.activities``: activity ``say_hello``
 - ``blueprints.notifications.activities``: activity ``send_notification`` (the outbox)
@@ -29,6 +30,7 @@ Registered:
 - ``blueprints.chaining.orchestrator``: orchestrator ``chain_with_compensation``;
   ``blueprints.chaining.activities``: ``run_chain_step``, ``handle_chain_failure``
 - ``blueprints.monitors.orchestrator``: orchestrator ``health_monitor`` (eternal);
+  ``blueprints.monitors.activities``: activity ``check_health_endpoint``;
   ``blueprints.monitors.http``: ``POST /api/monitors``, ``GET /api/monitors/{monitorId}``,
   ``POST /api/monitors/{monitorId}/stop``
 - ``blueprints.orders.orchestrator``: orchestrator ``process_order`` (the order saga)
@@ -54,6 +56,7 @@ from blueprints.approvals import activities as approval_activities
 from blueprints.approvals import chain_http as approval_chain_http
 from blueprints.approvals import chain_orchestrator as approval_chain_orchestrator
 from blueprints.approvals import human_interaction as approval_human_interaction
+from blueprints.approvals import purchase_order_http as approval_purchase_order_http
 from blueprints.approvals import purchase_orders as approval_purchase_orders
 from blueprints.batches import activities as batch_activities
 from blueprints.batches import chunk_group as batch_chunk_group
@@ -69,6 +72,7 @@ from blueprints.greetings import activities as greetings_activities
 from blueprints.greetings import orchestrator as greetings_orchestrator
 from blueprints.inventory import entity as inventory_entity
 from blueprints.inventory import http as inventory_http
+from blueprints.monitors import activities as monitor_activities
 from blueprints.monitors import http as monitor_http
 from blueprints.monitors import orchestrator as monitor_orchestrator
 from blueprints.notifications import activities as notification_activities
@@ -79,7 +83,10 @@ from blueprints.orders import orchestrator as order_orchestrator
 from blueprints.orders import tracking as order_tracking
 from blueprints.saga import orchestrator as saga_orchestrator
 
-app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+# Every HTTP route needs a key (function level); the routes that act for a person also check
+# the caller's App Service Authentication principal (blueprints.identity). No route is
+# anonymous: docs/security.md has the threat model.
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 app.register_functions(http_starter.bp)
 app.register_functions(events.bp)
@@ -89,6 +96,7 @@ app.register_functions(approval_chain_http.bp)
 app.register_functions(approval_activities.bp)
 app.register_functions(approval_human_interaction.bp)
 app.register_functions(approval_purchase_orders.bp)
+app.register_functions(approval_purchase_order_http.bp)
 app.register_functions(batch_orchestrator.bp)
 app.register_functions(batch_chunk_group.bp)
 app.register_functions(batch_activities.bp)
@@ -100,6 +108,7 @@ app.register_functions(document_activities.bp)
 app.register_functions(document_http.bp)
 app.register_functions(document_http_commands.bp)
 app.register_functions(monitor_orchestrator.bp)
+app.register_functions(monitor_activities.bp)
 app.register_functions(monitor_http.bp)
 app.register_functions(greetings_orchestrator.bp)
 app.register_functions(greetings_activities.bp)

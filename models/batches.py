@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from models.common import WireModel
+from models.ids import BlobName, JobId
 
 __all__ = [
     "BatchCancelEvent",
@@ -29,6 +30,7 @@ __all__ = [
     "ChunkGroupInput",
     "ChunkGroupResult",
     "FlagCancelInput",
+    "GroupStop",
     "ItemEnvelope",
     "PartitionInput",
     "PartitionResult",
@@ -38,12 +40,7 @@ __all__ = [
     "WriteReportInput",
 ]
 
-JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-BLOB_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,199}$"
 MAX_INLINE_ITEMS = 100_000
-
-JobId = Annotated[str, StringConstraints(pattern=JOB_ID_PATTERN)]
-BlobName = Annotated[str, StringConstraints(pattern=BLOB_NAME_PATTERN)]
 
 
 class TransactionRecord(WireModel):
@@ -176,6 +173,15 @@ class ChunkGroupInput(WireModel):
     batch_size: int = Field(ge=1)
     total_items: int = Field(ge=0)
     max_parallelism: int = Field(ge=1)
+    max_failure_percent: float = Field(default=100.0, ge=0, le=100)
+    failed_before: int = Field(default=0, ge=0, description="Failed items of earlier groups.")
+
+
+class GroupStop(StrEnum):
+    """Why a chunk group stopped scheduling before its last chunk."""
+
+    CANCELLED = "cancelled"
+    FAILURE_LIMIT = "failure_limit"
 
 
 class ChunkGroupResult(WireModel):
@@ -183,6 +189,7 @@ class ChunkGroupResult(WireModel):
 
     chunks: list[BatchChunkStats]
     cancelled: bool = False
+    stopped: GroupStop | None = None
 
 
 class BatchCancelEvent(WireModel):
@@ -204,6 +211,7 @@ class BatchStage(StrEnum):
     PARTITIONING = "partitioning"
     PROCESSING = "processing"
     CANCELLING = "cancelling"
+    FAILING = "failing"
     REPORTING = "reporting"
     DONE = "done"
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from models.common import WireModel
+from models.ids import DocumentId
 
 __all__ = [
     "APPROVAL_EVENT",
@@ -61,8 +62,6 @@ SECTION_LABELS = {
 APPROVAL_EVENT = "SubmissionApproval"
 UPDATE_EVENT = "DocumentUpdate"
 
-# Safe in an instance ID, a blob name and a table key alike.
-DocumentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=10_000)]
 
@@ -98,6 +97,11 @@ class DocumentFields(WireModel):
     properties: dict[str, Any] = Field(default_factory=dict, description="Free-form fields.")
     parent_id: DocumentId | None = None
     links: list[DocumentLink] = Field(default_factory=list, max_length=50)
+    approver: ShortText | None = Field(
+        default=None,
+        description="Told (outbox) each time the document becomes ready for a decision; "
+        "default: the role 'document-approvers'.",
+    )
 
 
 class CreateDocumentRequest(DocumentFields):
@@ -112,6 +116,8 @@ class CreateDocumentRequest(DocumentFields):
 class FeedbackEvent(WireModel):
     """Payload of ``InterviewFeedback``, ``BackgroundCheckFeedback`` and ``ContractFeedback``."""
 
+    identity_fields: ClassVar[tuple[str, ...]] = ("author",)
+
     feedback: LongText = Field(min_length=1)
     is_passed: bool
     author: ShortText | None = None
@@ -119,6 +125,8 @@ class FeedbackEvent(WireModel):
 
 class SubmissionApprovalEvent(WireModel):
     """Payload of ``SubmissionApproval``: ``true``/``false``, or an object with the approver."""
+
+    identity_fields: ClassVar[tuple[str, ...]] = ("approver",)
 
     approved: bool
     approver: ShortText | None = None
@@ -146,6 +154,8 @@ class DocumentPatch(WireModel):
 
 class DocumentUpdateEvent(WireModel):
     """Payload of ``DocumentUpdate``, the channel of the friendly routes."""
+
+    identity_fields: ClassVar[tuple[str, ...]] = ("approver", "actor")
 
     request_id: ShortText
     action: Literal["patch", "submit", "cancel"]
@@ -209,7 +219,13 @@ class Document(WireModel):
     parent_id: str | None = None
     links: list[DocumentLink] = Field(default_factory=list)
     template_id: str | None = None
+    approver: str | None = Field(default=None, description="Told when the document is ready.")
     decision: Decision | None = None
+    kept_approval: Decision | None = Field(
+        default=None,
+        description="A SubmissionApproval that arrived before the last section; applied as "
+        "soon as the document is complete.",
+    )
     cancel_reason: str | None = None
     audit: list[AuditEntry] = Field(default_factory=list)
     audit_dropped: int = Field(default=0, description="Oldest audit entries no longer kept.")
@@ -232,6 +248,9 @@ class DocumentInput(WireModel):
     document: Document
     outcomes: list[RequestOutcome] = Field(default_factory=list)
     generation: int = 0
+    readiness: int = Field(
+        default=0, description="How many times the document became ready (one notice each)."
+    )
 
 
 class DocumentStatus(WireModel):

@@ -9,7 +9,7 @@ step inputs and results (payment, shipment, read model) -> events (``ManagerAppr
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -101,6 +101,14 @@ class OrderSettings(WireModel):
         default_factory=lambda: BackoffPolicy(
             first_delay_seconds=5, factor=2, max_delay_seconds=60, max_attempts=3
         )
+    )
+    reservation_hold_hours: float = Field(
+        default=24,
+        gt=0,
+        le=24 * 30,
+        description="How long reserved stock is held for the order beyond the approval wait; "
+        "an order that has not shipped or released it by then loses it (renewed before "
+        "payment).",
     )
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
 
@@ -206,11 +214,14 @@ class ReservationRecord(WireModel):
     sku: str
     reservation_id: str
     quantity: int
-    status: Literal["reserved", "committed", "released"] = "reserved"
+    status: Literal["reserved", "committed", "released", "expired"] = "reserved"
+    expires_at: datetime | None = None
 
 
 class ManagerApprovalEvent(WireModel):
     """Payload of ``ManagerApproval``."""
+
+    identity_fields: ClassVar[tuple[str, ...]] = ("approver",)
 
     approved: bool
     approver: Text
@@ -225,6 +236,8 @@ class CancelOrderEvent(WireModel):
 
 class ManualResolutionEvent(WireModel):
     """Payload of ``ManualResolution``: a person settled the compensations that kept failing."""
+
+    identity_fields: ClassVar[tuple[str, ...]] = ("resolved_by",)
 
     resolved_by: Text
     note: str = Field(default="", max_length=2000)

@@ -14,6 +14,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import identity
 from blueprints.http_errors import (
     ApiError,
     json_errors,
@@ -22,6 +23,7 @@ from blueprints.http_errors import (
     validate_model,
 )
 from blueprints.instance_status import require_instance, require_unfinished
+from blueprints.log_fields import log_fields, milliseconds
 from models.approvals import (
     HUMAN_APPROVAL_EVENT,
     HUMAN_APPROVAL_ORCHESTRATOR,
@@ -38,6 +40,7 @@ register_workflow(
     HUMAN_APPROVAL_ORCHESTRATOR,
     HumanApprovalInput,
     events={HUMAN_APPROVAL_EVENT: HumanApprovalEvent},
+    public=True,
 )
 
 
@@ -70,7 +73,19 @@ def human_approval(context: df.DurableOrchestrationContext) -> Generator[Any, An
         outcome = "Timed out"
     context.set_custom_status({"stage": "completed", "outcome": outcome})
     if not context.is_replaying:
-        logger.info("human_approval %s: %s", context.instance_id, outcome)
+        logger.info(
+            "human_approval ended %s",
+            log_fields(
+                instanceId=context.instance_id,
+                workflow="human_approval",
+                event="ended",
+                outcome=outcome,
+                durationMs=milliseconds(
+                    deadline - timedelta(seconds=request.timeout_seconds),
+                    context.current_utc_datetime,
+                ),
+            ),
+        )
     return outcome
 
 
@@ -98,6 +113,7 @@ async def approve(
     """Raise ``ApprovalEvent`` on a waiting ``human_approval`` (body optional: ``{"approver"}``)."""
     instance_id = req.route_params["instanceId"]
     event = validate_model(HumanApprovalEvent, read_json_body(req))
+    event = identity.bind_identities(req, event)
     status = await require_instance(client, instance_id)
     if status.name != HUMAN_APPROVAL_ORCHESTRATOR:
         raise ApiError(

@@ -26,6 +26,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
 from blueprints.app_storage import blob_container, safe_key, table
+from models.ids import check_blob_name, check_id
 
 __all__ = [
     "BATCH_CONTAINER",
@@ -34,7 +35,9 @@ __all__ = [
     "chunk_runs",
     "finish_chunk_run",
     "input_blob",
+    "blob_exists",
     "output_blob",
+    "read_bytes",
     "read_text",
     "report_blob",
     "request_cancel",
@@ -48,14 +51,17 @@ CANCEL_TABLE = "BatchCancellations"
 RUNS_TABLE = "BatchChunkRuns"
 
 
+INPUTS_PREFIX = "inputs/"
+
+
 def input_blob(name: str) -> str:
     """Return the blob name of an uploaded input."""
-    return f"inputs/{name}"
+    return INPUTS_PREFIX + check_id(name, "input")
 
 
 def staged_input_blob(job_id: str) -> str:
     """Return the blob name inline items are staged under."""
-    return f"jobs/{job_id}/input.jsonl"
+    return f"jobs/{check_id(job_id, 'job')}/input.jsonl"
 
 
 def chunk_blob(job_id: str, chunk_index: int) -> str:
@@ -70,7 +76,7 @@ def output_blob(job_id: str, chunk_index: int) -> str:
 
 def report_blob(job_id: str) -> str:
     """Return the blob name of a job's report."""
-    return f"jobs/{job_id}/report.json"
+    return f"jobs/{check_id(job_id, 'job')}/report.json"
 
 
 def _container() -> ContainerClient:
@@ -82,16 +88,30 @@ def write_text(name: str, text: str, content_type: str = "application/x-ndjson")
     from azure.storage.blob import ContentSettings
 
     _container().upload_blob(
-        name, text.encode(), overwrite=True, content_settings=ContentSettings(content_type)
+        check_blob_name(name),
+        text.encode(),
+        overwrite=True,
+        content_settings=ContentSettings(content_type),
     )
 
 
-def read_text(name: str) -> str | None:
-    """Return a blob's text, or None when there is no such blob."""
+def read_bytes(name: str) -> bytes | None:
+    """Return a blob's content, or None when there is no such blob."""
     try:
-        return _container().download_blob(name).readall().decode()
+        return _container().download_blob(check_blob_name(name)).readall()
     except ResourceNotFoundError:
         return None
+
+
+def read_text(name: str) -> str | None:
+    """Return the text of a blob this app wrote (UTF-8), or None when there is no such blob."""
+    raw = read_bytes(name)
+    return None if raw is None else raw.decode()
+
+
+def blob_exists(name: str) -> bool:
+    """Return whether the batches container holds a blob of that name."""
+    return bool(_container().get_blob_client(check_blob_name(name)).exists())
 
 
 def request_cancel(job_id: str, run_id: str, reason: str) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from orders_harness import compensated_steps, ledger, make_order, order_host, seed, stock_of
 
-pytestmark = pytest.mark.usefixtures("app_storage")
+# Run once with a connection string and once identity-based (a token, no account key).
+pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
 
 BIG = [("SKU-A", 2, 600.0)]  # 1200: at or above the default approval threshold
 
@@ -26,7 +27,13 @@ async def test_stock_is_seeded_and_read_over_http() -> None:
         assert response.status == 202
         await host.idle()
         body = await (await client.get("/api/inventory/SKU-Z")).json()
-        assert body == {"sku": "SKU-Z", "available": 7, "reserved": 0, "reservations": {}}
+        assert body == {
+            "sku": "SKU-Z",
+            "available": 7,
+            "reserved": 0,
+            "reservations": {},
+            "expiresAt": {},
+        }
         assert (await client.get("/api/inventory/SKU-NONE")).status == 404
         bad = await client.post("/api/inventory/SKU-Z", json={"quantity": 0})
         assert bad.status == 400 and (await bad.json())["error"]["code"] == "ValidationFailed"
