@@ -99,7 +99,7 @@ async def start_batch(
         # Inline items go to a blob first: an orchestration input is replayed with every
         # episode, and 10,000 records there would make each one slow. One blob per request:
         # a concurrent start of the same job must not replace the items of the one that wins.
-        staged = store.staged_input_blob(f"{request.job_id}/{uuid.uuid4().hex}")
+        staged = store.staged_input_blob(request.job_id, uuid.uuid4().hex)
         await in_thread(store.write_text, staged, "\n".join(input_lines(source.items, None)))
         source = BatchDataSource(blob_name=staged)
     job = BatchInput.model_validate({**request.to_wire(), "dataSource": source.to_wire()})

@@ -3,7 +3,7 @@
 Layout (container ``batches``)::
 
     inputs/{name}                    uploaded inputs (JSON lines)
-    jobs/{jobId}/input.jsonl         inline items staged by POST /api/batches
+    jobs/{jobId}/input-{request}.jsonl  inline items staged by POST /api/batches
     jobs/{jobId}/chunks/{n}.jsonl    the items of chunk n (raw lines)
     jobs/{jobId}/output/{n}.jsonl    one ItemEnvelope per item of chunk n
     jobs/{jobId}/report.json         summary, per-chunk counts and every failed item
@@ -59,9 +59,10 @@ def input_blob(name: str) -> str:
     return INPUTS_PREFIX + check_id(name, "input")
 
 
-def staged_input_blob(job_id: str) -> str:
-    """Return the blob name inline items are staged under."""
-    return f"jobs/{check_id(job_id, 'job')}/input.jsonl"
+def staged_input_blob(job_id: str, request_id: str) -> str:
+    """Return the blob name inline items are staged under, one per start request (a start
+    that loses a race must not replace the items of the one that won)."""
+    return f"jobs/{check_id(job_id, 'job')}/input-{check_id(request_id, 'job')}.jsonl"
 
 
 def chunk_blob(job_id: str, chunk_index: int) -> str:

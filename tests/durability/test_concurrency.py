@@ -89,8 +89,9 @@ async def test_concurrent_starts_of_one_id_on_the_built_in_api(
 
 
 @pytest.fixture
-async def health() -> AsyncIterator[str]:
-    """A URL that answers 200 (the monitors poll it)."""
+async def health(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """A URL that answers 200 (the monitors poll it), on this machine, allowed on purpose."""
+    monkeypatch.setenv("MONITOR_ALLOWED_HOSTS", "127.0.0.1")
     app = web.Application()
     app.router.add_get("/health", lambda request: web.Response(text="ok"))
     server = TestServer(app)

@@ -69,7 +69,7 @@ async def _waiting_approval(host: DurableTestHost) -> str:
     """A ``human_approval`` waiting for its event (and in the store), its instance ID."""
     instance_id = await host.start("human_approval", {"timeoutSeconds": 60})
     await host.wait_for_custom_status(instance_id, lambda status: bool(status))
-    await host.engine._flush()
+    await host.engine.checkpoint()
     return instance_id
 
 
@@ -77,7 +77,7 @@ async def _settled(host: DurableTestHost, *instance_ids: str) -> None:
     for instance_id in instance_ids:
         await host.wait(instance_id)
     await host.idle()
-    await host.engine._flush()
+    await host.engine.checkpoint()
 
 
 async def test_the_list_pages_past_100_and_sorts(
@@ -106,7 +106,7 @@ async def test_the_filters_combine(host: DurableTestHost, monitor: MonitorClient
     await host.wait(hello)
     await host.wait_for_custom_status(waiting, lambda status: bool(status))
     await host.idle()
-    await host.engine._flush()
+    await host.engine.checkpoint()
 
     async def ids(**params: str) -> list[str]:
         status, body = await monitor.get("instances", **params)
@@ -196,13 +196,13 @@ async def test_actions_follow_the_instance_status(
     assert (await act("resume"))[0] == 409  # not suspended
     assert (await act("suspend"))[0] == 202
     await host.idle()
-    await host.engine._flush()
+    await host.engine.checkpoint()
     assert (await host.status(instance_id))["runtimeStatus"] == "Suspended"
     assert (await act("resume"))[0] == 202
     await host.idle()
     assert (await act("terminate"))[0] == 202
     assert (await host.wait(instance_id))["runtimeStatus"] == "Terminated"
-    await host.engine._flush()
+    await host.engine.checkpoint()
     assert (await act("rewind"))[0] == 409  # only a failed instance is rewound
     assert (await act("bogus"))[0] == 400
     assert (await act("purge"))[0] == 202
@@ -286,7 +286,7 @@ async def test_entities_show_their_state(host: DurableTestHost, monitor: Monitor
     app = await host.http()
     assert (await app.post("/api/inventory/SKU-9", json={"quantity": 4})).status == 202
     await host.idle()
-    await host.engine._flush()
+    await host.engine.checkpoint()
     status, body = await monitor.get("entities", name="inventory")
     (entity,) = body["entities"]
     assert (entity["name"], entity["key"]) == ("inventory", "SKU-9")

@@ -101,7 +101,7 @@ async def test_the_command_reads_the_hub_and_acts_through_its_host(
     approval = await host.start("human_approval", {"timeoutSeconds": 600})
     await host.wait(greeting)
     await host.wait_for_custom_status(approval, lambda status: bool(status))
-    await host.engine._flush()
+    await host.engine.checkpoint()
 
     monitor = StandaloneMonitor(
         "--connection",
@@ -143,7 +143,7 @@ async def test_read_only_refuses_actions(
     host, host_url = running_hub
     approval = await host.start("human_approval", {"timeoutSeconds": 600})
     await host.wait_for_custom_status(approval, lambda status: bool(status))
-    await host.engine._flush()
+    await host.engine.checkpoint()
     monitor = StandaloneMonitor(
         "--connection",
         azurite.connection_string,
