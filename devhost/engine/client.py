@@ -113,11 +113,7 @@ class ClientOperations:
         info = self._index.orchestrator(name)
         if info is None:
             raise InvalidRequest(
-                known_functions_message(
-                    "orchestrator",
-                    name,
-                    lambda: [f.durable_name for f in self._index.orchestrators.values()],
-                )
+                known_functions_message("orchestrator", name, self._index.orchestrators)
             )
         if not instance_id:
             # A generated ID is new: no need to ask the store whether it exists. It is recorded

@@ -151,13 +151,7 @@ class EntityHost:
     def _function(self, name: str) -> Any:
         info = self._index.entity(name)
         if info is None:
-            raise InvalidRequest(
-                known_functions_message(
-                    "entity",
-                    name,
-                    lambda: [f.durable_name for f in self._index.entities.values()],
-                )
-            )
+            raise InvalidRequest(known_functions_message("entity", name, self._index.entities))
         return info
 
     # -- senders ---------------------------------------------------------------------------------
@@ -243,7 +237,7 @@ class EntityHost:
         info = self._index.entity(name)
         requests = [r for r, _ in fresh]
         if info is None:
-            error = known_functions_message("entity", name, lambda: [])
+            error = known_functions_message("entity", name, {})
             results = [{"isError": True, "result": json.dumps(error)} for _ in requests]
         else:
             payload = {

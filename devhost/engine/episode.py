@@ -200,11 +200,7 @@ def _execute(
     history = [*past, started, *new_events]
     info = index.orchestrator(instance.name)
     if info is None:
-        message = known_functions_message(
-            "orchestrator",
-            instance.name,
-            lambda: [f.durable_name for f in index.orchestrators.values()],
-        )
+        message = known_functions_message("orchestrator", instance.name, index.orchestrators)
         failure = Outcome("Failed", f"Orchestrator function '{instance.name}' failed: {message}")
         _finish(instance, result, history, failure, None, now)
         return

@@ -15,7 +15,7 @@ import re
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from datetime import datetime
 from types import SimpleNamespace
@@ -170,9 +170,12 @@ async def invoke_activity(
         encoded = durable_codec.df_dumps(result)
     except Exception as exc:
         return False, None, failure_text(exc)
-    if encoded == "null":
-        return True, None, ""
-    return True, json.dumps(json.loads(encoded), separators=(",", ":")), ""
+    return True, _stored_result(encoded), ""
+
+
+def _stored_result(encoded: str) -> str | None:
+    """The worker's ``df_dumps`` text as the host stores it: compact JSON, no ``null`` (§4.2)."""
+    return None if encoded == "null" else json.dumps(json.loads(encoded), separators=(",", ":"))
 
 
 def failure_text(exc: BaseException) -> str:
@@ -237,9 +240,10 @@ def invoke_entity(info: FunctionInfo, batch_json: str) -> dict[str, Any]:
     return json.loads(raw) if isinstance(raw, str) else raw
 
 
-def known_functions_message(kind: str, name: str, known: Callable[[], list[str]]) -> str:
-    """The extension's text for a missing function (ThrowIfFunctionDoesNotExist)."""
-    names = ", ".join(f"'{n}'" for n in known())
+def known_functions_message(kind: str, name: str, known: Mapping[str, FunctionInfo]) -> str:
+    """The extension's text for a missing function (ThrowIfFunctionDoesNotExist), naming the
+    ``known`` functions of that kind."""
+    names = ", ".join(f"'{f.durable_name}'" for f in known.values())
     return (
         f"The function '{name}' doesn't exist, is disabled, or is not {_article(kind)} {kind} "
         f"function. Additional info: The following are the known {kind} functions: {names}."
@@ -262,6 +266,4 @@ async def run_override(
         encoded = durable_codec.df_dumps(result)
     except Exception as exc:
         return False, None, failure_text(exc)
-    if encoded == "null":
-        return True, None, ""
-    return True, json.dumps(json.loads(encoded), separators=(",", ":")), ""
+    return True, _stored_result(encoded), ""

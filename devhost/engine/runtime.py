@@ -299,7 +299,7 @@ class Engine(Backend):
         if lookup(name) is not None or (kind == "activity" and self._dispatcher.has_override(name)):
             return None
         known = {"activity": self.index.activities, "orchestrator": self.index.orchestrators}[kind]
-        return known_functions_message(kind, name, lambda: [f.durable_name for f in known.values()])
+        return known_functions_message(kind, name, known)
 
     # == deliveries between the parts ==
 
