@@ -6,7 +6,6 @@ are defensive: a payload the API cannot decode is shown as stored rather than fa
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +23,6 @@ __all__ = [
     "require_instance",
     "runtime_status",
     "status_view",
-    "validate_instance_id",
 ]
 
 # The statuses that block starting the same instance ID again under the host.json setting
@@ -37,44 +35,6 @@ ACTIVE_STATUSES = frozenset(
         RuntimeStatus.CONTINUED_AS_NEW,
     }
 )
-
-MAX_INSTANCE_ID_LENGTH = 256
-_FORBIDDEN_ID_CHARACTERS = frozenset("/\\#?")
-
-
-def validate_instance_id(instance_id: str) -> None:
-    """Check an instance ID against the rules the durable extension enforces on start.
-
-    Parameters
-    ----------
-    instance_id : str
-        The caller's instance ID.
-
-    Raises
-    ------
-    ApiError
-        400 ``ValidationFailed`` naming ``instanceId`` when the ID is empty, longer than 256
-        characters, starts with ``@`` or contains ``/ \\ # ?`` or a control character.
-    """
-    problem = None
-    if not instance_id.strip():
-        problem = "must not be empty"
-    elif len(instance_id) > MAX_INSTANCE_ID_LENGTH:
-        problem = f"must be at most {MAX_INSTANCE_ID_LENGTH} characters"
-    elif instance_id.startswith("@"):
-        problem = "must not start with '@' (reserved for entities)"
-    elif any(
-        char in _FORBIDDEN_ID_CHARACTERS or unicodedata.category(char) == "Cc"
-        for char in instance_id
-    ):
-        problem = "must not contain '/', '\\', '#', '?' or control characters"
-    if problem:
-        raise ApiError(
-            400,
-            "ValidationFailed",
-            f"The instance ID {problem}.",
-            [{"field": "instanceId", "code": "invalid_instance_id", "message": problem}],
-        )
 
 
 def runtime_status(status: df.DurableOrchestrationStatus) -> RuntimeStatus | None:

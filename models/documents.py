@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from models.common import WireModel
+from models.common import ContinuationToken, WireModel
+from models.ids import DocumentId, IdempotencyKey
 
 __all__ = [
     "APPROVAL_EVENT",
@@ -34,6 +35,7 @@ __all__ = [
     "DocumentLink",
     "DocumentListQuery",
     "DocumentPage",
+    "DocumentStatusQuery",
     "DocumentPatch",
     "DocumentResult",
     "DocumentState",
@@ -62,7 +64,6 @@ APPROVAL_EVENT = "SubmissionApproval"
 UPDATE_EVENT = "DocumentUpdate"
 
 # Safe in an instance ID, a blob name and a table key alike.
-DocumentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=10_000)]
 
@@ -286,7 +287,15 @@ class DocumentListQuery(WireModel):
     created_from: datetime | None = None
     created_to: datetime | None = None
     top: int = Field(default=50, ge=1, le=500)
-    continuation_token: str | None = Field(default=None, min_length=1)
+    continuation_token: ContinuationToken | None = None
+
+
+class DocumentStatusQuery(WireModel):
+    """Query string of ``GET /api/documents/{id}/status``."""
+
+    request_id: IdempotencyKey | None = Field(
+        default=None, description="Also show the outcome of this request."
+    )
 
 
 class DocumentSummary(WireModel):

@@ -15,13 +15,15 @@ from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrc
 from pydantic import ValidationError
 
 from blueprints.approvals.inbox import list_inbox
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    list_page_response,
-    read_json_body,
-    validate_model,
+from blueprints.http_errors import ApiError, json_response, list_page_response
+from blueprints.http_input import (
+    IntParam,
+    JsonBody,
+    endpoint,
+    path_id,
+    path_int,
+    read_body,
+    read_query,
 )
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
@@ -31,14 +33,21 @@ from blueprints.instance_status import (
 )
 from models.approvals import (
     APPROVAL_CHAIN_ORCHESTRATOR,
+    MAX_LEVEL,
     ApprovalChainInput,
     ApprovalChainStatus,
     ApprovalDecisionEvent,
+    ApprovalInboxPage,
     ApprovalInboxQuery,
     decision_event_name,
 )
 from models.common import decode_json_text
 from models.management import RuntimeStatus
+from models.responses import (
+    ApprovalChainStarted,
+    InstanceStatusView,
+    LevelDecisionAccepted,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +61,12 @@ def chain_instance_id(request_id: str) -> str:
 
 @bp.route(route="approvals", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(body=JsonBody(ApprovalChainInput), responses={202: ApprovalChainStarted}, errors=(409,))
 async def start_approval_chain(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Start the approval chain of a request; its instance ID is derived from the requestId."""
-    chain = validate_model(ApprovalChainInput, read_json_body(req))
+    chain = read_body(req, ApprovalChainInput)
     instance_id = chain_instance_id(chain.request_id)
     existing = await client.get_status(instance_id)
     current = runtime_status(existing) if existing else None
@@ -112,17 +121,6 @@ def _chain_status(status: DurableOrchestrationStatus) -> ApprovalChainStatus | N
         return None
 
 
-def _level_number(text: str) -> int:
-    if text.isdigit() and int(text) >= 1:
-        return int(text)
-    raise ApiError(
-        400,
-        "ValidationFailed",
-        f"The level must be a positive whole number, not '{text}'.",
-        [{"field": "level", "code": "int_parsing", "message": "not a level number"}],
-    )
-
-
 def _not_current(instance_id: str, level: int, chain: ApprovalChainStatus | None) -> ApiError:
     current = chain.current_level if chain and chain.stage == "awaiting_decision" else None
     waiting = f"level {current} is waiting" if current else "no level is waiting for a decision"
@@ -136,14 +134,19 @@ def _not_current(instance_id: str, level: int, chain: ApprovalChainStatus | None
 
 @bp.route(route="approvals/{instanceId}/levels/{level}", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path={"instanceId": "instance", "level": IntParam(1, MAX_LEVEL, "The level, 1-based.")},
+    body=JsonBody(ApprovalDecisionEvent),
+    responses={202: LevelDecisionAccepted},
+    errors=(403, 404, 409),
+)
 async def decide_level(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Record an approver's decision on the level that is waiting (202), after checking it."""
-    instance_id = req.route_params["instanceId"]
-    level = _level_number(req.route_params["level"])
-    decision = validate_model(ApprovalDecisionEvent, read_json_body(req))
+    instance_id = path_id(req, "instanceId")
+    level = path_int(req, "level")
+    decision = read_body(req, ApprovalDecisionEvent)
 
     status = await _require_chain(client, instance_id)
     current = runtime_status(status)
@@ -198,17 +201,17 @@ async def decide_level(
 
 @bp.route(route="approvals/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(path={"instanceId": "instance"}, responses={200: InstanceStatusView}, errors=(404,))
 async def get_approval(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Show an approval chain: its runtime status, custom status, request and result."""
-    status = await _require_chain(client, req.route_params["instanceId"])
+    status = await _require_chain(client, path_id(req, "instanceId"))
     return json_response(status_view(status))
 
 
 @bp.route(route="approvals", methods=["GET"])
-@json_errors
+@endpoint(query=ApprovalInboxQuery, responses={200: ApprovalInboxPage})
 async def list_approval_inbox(req: func.HttpRequest) -> func.HttpResponse:
     """List an approver's inbox: ``?approver=&status=pending&top=&continuationToken=``."""
-    return await list_page_response(req, ApprovalInboxQuery, list_inbox)
+    return await list_page_response(read_query(req, ApprovalInboxQuery), list_inbox)

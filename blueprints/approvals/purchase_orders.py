@@ -22,7 +22,8 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import ValidationError
 
-from blueprints.http_errors import ApiError, json_errors, read_json_body, validate_model
+from blueprints.http_errors import ApiError
+from blueprints.http_input import JsonBody, endpoint, read_body
 from models.approvals import (
     DEFAULT_PO_THRESHOLD,
     DEFAULT_PO_TIMEOUT_HOURS,
@@ -37,6 +38,7 @@ from models.approvals import (
 from models.common import parse_event
 from models.notifications import SendNotificationInput
 from models.registry import register_workflow
+from models.responses import CheckStatusResponse
 
 logger = logging.getLogger(__name__)
 
@@ -146,12 +148,12 @@ def _setting(name: str, default: float) -> float:
 
 @bp.route(route="purchase-orders", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(body=JsonBody(PurchaseOrderRequest), responses={202: CheckStatusResponse})
 async def start_purchase_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Start a purchase-order approval; threshold and timeout default to the app settings."""
-    request = validate_model(PurchaseOrderRequest, read_json_body(req))
+    request = read_body(req, PurchaseOrderRequest)
     order = PurchaseOrderInput(
         order_id=request.order_id,
         amount=request.amount,

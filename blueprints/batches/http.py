@@ -11,7 +11,6 @@ Routes (all under ``/api``)::
 
 import json
 import logging
-import re
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -22,13 +21,8 @@ from blueprints.batches import store
 from blueprints.batches.orchestrator import CANCEL_EVENT
 from blueprints.batches.processing import input_lines
 from blueprints.batches.progress import batch_view
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    read_json_body,
-    validate_model,
-)
+from blueprints.http_errors import ApiError, json_response
+from blueprints.http_input import JsonBody, TextBody, endpoint, path_id, read_body, read_text
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
     require_instance,
@@ -36,27 +30,35 @@ from blueprints.instance_status import (
     runtime_status,
 )
 from models.batches import BatchCancelEvent, BatchDataSource, BatchInput, BatchRequest
+from models.responses import (
+    BatchCancelAccepted,
+    BatchInputStored,
+    BatchReport,
+    BatchView,
+    CheckStatusResponse,
+)
 
 logger = logging.getLogger(__name__)
 
 bp = df.Blueprint()
 
-_INPUT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# Inputs and inline items are bulk data (up to 100,000 records): a larger body than the
+# API's default, still well under the host's 100 MB.
+MAX_BATCH_BODY_BYTES = 64 * 1024 * 1024
+_JOB = {"jobId": "job"}
+_JSON_LINES = ("application/x-ndjson", "application/jsonl", "application/json", "text/plain")
 
 
 @bp.route(route="batches/inputs/{name}", methods=["PUT"])
-@json_errors
+@endpoint(
+    path={"name": "input"},
+    body=TextBody(_JSON_LINES, MAX_BATCH_BODY_BYTES, "JSON lines: one record a line."),
+    responses={201: BatchInputStored},
+)
 async def upload_batch_input(req: func.HttpRequest) -> func.HttpResponse:
     """Store the body (JSON lines, one record per line) as an input blob."""
-    name = req.route_params["name"]
-    if not _INPUT_NAME.match(name):
-        raise ApiError(
-            400,
-            "ValidationFailed",
-            "The input name must be 1-100 letters, digits, '_', '.' or '-'.",
-            [{"field": "name", "code": "invalid_name", "message": "not a valid input name"}],
-        )
-    text = req.get_body().decode("utf-8", errors="replace")
+    name = path_id(req, "name")
+    text = read_text(req)
     blob_name = store.input_blob(name)
     await in_thread(store.write_text, blob_name, text)
     body = {"blobName": blob_name, "items": len(input_lines(None, text)), "bytes": len(text)}
@@ -65,12 +67,16 @@ async def upload_batch_input(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="batches", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    body=JsonBody(BatchRequest, MAX_BATCH_BODY_BYTES),
+    responses={202: CheckStatusResponse},
+    errors=(409,),
+)
 async def start_batch(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Start a batch job under its job ID; answers 202 with the status URLs."""
-    request = validate_model(BatchRequest, read_json_body(req))
+    request = read_body(req, BatchRequest)
     existing = await client.get_status(request.job_id)
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
@@ -96,24 +102,29 @@ async def start_batch(
 
 @bp.route(route="batches/{jobId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(path=_JOB, responses={200: BatchView, 202: BatchView}, errors=(404,))
 async def get_batch(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Return a job's progress (202 while running) or its summary (200 when done)."""
-    status = await require_instance(client, req.route_params["jobId"])
+    status = await require_instance(client, path_id(req, "jobId"))
     return polling_response(req, status, await batch_view(client, status))
 
 
 @bp.route(route="batches/{jobId}/cancel", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path=_JOB,
+    body=JsonBody(BatchCancelEvent),
+    responses={202: BatchCancelAccepted},
+    errors=(404, 410),
+)
 async def cancel_batch(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Ask a running job to stop scheduling chunks; it finishes in-flight ones and reports."""
-    job_id = req.route_params["jobId"]
-    event = validate_model(BatchCancelEvent, read_json_body(req))
+    job_id = path_id(req, "jobId")
+    event = read_body(req, BatchCancelEvent)
     status = await require_instance(client, job_id)
     require_unfinished(job_id, status, "there is nothing left to cancel")
     await client.raise_event(job_id, CANCEL_EVENT, event.to_wire())
@@ -122,10 +133,10 @@ async def cancel_batch(
 
 
 @bp.route(route="batches/{jobId}/report", methods=["GET"])
-@json_errors
+@endpoint(path=_JOB, responses={200: BatchReport}, errors=(404,))
 async def get_batch_report(req: func.HttpRequest) -> func.HttpResponse:
     """Return a job's report once it has been written."""
-    job_id = req.route_params["jobId"]
+    job_id = path_id(req, "jobId")
     text = await in_thread(store.read_text, store.report_blob(job_id))
     if text is None:
         raise ApiError(

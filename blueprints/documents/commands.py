@@ -14,33 +14,21 @@ import os
 import uuid
 
 import azure.durable_functions as df
-import azure.functions as func
 
 from blueprints.documents.views import DocumentView, find_document
 from blueprints.http_errors import ApiError
 from models.documents import UPDATE_EVENT, DocumentUpdateEvent, RequestOutcome
 
-__all__ = ["WAIT_SETTING", "closed_conflict", "request_id_of", "send_update"]
+__all__ = ["WAIT_SETTING", "closed_conflict", "new_request_id", "send_update"]
 
 WAIT_SETTING = "DOCUMENTS_UPDATE_WAIT_SECONDS"
 _DEFAULT_WAIT_SECONDS = 5.0
 _RAISE_AGAIN_AFTER = 1.0
-_MAX_REQUEST_ID = 200
 
 
-def request_id_of(req: func.HttpRequest) -> str:
-    """Return the request's ``Idempotency-Key`` header, or a new request ID."""
-    key = (req.headers.get("Idempotency-Key") or "").strip()
-    if not key:
-        return uuid.uuid4().hex
-    if len(key) > _MAX_REQUEST_ID:
-        raise ApiError(
-            400,
-            "ValidationFailed",
-            f"The Idempotency-Key header must be at most {_MAX_REQUEST_ID} characters.",
-            [{"field": "Idempotency-Key", "code": "too_long", "message": "key too long"}],
-        )
-    return key
+def new_request_id() -> str:
+    """Return a request ID for a request that came without an ``Idempotency-Key``."""
+    return uuid.uuid4().hex
 
 
 def closed_conflict(view: DocumentView) -> ApiError:

@@ -15,36 +15,34 @@ import azure.functions as func
 
 from blueprints.app_storage import in_thread
 from blueprints.documents import rules
-from blueprints.documents.commands import closed_conflict, request_id_of, send_update
+from blueprints.documents.commands import closed_conflict, new_request_id, send_update
 from blueprints.documents.store import find_children
 from blueprints.documents.views import DocumentView, document_body, load_document
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    read_json_body,
-    validate_model,
-)
+from blueprints.http_errors import ApiError, json_response
+from blueprints.http_headers import ACTOR, IDEMPOTENCY_KEY, IF_MATCH
+from blueprints.http_input import JsonBody, endpoint, path_id, read_body, read_header, read_json
 from models.documents import CancelRequest, DocumentUpdateEvent, RequestOutcome, SubmitRequest
+from models.responses import DocumentChanged
 
 bp = df.Blueprint()
 
 _MAX_CASCADE_DEPTH = 5
 
 
+_DOCUMENT = {"id": "document"}
+_CHANGE_HEADERS = (IF_MATCH, IDEMPOTENCY_KEY)
+# 200 with the outcome, or 202 when the outcome did not arrive in time.
+_CHANGED = {200: DocumentChanged, 202: DocumentChanged}
+
+
 def _if_match(req: func.HttpRequest) -> int | None:
-    raw = (req.headers.get("If-Match") or "").strip()
-    if not raw or raw == "*":
-        return None
-    text = raw.removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise ApiError(
-            400,
-            "ValidationFailed",
-            'If-Match must be a revision number, e.g. "3".',
-            [{"field": "If-Match", "code": "invalid", "message": "not a revision"}],
-        )
-    return int(text)
+    revision: int | None = read_header(req, IF_MATCH)
+    return revision
+
+
+def _request_id(req: func.HttpRequest) -> str:
+    key: str | None = read_header(req, IDEMPOTENCY_KEY)
+    return key or new_request_id()
 
 
 def _stale(expected: int, revision: int) -> ApiError:
@@ -123,14 +121,20 @@ async def _open_document(
 
 @bp.route(route="documents/{id}", methods=["PATCH"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path=_DOCUMENT,
+    headers=(*_CHANGE_HEADERS, ACTOR),
+    body=JsonBody(None, description="A JSON merge patch (RFC 7396) of the document."),
+    responses=_CHANGED,
+    errors=(404, 409, 412),
+)
 async def patch_document(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Apply a JSON merge patch; ``If-Match: <revision>`` answers 412 when stale."""
-    document_id = req.route_params["id"]
-    body = read_json_body(req)
-    if not isinstance(body, dict):
+    document_id = path_id(req, "id")
+    patch = read_json(req)
+    if not isinstance(patch, dict):
         raise ApiError(
             400,
             "ValidationFailed",
@@ -138,18 +142,18 @@ async def patch_document(
             [{"field": "body", "code": "object_expected", "message": "not an object"}],
         )
     expected = _if_match(req)
-    request_id = request_id_of(req)
+    request_id = _request_id(req)
     view = await _open_document(client, document_id, expected)
     try:  # a dry run, so a bad patch gets its 400 without a round trip
-        rules.apply_patch(view.document.model_copy(deep=True), body, datetime.now(UTC))
+        rules.apply_patch(view.document.model_copy(deep=True), patch, datetime.now(UTC))
     except rules.PatchRejected as error:
         raise ApiError(400, "ValidationFailed", f"{error} See details.", error.details) from error
     update = DocumentUpdateEvent(
         request_id=request_id,
         action="patch",
         expected_revision=expected,
-        patch=body,
-        actor=req.headers.get("X-Actor"),
+        patch=patch,
+        actor=read_header(req, ACTOR),
     )
     outcome, latest = await send_update(client, document_id, update)
     return _answer(document_id, outcome, latest, request_id)
@@ -157,15 +161,21 @@ async def patch_document(
 
 @bp.route(route="documents/{id}/submit", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path=_DOCUMENT,
+    headers=_CHANGE_HEADERS,
+    body=JsonBody(SubmitRequest),
+    responses=_CHANGED,
+    errors=(404, 409, 412),
+)
 async def submit_document(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Submit the document with the approver's decision; 409 names missing sections."""
-    document_id = req.route_params["id"]
-    request = validate_model(SubmitRequest, read_json_body(req))
+    document_id = path_id(req, "id")
+    request = read_body(req, SubmitRequest)
     expected = _if_match(req)
-    request_id = request_id_of(req)
+    request_id = _request_id(req)
     view = await _open_document(client, document_id, expected)
     missing = rules.missing_sections(view.document)
     if missing:
@@ -211,14 +221,20 @@ async def _cascade(
 
 @bp.route(route="documents/{id}/cancel", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path=_DOCUMENT,
+    headers=_CHANGE_HEADERS,
+    body=JsonBody(CancelRequest),
+    responses=_CHANGED,
+    errors=(404, 409, 412),
+)
 async def cancel_document(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Cancel the document (and, with ``cascade: true``, its child documents)."""
-    document_id = req.route_params["id"]
-    request = validate_model(CancelRequest, read_json_body(req))
-    request_id = request_id_of(req)
+    document_id = path_id(req, "id")
+    request = read_body(req, CancelRequest)
+    request_id = _request_id(req)
     await _open_document(client, document_id, _if_match(req))
     update = DocumentUpdateEvent(
         request_id=request_id, action="cancel", reason=request.reason, actor=request.actor
@@ -227,6 +243,6 @@ async def cancel_document(
     response = _answer(document_id, outcome, latest, request_id)
     if not request.cascade or response.status_code != 200:
         return response
-    body = json.loads(response.get_body())
-    body["cascaded"] = await _cascade(client, document_id, request, request_id)
-    return json_response(body, headers={"ETag": f'"{body["revision"]}"'})
+    answer = json.loads(response.get_body())
+    answer["cascaded"] = await _cascade(client, document_id, request, request_id)
+    return json_response(answer, headers={"ETag": f'"{answer["revision"]}"'})

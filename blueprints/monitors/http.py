@@ -16,13 +16,8 @@ from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrc
 from pydantic import ValidationError
 
 from blueprints.async_api import polling_response, runtime_status_name
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    read_json_body,
-    validate_model,
-)
+from blueprints.http_errors import ApiError, json_response
+from blueprints.http_input import JsonBody, endpoint, path_id, read_body
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
     require_instance,
@@ -32,20 +27,24 @@ from blueprints.instance_status import (
 from blueprints.monitors.orchestrator import STOP_EVENT
 from models.common import decode_json_text
 from models.monitors import MonitorInput, MonitorRequest, MonitorStatus, MonitorStopEvent
+from models.responses import CheckStatusResponse, MonitorStopAccepted, MonitorView
 
 logger = logging.getLogger(__name__)
 
 bp = df.Blueprint()
 
 
+_MONITOR = {"monitorId": "monitor"}
+
+
 @bp.route(route="monitors", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(body=JsonBody(MonitorRequest), responses={202: CheckStatusResponse}, errors=(409,))
 async def start_monitor(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Start a monitor under its monitor ID; answers 202 with the status URLs."""
-    request = validate_model(MonitorRequest, read_json_body(req))
+    request = read_body(req, MonitorRequest)
     existing = await client.get_status(request.monitor_id)
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
@@ -79,24 +78,29 @@ def _monitor_view(status: DurableOrchestrationStatus) -> dict[str, Any]:
 
 @bp.route(route="monitors/{monitorId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(path=_MONITOR, responses={200: MonitorView, 202: MonitorView}, errors=(404,))
 async def get_monitor(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Return a monitor's state and last checks (202 while it runs, 200 once stopped)."""
-    status = await require_instance(client, req.route_params["monitorId"])
+    status = await require_instance(client, path_id(req, "monitorId"))
     return polling_response(req, status, _monitor_view(status))
 
 
 @bp.route(route="monitors/{monitorId}/stop", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path=_MONITOR,
+    body=JsonBody(MonitorStopEvent),
+    responses={202: MonitorStopAccepted},
+    errors=(404, 410),
+)
 async def stop_monitor(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Ask a monitor to stop; it stops during its current sleep."""
-    monitor_id = req.route_params["monitorId"]
-    event = validate_model(MonitorStopEvent, read_json_body(req))
+    monitor_id = path_id(req, "monitorId")
+    event = read_body(req, MonitorStopEvent)
     status = await require_instance(client, monitor_id)
     require_unfinished(monitor_id, status, "it has already stopped")
     await client.raise_event(monitor_id, STOP_EVENT, event.to_wire())

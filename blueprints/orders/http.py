@@ -5,18 +5,15 @@ still running starts nothing and answers 200 with that instance's status links; 
 it finished answers 409 (an order ID is processed once: place a new order under a new ID).
 """
 
+from collections.abc import Callable
+
 import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
+from pydantic import BaseModel
 
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    list_page_response,
-    read_json_body,
-    validate_model,
-)
+from blueprints.http_errors import ApiError, json_response, list_page_response
+from blueprints.http_input import HandlerT, JsonBody, endpoint, path_id, read_body, read_query
 from blueprints.instance_status import ACTIVE_STATUSES, runtime_status
 from blueprints.orders.orchestrator import RESOLUTION_EVENT
 from blueprints.orders.read_model import list_orders
@@ -29,7 +26,9 @@ from models.orders import (
     ManualResolutionEvent,
     OrderInput,
     OrderListQuery,
+    OrderPage,
 )
+from models.responses import CheckStatusResponse, ExistingOrder, OrderEventAccepted, OrderView
 
 bp = df.Blueprint()
 
@@ -86,14 +85,27 @@ def _existing(
     )
 
 
+_ORDER = {"orderId": "order"}
+
+
+def _order_event(model: type[BaseModel]) -> Callable[[HandlerT], HandlerT]:
+    return endpoint(
+        path=_ORDER, body=JsonBody(model), responses={202: OrderEventAccepted}, errors=(404, 409)
+    )
+
+
 @bp.route(route="orders", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    body=JsonBody(OrderInput),
+    responses={202: CheckStatusResponse, 200: ExistingOrder},
+    errors=(409,),
+)
 async def place_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Place an order: 202 with status links; 200 if it is already running; 409 if done."""
-    order = validate_model(OrderInput, read_json_body(req))
+    order = read_body(req, OrderInput)
     problems = order_problems(order)
     if problems:
         raise ApiError(
@@ -118,20 +130,20 @@ async def place_order(
 
 
 @bp.route(route="orders", methods=["GET"])
-@json_errors
+@endpoint(query=OrderListQuery, responses={200: OrderPage})
 async def list_placed_orders(req: func.HttpRequest) -> func.HttpResponse:
     """List orders from the read model: ``?status=&customerId=&top=&continuationToken=``."""
-    return await list_page_response(req, OrderListQuery, list_orders)
+    return await list_page_response(read_query(req, OrderListQuery), list_orders)
 
 
 @bp.route(route="orders/{orderId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(path=_ORDER, responses={200: OrderView}, errors=(404,))
 async def read_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Read an order: runtime status, stage, and the result once it finished."""
-    order_id = req.route_params["orderId"]
+    order_id = path_id(req, "orderId")
     status = await _order_status(client, order_id)
     if status is None:
         raise _order_not_found(order_id)
@@ -158,7 +170,7 @@ async def _raise(
     payload: dict,
     refuse_shipped: bool = False,
 ) -> func.HttpResponse:
-    order_id = req.route_params["orderId"]
+    order_id = path_id(req, "orderId")
     status = await _order_status(client, order_id)
     if status is None:
         raise _order_not_found(order_id)
@@ -183,32 +195,32 @@ async def _raise(
 
 @bp.route(route="orders/{orderId}/cancel", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@_order_event(CancelOrderEvent)
 async def cancel_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Ask a running order to cancel (``{"reason"}`` optional); 409 once it has shipped."""
-    event = validate_model(CancelOrderEvent, read_json_body(req))
+    event = read_body(req, CancelOrderEvent)
     return await _raise(req, client, CANCEL_EVENT, event.to_wire(), refuse_shipped=True)
 
 
 @bp.route(route="orders/{orderId}/approval", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@_order_event(ManagerApprovalEvent)
 async def approve_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Give a manager's decision on a large order: ``{"approved", "approver", "comment"}``."""
-    event = validate_model(ManagerApprovalEvent, read_json_body(req))
+    event = read_body(req, ManagerApprovalEvent)
     return await _raise(req, client, APPROVAL_EVENT, event.to_wire())
 
 
 @bp.route(route="orders/{orderId}/resolution", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@_order_event(ManualResolutionEvent)
 async def resolve_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Record that a person settled a failed compensation: ``{"resolvedBy", "note"}``."""
-    event = validate_model(ManualResolutionEvent, read_json_body(req))
+    event = read_body(req, ManualResolutionEvent)
     return await _raise(req, client, RESOLUTION_EVENT, event.to_wire())
