@@ -53,6 +53,22 @@ def _outcome_in(view: DocumentView, request_id: str) -> RequestOutcome | None:
     return next((item for item in view.outcomes if item.request_id == request_id), None)
 
 
+async def _raise_update(
+    client: df.DurableOrchestrationClient, document_id: str, update: DocumentUpdateEvent
+) -> bool:
+    """Raise the update; False when the instance finished meanwhile (the host answers 410)."""
+    try:
+        await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
+    except Exception as error:
+        # The SDK reports the host's 410 only through the message. A finished document either
+        # applied the request already (its outcome is recorded) or is closed: both are read
+        # from the document, not a server error.
+        if "is gone" not in str(error):
+            raise
+        return False
+    return True
+
+
 async def send_update(
     client: df.DurableOrchestrationClient, document_id: str, update: DocumentUpdateEvent
 ) -> tuple[RequestOutcome | None, DocumentView | None]:
@@ -68,7 +84,8 @@ async def send_update(
     started = loop.time()
     deadline = started + _wait_seconds()
     raised_again = False
-    await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
+    if not await _raise_update(client, document_id, update):
+        return None, await find_document(client, document_id)
     delay = 0.01
     view: DocumentView | None = None
     while True:
@@ -81,6 +98,6 @@ async def send_update(
             return None, view
         if not raised_again and now - started >= _RAISE_AGAIN_AFTER:
             raised_again = True
-            await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
+            await _raise_update(client, document_id, update)
         await asyncio.sleep(min(delay, max(deadline - now, 0)))
         delay = min(delay * 2, 0.2)
