@@ -15,17 +15,16 @@ from devhost.app.loader import FunctionIndex, FunctionInfo
 from devhost.engine.api import Backend
 from devhost.web.binding import RPC_PATH, WEBHOOK_PATH, client_binding_json
 from devhost.web.http_functions import invoke_http_function, local_origin, request_origin
+from devhost.web.limits import PARSER_LIMITS, body_limit, rejected
 from devhost.web.management import ManagementApi, bare_response
 from devhost.web.routes import (
     ALL_METHODS,
     RouteTable,
     function_route,
     function_route_table,
+    remove_dot_segments,
     split_path,
 )
-
-# Kestrel's request body limit in the Functions host (100 MB); aiohttp's default is 1 MB.
-MAX_REQUEST_BODY = 100 * 1024 * 1024
 
 MANAGEMENT_BASES = (WEBHOOK_PATH.lower(), RPC_PATH.rstrip("/").lower())
 
@@ -61,14 +60,26 @@ def create_web_app(
     aiohttp.web.Application
         Ready for ``web.AppRunner``/``web.run_app`` or aiohttp's test server.
     """
-    app = web.Application(client_max_size=MAX_REQUEST_BODY)
+    # The host's limits (devhost.web.limits): aiohttp's 1 MB body default and parser limits
+    # would answer before the host's own checks do.
+    app = web.Application(client_max_size=body_limit(), handler_args=PARSER_LIMITS)
     management = ManagementApi(backend)
     table = function_route_table(index.http, route_prefix)
     app[MANAGEMENT_API] = management
     app[ROUTE_TABLE] = table
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
-        raw_path = request.rel_url.raw_path
+        refusal = rejected(request)
+        if refusal is not None:
+            return refusal
+        try:
+            return await route(request)
+        except web.HTTPRequestEntityTooLarge:
+            # A body without Content-Length that outgrew the limit while being read.
+            return bare_response(413)
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        raw_path = remove_dot_segments(request.rel_url.raw_path)
         segments = management_segments(raw_path)
         if segments is not None:
             return await management.handle(request, segments)
