@@ -110,7 +110,7 @@ def test_http_functions_are_well_formed(fn):
     trigger = _trigger(fn)
     types = [b["type"] for b in _bindings(fn)]
 
-    assert re.fullmatch(r"[A-Za-z0-9_\-]+(/([A-Za-z0-9_\-]+|\{\w+\}))*", trigger["route"])
+    assert re.fullmatch(r"[A-Za-z0-9_.\-]+(/([A-Za-z0-9_.\-]+|\{\w+\}))*", trigger["route"])
     assert trigger["methods"] and {str(m).upper() for m in trigger["methods"]} <= HTTP_METHODS
     assert str(trigger["authLevel"]).upper() == "ANONYMOUS"
     assert "http" in types
