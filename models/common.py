@@ -173,6 +173,8 @@ _EXCEPTION_TYPE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt
 _INTERNALS = re.compile(
     r"Traceback|File \"|\.py\b|site-packages|\bline \d+|0x[0-9a-fA-F]{6,}|<[\w.]+ object|\{\"\$type"
 )
+# A file system path (not a URL's path): /a/b/c or C:\\a\\b.
+_FILE_PATH = re.compile(r"(?<![:/\w])(?:[A-Za-z]:)?[/\\](?:[\w.-]+[/\\])+[\w.-]*")
 MAX_REASON = 200
 
 
@@ -205,7 +207,7 @@ def failure_reason(error: object) -> str:
     internals = _INTERNALS.search(text)
     if internals is not None:
         text = text[: internals.start()]
-    text = text.strip(" :,;-")
+    text = _FILE_PATH.sub("<path>", text).strip(" :,;-")
     reason = ": ".join([*heads, text] if text else heads) or "failed"
     return reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 3] + "..."
 

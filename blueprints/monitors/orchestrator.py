@@ -19,7 +19,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from blueprints.monitors.checks import check_from_response, next_state
-from models.common import parse_event
+from models.common import failure_reason, parse_event
 from models.monitors import (
     MAX_RECENT_CHECKS,
     HealthState,
@@ -105,7 +105,7 @@ def health_monitor(context: df.DurableOrchestrationContext) -> Generator[Any, An
         response = yield context.call_http("GET", state.url)
         check = check_from_response(now, response)
     except Exception as error:
-        check = MonitorCheck(checked_at=now, healthy=False, detail=str(error)[:300])
+        check = MonitorCheck(checked_at=now, healthy=False, detail=failure_reason(error))
     previous = state.state
     state.state = next_state(check)
     state.cycle += 1
