@@ -6,6 +6,7 @@ are defensive: a payload the API cannot decode is shown as stored rather than fa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "listed_status_view",
     "require_instance",
     "runtime_status",
+    "start_or_refuse",
     "status_view",
 ]
 
@@ -35,6 +37,40 @@ ACTIVE_STATUSES = frozenset(
         RuntimeStatus.CONTINUED_AS_NEW,
     }
 )
+
+
+async def start_or_refuse(
+    client: df.DurableOrchestrationClient,
+    orchestrator: str,
+    instance_id: str,
+    client_input: Any,
+    refusal: Callable[[str], ApiError],
+) -> None:
+    """Start an orchestration under a caller's instance ID; a start that lost a race is a 409.
+
+    Parameters
+    ----------
+    client : azure.durable_functions.DurableOrchestrationClient
+        The durable client.
+    orchestrator, instance_id, client_input
+        What to start, as ``client.start_new`` takes them.
+    refusal : Callable[[str], ApiError]
+        Builds the error for an instance in the given runtime status (the caller's 409).
+
+    Raises
+    ------
+    ApiError
+        ``refusal("Running")`` when another start of the same ID won between the caller's
+        status check and this start: the host refuses the second with "An Orchestration
+        instance with the status Running already exists." (a 500 the SDK turns into an
+        exception), which is the caller's conflict, not a server error.
+    """
+    try:
+        await client.start_new(orchestrator, instance_id=instance_id, client_input=client_input)
+    except Exception as error:
+        if "already exists" not in str(error):
+            raise
+        raise refusal("Running") from error
 
 
 def runtime_status(status: df.DurableOrchestrationStatus) -> RuntimeStatus | None:

@@ -9,6 +9,7 @@ Routes (all under ``/api``)::
     GET  batches/{jobId}/report      the report blob
 """
 
+import functools
 import json
 import logging
 
@@ -28,6 +29,7 @@ from blueprints.instance_status import (
     require_instance,
     require_unfinished,
     runtime_status,
+    start_or_refuse,
 )
 from models.batches import BatchCancelEvent, BatchDataSource, BatchInput, BatchRequest
 from models.responses import (
@@ -65,6 +67,16 @@ async def upload_batch_input(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(body, status=201, headers={"Location": f"/api/batches/inputs/{name}"})
 
 
+def _running(job_id: str, current: str) -> ApiError:
+    return ApiError(
+        409,
+        "JobAlreadyRunning",
+        f"Batch job '{job_id}' is already {current}; poll it or cancel it first.",
+        [{"field": "jobId", "code": "instance_running", "message": f"job is {current}"}],
+        headers={"Location": f"/api/batches/{job_id}"},
+    )
+
+
 @bp.route(route="batches", methods=["POST"])
 @bp.durable_client_input(client_name="client")
 @endpoint(
@@ -80,13 +92,7 @@ async def start_batch(
     existing = await client.get_status(request.job_id)
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
-        raise ApiError(
-            409,
-            "JobAlreadyRunning",
-            f"Batch job '{request.job_id}' is already {current}; poll it or cancel it first.",
-            [{"field": "jobId", "code": "instance_running", "message": f"job is {current}"}],
-            headers={"Location": f"/api/batches/{request.job_id}"},
-        )
+        raise _running(request.job_id, current.value)
     source = request.data_source
     if source.items is not None:
         # Inline items go to a blob first: an orchestration input is replayed with every
@@ -95,7 +101,8 @@ async def start_batch(
         await in_thread(store.write_text, staged, "\n".join(input_lines(source.items, None)))
         source = BatchDataSource(blob_name=staged)
     job = BatchInput.model_validate({**request.to_wire(), "dataSource": source.to_wire()})
-    await client.start_new("batch_job", instance_id=request.job_id, client_input=job.to_wire())
+    running = functools.partial(_running, request.job_id)
+    await start_or_refuse(client, "batch_job", request.job_id, job.to_wire(), running)
     logger.info("Started batch job %s", request.job_id)
     return client.create_check_status_response(req, request.job_id)
 

@@ -7,6 +7,7 @@ Routes (all under ``/api``)::
     POST monitors/{monitorId}/stop    raise the ``stop`` event
 """
 
+import functools
 import logging
 from typing import Any
 
@@ -23,6 +24,7 @@ from blueprints.instance_status import (
     require_instance,
     require_unfinished,
     runtime_status,
+    start_or_refuse,
 )
 from blueprints.monitors.orchestrator import STOP_EVENT
 from models.common import decode_json_text
@@ -37,6 +39,16 @@ bp = df.Blueprint()
 _MONITOR = {"monitorId": "monitor"}
 
 
+def _running(monitor_id: str, current: str) -> ApiError:
+    return ApiError(
+        409,
+        "MonitorAlreadyRunning",
+        f"Monitor '{monitor_id}' is already {current}; stop it first.",
+        [{"field": "monitorId", "code": "instance_running", "message": f"is {current}"}],
+        headers={"Location": f"/api/monitors/{monitor_id}"},
+    )
+
+
 @bp.route(route="monitors", methods=["POST"])
 @bp.durable_client_input(client_name="client")
 @endpoint(body=JsonBody(MonitorRequest), responses={202: CheckStatusResponse}, errors=(409,))
@@ -48,16 +60,14 @@ async def start_monitor(
     existing = await client.get_status(request.monitor_id)
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
-        raise ApiError(
-            409,
-            "MonitorAlreadyRunning",
-            f"Monitor '{request.monitor_id}' is already {current}; stop it first.",
-            [{"field": "monitorId", "code": "instance_running", "message": f"is {current}"}],
-            headers={"Location": f"/api/monitors/{request.monitor_id}"},
-        )
+        raise _running(request.monitor_id, current.value)
     monitor = MonitorInput.model_validate(request.to_wire())
-    await client.start_new(
-        "health_monitor", instance_id=request.monitor_id, client_input=monitor.to_wire()
+    await start_or_refuse(
+        client,
+        "health_monitor",
+        request.monitor_id,
+        monitor.to_wire(),
+        functools.partial(_running, request.monitor_id),
     )
     logger.info("Started monitor %s for %s", request.monitor_id, request.url)
     return client.create_check_status_response(req, request.monitor_id)
