@@ -94,7 +94,8 @@ def create_web_app(
 
         return await invoke_http_function(match.target, request, match.route_params, binding)
 
-    app.router.add_route("*", "/{path:.*}", dispatch)
+    # [\s\S]: a path whose decoded form holds a newline (%0A) must reach the route table too.
+    app.router.add_route("*", "/{path:[\\s\\S]*}", dispatch)
     return app
 
 

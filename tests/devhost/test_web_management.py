@@ -650,3 +650,69 @@ async def test_an_engine_crash_is_500_and_the_server_keeps_serving(
     )
     assert body["StackTrace"] is None
     assert after.status == 202
+
+
+# --- Hostile bodies and queries (never a 500 for the caller's mistake) -------------------------
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    ("body", "accepted"),
+    [
+        (_nested(64), True),  # Newtonsoft's MaxDepth
+        (_nested(65), False),
+        (_nested(10_000), False),  # Python's parser would raise RecursionError
+        (b'{"n": ' + b"9" * 4300 + b"}", True),
+        (b'{"n": ' + b"9" * 5000 + b"}", False),  # more than the worker can read back
+        (b'{"n": NaN, "m": -Infinity}', True),  # Newtonsoft reads them
+    ],
+)
+async def test_start_reads_json_as_the_real_host_does(
+    http: TestClient[Any, Any], backend: FakeBackend, body: bytes, accepted: bool
+) -> None:
+    resp = await http.post("/durabletask/orchestrators/hello_orchestrator", data=body)
+    raised = await http.post(
+        "/durabletask/instances/i1/raiseEvent/go",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+
+    if accepted:
+        assert (resp.status, raised.status) == (202, 404)
+        return
+    answer = await resp.json()
+    assert (resp.status, answer["Message"]) == (400, "Invalid JSON content")
+    assert answer["ExceptionType"] == "Newtonsoft.Json.JsonReaderException"
+    assert answer["StackTrace"] is None
+    assert backend.calls_named("start_new") == []
+
+
+async def test_a_raised_event_too_deep_is_400(
+    http: TestClient[Any, Any], backend: FakeBackend
+) -> None:
+    backend.put_instance("i1", "Running")
+
+    resp = await http.post(
+        "/durabletask/instances/i1/raiseEvent/go",
+        data=_nested(10_000),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert resp.status == 400
+    assert (await resp.json())["Message"] == "Invalid JSON content"
+    assert backend.calls_named("raise_event") == []
+
+
+async def test_a_runtime_status_repeated_is_asked_for_once(
+    http: TestClient[Any, Any], backend: FakeBackend
+) -> None:
+    repeated = ",".join(["Running"] * 500) + ",Completed,Running"
+
+    resp = await http.get(f"/durabletask/instances?runtimeStatus={repeated}")
+
+    assert resp.status == 200
+    ((query, *_),) = backend.calls_named("list_instances")
+    assert query.runtime_status == ["Running", "Completed"]
