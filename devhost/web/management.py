@@ -459,12 +459,16 @@ class ManagementApi:
             instance_id_prefix=prefix or None,
         )
         top = query.get_int("top")
-        page, token = await self.backend.list_instances(
-            condition,
-            top if top and top > 0 else DEFAULT_PAGE_SIZE,
-            request.headers.get(CONTINUATION_HEADER) or None,
-            query.get_bool("showInput") is not False,
-        )
+        given = request.headers.get(CONTINUATION_HEADER) or None
+        try:
+            page, token = await self.backend.list_instances(
+                condition,
+                top if top and top > 0 else DEFAULT_PAGE_SIZE,
+                given,
+                query.get_bool("showInput") is not False,
+            )
+        except ValueError as exc:
+            return _token_refused(given, exc)
         return json_response(200, page, {CONTINUATION_HEADER: token or ""})
 
     async def purge(self, request: web.Request, instance_id: str) -> web.Response:
@@ -552,12 +556,16 @@ class ManagementApi:
         """GET entities/{name?}: one page of entity statuses."""
         query = QueryParams(request)
         top = query.get_int("top")
-        page, token = await self.backend.list_entities(
-            name.lower() if name else None,
-            top if top and top > 0 else DEFAULT_PAGE_SIZE,
-            request.headers.get(CONTINUATION_HEADER) or None,
-            bool(query.get_bool("fetchState")),
-        )
+        given = request.headers.get(CONTINUATION_HEADER) or None
+        try:
+            page, token = await self.backend.list_entities(
+                name.lower() if name else None,
+                top if top and top > 0 else DEFAULT_PAGE_SIZE,
+                given,
+                bool(query.get_bool("fetchState")),
+            )
+        except ValueError as exc:
+            return _token_refused(given, exc)
         # The Backend takes no time window, so lastOperationTimeFrom/To filter the page here.
         after = query.get_datetime("lastOperationTimeFrom")
         before = query.get_datetime("lastOperationTimeTo")
@@ -594,6 +602,18 @@ class ManagementApi:
             # The entity route's own catch: 400 with just the message.
             return error_response(400, str(exc))
         return bare_response(202)
+
+
+def _token_refused(token: str | None, exc: ValueError) -> web.Response:
+    """400 for a continuation token the store did not hand out (its decoding raised).
+
+    The real host passes the token on to the table service, which refuses it, and answers 500
+    (the storage exception reaches ``HandleRequestAsync``'s last catch); it is the caller's
+    mistake, so it is a 400 here. Without a token the ValueError is a fault of the host's own.
+    """
+    if token is None:
+        raise exc
+    return error_response(400, ARGUMENT_ERROR, ValueError("The continuation token is not valid."))
 
 
 def _within(value: Any, after: datetime | None, before: datetime | None) -> bool:

@@ -716,3 +716,24 @@ async def test_a_runtime_status_repeated_is_asked_for_once(
     assert resp.status == 200
     ((query, *_),) = backend.calls_named("list_instances")
     assert query.runtime_status == ["Running", "Completed"]
+
+
+async def test_a_continuation_token_the_store_did_not_hand_out_is_400(
+    http: TestClient[Any, Any], backend: FakeBackend
+) -> None:
+    async def refuse(*args: Any) -> Any:
+        raise ValueError("invalid continuation token 'x'")
+
+    backend.list_instances = refuse  # type: ignore[method-assign]
+    backend.list_entities = refuse  # type: ignore[method-assign]
+    headers = {"x-ms-continuation-token": "garbage"}
+
+    instances = await http.get("/durabletask/instances", headers=headers)
+    entities = await http.get("/durabletask/entities/inventory", headers=headers)
+    without_token = await http.get("/durabletask/instances")
+
+    assert (instances.status, entities.status) == (400, 400)
+    body = await instances.json()
+    assert body["Message"] == "One or more of the arguments submitted is incorrect"
+    assert body["ExceptionMessage"] == "The continuation token is not valid."
+    assert without_token.status == 500  # no token: the store's own fault

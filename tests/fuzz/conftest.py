@@ -2,8 +2,8 @@
 
 One host serves the whole package (starting one costs seconds); every test ends by checking
 that it still serves a workflow end to end and that its memory stayed bounded. Set
-``FUZZ_LONG=1`` for the long run (thousands of requests) and ``FUZZ_REPORT=path`` to write the
-counts as JSON (docs/api.md quotes them).
+``FUZZ_LONG=1`` for the long run (thousands of requests), ``FUZZ_REPORT=path`` to write the
+counts as JSON (docs/api.md quotes them) and ``FUZZ_HOST_LOG=path`` to keep the host's log.
 """
 
 from __future__ import annotations
@@ -100,7 +100,8 @@ def fuzz_host(azurite: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """The app on the local host, with its own task hub and storage prefix."""
     suffix = uuid.uuid4().hex[:10]
     env = {
-        "DEVHOST_TEST_LOG": str(tmp_path_factory.mktemp("fuzz") / "host.log"),
+        "DEVHOST_TEST_LOG": os.environ.get("FUZZ_HOST_LOG")
+        or str(tmp_path_factory.mktemp("fuzz") / "host.log"),
         "WORKFLOW_STORAGE_PREFIX": f"F{suffix}",
         # Document changes wait this long for their outcome before answering 202.
         "DOCUMENTS_UPDATE_WAIT_SECONDS": "0.3",
