@@ -6,7 +6,9 @@ cannot read. The event is raised under its registered spelling, because
 ``wait_for_external_event`` matches names exactly while callers may not.
 
 The Python client encodes event data twice (protocol notes §2.6), so orchestrators read the
-payload with ``models.common.parse_event``.
+payload with ``models.common.parse_event``. An event that names a person (its model declares
+``identity_fields``: who approved, who wrote the feedback) is checked against the caller's
+principal first (``blueprints.identity``).
 """
 
 import logging
@@ -14,6 +16,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import identity
 from blueprints.http_errors import ApiError, json_response, validate_model
 from blueprints.http_input import JsonBody, endpoint, path_id, read_json
 from blueprints.instance_status import (
@@ -39,12 +42,13 @@ _NO_MORE_EVENTS = "it no longer accepts events"
     path={"instanceId": "instance", "eventName": "event"},
     body=JsonBody(None, description="The payload, validated against the event's model."),
     responses={202: EventAccepted},
-    errors=(404, 410),
+    errors=(403, 404, 410),
 )
 async def raise_event(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Validate an event payload against the instance's event model and raise it."""
+    # The grammar of the instanceId refuses entity IDs: entities take events on their own routes.
     instance_id = path_id(req, "instanceId")
     event_name = path_id(req, "eventName")
     body = read_json(req)
@@ -73,7 +77,7 @@ async def raise_event(
 
     require_unfinished(instance_id, status, _NO_MORE_EVENTS)
 
-    payload = validate_model(model, body)
+    payload = identity.bind_identities(req, validate_model(model, body))
     try:
         await client.raise_event(
             instance_id, registered_name, payload.model_dump(mode="json", by_alias=True)

@@ -10,6 +10,10 @@ Routes (all under ``/api``)::
     DELETE instances/{instanceId}         purge a finished instance's history
 
 Commands take an optional ``reason``, as JSON body ``{"reason": "..."}`` or query parameter.
+
+These routes serve instances of workflows registered ``public`` only (models.registry): entity
+IDs (``@name@key``) are refused with 400 and other instances (orders, approvals, documents,
+sub-orchestrations) answer 404, so nothing here stops or purges what another route owns.
 """
 
 import logging
@@ -26,7 +30,7 @@ from blueprints.instance_listing import CONTINUATION_HEADER, fetch_instances
 from blueprints.instance_status import (
     instance_finished,
     instance_not_found,
-    require_instance,
+    require_public_instance,
     runtime_status,
     status_view,
 )
@@ -92,7 +96,8 @@ async def get_instance(
 ) -> func.HttpResponse:
     """Return one instance's status, with its history when ``history=true``."""
     history = read_query(req, InstanceStatusQuery).history
-    status = await require_instance(client, path_id(req, "instanceId"), show_history=history)
+    instance_id = path_id(req, "instanceId")
+    status = await require_public_instance(client, instance_id, show_history=history)
     return json_response(status_view(status, include_history=history))
 
 
@@ -134,7 +139,7 @@ async def purge_instance(
 ) -> func.HttpResponse:
     """Delete a finished instance's history and status."""
     instance_id = path_id(req, "instanceId")
-    status = await require_instance(client, instance_id)
+    status = await require_public_instance(client, instance_id)
     current = runtime_status(status)
     if current is None or not current.is_finished:
         # Purging a live instance would leave its queued work running against no history.
@@ -190,7 +195,7 @@ async def _run_command(
 ) -> func.HttpResponse:
     instance_id = path_id(req, "instanceId")
     reason = _reason(req, command)
-    status = await require_instance(client, instance_id)
+    status = await require_public_instance(client, instance_id)
     _check_command_allowed(instance_id, command, runtime_status(status))
     await send(instance_id, reason)
     logger.info("Sent %s to instance %s: %s", command, instance_id, reason)

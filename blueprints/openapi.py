@@ -232,8 +232,12 @@ def _responses(contract: Endpoint, auth_level: str, schemas: _Schemas) -> dict[s
     for status, description in sorted(errors.items()):
         answers[str(status)] = {"description": description, "content": error_schema}
     if auth_level != "anonymous":
-        # The host answers it, before the function runs, without a body.
-        answers["401"] = {"description": "No valid key (?code= or x-functions-key)."}
+        # The host answers it without a body for a missing key, before the function runs; a
+        # route that acts for a person answers it in the error shape without a principal.
+        answers["401"] = {
+            "description": "No valid key (?code= or x-functions-key), or no principal.",
+            "content": error_schema,
+        }
     return answers
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
@@ -63,7 +63,6 @@ SECTION_LABELS = {
 APPROVAL_EVENT = "SubmissionApproval"
 UPDATE_EVENT = "DocumentUpdate"
 
-# Safe in an instance ID, a blob name and a table key alike.
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=10_000)]
 
@@ -113,6 +112,8 @@ class CreateDocumentRequest(DocumentFields):
 class FeedbackEvent(WireModel):
     """Payload of ``InterviewFeedback``, ``BackgroundCheckFeedback`` and ``ContractFeedback``."""
 
+    identity_fields: ClassVar[tuple[str, ...]] = ("author",)
+
     feedback: LongText = Field(min_length=1)
     is_passed: bool
     author: ShortText | None = None
@@ -120,6 +121,8 @@ class FeedbackEvent(WireModel):
 
 class SubmissionApprovalEvent(WireModel):
     """Payload of ``SubmissionApproval``: ``true``/``false``, or an object with the approver."""
+
+    identity_fields: ClassVar[tuple[str, ...]] = ("approver",)
 
     approved: bool
     approver: ShortText | None = None
@@ -147,6 +150,8 @@ class DocumentPatch(WireModel):
 
 class DocumentUpdateEvent(WireModel):
     """Payload of ``DocumentUpdate``, the channel of the friendly routes."""
+
+    identity_fields: ClassVar[tuple[str, ...]] = ("approver", "actor")
 
     request_id: ShortText
     action: Literal["patch", "submit", "cancel"]

@@ -14,6 +14,7 @@ import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from pydantic import ValidationError
 
+from blueprints import identity
 from blueprints.approvals.inbox import list_inbox
 from blueprints.http_errors import ApiError, json_response, list_page_response
 from blueprints.http_input import (
@@ -27,6 +28,7 @@ from blueprints.http_input import (
 )
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
+    refuse_foreign_instance,
     require_instance,
     runtime_status,
     status_view,
@@ -61,14 +63,18 @@ def chain_instance_id(request_id: str) -> str:
 
 @bp.route(route="approvals", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@endpoint(body=JsonBody(ApprovalChainInput), responses={202: ApprovalChainStarted}, errors=(409,))
+@endpoint(
+    body=JsonBody(ApprovalChainInput), responses={202: ApprovalChainStarted}, errors=(403, 409)
+)
 async def start_approval_chain(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Start the approval chain of a request; its instance ID is derived from the requestId."""
     chain = read_body(req, ApprovalChainInput)
+    identity.resolve_actor(req, chain.requester_email, "requesterEmail")
     instance_id = chain_instance_id(chain.request_id)
     existing = await client.get_status(instance_id)
+    refuse_foreign_instance(existing, APPROVAL_CHAIN_ORCHESTRATOR, instance_id, "requestId")
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
         raise _already_running(req, client, instance_id)
@@ -147,6 +153,7 @@ async def decide_level(
     instance_id = path_id(req, "instanceId")
     level = path_int(req, "level")
     decision = read_body(req, ApprovalDecisionEvent)
+    identity.resolve_actor(req, decision.approver_email, "approverEmail")
 
     status = await _require_chain(client, instance_id)
     current = runtime_status(status)
@@ -201,17 +208,32 @@ async def decide_level(
 
 @bp.route(route="approvals/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@endpoint(path={"instanceId": "instance"}, responses={200: InstanceStatusView}, errors=(404,))
+@endpoint(path={"instanceId": "instance"}, responses={200: InstanceStatusView}, errors=(403, 404))
 async def get_approval(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Show an approval chain: its runtime status, custom status, request and result."""
-    status = await _require_chain(client, path_id(req, "instanceId"))
+    instance_id = path_id(req, "instanceId")
+    status = await _require_chain(client, instance_id)
+    identity.require_one_of(req, _participants(status), f"approval '{instance_id}'", "instanceId")
     return json_response(status_view(status))
 
 
+def _participants(status: DurableOrchestrationStatus) -> list[str]:
+    try:
+        chain = ApprovalChainInput.model_validate(decode_json_text(status.input_))
+    except ValidationError:
+        return []
+    people = [chain.requester_email, chain.escalation_email]
+    return [person for level in chain.approval_chain for person in level.deciders] + [
+        person for person in people if person
+    ]
+
+
 @bp.route(route="approvals", methods=["GET"])
-@endpoint(query=ApprovalInboxQuery, responses={200: ApprovalInboxPage})
+@endpoint(query=ApprovalInboxQuery, responses={200: ApprovalInboxPage}, errors=(403,))
 async def list_approval_inbox(req: func.HttpRequest) -> func.HttpResponse:
     """List an approver's inbox: ``?approver=&status=pending&top=&continuationToken=``."""
-    return await list_page_response(read_query(req, ApprovalInboxQuery), list_inbox)
+    inbox = read_query(req, ApprovalInboxQuery)
+    identity.require_self(req, inbox.approver, "approver")
+    return await list_page_response(inbox, list_inbox)

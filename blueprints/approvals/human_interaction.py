@@ -14,6 +14,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import identity
 from blueprints.http_errors import ApiError, json_response
 from blueprints.http_input import JsonBody, endpoint, path_id, read_body
 from blueprints.instance_status import require_instance, require_unfinished
@@ -34,6 +35,7 @@ register_workflow(
     HUMAN_APPROVAL_ORCHESTRATOR,
     HumanApprovalInput,
     events={HUMAN_APPROVAL_EVENT: HumanApprovalEvent},
+    public=True,
 )
 
 
@@ -91,14 +93,14 @@ async def start_human_approval(
     path={"instanceId": "instance"},
     body=JsonBody(HumanApprovalEvent),
     responses={202: EventAccepted},
-    errors=(404, 410),
+    errors=(403, 404, 410),
 )
 async def approve(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Raise ``ApprovalEvent`` on a waiting ``human_approval`` (body optional: ``{"approver"}``)."""
     instance_id = path_id(req, "instanceId")
-    event = read_body(req, HumanApprovalEvent)
+    event = identity.bind_identities(req, read_body(req, HumanApprovalEvent))
     status = await require_instance(client, instance_id)
     if status.name != HUMAN_APPROVAL_ORCHESTRATOR:
         raise ApiError(

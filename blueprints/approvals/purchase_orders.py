@@ -22,6 +22,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import ValidationError
 
+from blueprints import identity
 from blueprints.http_errors import ApiError
 from blueprints.http_input import JsonBody, endpoint, read_body
 from models.approvals import (
@@ -148,12 +149,13 @@ def _setting(name: str, default: float) -> float:
 
 @bp.route(route="purchase-orders", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@endpoint(body=JsonBody(PurchaseOrderRequest), responses={202: CheckStatusResponse})
+@endpoint(body=JsonBody(PurchaseOrderRequest), responses={202: CheckStatusResponse}, errors=(403,))
 async def start_purchase_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Start a purchase-order approval; threshold and timeout default to the app settings."""
     request = read_body(req, PurchaseOrderRequest)
+    identity.resolve_actor(req, request.requester_email, "requesterEmail")
     order = PurchaseOrderInput(
         order_id=request.order_id,
         amount=request.amount,

@@ -26,7 +26,8 @@ from blueprints.http_errors import ApiError, json_response
 from blueprints.http_input import JsonBody, TextBody, endpoint, path_id, read_body, read_text
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
-    require_instance,
+    refuse_foreign_instance,
+    require_instance_of,
     require_unfinished,
     runtime_status,
     start_or_refuse,
@@ -90,10 +91,19 @@ async def start_batch(
     """Start a batch job under its job ID; answers 202 with the status URLs."""
     request = read_body(req, BatchRequest)
     existing = await client.get_status(request.job_id)
+    refuse_foreign_instance(existing, "batch_job", request.job_id, "jobId")
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
         raise _running(request.job_id, current.value)
     source = request.data_source
+    if source.blob_name is not None and not source.blob_name.startswith(store.INPUTS_PREFIX):
+        # A caller's job reads an input the caller uploaded, not another job's blobs.
+        raise ApiError(
+            400,
+            "ValidationFailed",
+            f"dataSource.blobName must name an uploaded input ('{store.INPUTS_PREFIX}<name>').",
+            [{"field": "dataSource.blobName", "code": "not_an_input", "message": "not an input"}],
+        )
     if source.items is not None:
         # Inline items go to a blob first: an orchestration input is replayed with every
         # episode, and 10,000 records there would make each one slow.
@@ -114,7 +124,7 @@ async def get_batch(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Return a job's progress (202 while running) or its summary (200 when done)."""
-    status = await require_instance(client, path_id(req, "jobId"))
+    status = await require_instance_of(client, path_id(req, "jobId"), "batch_job")
     return polling_response(req, status, await batch_view(client, status))
 
 
@@ -132,7 +142,7 @@ async def cancel_batch(
     """Ask a running job to stop scheduling chunks; it finishes in-flight ones and reports."""
     job_id = path_id(req, "jobId")
     event = read_body(req, BatchCancelEvent)
-    status = await require_instance(client, job_id)
+    status = await require_instance_of(client, job_id, "batch_job")
     require_unfinished(job_id, status, "there is nothing left to cancel")
     await client.raise_event(job_id, CANCEL_EVENT, event.to_wire())
     body = {"jobId": job_id, "cancelRequested": True, "runtimeStatus": runtime_status_name(status)}

@@ -13,6 +13,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import identity
 from blueprints.app_storage import in_thread
 from blueprints.documents import rules
 from blueprints.documents.commands import closed_conflict, new_request_id, send_update
@@ -126,7 +127,7 @@ async def _open_document(
     headers=(*_CHANGE_HEADERS, ACTOR),
     body=JsonBody(None, description="A JSON merge patch (RFC 7396) of the document."),
     responses=_CHANGED,
-    errors=(404, 409, 412),
+    errors=(403, 404, 409, 412),
 )
 async def patch_document(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
@@ -153,7 +154,7 @@ async def patch_document(
         action="patch",
         expected_revision=expected,
         patch=patch,
-        actor=read_header(req, ACTOR),
+        actor=identity.resolve_actor(req, read_header(req, ACTOR), "X-Actor"),
     )
     outcome, latest = await send_update(client, document_id, update)
     return _answer(document_id, outcome, latest, request_id)
@@ -166,7 +167,7 @@ async def patch_document(
     headers=_CHANGE_HEADERS,
     body=JsonBody(SubmitRequest),
     responses=_CHANGED,
-    errors=(404, 409, 412),
+    errors=(403, 404, 409, 412),
 )
 async def submit_document(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
@@ -174,6 +175,7 @@ async def submit_document(
     """Submit the document with the approver's decision; 409 names missing sections."""
     document_id = path_id(req, "id")
     request = read_body(req, SubmitRequest)
+    approver = identity.resolve_actor(req, request.approver, "approver")
     expected = _if_match(req)
     request_id = _request_id(req)
     view = await _open_document(client, document_id, expected)
@@ -185,9 +187,9 @@ async def submit_document(
         action="submit",
         expected_revision=expected,
         approved=request.approved,
-        approver=request.approver,
+        approver=approver,
         comments=request.comments,
-        actor=request.approver,
+        actor=approver,
     )
     outcome, latest = await send_update(client, document_id, update)
     return _answer(document_id, outcome, latest, request_id)
@@ -226,7 +228,7 @@ async def _cascade(
     headers=_CHANGE_HEADERS,
     body=JsonBody(CancelRequest),
     responses=_CHANGED,
-    errors=(404, 409, 412),
+    errors=(403, 404, 409, 412),
 )
 async def cancel_document(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
@@ -234,6 +236,7 @@ async def cancel_document(
     """Cancel the document (and, with ``cascade: true``, its child documents)."""
     document_id = path_id(req, "id")
     request = read_body(req, CancelRequest)
+    request.actor = identity.resolve_actor(req, request.actor, "actor")
     request_id = _request_id(req)
     await _open_document(client, document_id, _if_match(req))
     update = DocumentUpdateEvent(

@@ -106,7 +106,11 @@ async def find_document(
 
 
 async def load_document(client: df.DurableOrchestrationClient, document_id: str) -> DocumentView:
-    """Like :func:`find_document`, answering 404 when there is no such document."""
+    """Like :func:`find_document`, answering 404 when there is no such document.
+
+    The ID has passed the ID grammar at the input boundary (a route value, or a body field of
+    type ``models.ids.DocumentId``): it becomes the archive's blob name.
+    """
     view = await find_document(client, document_id)
     if view is None:
         raise document_not_found(document_id)

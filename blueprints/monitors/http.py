@@ -21,12 +21,14 @@ from blueprints.http_errors import ApiError, json_response
 from blueprints.http_input import JsonBody, endpoint, path_id, read_body
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
-    require_instance,
+    refuse_foreign_instance,
+    require_instance_of,
     require_unfinished,
     runtime_status,
     start_or_refuse,
 )
-from blueprints.monitors.orchestrator import STOP_EVENT
+from blueprints.monitors.orchestrator import MONITOR_ORCHESTRATOR, STOP_EVENT
+from blueprints.monitors.target import TargetRefused, resolve_target
 from models.common import decode_json_text
 from models.monitors import MonitorInput, MonitorRequest, MonitorStatus, MonitorStopEvent
 from models.responses import CheckStatusResponse, MonitorStopAccepted, MonitorView
@@ -57,14 +59,24 @@ async def start_monitor(
 ) -> func.HttpResponse:
     """Start a monitor under its monitor ID; answers 202 with the status URLs."""
     request = read_body(req, MonitorRequest)
+    try:
+        await resolve_target(request.url)
+    except TargetRefused as refused:
+        raise ApiError(
+            400,
+            "TargetNotAllowed",
+            f"This URL cannot be monitored: {refused}.",
+            [{"field": "url", "code": "target_not_allowed", "message": str(refused)}],
+        ) from refused
     existing = await client.get_status(request.monitor_id)
+    refuse_foreign_instance(existing, MONITOR_ORCHESTRATOR, request.monitor_id, "monitorId")
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
         raise _running(request.monitor_id, current.value)
     monitor = MonitorInput.model_validate(request.to_wire())
     await start_or_refuse(
         client,
-        "health_monitor",
+        MONITOR_ORCHESTRATOR,
         request.monitor_id,
         monitor.to_wire(),
         functools.partial(_running, request.monitor_id),
@@ -93,7 +105,7 @@ async def get_monitor(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Return a monitor's state and last checks (202 while it runs, 200 once stopped)."""
-    status = await require_instance(client, path_id(req, "monitorId"))
+    status = await require_instance_of(client, path_id(req, "monitorId"), MONITOR_ORCHESTRATOR)
     return polling_response(req, status, _monitor_view(status))
 
 
@@ -111,7 +123,7 @@ async def stop_monitor(
     """Ask a monitor to stop; it stops during its current sleep."""
     monitor_id = path_id(req, "monitorId")
     event = read_body(req, MonitorStopEvent)
-    status = await require_instance(client, monitor_id)
+    status = await require_instance_of(client, monitor_id, MONITOR_ORCHESTRATOR)
     require_unfinished(monitor_id, status, "it has already stopped")
     await client.raise_event(monitor_id, STOP_EVENT, event.to_wire())
     body = {"monitorId": monitor_id, "stopRequested": True}

@@ -12,9 +12,10 @@ import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from pydantic import BaseModel
 
+from blueprints import identity
 from blueprints.http_errors import ApiError, json_response, list_page_response
 from blueprints.http_input import HandlerT, JsonBody, endpoint, path_id, read_body, read_query
-from blueprints.instance_status import ACTIVE_STATUSES, runtime_status
+from blueprints.instance_status import ACTIVE_STATUSES, refuse_foreign_instance, runtime_status
 from blueprints.orders.orchestrator import RESOLUTION_EVENT
 from blueprints.orders.read_model import list_orders
 from blueprints.orders.rules import order_problems
@@ -90,7 +91,10 @@ _ORDER = {"orderId": "order"}
 
 def _order_event(model: type[BaseModel]) -> Callable[[HandlerT], HandlerT]:
     return endpoint(
-        path=_ORDER, body=JsonBody(model), responses={202: OrderEventAccepted}, errors=(404, 409)
+        path=_ORDER,
+        body=JsonBody(model),
+        responses={202: OrderEventAccepted},
+        errors=(403, 404, 409),
     )
 
 
@@ -111,6 +115,9 @@ async def place_order(
         raise ApiError(
             400, "ValidationFailed", "The order cannot be processed; see details.", problems
         )
+    refuse_foreign_instance(
+        await client.get_status(order.order_id), ORCHESTRATOR, order.order_id, "orderId"
+    )
     status = await _order_status(client, order.order_id)
     if status is not None:
         current = runtime_status(status)
@@ -211,7 +218,7 @@ async def approve_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Give a manager's decision on a large order: ``{"approved", "approver", "comment"}``."""
-    event = read_body(req, ManagerApprovalEvent)
+    event = identity.bind_identities(req, read_body(req, ManagerApprovalEvent))
     return await _raise(req, client, APPROVAL_EVENT, event.to_wire())
 
 
@@ -222,5 +229,5 @@ async def resolve_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Record that a person settled a failed compensation: ``{"resolvedBy", "note"}``."""
-    event = read_body(req, ManualResolutionEvent)
+    event = identity.bind_identities(req, read_body(req, ManualResolutionEvent))
     return await _raise(req, client, RESOLUTION_EVENT, event.to_wire())

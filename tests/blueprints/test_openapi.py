@@ -67,7 +67,18 @@ def test_parameters_bodies_answers_and_errors_come_from_the_declarations() -> No
     assert order_id["schema"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
     body = cancel["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/CancelOrderEvent"}
-    assert set(cancel["responses"]) == {"202", "400", "404", "409", "413", "415", "500"}
+    assert set(cancel["responses"]) == {
+        "202",
+        "400",
+        "401",
+        "403",
+        "404",
+        "409",
+        "413",
+        "415",
+        "500",
+    }
+    assert cancel["security"] == [{"functionKey": []}, {"functionKeyHeader": []}]
     error = cancel["responses"]["409"]["content"]["application/json"]["schema"]
     assert error == {"$ref": "#/components/schemas/ErrorBody"}
     statuses = next(p for p in listing["parameters"] if p["name"] == "runtimeStatus")

@@ -105,6 +105,8 @@ def fuzz_host(azurite: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "WORKFLOW_STORAGE_PREFIX": f"F{suffix}",
         # Document changes wait this long for their outcome before answering 202.
         "DOCUMENTS_UPDATE_WAIT_SECONDS": "0.3",
+        # The seeded monitor checks a closed local port (monitors refuse loopback otherwise).
+        "MONITOR_ALLOWED_HOSTS": "127.0.0.1",
     }
     process = HostProcess(PROJECT, azurite.connection_string, f"Fuzz{suffix}", env)
     process.start()
