@@ -1,6 +1,8 @@
 """The batch workflow run for real in-process: HTTP routes, replay, Azurite blobs and tables."""
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -31,9 +33,10 @@ def records(count: int, invalid_every: int = 0) -> list[dict[str, Any]]:
     ]
 
 
-async def finished_job(client: Any, job_id: str) -> dict[str, Any]:
+async def finished_job(client: Any, job_id: str, timeout: float = 180) -> dict[str, Any]:
     """Poll the friendly route until it answers 200 (it answers 202 while running)."""
-    for _ in range(2000):
+    deadline = time.monotonic() + timeout  # a time bound: a busy machine polls fewer times
+    while time.monotonic() < deadline:
         response = await client.get(f"/api/batches/{job_id}")
         if response.status == 200:
             body: dict[str, Any] = await response.json()
@@ -41,7 +44,8 @@ async def finished_job(client: Any, job_id: str) -> dict[str, Any]:
         assert response.status == 202
         assert response.headers["Retry-After"]
         assert response.headers["Location"].endswith(f"/api/batches/{job_id}")
-    raise AssertionError("the job never finished")
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"job {job_id} did not finish within {timeout} s")
 
 
 def max_concurrency(runs: list[dict[str, Any]]) -> int:
