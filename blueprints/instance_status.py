@@ -26,6 +26,7 @@ __all__ = [
     "require_instance",
     "require_instance_of",
     "require_public_instance",
+    "running_conflict",
     "runtime_status",
     "start_or_refuse",
     "status_view",
@@ -41,6 +42,29 @@ ACTIVE_STATUSES = frozenset(
         RuntimeStatus.CONTINUED_AS_NEW,
     }
 )
+
+
+def running_conflict(code: str, message: str, field: str, current: str, location: str) -> ApiError:
+    """Return the 409 for a start under an ID whose instance is still active.
+
+    Parameters
+    ----------
+    code, message : str
+        The error code (``JobAlreadyRunning``...) and what to do about it.
+    field : str
+        The body field that named the ID.
+    current : str
+        The instance's runtime status.
+    location : str
+        Where to look at the running instance (the ``Location`` header).
+    """
+    return ApiError(
+        409,
+        code,
+        message,
+        [{"field": field, "code": "instance_running", "message": f"is {current}"}],
+        headers={"Location": location},
+    )
 
 
 async def start_or_refuse(

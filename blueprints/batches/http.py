@@ -29,6 +29,7 @@ from blueprints.instance_status import (
     refuse_foreign_instance,
     require_instance_of,
     require_unfinished,
+    running_conflict,
     runtime_status,
     start_or_refuse,
 )
@@ -69,12 +70,9 @@ async def upload_batch_input(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _running(job_id: str, current: str) -> ApiError:
-    return ApiError(
-        409,
-        "JobAlreadyRunning",
-        f"Batch job '{job_id}' is already {current}; poll it or cancel it first.",
-        [{"field": "jobId", "code": "instance_running", "message": f"job is {current}"}],
-        headers={"Location": f"/api/batches/{job_id}"},
+    message = f"Batch job '{job_id}' is already {current}; poll it or cancel it first."
+    return running_conflict(
+        "JobAlreadyRunning", message, "jobId", current, f"/api/batches/{job_id}"
     )
 
 

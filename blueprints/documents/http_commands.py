@@ -7,11 +7,13 @@ the outcome did not arrive in time.
 """
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+from pydantic import BaseModel
 
 from blueprints import identity
 from blueprints.app_storage import in_thread
@@ -21,7 +23,15 @@ from blueprints.documents.store import find_children
 from blueprints.documents.views import DocumentView, document_body, load_document
 from blueprints.http_errors import ApiError, json_response
 from blueprints.http_headers import ACTOR, IDEMPOTENCY_KEY, IF_MATCH
-from blueprints.http_input import JsonBody, endpoint, path_id, read_body, read_header, read_json
+from blueprints.http_input import (
+    HandlerT,
+    JsonBody,
+    endpoint,
+    path_id,
+    read_body,
+    read_header,
+    read_json,
+)
 from models.documents import CancelRequest, DocumentUpdateEvent, RequestOutcome, SubmitRequest
 from models.responses import DocumentChanged
 
@@ -34,6 +44,17 @@ _DOCUMENT = {"id": "document"}
 _CHANGE_HEADERS = (IF_MATCH, IDEMPOTENCY_KEY)
 # 200 with the outcome, or 202 when the outcome did not arrive in time.
 _CHANGED = {200: DocumentChanged, 202: DocumentChanged}
+
+
+def _change(model: type[BaseModel]) -> Callable[[HandlerT], HandlerT]:
+    # submit and cancel read the same headers and answer alike; only their bodies differ.
+    return endpoint(
+        path=_DOCUMENT,
+        headers=_CHANGE_HEADERS,
+        body=JsonBody(model),
+        responses=_CHANGED,
+        errors=(403, 404, 409, 412),
+    )
 
 
 def _if_match(req: func.HttpRequest) -> int | None:
@@ -162,13 +183,7 @@ async def patch_document(
 
 @bp.route(route="documents/{id}/submit", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@endpoint(
-    path=_DOCUMENT,
-    headers=_CHANGE_HEADERS,
-    body=JsonBody(SubmitRequest),
-    responses=_CHANGED,
-    errors=(403, 404, 409, 412),
-)
+@_change(SubmitRequest)
 async def submit_document(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -223,13 +238,7 @@ async def _cascade(
 
 @bp.route(route="documents/{id}/cancel", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@endpoint(
-    path=_DOCUMENT,
-    headers=_CHANGE_HEADERS,
-    body=JsonBody(CancelRequest),
-    responses=_CHANGED,
-    errors=(403, 404, 409, 412),
-)
+@_change(CancelRequest)
 async def cancel_document(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:

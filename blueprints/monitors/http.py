@@ -24,6 +24,7 @@ from blueprints.instance_status import (
     refuse_foreign_instance,
     require_instance_of,
     require_unfinished,
+    running_conflict,
     runtime_status,
     start_or_refuse,
 )
@@ -42,13 +43,9 @@ _MONITOR = {"monitorId": "monitor"}
 
 
 def _running(monitor_id: str, current: str) -> ApiError:
-    return ApiError(
-        409,
-        "MonitorAlreadyRunning",
-        f"Monitor '{monitor_id}' is already {current}; stop it first.",
-        [{"field": "monitorId", "code": "instance_running", "message": f"is {current}"}],
-        headers={"Location": f"/api/monitors/{monitor_id}"},
-    )
+    message = f"Monitor '{monitor_id}' is already {current}; stop it first."
+    location = f"/api/monitors/{monitor_id}"
+    return running_conflict("MonitorAlreadyRunning", message, "monitorId", current, location)
 
 
 @bp.route(route="monitors", methods=["POST"])

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.blueprints.orders.orders_harness import make_order
 from tests.e2e.conftest import PROJECT, HostProcess
 from tests.fuzz.checks import Tally
 
@@ -120,20 +121,7 @@ def fuzz_host(azurite: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         process.stop()
 
 
-ORDER = {
-    "orderId": "fuzz-order-1",
-    "customerId": "c-1",
-    "customerEmail": "a@example.com",
-    "items": [{"productId": "p", "sku": "SKU-F1", "name": "Mug", "quantity": 1, "unitPrice": 12.5}],
-    "shippingAddress": {
-        "street": "1 Main St",
-        "city": "Seattle",
-        "state": "WA",
-        "zipCode": "98101",
-        "country": "US",
-    },
-    "paymentDetails": {"method": "credit_card", "token": "tok_visa"},
-}
+ORDER = make_order("fuzz-order-1", [("SKU-F1", 1, 12.5)])
 
 
 @pytest.fixture(scope="package")
