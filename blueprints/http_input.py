@@ -41,6 +41,7 @@ __all__ = [
     "HandlerT",
     "IntParam",
     "JsonBody",
+    "PathParam",
     "TextBody",
     "endpoint",
     "endpoint_of",
@@ -220,7 +221,15 @@ def _text(raw: bytes) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise _invalid("body", "not_utf8", "must be UTF-8 text") from error
+        # Refused, not replaced: a U+FFFD would make a corrupt record look valid.
+        line = raw[: error.start].count(b"\n") + 1
+        where = f"line {line} is not valid UTF-8 text"
+        raise ApiError(
+            400,
+            "InvalidEncoding",
+            f"The body must be UTF-8 text: {where}.",
+            [{"field": "body", "code": "invalid_utf8", "message": where}],
+        ) from None
 
 
 def _request_in(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> func.HttpRequest:

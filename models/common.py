@@ -171,7 +171,7 @@ _FAILED_FUNCTION = re.compile(
 _EXCEPTION_TYPE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt):\s*")
 # Where a message starts showing the program rather than the problem.
 _INTERNALS = re.compile(
-    r"Traceback|File \"|\.py\b|site-packages|\bline \d+|0x[0-9a-fA-F]{6,}|<[\w.]+ object|\{\"\$type"
+    r"Traceback|File \"|\.py\b|site-packages|0x[0-9a-fA-F]{6,}|<[\w.]+ object|\{\"\$type"
 )
 # A file system path (not a URL's path): /a/b/c or C:\\a\\b.
 _FILE_PATH = re.compile(r"(?<![:/\w])(?:[A-Za-z]:)?[/\\](?:[\w.-]+[/\\])+[\w.-]*")

@@ -60,12 +60,13 @@ _JSON_LINES = ("application/x-ndjson", "application/jsonl", "application/json", 
     responses={201: BatchInputStored},
 )
 async def upload_batch_input(req: func.HttpRequest) -> func.HttpResponse:
-    """Store the body (JSON lines, one record per line) as an input blob."""
+    """Store the body (UTF-8 JSON lines, one record per line) as an input blob."""
     name = path_id(req, "name")
-    text = read_text(req)
+    text = read_text(req)  # UTF-8 checked at the boundary: a bad byte is refused, not replaced
     blob_name = store.input_blob(name)
     await in_thread(store.write_text, blob_name, text)
-    body = {"blobName": blob_name, "items": len(input_lines(None, text)), "bytes": len(text)}
+    size = len(text.encode("utf-8"))
+    body = {"blobName": blob_name, "items": len(input_lines(None, text)), "bytes": size}
     return json_response(body, status=201, headers={"Location": f"/api/batches/inputs/{name}"})
 
 
@@ -101,6 +102,14 @@ async def start_batch(
             "ValidationFailed",
             f"dataSource.blobName must name an uploaded input ('{store.INPUTS_PREFIX}<name>').",
             [{"field": "dataSource.blobName", "code": "not_an_input", "message": "not an input"}],
+        )
+    if source.blob_name is not None and not await in_thread(store.blob_exists, source.blob_name):
+        message = f"no blob '{source.blob_name}' in the '{store.BATCH_CONTAINER}' container"
+        raise ApiError(
+            400,
+            "ValidationFailed",
+            f"dataSource.blobName: {message}; upload it with PUT /api/batches/inputs/{{name}}.",
+            [{"field": "dataSource.blobName", "code": "not_found", "message": message}],
         )
     if source.items is not None:
         # Inline items go to a blob first: an orchestration input is replayed with every

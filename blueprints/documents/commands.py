@@ -10,25 +10,19 @@ event that arrived while the instance was between generations and was not carrie
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 
 import azure.durable_functions as df
 
 from blueprints.documents.views import DocumentView, find_document
 from blueprints.http_errors import ApiError
+from blueprints.request_outcomes import request_id_of, wait_seconds
 from models.documents import UPDATE_EVENT, DocumentUpdateEvent, RequestOutcome
 
-__all__ = ["WAIT_SETTING", "closed_conflict", "new_request_id", "send_update"]
+__all__ = ["WAIT_SETTING", "closed_conflict", "request_id_of", "send_update"]
 
 WAIT_SETTING = "DOCUMENTS_UPDATE_WAIT_SECONDS"
 _DEFAULT_WAIT_SECONDS = 5.0
 _RAISE_AGAIN_AFTER = 1.0
-
-
-def new_request_id() -> str:
-    """Return a request ID for a request that came without an ``Idempotency-Key``."""
-    return uuid.uuid4().hex
 
 
 def closed_conflict(view: DocumentView) -> ApiError:
@@ -42,31 +36,20 @@ def closed_conflict(view: DocumentView) -> ApiError:
     )
 
 
-def _wait_seconds() -> float:
-    try:
-        return float(os.environ.get(WAIT_SETTING, _DEFAULT_WAIT_SECONDS))
-    except ValueError:
-        return _DEFAULT_WAIT_SECONDS
-
-
 def _outcome_in(view: DocumentView, request_id: str) -> RequestOutcome | None:
     return next((item for item in view.outcomes if item.request_id == request_id), None)
 
 
-async def _raise_update(
+async def _raise_unless_gone(
     client: df.DurableOrchestrationClient, document_id: str, update: DocumentUpdateEvent
-) -> bool:
-    """Raise the update; False when the instance finished meanwhile (the host answers 410)."""
+) -> None:
     try:
         await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
     except Exception as error:
-        # The SDK reports the host's 410 only through the message. A finished document either
-        # applied the request already (its outcome is recorded) or is closed: both are read
-        # from the document, not a server error.
+        # The document closed since it was read (perhaps by this very request, raised again
+        # after a slow second): the next read shows the outcome, or that it is closed.
         if "is gone" not in str(error):
             raise
-        return False
-    return True
 
 
 async def send_update(
@@ -82,10 +65,9 @@ async def send_update(
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
-    deadline = started + _wait_seconds()
+    deadline = started + wait_seconds(WAIT_SETTING, _DEFAULT_WAIT_SECONDS)
     raised_again = False
-    if not await _raise_update(client, document_id, update):
-        return None, await find_document(client, document_id)
+    await _raise_unless_gone(client, document_id, update)
     delay = 0.01
     view: DocumentView | None = None
     while True:
@@ -98,6 +80,6 @@ async def send_update(
             return None, view
         if not raised_again and now - started >= _RAISE_AGAIN_AFTER:
             raised_again = True
-            await _raise_update(client, document_id, update)
+            await _raise_unless_gone(client, document_id, update)
         await asyncio.sleep(min(delay, max(deadline - now, 0)))
         delay = min(delay * 2, 0.2)

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from blueprints import identity
 from blueprints.app_storage import in_thread
 from blueprints.documents import rules
-from blueprints.documents.commands import closed_conflict, new_request_id, send_update
+from blueprints.documents.commands import closed_conflict, request_id_of, send_update
 from blueprints.documents.store import find_children
 from blueprints.documents.views import DocumentView, document_body, load_document
 from blueprints.http_errors import ApiError, json_response
@@ -60,11 +60,6 @@ def _change(model: type[BaseModel]) -> Callable[[HandlerT], HandlerT]:
 def _if_match(req: func.HttpRequest) -> int | None:
     revision: int | None = read_header(req, IF_MATCH)
     return revision
-
-
-def _request_id(req: func.HttpRequest) -> str:
-    key: str | None = read_header(req, IDEMPOTENCY_KEY)
-    return key or new_request_id()
 
 
 def _stale(expected: int, revision: int) -> ApiError:
@@ -164,7 +159,7 @@ async def patch_document(
             [{"field": "body", "code": "object_expected", "message": "not an object"}],
         )
     expected = _if_match(req)
-    request_id = _request_id(req)
+    request_id = request_id_of(req)
     view = await _open_document(client, document_id, expected)
     try:  # a dry run, so a bad patch gets its 400 without a round trip
         rules.apply_patch(view.document.model_copy(deep=True), patch, datetime.now(UTC))
@@ -192,7 +187,7 @@ async def submit_document(
     request = read_body(req, SubmitRequest)
     approver = identity.resolve_actor(req, request.approver, "approver")
     expected = _if_match(req)
-    request_id = _request_id(req)
+    request_id = request_id_of(req)
     view = await _open_document(client, document_id, expected)
     missing = rules.missing_sections(view.document)
     if missing:
@@ -246,7 +241,7 @@ async def cancel_document(
     document_id = path_id(req, "id")
     request = read_body(req, CancelRequest)
     request.actor = identity.resolve_actor(req, request.actor, "actor")
-    request_id = _request_id(req)
+    request_id = request_id_of(req)
     await _open_document(client, document_id, _if_match(req))
     update = DocumentUpdateEvent(
         request_id=request_id, action="cancel", reason=request.reason, actor=request.actor

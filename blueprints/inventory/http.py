@@ -1,10 +1,13 @@
 """``POST /api/inventory/{sku}`` (restock) and ``GET /api/inventory/{sku}`` (read the stock)."""
 
+from datetime import UTC, datetime
+
 import azure.durable_functions as df
 import azure.functions as func
 
 from blueprints.http_errors import ApiError, json_response
 from blueprints.http_input import JsonBody, endpoint, path_id, read_body
+from blueprints.inventory.stock import expire_due
 from models.common import decode_json_text
 from models.inventory import INVENTORY_ENTITY, InventoryState, InventoryView, RestockRequest
 from models.responses import RestockAccepted
@@ -48,7 +51,13 @@ async def read_stock(
             [{"field": "sku", "code": "not_found", "message": f"unknown SKU '{sku}'"}],
         )
     state = InventoryState.model_validate(decode_json_text(response.entity_state, levels=2))
+    # Shown as the entity will see it at its next operation: expired holds are available.
+    expire_due(state, datetime.now(UTC))
     view = InventoryView(
-        sku=sku, available=state.available, reserved=state.reserved, reservations=state.reservations
+        sku=sku,
+        available=state.available,
+        reserved=state.reserved,
+        reservations=state.reservations,
+        expires_at=state.expires,
     )
     return json_response(view.to_wire())

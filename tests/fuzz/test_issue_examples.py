@@ -334,6 +334,7 @@ def _fail(payload: Any) -> Any:
 async def test_a_failed_batch_shows_a_short_reason_not_the_traceback() -> None:
     async with DurableTestHost(".", activity_overrides={"partition_batch_input": _fail}) as host:
         http = await host.http()
+        assert (await http.put("/api/batches/inputs/x", data=b'{"a": 1}\n')).status == 201
         started = await http.post(
             "/api/batches", json={"jobId": "fails-1", "dataSource": {"blobName": "inputs/x"}}
         )
