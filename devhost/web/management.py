@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import sys
 import uuid
@@ -84,9 +85,28 @@ MAX_JSON_DEPTH = 64
 # -- responses --------------------------------------------------------------------------------
 
 
+def _special_floats_as_strings(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _special_floats_as_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_special_floats_as_strings(item) for item in value]
+    return value
+
+
 def to_json(value: Any) -> str:
-    """Compact JSON, non-ASCII kept, like ``JsonConvert.SerializeObject``."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON, non-ASCII kept, like ``JsonConvert.SerializeObject``.
+
+    NaN and infinities (which a JSON body may carry into a stored payload, as Newtonsoft reads
+    them) are written as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``:
+    Newtonsoft's default ``FloatFormatHandling.String``, so every answer is valid JSON.
+    """
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        fixed = _special_floats_as_strings(value)
+        return json.dumps(fixed, separators=(",", ":"), ensure_ascii=False)
 
 
 def json_response(

@@ -737,3 +737,27 @@ async def test_a_continuation_token_the_store_did_not_hand_out_is_400(
     assert body["Message"] == "One or more of the arguments submitted is incorrect"
     assert body["ExceptionMessage"] == "The continuation token is not valid."
     assert without_token.status == 500  # no token: the store's own fault
+
+
+async def test_nan_and_infinity_are_answered_as_strings_as_newtonsoft_writes_them(
+    http: TestClient[Any, Any], backend: FakeBackend
+) -> None:
+    started = await http.post(
+        "/durabletask/orchestrators/hello_orchestrator/i-nan",
+        data=b'{"n": NaN, "big": 1e400, "small": -Infinity, "ok": 1.5}',
+    )
+    assert started.status == 202
+
+    status = await http.get("/durabletask/instances/i-nan")
+    listed = await http.get("/durabletask/instances")
+
+    def strict(text: str) -> Any:
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the answer"))
+
+    assert strict(await status.text())["input"] == {
+        "n": "NaN",
+        "big": "Infinity",
+        "small": "-Infinity",
+        "ok": 1.5,
+    }
+    assert strict(await listed.text())[0]["input"]["n"] == "NaN"
