@@ -44,6 +44,7 @@ Registered:
 - ``blueprints.documents.http_documents``: ``POST|GET /api/documents``,
   ``GET /api/documents/{id}[/status]``; ``blueprints.documents.http_commands``:
   ``PATCH /api/documents/{id}``, ``POST /api/documents/{id}/submit|cancel``
+- ``blueprints.openapi``: ``GET /api/openapi.json``, the OpenAPI document of this app
 
 tests/test_function_app.py fails when a blueprint module is left out here.
 """
@@ -51,7 +52,7 @@ tests/test_function_app.py fails when a blueprint module is left out here.
 import azure.durable_functions as df
 import azure.functions as func
 
-from blueprints import events, http_starter, instances
+from blueprints import events, http_starter, instances, openapi
 from blueprints.approvals import activities as approval_activities
 from blueprints.approvals import chain_http as approval_chain_http
 from blueprints.approvals import chain_orchestrator as approval_chain_orchestrator
@@ -121,3 +122,4 @@ app.register_functions(order_orchestrator.bp)
 app.register_functions(order_tracking.bp)
 app.register_functions(order_activities.bp)
 app.register_functions(order_http.bp)
+app.register_functions(openapi.blueprint_for(app))

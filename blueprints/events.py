@@ -17,21 +17,16 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from blueprints import identity
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    read_json_body,
-    validate_model,
-)
+from blueprints.http_errors import ApiError, json_response, validate_model
+from blueprints.http_input import JsonBody, endpoint, path_id, read_json
 from blueprints.instance_status import (
     instance_finished,
     instance_not_found,
     require_instance,
     require_unfinished,
-    validate_instance_id,
 )
 from models.registry import get_workflow
+from models.responses import EventAccepted
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +38,20 @@ _NO_MORE_EVENTS = "it no longer accepts events"
 
 @bp.route(route="instances/{instanceId}/events/{eventName}", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path={"instanceId": "instance", "eventName": "event"},
+    body=JsonBody(None, description="The payload, validated against the event's model."),
+    responses={202: EventAccepted},
+    errors=(403, 404, 410),
+)
 async def raise_event(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Validate an event payload against the instance's event model and raise it."""
-    instance_id = req.route_params["instanceId"]
-    event_name = req.route_params["eventName"]
-    validate_instance_id(instance_id)  # entities take no events here: they have their routes
-    body = read_json_body(req)
+    # The grammar of the instanceId refuses entity IDs: entities take events on their own routes.
+    instance_id = path_id(req, "instanceId")
+    event_name = path_id(req, "eventName")
+    body = read_json(req)
 
     status = await require_instance(client, instance_id)
     orchestrator = status.name or ""

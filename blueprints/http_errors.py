@@ -1,4 +1,4 @@
-"""The one error body every HTTP endpoint answers with, and the request-parsing helpers that use it.
+"""The one error body every HTTP endpoint answers with, and the answers that use it.
 
 Shape::
 
@@ -7,8 +7,10 @@ Shape::
                "details": [{"field": "cities[0]", "code": "string_too_short",
                             "message": "String should have at least 1 character"}]}}
 
-Handlers raise :class:`ApiError`; the :func:`json_errors` decorator turns it, and any
-unexpected exception, into that body, so no client mistake surfaces as a bare 500.
+A server-side failure (5xx) also carries ``"correlationId"``: the same ID is in the log line
+that holds the exception, and nothing else about it leaves (no exception text, traceback or
+file path). Handlers raise :class:`ApiError`; :func:`json_errors` (applied by
+``blueprints.http_input.endpoint``) turns it, and any unexpected exception, into that body.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import functools
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
@@ -31,7 +34,8 @@ __all__ = [
     "json_errors",
     "json_response",
     "list_page_response",
-    "read_json_body",
+    "new_correlation_id",
+    "server_error",
     "validate_model",
 ]
 
@@ -65,6 +69,7 @@ class ApiError(Exception):
         message: str,
         details: list[dict[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
+        correlation_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -72,6 +77,7 @@ class ApiError(Exception):
         self.message = message
         self.details = details or []
         self.headers = dict(headers or {})
+        self.correlation_id = correlation_id
 
     def to_response(self) -> func.HttpResponse:
         """Return the error as an HTTP response.
@@ -81,7 +87,9 @@ class ApiError(Exception):
         azure.functions.HttpResponse
             The JSON error body with this error's status and headers.
         """
-        return error_response(self.status, self.code, self.message, self.details, self.headers)
+        return error_response(
+            self.status, self.code, self.message, self.details, self.headers, self.correlation_id
+        )
 
 
 def json_response(
@@ -104,7 +112,8 @@ def json_response(
         The response, with ``Content-Type: application/json``.
     """
     return func.HttpResponse(
-        body=json.dumps(body),
+        # allow_nan=False: NaN and Infinity are not JSON, so none is ever sent.
+        body=json.dumps(body, allow_nan=False),
         status_code=status,
         mimetype="application/json",
         headers=dict(headers or {}),
@@ -117,6 +126,7 @@ def error_response(
     message: str,
     details: list[dict[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
+    correlation_id: str | None = None,
 ) -> func.HttpResponse:
     """Return an HTTP response carrying the standard error body.
 
@@ -132,14 +142,52 @@ def error_response(
         One entry per problem.
     headers : Mapping[str, str] | None
         Extra response headers.
+    correlation_id : str | None
+        The ID under which the failure was logged (server-side failures).
 
     Returns
     -------
     azure.functions.HttpResponse
-        ``{"error": {"code", "message", "details"}}`` with the given status.
+        ``{"error": {"code", "message", "details"[, "correlationId"]}}`` with the given status.
     """
-    body = {"error": {"code": code, "message": message, "details": details or []}}
-    return json_response(body, status=status, headers=headers)
+    error: dict[str, Any] = {"code": code, "message": message, "details": details or []}
+    if correlation_id is not None:
+        error["correlationId"] = correlation_id
+    return json_response({"error": error}, status=status, headers=headers)
+
+
+def new_correlation_id() -> str:
+    """Return a new ID to log a failure under and hand to the caller."""
+    return uuid.uuid4().hex
+
+
+def server_error(status: int, code: str, message: str, log_message: str, *args: Any) -> ApiError:
+    """Log a server-side failure with a new correlation ID and return the error to answer.
+
+    Parameters
+    ----------
+    status : int
+        502, 503...
+    code : str
+        The error code.
+    message : str
+        What the caller can do, without the failure's internals.
+    log_message, *args : str, Any
+        What happened, for the log only (``logging`` style).
+
+    Returns
+    -------
+    ApiError
+        The error, its message ending with the correlation ID it also carries.
+    """
+    correlation_id = new_correlation_id()
+    logger.error(f"{log_message} [correlation ID %s]", *args, correlation_id)
+    return ApiError(
+        status,
+        code,
+        f"{message} (correlation ID {correlation_id}).",
+        correlation_id=correlation_id,
+    )
 
 
 def json_errors(
@@ -159,7 +207,8 @@ def json_errors(
     Returns
     -------
     Callable[P, Awaitable[func.HttpResponse]]
-        The handler, answering :class:`ApiError` with its status and anything else with 500.
+        The handler, answering :class:`ApiError` with its status and anything else with a 500
+        that carries only a correlation ID (the exception goes to the log under it).
     """
 
     @functools.wraps(handler)
@@ -169,53 +218,21 @@ def json_errors(
         except ApiError as error:
             return error.to_response()
         except Exception:
-            logger.exception("Unhandled error in HTTP handler %s", handler.__name__)
+            correlation_id = new_correlation_id()
+            logger.exception(
+                "Unhandled error in HTTP handler %s [correlation ID %s]",
+                handler.__name__,
+                correlation_id,
+            )
             return error_response(
                 500,
                 "InternalError",
-                "The server failed to process the request; the error has been logged.",
+                "The server failed to process the request; the error has been logged under "
+                f"correlation ID {correlation_id}.",
+                correlation_id=correlation_id,
             )
 
     return wrapper
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def read_json_body(req: func.HttpRequest) -> Any:
-    """Parse the request body as JSON; an empty body reads as an empty object.
-
-    Reading an empty body as ``{}`` lets validation name each missing field, and lets a model
-    whose fields all have defaults be used without a body.
-
-    Parameters
-    ----------
-    req : azure.functions.HttpRequest
-        The request.
-
-    Returns
-    -------
-    Any
-        The parsed JSON value.
-
-    Raises
-    ------
-    ApiError
-        400 ``MalformedJson`` when the body is not JSON text (NaN and Infinity included).
-    """
-    raw = req.get_body()
-    if not raw or not raw.strip():
-        return {}
-    try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except ValueError as error:
-        raise ApiError(
-            400,
-            "MalformedJson",
-            f"The request body is not valid JSON: {error}.",
-            [{"field": "body", "code": "json_invalid", "message": str(error)}],
-        ) from error
 
 
 _SOURCE_PHRASES = {"body": "request body", "query": "query string"}
@@ -258,18 +275,15 @@ def validate_model(model: type[ModelT], data: Any, source: str = "body") -> Mode
 
 
 async def list_page_response(
-    req: func.HttpRequest,
-    query_model: type[ModelT],
+    query: ModelT,
     list_page: Callable[[ModelT], WireModel],
 ) -> func.HttpResponse:
-    """Answer a list route: validate the query string, read one page, return it as JSON.
+    """Answer a list route: read one page for the checked query, return it as JSON.
 
     Parameters
     ----------
-    req : func.HttpRequest
-        The GET request; its query string is validated against ``query_model``.
-    query_model : type[ModelT]
-        The route's query model (filters, ``top``, ``continuationToken``).
+    query : ModelT
+        The route's checked query (filters, ``top``, ``continuationToken``).
     list_page : Callable[[ModelT], WireModel]
         The blocking table read (``app_storage.query_page`` underneath); it runs in a thread
         and raises ``ValueError`` for a continuation token it did not hand out.
@@ -282,10 +296,9 @@ async def list_page_response(
     Raises
     ------
     ApiError
-        400 ``ValidationFailed`` for a bad filter, 400 ``InvalidContinuationToken`` (naming
-        the ``continuationToken`` field) for a token no list route of this API handed out.
+        400 ``InvalidContinuationToken`` (naming the ``continuationToken`` field) for a token
+        no list route of this API handed out.
     """
-    query = validate_model(query_model, dict(req.params), source="query")
     try:
         page = await asyncio.to_thread(list_page, query)
     except ValueError as error:
@@ -293,6 +306,6 @@ async def list_page_response(
             400,
             "InvalidContinuationToken",
             "The continuation token is not one this API handed out; start from the first page.",
-            [{"field": "continuationToken", "code": "invalid", "message": str(error)}],
+            [{"field": "continuationToken", "code": "invalid", "message": "token not accepted"}],
         ) from error
     return json_response(page.to_wire())

@@ -17,40 +17,45 @@ from typing import NoReturn
 import azure.durable_functions as df
 import azure.functions as func
 
-from blueprints.http_errors import ApiError, json_errors, read_json_body, validate_model
-from blueprints.instance_status import (
-    ACTIVE_STATUSES,
-    refuse_foreign_instance,
-    runtime_status,
-    validate_instance_id,
-)
+from blueprints.http_errors import ApiError, validate_model
+from blueprints.http_input import JsonBody, endpoint, path_id, read_json
+from blueprints.instance_status import ACTIVE_STATUSES, refuse_foreign_instance, runtime_status
 from models.registry import WorkflowSpec, get_public_workflow, registered_workflows
+from models.responses import CheckStatusResponse
 
 logger = logging.getLogger(__name__)
 
 bp = df.Blueprint()
 
 
+# The body's model depends on the orchestrator named in the route: the boundary parses it
+# within its limits, _start validates it against that orchestrator's input model.
+_STARTED = {202: CheckStatusResponse}
+
+
 @bp.route(route="orchestrators/{name}", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(path={"name": "orchestrator"}, body=JsonBody(None), responses=_STARTED, errors=(404,))
 async def start_orchestration(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Start an orchestration with a validated input under a generated instance ID."""
-    return await _start(req, client, req.route_params["name"], instance_id=None)
+    return await _start(req, client, path_id(req, "name"), instance_id=None)
 
 
 @bp.route(route="orchestrators/{name}/{instanceId}", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path={"name": "orchestrator", "instanceId": "instance"},
+    body=JsonBody(None),
+    responses=_STARTED,
+    errors=(404, 409),
+)
 async def start_orchestration_with_id(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Start an orchestration with a validated input under the caller's instance ID."""
-    return await _start(
-        req, client, req.route_params["name"], instance_id=req.route_params["instanceId"]
-    )
+    return await _start(req, client, path_id(req, "name"), path_id(req, "instanceId"))
 
 
 def _find_workflow(name: str) -> WorkflowSpec:
@@ -117,9 +122,7 @@ async def _start(
     instance_id: str | None,
 ) -> func.HttpResponse:
     spec = _find_workflow(name)
-    if instance_id is not None:
-        validate_instance_id(instance_id)
-    orchestration_input = validate_model(spec.input_model, read_json_body(req))
+    orchestration_input = validate_model(spec.input_model, read_json(req))
     if instance_id is not None:
         await _refuse_if_running(req, client, instance_id, spec.name)
     try:

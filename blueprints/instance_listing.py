@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import azure.durable_functions as df
 
-from blueprints.http_errors import ApiError
+from blueprints.http_errors import ApiError, server_error
 from blueprints.instance_status import listed_status_view
 from models.management import InstanceListQuery
 from models.registry import get_public_workflow
@@ -84,10 +84,14 @@ def _rejected(status: int, text: str, caller_token: bool) -> ApiError:
             "previous page unchanged, or drop it to start from the first page.",
             [{"field": "continuationToken", "code": "invalid", "message": "token rejected"}],
         )
-    return ApiError(
+    # What the host answered stays in the log: it may hold the host's stack trace.
+    return server_error(
         502,
         "ManagementApiError",
-        f"The durable management API answered {status}: {text[:300]}",
+        f"The durable management API answered {status}; try again later",
+        "The durable management API answered %s: %s",
+        status,
+        text[:2000],
     )
 
 
@@ -150,10 +154,11 @@ async def fetch_instances(
                 if token is None or len(found) >= query.top:
                     break
     except (aiohttp.ClientError, TimeoutError) as error:
-        raise ApiError(
+        raise server_error(
             503,
             "ManagementApiUnavailable",
-            "The durable management API could not be reached: "
-            f"{str(error) or type(error).__name__}.",
+            "The durable management API could not be reached; try again later",
+            "The durable management API could not be reached: %r",
+            error,
         ) from error
     return InstancePage(instances=found, continuation_token=token)

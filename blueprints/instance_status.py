@@ -6,7 +6,7 @@ are defensive: a payload the API cannot decode is shown as stored rather than fa
 
 from __future__ import annotations
 
-import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -26,9 +26,10 @@ __all__ = [
     "require_instance",
     "require_instance_of",
     "require_public_instance",
+    "running_conflict",
     "runtime_status",
+    "start_or_refuse",
     "status_view",
-    "validate_instance_id",
 ]
 
 # The statuses that block starting the same instance ID again under the host.json setting
@@ -42,43 +43,62 @@ ACTIVE_STATUSES = frozenset(
     }
 )
 
-MAX_INSTANCE_ID_LENGTH = 256
-_FORBIDDEN_ID_CHARACTERS = frozenset("/\\#?")
 
-
-def validate_instance_id(instance_id: str) -> None:
-    """Check an instance ID against the rules the durable extension enforces on start.
+def running_conflict(code: str, message: str, field: str, current: str, location: str) -> ApiError:
+    """Return the 409 for a start under an ID whose instance is still active.
 
     Parameters
     ----------
-    instance_id : str
-        The caller's instance ID.
+    code, message : str
+        The error code (``JobAlreadyRunning``...) and what to do about it.
+    field : str
+        The body field that named the ID.
+    current : str
+        The instance's runtime status.
+    location : str
+        Where to look at the running instance (the ``Location`` header).
+    """
+    return ApiError(
+        409,
+        code,
+        message,
+        [{"field": field, "code": "instance_running", "message": f"is {current}"}],
+        headers={"Location": location},
+    )
+
+
+async def start_or_refuse(
+    client: df.DurableOrchestrationClient,
+    orchestrator: str,
+    instance_id: str,
+    client_input: Any,
+    refusal: Callable[[str], ApiError],
+) -> None:
+    """Start an orchestration under a caller's instance ID; a start that lost a race is a 409.
+
+    Parameters
+    ----------
+    client : azure.durable_functions.DurableOrchestrationClient
+        The durable client.
+    orchestrator, instance_id, client_input
+        What to start, as ``client.start_new`` takes them.
+    refusal : Callable[[str], ApiError]
+        Builds the error for an instance in the given runtime status (the caller's 409).
 
     Raises
     ------
     ApiError
-        400 ``ValidationFailed`` naming ``instanceId`` when the ID is empty, longer than 256
-        characters, starts with ``@`` or contains ``/ \\ # ?`` or a control character.
+        ``refusal("Running")`` when another start of the same ID won between the caller's
+        status check and this start: the host refuses the second with "An Orchestration
+        instance with the status Running already exists." (a 500 the SDK turns into an
+        exception), which is the caller's conflict, not a server error.
     """
-    problem = None
-    if not instance_id.strip():
-        problem = "must not be empty"
-    elif len(instance_id) > MAX_INSTANCE_ID_LENGTH:
-        problem = f"must be at most {MAX_INSTANCE_ID_LENGTH} characters"
-    elif instance_id.startswith("@"):
-        problem = "must not start with '@' (reserved for entities)"
-    elif any(
-        char in _FORBIDDEN_ID_CHARACTERS or unicodedata.category(char) == "Cc"
-        for char in instance_id
-    ):
-        problem = "must not contain '/', '\\', '#', '?' or control characters"
-    if problem:
-        raise ApiError(
-            400,
-            "ValidationFailed",
-            f"The instance ID {problem}.",
-            [{"field": "instanceId", "code": "invalid_instance_id", "message": problem}],
-        )
+    try:
+        await client.start_new(orchestrator, instance_id=instance_id, client_input=client_input)
+    except Exception as error:
+        if "already exists" not in str(error):
+            raise
+        raise refusal("Running") from error
 
 
 def runtime_status(status: df.DurableOrchestrationStatus) -> RuntimeStatus | None:
@@ -141,17 +161,17 @@ async def require_public_instance(
 ) -> df.DurableOrchestrationStatus:
     """Return the status of an instance the generic instance routes may manage.
 
-    Entities (``@name@key``) are refused up front (400: they are reached through their own
-    routes), and an instance of a workflow that is not registered ``public`` (an order, an
-    approval, a sub-orchestration such as ``saga``) answers 404 like an unknown ID, so these
-    routes can neither stop nor purge what another route owns, nor say that it exists.
+    Entities (``@name@key``) never get here: the route's ``instanceId`` passed the ID grammar
+    at the input boundary (400; they are reached through their own routes). An instance of a
+    workflow that is not registered ``public`` (an order, an approval, a sub-orchestration such
+    as ``saga``) answers 404 like an unknown ID, so these routes can neither stop nor purge what
+    another route owns, nor say that it exists.
 
     Raises
     ------
     ApiError
-        400 for an entity ID or a malformed ID, 404 ``InstanceNotFound`` otherwise.
+        404 ``InstanceNotFound``.
     """
-    validate_instance_id(instance_id)
     status = await require_instance(client, instance_id, show_history=show_history)
     if get_public_workflow(status.name or "") is None:
         raise instance_not_found(instance_id)

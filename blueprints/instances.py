@@ -18,19 +18,14 @@ sub-orchestrations) answer 404, so nothing here stops or purges what another rou
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    read_json_body,
-    validate_model,
-)
+from blueprints.http_errors import ApiError, json_response
+from blueprints.http_headers import CONTINUATION_TOKEN
+from blueprints.http_input import JsonBody, endpoint, path_id, read_body, read_header, read_query
 from blueprints.instance_listing import CONTINUATION_HEADER, fetch_instances
 from blueprints.instance_status import (
     instance_finished,
@@ -41,29 +36,46 @@ from blueprints.instance_status import (
 )
 from models.management import (
     InstanceCommand,
+    InstanceCommandQuery,
     InstanceListQuery,
     InstanceStatusQuery,
     RuntimeStatus,
 )
+from models.responses import CommandAccepted, InstanceList, InstanceStatusView, PurgeResult
 
 logger = logging.getLogger(__name__)
 
 bp = df.Blueprint()
 
 
+_INSTANCE = {"instanceId": "instance"}
+# terminate, suspend and resume read the same request and answer alike.
+_command_endpoint = endpoint(
+    path=_INSTANCE,
+    query=InstanceCommandQuery,
+    body=JsonBody(InstanceCommand),
+    responses={202: CommandAccepted},
+    errors=(404, 409, 410),
+)
+
+
 @bp.route(route="instances", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    query=InstanceListQuery,
+    headers=(CONTINUATION_TOKEN,),
+    responses={200: InstanceList},
+    errors=(502, 503),
+)
 async def list_instances(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """List instances by name, status, creation time and ID prefix, one page at a time."""
-    params: dict[str, Any] = dict(req.params)
-    header_token = req.headers.get(CONTINUATION_HEADER)
-    if header_token and "continuationToken" not in params:
-        params["continuationToken"] = header_token
-    query = validate_model(InstanceListQuery, params, source="query")
-    page = await fetch_instances(client, query)
+    listing = read_query(req, InstanceListQuery)
+    header_token = read_header(req, CONTINUATION_TOKEN)
+    if header_token and listing.continuation_token is None:
+        listing = listing.model_copy(update={"continuation_token": header_token})
+    page = await fetch_instances(client, listing)
     headers = {CONTINUATION_HEADER: page.continuation_token} if page.continuation_token else {}
     return json_response(
         {"instances": page.instances, "continuationToken": page.continuation_token},
@@ -73,21 +85,25 @@ async def list_instances(
 
 @bp.route(route="instances/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path=_INSTANCE,
+    query=InstanceStatusQuery,
+    responses={200: InstanceStatusView},
+    errors=(404,),
+)
 async def get_instance(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Return one instance's status, with its history when ``history=true``."""
-    query = validate_model(InstanceStatusQuery, dict(req.params), source="query")
-    status = await require_public_instance(
-        client, req.route_params["instanceId"], show_history=query.history
-    )
-    return json_response(status_view(status, include_history=query.history))
+    history = read_query(req, InstanceStatusQuery).history
+    instance_id = path_id(req, "instanceId")
+    status = await require_public_instance(client, instance_id, show_history=history)
+    return json_response(status_view(status, include_history=history))
 
 
 @bp.route(route="instances/{instanceId}/terminate", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@_command_endpoint
 async def terminate_instance(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -97,7 +113,7 @@ async def terminate_instance(
 
 @bp.route(route="instances/{instanceId}/suspend", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@_command_endpoint
 async def suspend_instance(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -107,7 +123,7 @@ async def suspend_instance(
 
 @bp.route(route="instances/{instanceId}/resume", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@_command_endpoint
 async def resume_instance(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -117,12 +133,12 @@ async def resume_instance(
 
 @bp.route(route="instances/{instanceId}", methods=["DELETE"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(path=_INSTANCE, responses={200: PurgeResult}, errors=(404, 409))
 async def purge_instance(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Delete a finished instance's history and status."""
-    instance_id = req.route_params["instanceId"]
+    instance_id = path_id(req, "instanceId")
     status = await require_public_instance(client, instance_id)
     current = runtime_status(status)
     if current is None or not current.is_finished:
@@ -139,8 +155,8 @@ _PAST_TENSE = {"terminate": "Terminated", "suspend": "Suspended", "resume": "Res
 
 
 def _reason(req: func.HttpRequest, command: str) -> str:
-    body = validate_model(InstanceCommand, read_json_body(req))
-    return body.reason or req.params.get("reason") or f"{_PAST_TENSE[command]} via the HTTP API"
+    given = read_body(req, InstanceCommand).reason or read_query(req, InstanceCommandQuery).reason
+    return given or f"{_PAST_TENSE[command]} via the HTTP API"
 
 
 def _wrong_state(
@@ -177,7 +193,7 @@ async def _run_command(
     command: str,
     send: Callable[[str, str], Awaitable[None]],
 ) -> func.HttpResponse:
-    instance_id = req.route_params["instanceId"]
+    instance_id = path_id(req, "instanceId")
     reason = _reason(req, command)
     status = await require_public_instance(client, instance_id)
     _check_command_allowed(instance_id, command, runtime_status(status))

@@ -18,7 +18,8 @@ from typing import Any, Protocol, TypeVar
 import azure.functions as func
 
 from blueprints.http_errors import ApiError, json_response
-from models.ids import id_problem
+from blueprints.http_headers import IDEMPOTENCY_KEY
+from blueprints.http_input import read_header
 
 __all__ = [
     "Outcome",
@@ -55,21 +56,12 @@ class Outcome(Protocol):
 def request_id_of(req: func.HttpRequest) -> str:
     """Return the request's ``Idempotency-Key`` header, or a new request ID.
 
-    The key names the outcome in a URL and in the instance's status, so it must follow the ID
-    grammar (``models/ids.py``).
+    The key names the outcome in a URL and in the instance's status: the route declares the
+    header (``blueprints.http_headers.IDEMPOTENCY_KEY``), so the input boundary has checked it
+    against the ID grammar (``models/ids.py``) before the route runs.
     """
-    key = (req.headers.get("Idempotency-Key") or "").strip()
-    if not key:
-        return uuid.uuid4().hex
-    problem = id_problem(key, "idempotency")
-    if problem is not None:
-        raise ApiError(
-            400,
-            "ValidationFailed",
-            f"The Idempotency-Key header {problem}.",
-            [{"field": "Idempotency-Key", "code": "invalid_id", "message": problem}],
-        )
-    return key
+    key: str | None = read_header(req, IDEMPOTENCY_KEY)
+    return key or uuid.uuid4().hex
 
 
 def wait_seconds(setting: str, default: float) -> float:

@@ -13,11 +13,12 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from models.common import WireModel
-from models.ids import IdempotencyKey
+from models.common import ContinuationToken, WireModel
+from models.ids import IdempotencyKey, RequestId
 
 __all__ = [
     "APPROVAL_CHAIN_ORCHESTRATOR",
+    "MAX_LEVEL",
     "SYSTEM_APPROVER",
     "ApprovalChainInput",
     "ApprovalChainRequest",
@@ -50,6 +51,7 @@ APPROVAL_CHAIN_ORCHESTRATOR = "approval_chain"
 SYSTEM_APPROVER = "system"
 DEFAULT_INBOX_PAGE = 50
 MAX_INBOX_PAGE = 500
+MAX_LEVEL = 20
 
 Email = Annotated[
     str,
@@ -60,10 +62,6 @@ Email = Annotated[
         max_length=320,
         pattern=r"^[^@\s]+@[^@\s]+$",
     ),
-]
-# Part of the instance ID and of the event names, so kept to characters both accept.
-RequestId = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 ]
 FinalStatus = Literal["approved", "rejected", "timeout"]
 DecisionOutcome = Literal["approved", "rejected", "auto_approved", "auto_rejected", "escalated"]
@@ -84,7 +82,7 @@ def decision_event_name(request_id: str, level: int) -> str:
 class ApprovalLevel(WireModel):
     """One level of an approval chain."""
 
-    level: int = Field(ge=1, le=20, description="Position in the chain, 1-based.")
+    level: int = Field(ge=1, le=MAX_LEVEL, description="Position in the chain, 1-based.")
     approver_email: Email
     approver_role: str = Field(default="", max_length=100)
     timeout_hours: float = Field(gt=0, le=24 * 366, description="May be fractional.")
@@ -241,7 +239,7 @@ class ApprovalInboxQuery(WireModel):
     approver: Email
     status: TaskStatus | None = None
     top: int = Field(default=DEFAULT_INBOX_PAGE, ge=1, le=MAX_INBOX_PAGE)
-    continuation_token: str | None = Field(default=None, min_length=1)
+    continuation_token: ContinuationToken | None = None
 
 
 class ApprovalInboxPage(WireModel):

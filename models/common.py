@@ -9,14 +9,31 @@ custom-object encoding breaks on them).
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+import re
+import unicodedata
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel, to_pascal
 
 __all__ = [
+    "CONTINUATION_TOKEN_PATTERN",
+    "MAX_CONTINUATION_TOKEN",
+    "ContinuationToken",
+    "QueryText",
     "WireModel",
+    "check_text",
+    "comma_list",
     "decode_json_text",
+    "failure_reason",
     "parse_event",
     "validation_details",
 ]
@@ -27,6 +44,12 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 # §2.6); further levels cover a caller that serialised the model itself before raising it. An
 # event model always validates from an object, so decoding until one appears is safe there.
 _MAX_ENCODING_LEVELS = 3
+
+# Tokens are opaque: visible ASCII only (no space, control character or newline, so one can go
+# back into a header), bounded.
+CONTINUATION_TOKEN_PATTERN = r"^[!-~]+$"
+MAX_CONTINUATION_TOKEN = 4096
+MAX_QUERY_TEXT = 256
 
 
 def _accepted_spellings(field_name: str) -> AliasChoices:
@@ -48,6 +71,8 @@ class WireModel(BaseModel):
         ),
         populate_by_name=True,
         extra="ignore",
+        # NaN and infinity are not JSON: a stored one would later be served as invalid JSON.
+        allow_inf_nan=False,
     )
 
     def to_wire(self) -> dict[str, Any]:
@@ -59,6 +84,132 @@ class WireModel(BaseModel):
             ``model_dump(mode="json", by_alias=True)``: camelCase keys, JSON-safe values.
         """
         return self.model_dump(mode="json", by_alias=True)
+
+
+def check_text(value: str, max_length: int) -> str:
+    """Return free text a caller sent (a header, a query value) trimmed, or raise ``ValueError``.
+
+    Parameters
+    ----------
+    value : str
+        The text as received.
+    max_length : int
+        The most characters accepted after trimming.
+
+    Returns
+    -------
+    str
+        The trimmed text.
+
+    Raises
+    ------
+    ValueError
+        When it is empty, too long, or holds a control character or a lone surrogate (what
+        invalid UTF-8 in a header becomes), none of which can be stored or shown safely.
+    """
+    text = value.strip()
+    if not text:
+        raise ValueError("must not be empty")
+    if len(text) > max_length:
+        raise ValueError(f"must be at most {max_length} characters")
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in text):
+        raise ValueError("must be printable UTF-8 text without control characters")
+    return text
+
+
+def _printable(value: str) -> str:
+    return check_text(value, MAX_QUERY_TEXT) if value else value
+
+
+QueryText = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_QUERY_TEXT),
+    AfterValidator(_printable),
+]
+"""A free-text query value: 1-256 printable characters."""
+
+ContinuationToken = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_CONTINUATION_TOKEN,
+        pattern=CONTINUATION_TOKEN_PATTERN,
+        description="The token of the previous page, passed back unchanged.",
+    ),
+]
+"""An opaque continuation token: visible ASCII, at most 4,096 characters."""
+
+
+def comma_list(value: Any) -> Any:
+    """Split a comma-separated query value into its items, each once, in first-seen order.
+
+    The host hands a repeated query name to the function comma-joined, so
+    ``runtimeStatus=Running&runtimeStatus=Running`` and ``runtimeStatus=Running,Running`` both
+    arrive as ``"Running,Running"``; duplicates are collapsed so a long repetition costs nothing.
+    A value that is not a string is returned unchanged for the model to judge.
+
+    Parameters
+    ----------
+    value : Any
+        The raw value.
+
+    Returns
+    -------
+    Any
+        ``list[str]`` for a string, else ``value``.
+    """
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",")]
+    if isinstance(value, list):
+        return list(dict.fromkeys(part for part in value if part != ""))
+    return value
+
+
+_FAILED_FUNCTION = re.compile(
+    r"^(?P<kind>Activity|Orchestrator) function '(?P<name>[^']{1,128})' failed:\s*(?P<rest>.*)$"
+)
+_EXCEPTION_TYPE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt):\s*")
+# Where a message starts showing the program rather than the problem.
+_INTERNALS = re.compile(
+    r"Traceback|File \"|\.py\b|site-packages|0x[0-9a-fA-F]{6,}|<[\w.]+ object|\{\"\$type"
+)
+# A file system path (not a URL's path): /a/b/c or C:\\a\\b.
+_FILE_PATH = re.compile(r"(?<![:/\w])(?:[A-Za-z]:)?[/\\](?:[\w.-]+[/\\])+[\w.-]*")
+MAX_REASON = 200
+
+
+def failure_reason(error: object) -> str:
+    """Return a short, user-facing reason for a failed activity or sub-orchestration.
+
+    A failure reaches an orchestrator as an exception whose message is the host's reason
+    followed by its details: ``Activity function 'x' failed:  ValueError: boom`` and then a
+    JSON document holding the Python traceback with its file paths. Outputs and statuses that
+    callers read keep only what a person can act on (``Activity 'x' failed: boom``); the whole
+    error is for the log.
+
+    Parameters
+    ----------
+    error : object
+        The exception (or the failure text) as the orchestrator received it.
+
+    Returns
+    -------
+    str
+        At most 200 characters: which function failed and the first line of its message,
+        without the exception's type, stack, file paths or object addresses.
+    """
+    text = str(error).strip().split("\n", 1)[0].strip()
+    heads: list[str] = []
+    while (found := _FAILED_FUNCTION.match(text)) is not None:
+        heads.append(f"{found['kind']} '{found['name']}' failed")
+        text = found["rest"].strip()
+    text = _EXCEPTION_TYPE.sub("", text)
+    internals = _INTERNALS.search(text)
+    if internals is not None:
+        text = text[: internals.start()]
+    text = _FILE_PATH.sub("<path>", text).strip(" :,;-")
+    reason = ": ".join([*heads, text] if text else heads) or "failed"
+    return reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 3] + "..."
 
 
 def decode_json_text(value: Any, levels: int = 1) -> Any:

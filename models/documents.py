@@ -16,8 +16,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from models.common import WireModel
-from models.ids import DocumentId
+from models.common import ContinuationToken, WireModel
+from models.ids import DocumentId, IdempotencyKey
 
 __all__ = [
     "APPROVAL_EVENT",
@@ -35,6 +35,7 @@ __all__ = [
     "DocumentLink",
     "DocumentListQuery",
     "DocumentPage",
+    "DocumentStatusQuery",
     "DocumentPatch",
     "DocumentResult",
     "DocumentState",
@@ -305,7 +306,15 @@ class DocumentListQuery(WireModel):
     created_from: datetime | None = None
     created_to: datetime | None = None
     top: int = Field(default=50, ge=1, le=500)
-    continuation_token: str | None = Field(default=None, min_length=1)
+    continuation_token: ContinuationToken | None = None
+
+
+class DocumentStatusQuery(WireModel):
+    """Query string of ``GET /api/documents/{id}/status``."""
+
+    request_id: IdempotencyKey | None = Field(
+        default=None, description="Also show the outcome of this request."
+    )
 
 
 class DocumentSummary(WireModel):

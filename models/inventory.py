@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from models.common import WireModel
+from models.ids import Sku
 
 __all__ = [
     "INVENTORY_ENTITY",
@@ -31,7 +32,6 @@ __all__ = [
 
 INVENTORY_ENTITY = "inventory"
 
-Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 OperationId = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 
 

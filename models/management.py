@@ -8,9 +8,16 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from models.common import WireModel
+from models.common import ContinuationToken, QueryText, WireModel, check_text, comma_list
+from models.ids import InstanceId, OrchestratorName
 
-__all__ = ["InstanceCommand", "InstanceListQuery", "InstanceStatusQuery", "RuntimeStatus"]
+__all__ = [
+    "InstanceCommand",
+    "InstanceCommandQuery",
+    "InstanceListQuery",
+    "InstanceStatusQuery",
+    "RuntimeStatus",
+]
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
@@ -55,32 +62,34 @@ def _as_utc(value: datetime | None) -> datetime | None:
 class InstanceListQuery(WireModel):
     """Query string of ``GET /api/instances``."""
 
-    name: str | None = Field(
-        default=None, max_length=256, description="Only instances of this orchestrator."
+    name: OrchestratorName | None = Field(
+        default=None, description="Only instances of this orchestrator."
     )
     runtime_status: list[RuntimeStatus] = Field(
-        default_factory=list, description="Comma-separated runtime statuses to keep."
+        default_factory=list,
+        max_length=len(RuntimeStatus),
+        description="Comma-separated runtime statuses to keep (each once).",
     )
     created_from: datetime | None = None
     created_to: datetime | None = None
-    instance_id_prefix: str | None = Field(default=None, min_length=1, max_length=256)
+    instance_id_prefix: InstanceId | None = Field(
+        default=None, description="Only instances whose ID starts with this."
+    )
     top: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    continuation_token: str | None = Field(default=None, min_length=1)
+    continuation_token: ContinuationToken | None = None
 
     @field_validator("runtime_status", mode="before")
     @classmethod
     def _split_statuses(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [part for part in value.split(",") if part.strip()]
+        value = comma_list(value)
         if isinstance(value, list):
-            # Names are matched case-insensitively; an unknown name is left for the enum to
-            # reject with the list of accepted values.
-            return [
-                _STATUS_BY_LOWER_NAME.get(part.strip().lower(), part)
-                if isinstance(part, str)
-                else part
+            # Names are matched case-insensitively (and each kept once); an unknown name is
+            # left for the enum to reject with the list of accepted values.
+            value = [
+                _STATUS_BY_LOWER_NAME.get(part.lower(), part) if isinstance(part, str) else part
                 for part in value
             ]
+            return list(dict.fromkeys(value))
         return value
 
     @field_validator("created_from", "created_to")
@@ -101,7 +110,22 @@ class InstanceStatusQuery(WireModel):
     history: bool = Field(default=False, description="Include the execution history.")
 
 
+MAX_REASON = 1000
+
+
+def _reason_text(value: str | None) -> str | None:
+    return None if value is None else check_text(value, MAX_REASON)
+
+
 class InstanceCommand(WireModel):
     """Optional body of ``terminate``, ``suspend`` and ``resume``: why the command was sent."""
 
-    reason: str | None = Field(default=None, max_length=1000)
+    reason: str | None = Field(default=None, max_length=MAX_REASON)
+
+    _printable = field_validator("reason")(_reason_text)
+
+
+class InstanceCommandQuery(WireModel):
+    """Query string of ``terminate``, ``suspend`` and ``resume`` (the body's reason wins)."""
+
+    reason: QueryText | None = None

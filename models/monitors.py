@@ -13,6 +13,7 @@ from enum import StrEnum
 from pydantic import Field, field_validator
 
 from models.common import WireModel
+from models.ids import MonitorId
 
 __all__ = [
     "MAX_RECENT_CHECKS",
@@ -29,13 +30,12 @@ __all__ = [
 ]
 
 MAX_RECENT_CHECKS = 5
-MONITOR_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
 
 class MonitorRequest(WireModel):
     """Body of ``POST /api/monitors``."""
 
-    monitor_id: str = Field(pattern=MONITOR_ID_PATTERN, description="Also the instance ID.")
+    monitor_id: MonitorId = Field(description="Also the instance ID.")
     url: str = Field(max_length=2048, pattern=r"^https?://\S+$", description="Health endpoint.")
     healthy_interval_seconds: int = Field(default=300, ge=1, le=86_400)
     unhealthy_interval_seconds: int = Field(default=30, ge=1, le=86_400)

@@ -12,7 +12,8 @@ from datetime import datetime
 
 from pydantic import Field
 
-from models.common import WireModel
+from models.common import ContinuationToken, QueryText, WireModel
+from models.ids import InstanceId
 
 __all__ = ["Notification", "NotificationListQuery", "NotificationPage", "SendNotificationInput"]
 
@@ -46,11 +47,11 @@ class Notification(SendNotificationInput):
 class NotificationListQuery(WireModel):
     """Query string of ``GET /api/notifications``."""
 
-    recipient: str | None = Field(default=None, min_length=1, max_length=320)
-    instance_id: str | None = Field(default=None, min_length=1, max_length=256)
-    category: str | None = Field(default=None, min_length=1, max_length=100)
+    recipient: QueryText | None = None
+    instance_id: InstanceId | None = None
+    category: QueryText | None = None
     top: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    continuation_token: str | None = Field(default=None, min_length=1)
+    continuation_token: ContinuationToken | None = None
 
 
 class NotificationPage(WireModel):

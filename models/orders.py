@@ -13,8 +13,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StringConstraints
 
-from models.common import WireModel
-from models.inventory import Sku
+from models.common import ContinuationToken, WireModel
+from models.ids import OrderId, Sku
 from models.saga import BackoffPolicy, CompensationRecord
 
 __all__ = [
@@ -44,7 +44,6 @@ __all__ = [
 ]
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-OrderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")]
 Stage = Literal[
     "validating",
     "reserving_inventory",
@@ -276,7 +275,7 @@ class OrderListQuery(WireModel):
     status: ListedStatus | None = None
     customer_id: str | None = Field(default=None, min_length=1, max_length=200)
     top: int = Field(default=50, ge=1, le=500)
-    continuation_token: str | None = Field(default=None, min_length=1)
+    continuation_token: ContinuationToken | None = None
 
 
 class OrderSummary(WireModel):

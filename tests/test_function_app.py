@@ -103,7 +103,7 @@ def test_annotations_resolve_to_types(fn):
 
 HTTP_FUNCTIONS = [fn for fn in FUNCTIONS if _trigger(fn)["type"] == "httpTrigger"]
 # The HTTP functions that may be called without a key; docs/security.md says why for each.
-ANONYMOUS_FUNCTIONS: frozenset[str] = frozenset()
+ANONYMOUS_FUNCTIONS: frozenset[str] = frozenset({"openapi_json"})
 
 
 @pytest.mark.parametrize("fn", HTTP_FUNCTIONS, ids=lambda fn: fn.get_function_name())
@@ -113,7 +113,7 @@ def test_http_functions_are_well_formed(fn):
     trigger = _trigger(fn)
     types = [b["type"] for b in _bindings(fn)]
 
-    assert re.fullmatch(r"[A-Za-z0-9_\-]+(/([A-Za-z0-9_\-]+|\{\w+\}))*", trigger["route"])
+    assert re.fullmatch(r"[A-Za-z0-9_.\-]+(/([A-Za-z0-9_.\-]+|\{\w+\}))*", trigger["route"])
     assert trigger["methods"] and {str(m).upper() for m in trigger["methods"]} <= HTTP_METHODS
     anonymous = fn.get_function_name() in ANONYMOUS_FUNCTIONS
     assert str(trigger["authLevel"]).upper() == ("ANONYMOUS" if anonymous else "FUNCTION")

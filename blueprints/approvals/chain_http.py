@@ -23,13 +23,17 @@ from blueprints import identity
 from blueprints.approvals.chain_outcomes import decision_outcome
 from blueprints.approvals.inbox import list_inbox
 from blueprints.async_api import is_finished
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    list_page_response,
-    read_json_body,
-    validate_model,
+from blueprints.http_errors import ApiError, json_response, list_page_response
+from blueprints.http_headers import IDEMPOTENCY_KEY
+from blueprints.http_input import (
+    IntParam,
+    JsonBody,
+    PathParam,
+    endpoint,
+    path_id,
+    path_int,
+    read_body,
+    read_query,
 )
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
@@ -47,15 +51,18 @@ from blueprints.request_outcomes import (
 )
 from models.approvals import (
     APPROVAL_CHAIN_ORCHESTRATOR,
+    MAX_LEVEL,
     ApprovalChainInput,
     ApprovalChainStatus,
     ApprovalDecisionEvent,
     ApprovalDecisionOutcome,
+    ApprovalInboxPage,
     ApprovalInboxQuery,
     decision_event_name,
 )
 from models.common import decode_json_text
 from models.management import RuntimeStatus
+from models.responses import ApprovalChainStarted, InstanceStatusView
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +70,12 @@ bp = df.Blueprint()
 
 WAIT_SETTING = "APPROVALS_DECISION_WAIT_SECONDS"
 _DEFAULT_WAIT_SECONDS = 5.0
+_LEVEL: dict[str, PathParam] = {
+    "instanceId": "instance",
+    "level": IntParam(1, MAX_LEVEL, "The level, 1-based."),
+}
+# 200 with the outcome, or 202 while the chain has not taken the decision yet.
+_OUTCOME = {200: ApprovalDecisionOutcome, 202: ApprovalDecisionOutcome}
 
 
 def chain_instance_id(request_id: str) -> str:
@@ -72,12 +85,14 @@ def chain_instance_id(request_id: str) -> str:
 
 @bp.route(route="approvals", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    body=JsonBody(ApprovalChainInput), responses={202: ApprovalChainStarted}, errors=(403, 409)
+)
 async def start_approval_chain(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Start the approval chain of a request; its instance ID is derived from the requestId."""
-    chain = validate_model(ApprovalChainInput, read_json_body(req))
+    chain = read_body(req, ApprovalChainInput)
     identity.resolve_actor(req, chain.requester_email, "requesterEmail")
     instance_id = chain_instance_id(chain.request_id)
     existing = await client.get_status(instance_id)
@@ -134,17 +149,6 @@ def _chain_status(status: DurableOrchestrationStatus) -> ApprovalChainStatus | N
         return None
 
 
-def _level_number(text: str) -> int:
-    if text.isdigit() and int(text) >= 1:
-        return int(text)
-    raise ApiError(
-        400,
-        "ValidationFailed",
-        f"The level must be a positive whole number, not '{text}'.",
-        [{"field": "level", "code": "int_parsing", "message": "not a level number"}],
-    )
-
-
 def _not_current(instance_id: str, level: int, chain: ApprovalChainStatus | None) -> ApiError:
     current = chain.current_level if chain and chain.stage == "awaiting_decision" else None
     waiting = f"level {current} is waiting" if current else "no level is waiting for a decision"
@@ -193,14 +197,20 @@ def _check_running(instance_id: str, status: DurableOrchestrationStatus) -> None
 
 @bp.route(route="approvals/{instanceId}/levels/{level}", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path=_LEVEL,
+    headers=(IDEMPOTENCY_KEY,),
+    body=JsonBody(ApprovalDecisionEvent),
+    responses=_OUTCOME,
+    errors=(403, 404, 409),
+)
 async def decide_level(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Decide the level that is waiting: 200 applied, 409/403 refused, 202 not taken yet."""
-    instance_id = req.route_params["instanceId"]
-    level = _level_number(req.route_params["level"])
-    decision = validate_model(ApprovalDecisionEvent, read_json_body(req))
+    instance_id = path_id(req, "instanceId")
+    level = path_int(req, "level")
+    decision = read_body(req, ApprovalDecisionEvent)
     identity.resolve_actor(req, decision.approver_email, "approverEmail")
     request_id = request_id_of(req)
     decision.request_id = request_id
@@ -253,27 +263,27 @@ async def decide_level(
 
 @bp.route(route="approvals/{instanceId}/levels/{level}/decisions/{requestId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(path={**_LEVEL, "requestId": "idempotency"}, responses=_OUTCOME, errors=(403, 404))
 async def get_decision_outcome(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Read what became of a decision request: accepted, refused (with why) or pending."""
-    instance_id = req.route_params["instanceId"]
-    level = _level_number(req.route_params["level"])
+    instance_id = path_id(req, "instanceId")
+    level = path_int(req, "level")
     status = await _require_chain(client, instance_id)
     # An outcome names who decided: shown to the chain's people only, as the chain itself is.
     identity.require_one_of(req, _participants(status), f"approval '{instance_id}'", "instanceId")
-    return _answer(_read_outcome(status, level, req.route_params["requestId"]), read_back=True)
+    return _answer(_read_outcome(status, level, path_id(req, "requestId")), read_back=True)
 
 
 @bp.route(route="approvals/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(path={"instanceId": "instance"}, responses={200: InstanceStatusView}, errors=(403, 404))
 async def get_approval(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Show an approval chain: its runtime status, custom status, request and result."""
-    instance_id = req.route_params["instanceId"]
+    instance_id = path_id(req, "instanceId")
     status = await _require_chain(client, instance_id)
     identity.require_one_of(req, _participants(status), f"approval '{instance_id}'", "instanceId")
     return json_response(status_view(status))
@@ -291,8 +301,9 @@ def _participants(status: DurableOrchestrationStatus) -> list[str]:
 
 
 @bp.route(route="approvals", methods=["GET"])
-@json_errors
+@endpoint(query=ApprovalInboxQuery, responses={200: ApprovalInboxPage}, errors=(403,))
 async def list_approval_inbox(req: func.HttpRequest) -> func.HttpResponse:
     """List an approver's inbox: ``?approver=&status=pending&top=&continuationToken=``."""
-    identity.require_self(req, req.params.get("approver"), "approver")
-    return await list_page_response(req, ApprovalInboxQuery, list_inbox)
+    inbox = read_query(req, ApprovalInboxQuery)
+    identity.require_self(req, inbox.approver, "approver")
+    return await list_page_response(inbox, list_inbox)

@@ -15,13 +15,8 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from blueprints import identity
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    read_json_body,
-    validate_model,
-)
+from blueprints.http_errors import ApiError, json_response
+from blueprints.http_input import JsonBody, endpoint, path_id, read_body
 from blueprints.instance_status import require_instance, require_unfinished
 from blueprints.log_fields import log_fields, milliseconds
 from models.approvals import (
@@ -31,6 +26,7 @@ from models.approvals import (
     HumanApprovalInput,
 )
 from models.registry import register_workflow
+from models.responses import CheckStatusResponse, EventAccepted
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +87,12 @@ def human_approval(context: df.DurableOrchestrationContext) -> Generator[Any, An
 
 @bp.route(route="start-approval", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(body=JsonBody(HumanApprovalInput), responses={202: CheckStatusResponse})
 async def start_human_approval(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Start a ``human_approval`` (body optional: ``{"timeoutSeconds": 300}``)."""
-    request = validate_model(HumanApprovalInput, read_json_body(req))
+    request = read_body(req, HumanApprovalInput)
     instance_id = await client.start_new(
         HUMAN_APPROVAL_ORCHESTRATOR, client_input=request.to_wire()
     )
@@ -106,14 +102,18 @@ async def start_human_approval(
 
 @bp.route(route="approve/{instanceId}", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path={"instanceId": "instance"},
+    body=JsonBody(HumanApprovalEvent),
+    responses={202: EventAccepted},
+    errors=(403, 404, 410),
+)
 async def approve(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Raise ``ApprovalEvent`` on a waiting ``human_approval`` (body optional: ``{"approver"}``)."""
-    instance_id = req.route_params["instanceId"]
-    event = validate_model(HumanApprovalEvent, read_json_body(req))
-    event = identity.bind_identities(req, event)
+    instance_id = path_id(req, "instanceId")
+    event = identity.bind_identities(req, read_body(req, HumanApprovalEvent))
     status = await require_instance(client, instance_id)
     if status.name != HUMAN_APPROVAL_ORCHESTRATOR:
         raise ApiError(

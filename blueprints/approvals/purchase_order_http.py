@@ -24,13 +24,9 @@ from pydantic import ValidationError
 from blueprints import identity
 from blueprints.approvals import purchase_order_rules as rules
 from blueprints.async_api import is_finished
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    read_json_body,
-    validate_model,
-)
+from blueprints.http_errors import ApiError, json_response
+from blueprints.http_headers import IDEMPOTENCY_KEY
+from blueprints.http_input import JsonBody, endpoint, path_id, read_body
 from blueprints.instance_status import ACTIVE_STATUSES, runtime_status
 from blueprints.request_outcomes import (
     Outcome,
@@ -52,10 +48,14 @@ from models.approvals import (
     PurchaseOrderStatus,
 )
 from models.common import decode_json_text
+from models.responses import CheckStatusResponse, ExistingOrder
 
 logger = logging.getLogger(__name__)
 
 bp = df.Blueprint()
+
+# 200 with the outcome, or 202 while the order has not taken the decision yet.
+_OUTCOME = {200: PurchaseOrderDecisionOutcome, 202: PurchaseOrderDecisionOutcome}
 
 THRESHOLD_SETTING = "PURCHASE_ORDER_APPROVAL_THRESHOLD"
 TIMEOUT_SETTING = "PURCHASE_ORDER_APPROVAL_TIMEOUT_HOURS"
@@ -173,12 +173,16 @@ def _repost(
 
 @bp.route(route="purchase-orders", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    body=JsonBody(PurchaseOrderRequest),
+    responses={202: CheckStatusResponse, 200: ExistingOrder},
+    errors=(403, 409),
+)
 async def start_purchase_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Start a purchase-order approval under its orderId (202); a repost answers as orders do."""
-    request = validate_model(PurchaseOrderRequest, read_json_body(req))
+    request = read_body(req, PurchaseOrderRequest)
     identity.resolve_actor(req, request.requester_email, "requesterEmail")
     threshold = _threshold(request)
     order_id = request.order_id or uuid.uuid4().hex
@@ -249,13 +253,19 @@ async def _require_purchase_order(
 
 @bp.route(route="purchase-orders/{orderId}/decision", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path={"orderId": "request"},
+    headers=(IDEMPOTENCY_KEY,),
+    body=JsonBody(PurchaseOrderDecisionRequest),
+    responses=_OUTCOME,
+    errors=(403, 404, 409),
+)
 async def decide_purchase_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Approve or reject an order that waits: 200 applied, 403/409 refused, 202 not taken yet."""
-    order_id = req.route_params["orderId"]
-    body = validate_model(PurchaseOrderDecisionRequest, read_json_body(req))
+    order_id = path_id(req, "orderId")
+    body = read_body(req, PurchaseOrderDecisionRequest)
     # Who decides is the signed-in caller (WORKFLOW_AUTH=easyauth); the body may only name them.
     identity.resolve_actor(req, body.approver, "approver")
     request_id = request_id_of(req)
@@ -296,13 +306,15 @@ async def decide_purchase_order(
 
 @bp.route(route="purchase-orders/{orderId}/decisions/{requestId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path={"orderId": "request", "requestId": "idempotency"}, responses=_OUTCOME, errors=(404,)
+)
 async def get_purchase_order_decision(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Read what became of a decision request: accepted, refused (with why) or pending."""
-    status = await _require_purchase_order(client, req.route_params["orderId"])
-    return _answer(_read_outcome(status, req.route_params["requestId"]), read_back=True)
+    status = await _require_purchase_order(client, path_id(req, "orderId"))
+    return _answer(_read_outcome(status, path_id(req, "requestId")), read_back=True)
 
 
 def _threshold(request: PurchaseOrderRequest) -> float:

@@ -34,6 +34,7 @@ from models.batches import (
     ProcessChunkInput,
     ProcessChunkResult,
 )
+from models.common import failure_reason
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def _stats(request: ChunkGroupInput, chunk_index: int, task: TaskBase) -> BatchC
     if task.state is TaskState.FAILED:
         size = _chunk_size(request, chunk_index)
         return BatchChunkStats(
-            chunk_index=chunk_index, processed=size, failed=size, error=str(task.result)[:500]
+            chunk_index=chunk_index, processed=size, failed=size, error=failure_reason(task.result)
         )
     result = ProcessChunkResult.model_validate(task.result)
     if result.skipped:

@@ -9,6 +9,7 @@ Routes (all under ``/api``)::
     GET  batches/{jobId}/report      the report blob
 """
 
+import functools
 import json
 import logging
 import uuid
@@ -20,64 +21,80 @@ from blueprints.app_storage import in_thread
 from blueprints.async_api import polling_response, runtime_status_name
 from blueprints.batches import store
 from blueprints.batches.orchestrator import CANCEL_EVENT
-from blueprints.batches.processing import InvalidEncodingError, decode_input, input_lines
+from blueprints.batches.processing import input_lines
 from blueprints.batches.progress import batch_view
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    read_json_body,
-    validate_model,
-)
+from blueprints.http_errors import ApiError, json_response
+from blueprints.http_input import JsonBody, TextBody, endpoint, path_id, read_body, read_text
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
     refuse_foreign_instance,
     require_instance_of,
     require_unfinished,
+    running_conflict,
     runtime_status,
+    start_or_refuse,
 )
-from blueprints.route_ids import require_id
 from models.batches import BatchCancelEvent, BatchDataSource, BatchInput, BatchRequest
+from models.responses import (
+    BatchCancelAccepted,
+    BatchInputStored,
+    BatchReport,
+    BatchView,
+    CheckStatusResponse,
+)
 
 logger = logging.getLogger(__name__)
 
 bp = df.Blueprint()
 
+# Inputs and inline items are bulk data (up to 100,000 records): a larger body than the
+# API's default, still well under the host's 100 MB.
+MAX_BATCH_BODY_BYTES = 64 * 1024 * 1024
+_JOB = {"jobId": "job"}
+_JSON_LINES = ("application/x-ndjson", "application/jsonl", "application/json", "text/plain")
+
 
 @bp.route(route="batches/inputs/{name}", methods=["PUT"])
-@json_errors
+@endpoint(
+    path={"name": "input"},
+    body=TextBody(_JSON_LINES, MAX_BATCH_BODY_BYTES, "JSON lines: one record a line."),
+    responses={201: BatchInputStored},
+)
 async def upload_batch_input(req: func.HttpRequest) -> func.HttpResponse:
     """Store the body (UTF-8 JSON lines, one record per line) as an input blob."""
-    name = require_id(req.route_params["name"], "input", "name")
-    raw = req.get_body()
-    try:
-        text = decode_input(raw)
-    except InvalidEncodingError as error:
-        raise ApiError(
-            400,
-            "InvalidEncoding",
-            f"The input must be UTF-8 text (JSON lines): {error}; nothing was stored.",
-            [{"field": "body", "code": "invalid_utf8", "message": str(error)}],
-        ) from None
+    name = path_id(req, "name")
+    text = read_text(req)  # UTF-8 checked at the boundary: a bad byte is refused, not replaced
     blob_name = store.input_blob(name)
     await in_thread(store.write_text, blob_name, text)
-    body = {"blobName": blob_name, "items": len(input_lines(None, text)), "bytes": len(raw)}
+    size = len(text.encode("utf-8"))
+    body = {"blobName": blob_name, "items": len(input_lines(None, text)), "bytes": size}
     return json_response(body, status=201, headers={"Location": f"/api/batches/inputs/{name}"})
+
+
+def _running(job_id: str, current: str) -> ApiError:
+    message = f"Batch job '{job_id}' is already {current}; poll it or cancel it first."
+    return running_conflict(
+        "JobAlreadyRunning", message, "jobId", current, f"/api/batches/{job_id}"
+    )
 
 
 @bp.route(route="batches", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    body=JsonBody(BatchRequest, MAX_BATCH_BODY_BYTES),
+    responses={202: CheckStatusResponse},
+    errors=(409,),
+)
 async def start_batch(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Start a batch job under its job ID; answers 202 with the status URLs."""
-    request = validate_model(BatchRequest, read_json_body(req))
+    request = read_body(req, BatchRequest)
     existing = await client.get_status(request.job_id)
     refuse_foreign_instance(existing, "batch_job", request.job_id, "jobId")
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
-        raise _job_running(request.job_id, str(current))
+        raise _running(request.job_id, current.value)
     source = request.data_source
     if source.blob_name is not None and not source.blob_name.startswith(store.INPUTS_PREFIX):
         # A caller's job reads an input the caller uploaded, not another job's blobs.
@@ -103,47 +120,37 @@ async def start_batch(
         await in_thread(store.write_text, staged, "\n".join(input_lines(source.items, None)))
         source = BatchDataSource(blob_name=staged)
     job = BatchInput.model_validate({**request.to_wire(), "dataSource": source.to_wire()})
-    try:
-        await client.start_new("batch_job", instance_id=request.job_id, client_input=job.to_wire())
-    except Exception as error:
-        # A concurrent start of the same job can win between the check and the start.
-        if "already exists" in str(error):
-            raise _job_running(request.job_id, "Running") from error
-        raise
+    running = functools.partial(_running, request.job_id)
+    await start_or_refuse(client, "batch_job", request.job_id, job.to_wire(), running)
     logger.info("Started batch job %s", request.job_id)
     return client.create_check_status_response(req, request.job_id)
 
 
-def _job_running(job_id: str, current: str) -> ApiError:
-    return ApiError(
-        409,
-        "JobAlreadyRunning",
-        f"Batch job '{job_id}' is already {current}; poll it or cancel it first.",
-        [{"field": "jobId", "code": "instance_running", "message": f"job is {current}"}],
-        headers={"Location": f"/api/batches/{job_id}"},
-    )
-
-
 @bp.route(route="batches/{jobId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(path=_JOB, responses={200: BatchView, 202: BatchView}, errors=(404,))
 async def get_batch(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Return a job's progress (202 while running) or its summary (200 when done)."""
-    status = await require_instance_of(client, req.route_params["jobId"], "batch_job")
+    status = await require_instance_of(client, path_id(req, "jobId"), "batch_job")
     return polling_response(req, status, await batch_view(client, status))
 
 
 @bp.route(route="batches/{jobId}/cancel", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path=_JOB,
+    body=JsonBody(BatchCancelEvent),
+    responses={202: BatchCancelAccepted},
+    errors=(404, 410),
+)
 async def cancel_batch(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Ask a running job to stop scheduling chunks; it finishes in-flight ones and reports."""
-    job_id = req.route_params["jobId"]
-    event = validate_model(BatchCancelEvent, read_json_body(req))
+    job_id = path_id(req, "jobId")
+    event = read_body(req, BatchCancelEvent)
     status = await require_instance_of(client, job_id, "batch_job")
     require_unfinished(job_id, status, "there is nothing left to cancel")
     await client.raise_event(job_id, CANCEL_EVENT, event.to_wire())
@@ -152,10 +159,10 @@ async def cancel_batch(
 
 
 @bp.route(route="batches/{jobId}/report", methods=["GET"])
-@json_errors
+@endpoint(path=_JOB, responses={200: BatchReport}, errors=(404,))
 async def get_batch_report(req: func.HttpRequest) -> func.HttpResponse:
     """Return a job's report once it has been written."""
-    job_id = require_id(req.route_params["jobId"], "job", "jobId")
+    job_id = path_id(req, "jobId")
     text = await in_thread(store.read_text, store.report_blob(job_id))
     if text is None:
         raise ApiError(

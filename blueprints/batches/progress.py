@@ -18,7 +18,7 @@ from blueprints.app_storage import in_thread
 from blueprints.async_api import is_finished, runtime_status_name
 from blueprints.batches import store
 from models.batches import BatchStage, BatchStatus
-from models.common import decode_json_text
+from models.common import decode_json_text, failure_reason
 
 __all__ = ["batch_view"]
 
@@ -82,7 +82,8 @@ async def batch_view(
     summary = status.output if name == "Completed" else None
     error = None
     if name == "Failed":
-        error = status.output
+        # The output of a failed orchestration is the host's failure text, stack included.
+        error = failure_reason(status.output)
         summary = await _failed_summary(job_id)
     return {
         "jobId": job_id,

@@ -28,6 +28,7 @@ from models.chaining import (
     ChainStepResult,
     StepOutcome,
 )
+from models.common import failure_reason
 from models.registry import register_workflow
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ def _run_step(
             raw = yield context.call_activity("run_chain_step", step_input.to_wire())
         except Exception as error:
             if attempt >= step.retry.max_attempts:
-                return StepOutcome(name=step.name, ok=False, attempts=attempt, error=str(error))
+                reason = failure_reason(error)
+                return StepOutcome(name=step.name, ok=False, attempts=attempt, error=reason)
             delay = timedelta(seconds=step.retry.delay_after(attempt))
             yield context.create_timer(context.current_utc_datetime + delay)
             attempt += 1

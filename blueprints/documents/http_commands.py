@@ -7,11 +7,13 @@ the outcome did not arrive in time.
 """
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+from pydantic import BaseModel
 
 from blueprints import identity
 from blueprints.app_storage import in_thread
@@ -19,33 +21,45 @@ from blueprints.documents import rules
 from blueprints.documents.commands import closed_conflict, request_id_of, send_update
 from blueprints.documents.store import find_children
 from blueprints.documents.views import DocumentView, document_body, load_document
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    read_json_body,
-    validate_model,
+from blueprints.http_errors import ApiError, json_response
+from blueprints.http_headers import ACTOR, IDEMPOTENCY_KEY, IF_MATCH
+from blueprints.http_input import (
+    HandlerT,
+    JsonBody,
+    endpoint,
+    path_id,
+    read_body,
+    read_header,
+    read_json,
 )
 from models.documents import CancelRequest, DocumentUpdateEvent, RequestOutcome, SubmitRequest
+from models.responses import DocumentChanged
 
 bp = df.Blueprint()
 
 _MAX_CASCADE_DEPTH = 5
 
 
+_DOCUMENT = {"id": "document"}
+_CHANGE_HEADERS = (IF_MATCH, IDEMPOTENCY_KEY)
+# 200 with the outcome, or 202 when the outcome did not arrive in time.
+_CHANGED = {200: DocumentChanged, 202: DocumentChanged}
+
+
+def _change(model: type[BaseModel]) -> Callable[[HandlerT], HandlerT]:
+    # submit and cancel read the same headers and answer alike; only their bodies differ.
+    return endpoint(
+        path=_DOCUMENT,
+        headers=_CHANGE_HEADERS,
+        body=JsonBody(model),
+        responses=_CHANGED,
+        errors=(403, 404, 409, 412),
+    )
+
+
 def _if_match(req: func.HttpRequest) -> int | None:
-    raw = (req.headers.get("If-Match") or "").strip()
-    if not raw or raw == "*":
-        return None
-    text = raw.removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise ApiError(
-            400,
-            "ValidationFailed",
-            'If-Match must be a revision number, e.g. "3".',
-            [{"field": "If-Match", "code": "invalid", "message": "not a revision"}],
-        )
-    return int(text)
+    revision: int | None = read_header(req, IF_MATCH)
+    return revision
 
 
 def _stale(expected: int, revision: int) -> ApiError:
@@ -124,14 +138,20 @@ async def _open_document(
 
 @bp.route(route="documents/{id}", methods=["PATCH"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path=_DOCUMENT,
+    headers=(*_CHANGE_HEADERS, ACTOR),
+    body=JsonBody(None, description="A JSON merge patch (RFC 7396) of the document."),
+    responses=_CHANGED,
+    errors=(403, 404, 409, 412),
+)
 async def patch_document(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Apply a JSON merge patch; ``If-Match: <revision>`` answers 412 when stale."""
-    document_id = req.route_params["id"]
-    body = read_json_body(req)
-    if not isinstance(body, dict):
+    document_id = path_id(req, "id")
+    patch = read_json(req)
+    if not isinstance(patch, dict):
         raise ApiError(
             400,
             "ValidationFailed",
@@ -142,15 +162,15 @@ async def patch_document(
     request_id = request_id_of(req)
     view = await _open_document(client, document_id, expected)
     try:  # a dry run, so a bad patch gets its 400 without a round trip
-        rules.apply_patch(view.document.model_copy(deep=True), body, datetime.now(UTC))
+        rules.apply_patch(view.document.model_copy(deep=True), patch, datetime.now(UTC))
     except rules.PatchRejected as error:
         raise ApiError(400, "ValidationFailed", f"{error} See details.", error.details) from error
     update = DocumentUpdateEvent(
         request_id=request_id,
         action="patch",
         expected_revision=expected,
-        patch=body,
-        actor=identity.resolve_actor(req, req.headers.get("X-Actor"), "X-Actor"),
+        patch=patch,
+        actor=identity.resolve_actor(req, read_header(req, ACTOR), "X-Actor"),
     )
     outcome, latest = await send_update(client, document_id, update)
     return _answer(document_id, outcome, latest, request_id)
@@ -158,13 +178,13 @@ async def patch_document(
 
 @bp.route(route="documents/{id}/submit", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@_change(SubmitRequest)
 async def submit_document(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Submit the document with the approver's decision; 409 names missing sections."""
-    document_id = req.route_params["id"]
-    request = validate_model(SubmitRequest, read_json_body(req))
+    document_id = path_id(req, "id")
+    request = read_body(req, SubmitRequest)
     approver = identity.resolve_actor(req, request.approver, "approver")
     expected = _if_match(req)
     request_id = request_id_of(req)
@@ -213,13 +233,13 @@ async def _cascade(
 
 @bp.route(route="documents/{id}/cancel", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@_change(CancelRequest)
 async def cancel_document(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Cancel the document (and, with ``cascade: true``, its child documents)."""
-    document_id = req.route_params["id"]
-    request = validate_model(CancelRequest, read_json_body(req))
+    document_id = path_id(req, "id")
+    request = read_body(req, CancelRequest)
     request.actor = identity.resolve_actor(req, request.actor, "actor")
     request_id = request_id_of(req)
     await _open_document(client, document_id, _if_match(req))
@@ -230,6 +250,6 @@ async def cancel_document(
     response = _answer(document_id, outcome, latest, request_id)
     if not request.cascade or response.status_code != 200:
         return response
-    body = json.loads(response.get_body())
-    body["cascaded"] = await _cascade(client, document_id, request, request_id)
-    return json_response(body, headers={"ETag": f'"{body["revision"]}"'})
+    answer = json.loads(response.get_body())
+    answer["cascaded"] = await _cascade(client, document_id, request, request_id)
+    return json_response(answer, headers={"ETag": f'"{answer["revision"]}"'})

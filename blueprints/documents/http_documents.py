@@ -14,15 +14,16 @@ from blueprints.documents import rules
 from blueprints.documents.orchestrator import ORCHESTRATOR
 from blueprints.documents.store import list_documents, read_archive
 from blueprints.documents.views import document_body, find_document, load_document
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    list_page_response,
-    read_json_body,
-    validate_model,
+from blueprints.http_errors import ApiError, json_response, list_page_response
+from blueprints.http_input import JsonBody, endpoint, path_id, read_body, read_query
+from models.documents import (
+    CreateDocumentRequest,
+    DocumentInput,
+    DocumentListQuery,
+    DocumentPage,
+    DocumentStatusQuery,
 )
-from models.documents import CreateDocumentRequest, DocumentInput, DocumentListQuery
+from models.responses import CheckStatusResponse, DocumentBody, DocumentStatusBody
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +50,17 @@ async def _refuse_existing(client: df.DurableOrchestrationClient, document_id: s
         raise _exists(document_id)
 
 
+_DOCUMENT = {"id": "document"}
+
+
 @bp.route(route="documents", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(body=JsonBody(CreateDocumentRequest), responses={202: CheckStatusResponse}, errors=(409,))
 async def create_document(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Create a document and start its orchestration; 202 with the check-status payload."""
-    request = validate_model(CreateDocumentRequest, read_json_body(req))
+    request = read_body(req, CreateDocumentRequest)
     document_id = request.id or uuid.uuid4().hex
     if request.id is not None:
         await _refuse_existing(client, document_id)
@@ -85,31 +89,36 @@ async def create_document(
 
 
 @bp.route(route="documents", methods=["GET"])
-@json_errors
+@endpoint(query=DocumentListQuery, responses={200: DocumentPage})
 async def list_documents_route(req: func.HttpRequest) -> func.HttpResponse:
     """List documents: ``?state=&creator=&applicationId=&title=&createdFrom=&createdTo=&top=``."""
-    return await list_page_response(req, DocumentListQuery, list_documents)
+    return await list_page_response(read_query(req, DocumentListQuery), list_documents)
 
 
 @bp.route(route="documents/{id}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(path=_DOCUMENT, responses={200: DocumentBody}, errors=(404,))
 async def read_document(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Return the whole document (sections, audit trail, links), archived or live."""
-    view = await load_document(client, req.route_params["id"])
+    view = await load_document(client, path_id(req, "id"))
     return json_response(document_body(view), headers={"ETag": f'"{view.document.revision}"'})
 
 
 @bp.route(route="documents/{id}/status", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    path=_DOCUMENT,
+    query=DocumentStatusQuery,
+    responses={200: DocumentStatusBody},
+    errors=(404,),
+)
 async def read_document_status(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Return the lifecycle state and stage; ``?requestId=`` adds that request's outcome."""
-    view = await load_document(client, req.route_params["id"])
+    view = await load_document(client, path_id(req, "id"))
     document = view.document
     body: dict[str, Any] = {
         "id": document.id,
@@ -120,7 +129,7 @@ async def read_document_status(
         "runtimeStatus": view.runtime_status,
         "archived": view.source == "archive",
     }
-    request_id = req.params.get("requestId")
+    request_id = read_query(req, DocumentStatusQuery).request_id
     if request_id:
         outcome = next((o for o in view.outcomes if o.request_id == request_id), None)
         body["request"] = outcome.to_wire() if outcome else None

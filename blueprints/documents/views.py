@@ -18,7 +18,6 @@ from blueprints.documents import rules
 from blueprints.documents.store import read_archive
 from blueprints.http_errors import ApiError
 from blueprints.instance_status import runtime_status
-from blueprints.route_ids import require_id
 from models.common import decode_json_text
 from models.documents import (
     Document,
@@ -109,9 +108,9 @@ async def find_document(
 async def load_document(client: df.DurableOrchestrationClient, document_id: str) -> DocumentView:
     """Like :func:`find_document`, answering 404 when there is no such document.
 
-    The ID is checked against the ID grammar first (400): it becomes the archive's blob name.
+    The ID has passed the ID grammar at the input boundary (a route value, or a body field of
+    type ``models.ids.DocumentId``): it becomes the archive's blob name.
     """
-    require_id(document_id, "document", "id")
     view = await find_document(client, document_id)
     if view is None:
         raise document_not_found(document_id)

@@ -4,46 +4,28 @@ from datetime import UTC, datetime
 
 import azure.durable_functions as df
 import azure.functions as func
-from pydantic import TypeAdapter, ValidationError
 
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    read_json_body,
-    validate_model,
-)
+from blueprints.http_errors import ApiError, json_response
+from blueprints.http_input import JsonBody, endpoint, path_id, read_body
 from blueprints.inventory.stock import expire_due
 from models.common import decode_json_text
-from models.inventory import INVENTORY_ENTITY, InventoryState, InventoryView, RestockRequest, Sku
+from models.inventory import INVENTORY_ENTITY, InventoryState, InventoryView, RestockRequest
+from models.responses import RestockAccepted
 
 bp = df.Blueprint()
 
-_SKU = TypeAdapter(Sku)
-
-
-def _sku(req: func.HttpRequest) -> str:
-    sku = req.route_params["sku"]
-    try:
-        return _SKU.validate_python(sku)
-    except ValidationError as error:
-        raise ApiError(
-            400,
-            "ValidationFailed",
-            "A SKU is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit.",
-            [{"field": "sku", "code": "invalid_sku", "message": f"'{sku}' is not a SKU"}],
-        ) from error
+_SKU = {"sku": "sku"}
 
 
 @bp.route(route="inventory/{sku}", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(path=_SKU, body=JsonBody(RestockRequest), responses={202: RestockAccepted})
 async def restock(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Add stock to a SKU (an ``add`` signal to its entity); 202, read it back with GET."""
-    sku = _sku(req)
-    request = validate_model(RestockRequest, read_json_body(req))
+    sku = path_id(req, "sku")
+    request = read_body(req, RestockRequest)
     await client.signal_entity(df.EntityId(INVENTORY_ENTITY, sku), "add", request.to_wire())
     return json_response(
         {"sku": sku, "operation": "add", "quantity": request.quantity, "accepted": True},
@@ -54,12 +36,12 @@ async def restock(
 
 @bp.route(route="inventory/{sku}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(path=_SKU, responses={200: InventoryView}, errors=(404,))
 async def read_stock(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Read a SKU's available and reserved stock and its open reservations."""
-    sku = _sku(req)
+    sku = path_id(req, "sku")
     response = await client.read_entity_state(df.EntityId(INVENTORY_ENTITY, sku))
     if not response.entity_exists:
         raise ApiError(

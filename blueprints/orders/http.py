@@ -10,20 +10,16 @@ resolution only while a compensation failure waits for one (``compensation_faile
 other time they answer 409 instead of being buffered for a later wait nobody has seen yet.
 """
 
+from collections.abc import Callable
+
 import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from blueprints import identity
-from blueprints.http_errors import (
-    ApiError,
-    json_errors,
-    json_response,
-    list_page_response,
-    read_json_body,
-    validate_model,
-)
+from blueprints.http_errors import ApiError, json_response, list_page_response
+from blueprints.http_input import HandlerT, JsonBody, endpoint, path_id, read_body, read_query
 from blueprints.instance_status import ACTIVE_STATUSES, refuse_foreign_instance, runtime_status
 from blueprints.orders.orchestrator import RESOLUTION_EVENT
 from blueprints.orders.read_model import list_orders
@@ -36,7 +32,9 @@ from models.orders import (
     ManualResolutionEvent,
     OrderInput,
     OrderListQuery,
+    OrderPage,
 )
+from models.responses import CheckStatusResponse, ExistingOrder, OrderEventAccepted, OrderView
 
 bp = df.Blueprint()
 
@@ -116,14 +114,30 @@ def _existing(
     )
 
 
+_ORDER = {"orderId": "order"}
+
+
+def _order_event(model: type[BaseModel]) -> Callable[[HandlerT], HandlerT]:
+    return endpoint(
+        path=_ORDER,
+        body=JsonBody(model),
+        responses={202: OrderEventAccepted},
+        errors=(403, 404, 409),
+    )
+
+
 @bp.route(route="orders", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(
+    body=JsonBody(OrderInput),
+    responses={202: CheckStatusResponse, 200: ExistingOrder},
+    errors=(409,),
+)
 async def place_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Place an order: 202 with status links; 200 if it is already running; 409 if done."""
-    order = validate_model(OrderInput, read_json_body(req))
+    order = read_body(req, OrderInput)
     problems = order_problems(order)
     if problems:
         raise ApiError(
@@ -156,20 +170,20 @@ async def place_order(
 
 
 @bp.route(route="orders", methods=["GET"])
-@json_errors
+@endpoint(query=OrderListQuery, responses={200: OrderPage})
 async def list_placed_orders(req: func.HttpRequest) -> func.HttpResponse:
     """List orders from the read model: ``?status=&customerId=&top=&continuationToken=``."""
-    return await list_page_response(req, OrderListQuery, list_orders)
+    return await list_page_response(read_query(req, OrderListQuery), list_orders)
 
 
 @bp.route(route="orders/{orderId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@endpoint(path=_ORDER, responses={200: OrderView}, errors=(404,))
 async def read_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Read an order: runtime status, stage, and the result once it finished."""
-    order_id = req.route_params["orderId"]
+    order_id = path_id(req, "orderId")
     status = await _order_status(client, order_id)
     if status is None:
         raise _order_not_found(order_id)
@@ -207,7 +221,7 @@ async def _raise(
     refuse_shipped: bool = False,
     only_at: tuple[str, str] | None = None,
 ) -> func.HttpResponse:
-    order_id = req.route_params["orderId"]
+    order_id = path_id(req, "orderId")
     status = await _order_status(client, order_id)
     if status is None:
         raise _order_not_found(order_id)
@@ -235,24 +249,23 @@ async def _raise(
 
 @bp.route(route="orders/{orderId}/cancel", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@_order_event(CancelOrderEvent)
 async def cancel_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Ask a running order to cancel (``{"reason"}`` optional); 409 once it has shipped."""
-    event = validate_model(CancelOrderEvent, read_json_body(req))
+    event = read_body(req, CancelOrderEvent)
     return await _raise(req, client, CANCEL_EVENT, event.to_wire(), refuse_shipped=True)
 
 
 @bp.route(route="orders/{orderId}/approval", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@_order_event(ManagerApprovalEvent)
 async def approve_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Give a manager's decision on a large order: ``{"approved", "approver", "comment"}``."""
-    event = validate_model(ManagerApprovalEvent, read_json_body(req))
-    event = identity.bind_identities(req, event)
+    event = identity.bind_identities(req, read_body(req, ManagerApprovalEvent))
     return await _raise(
         req, client, APPROVAL_EVENT, event.to_wire(), only_at=("awaiting_approval", "approval")
     )
@@ -260,13 +273,12 @@ async def approve_order(
 
 @bp.route(route="orders/{orderId}/resolution", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@json_errors
+@_order_event(ManualResolutionEvent)
 async def resolve_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Record that a person settled a failed compensation: ``{"resolvedBy", "note"}``."""
-    event = validate_model(ManualResolutionEvent, read_json_body(req))
-    event = identity.bind_identities(req, event)
+    event = identity.bind_identities(req, read_body(req, ManualResolutionEvent))
     return await _raise(
         req,
         client,

@@ -26,7 +26,7 @@ import azure.durable_functions as df
 from blueprints.orders.rules import quantities_by_sku, reservation_id
 from blueprints.saga.actions import INVENTORY_RESERVATION, PAYMENT
 from blueprints.saga.retry import Attempted, retry_with_backoff
-from models.common import parse_event
+from models.common import failure_reason, parse_event
 from models.inventory import INVENTORY_ENTITY, InventoryOutcome, ReservationRequest
 from models.orders import (
     CancelOrderEvent,
@@ -259,7 +259,7 @@ def create_shipment(
             "create_shipment", FAULT_RETRY, request.to_wire()
         )
     except Exception as error:
-        return Stop("failed", f"shipment could not be created: {str(error).splitlines()[0]}")
+        return Stop("failed", f"shipment could not be created: {failure_reason(error)}")
     run.shipment = ShipmentResult.model_validate(answer)
     if not run.shipment.ok:
         return Stop("failed", f"{run.shipment.error_code}: {run.shipment.detail}")

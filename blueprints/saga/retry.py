@@ -14,6 +14,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from models.common import failure_reason
 from models.saga import ActionCall, BackoffPolicy
 
 __all__ = ["Attempted", "call_action", "envelope_error", "retry_with_backoff"]
@@ -101,7 +102,7 @@ def retry_with_backoff(
             output = yield start_attempt(attempt)
             error = envelope_error(output)
         except Exception as raised:  # the activity faulted: only its message crosses over
-            error = str(raised).strip().splitlines()[0] if str(raised).strip() else "failed"
+            error = failure_reason(raised)
             output = None
         if error is None:
             return Attempted(ok=True, output=output, error=None, attempts=attempt)

@@ -196,8 +196,10 @@ async def invoke_http_function(
     """
     invocation_id = str(uuid.uuid4())
     started = time.perf_counter()
+    # Read before the function runs, outside its error handling: a body over the host's limit
+    # is the host's 413 (devhost.web.limits), not a failed invocation.
+    body = await request.read()
     try:
-        body = await request.read()
         req = to_function_request(request, body, route_params)
         kwargs = _call_kwargs(info, req, client_json, invocation_id)
         if info.is_async:

@@ -10,7 +10,16 @@ methods), including its rough edges:
 * the purge-by-filter 400 body is a bare JSON string, not a ``{"Message"}`` object;
 * an unparseable ``bool``/``int``/date query value is ignored (``TryParse``), never a 400;
 * query parameter names are case-insensitive (``NameValueCollection`` with
-  ``OrdinalIgnoreCase``), runtime status names are not (``Enum.TryParse``).
+  ``OrdinalIgnoreCase``), runtime status names are not (``Enum.TryParse``);
+* JSON bodies are read as Newtonsoft reads them (``NaN`` and ``Infinity`` included), at most
+  64 levels deep (``JsonReader.MaxDepth``), else 400 ``Invalid JSON content``; unlike
+  Newtonsoft, an integer of more than 4,300 digits is refused too, because the Python worker
+  could not read it back.
+
+Error bodies keep the real host's fields (``Message``, ``ExceptionMessage``, ``ExceptionType``,
+``StackTrace``), but ``StackTrace`` is always null here: the real host sends .NET frames, ours
+would be Python frames with this machine's file paths. A failure that is not the caller's
+(a bug, storage down) is logged with a correlation ID, and only that ID is in the body.
 
 We serve one task hub, so the ``taskHub``/``connection`` query parameters are accepted and
 ignored.
@@ -20,8 +29,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
-import traceback
+import sys
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,15 +76,37 @@ _DOTNET_TYPES: dict[type[BaseException], str] = {
     InstanceAlreadyExists: "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException",
     InvalidOperation: "System.InvalidOperationException",
     json.JSONDecodeError: "Newtonsoft.Json.JsonReaderException",
+    ValueError: "System.ArgumentException",
 }
+# Newtonsoft's JsonReader.MaxDepth default: deeper JSON is a JsonReaderException.
+MAX_JSON_DEPTH = 64
 
 
 # -- responses --------------------------------------------------------------------------------
 
 
+def _special_floats_as_strings(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _special_floats_as_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_special_floats_as_strings(item) for item in value]
+    return value
+
+
 def to_json(value: Any) -> str:
-    """Compact JSON, non-ASCII kept, like ``JsonConvert.SerializeObject``."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON, non-ASCII kept, like ``JsonConvert.SerializeObject``.
+
+    NaN and infinities (which a JSON body may carry into a stored payload, as Newtonsoft reads
+    them) are written as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``:
+    Newtonsoft's default ``FloatFormatHandling.String``, so every answer is valid JSON.
+    """
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        fixed = _special_floats_as_strings(value)
+        return json.dumps(fixed, separators=(",", ":"), ensure_ascii=False)
 
 
 def json_response(
@@ -95,14 +128,84 @@ def bare_response(status: int) -> web.Response:
 
 
 def error_response(status: int, message: str, exc: BaseException | None = None) -> web.Response:
-    """``{"Message"}``, or with an exception ``{"Message","ExceptionMessage",...}``."""
+    """``{"Message"}``, or with an exception ``{"Message","ExceptionMessage",...}``.
+
+    ``exc`` is one this module or the engine raised about the request (its message is meant
+    for the caller); anything else goes through :func:`internal_error_response`.
+    """
     body: dict[str, Any] = {"Message": message}
     if exc is not None:
-        kind = type(exc)
+        kind = next((t for t in type(exc).__mro__ if t in _DOTNET_TYPES), None)
         body["ExceptionMessage"] = str(exc)
-        body["ExceptionType"] = _DOTNET_TYPES.get(kind, f"{kind.__module__}.{kind.__qualname__}")
-        body["StackTrace"] = "".join(traceback.format_tb(exc.__traceback__)) or None
+        body["ExceptionType"] = _DOTNET_TYPES[kind] if kind else "System.Exception"
+        body["StackTrace"] = None
     return json_response(status, body)
+
+
+def internal_error_response(request: web.Request) -> web.Response:
+    """The 500 of ``HandleRequestAsync``'s last catch, for a failure that is not the caller's.
+
+    Logs the exception being handled with a new correlation ID; the body carries that ID, not
+    the exception.
+    """
+    correlation_id = uuid.uuid4().hex
+    log.exception(
+        "Management API request failed: %s %s [correlation ID %s]",
+        request.method,
+        request.path,
+        correlation_id,
+    )
+    return json_response(
+        500,
+        {
+            "Message": GENERIC_ERROR,
+            "ExceptionMessage": f"The error was logged under correlation ID {correlation_id}.",
+            "ExceptionType": "System.Exception",
+            "StackTrace": None,
+        },
+    )
+
+
+class JsonContentError(json.JSONDecodeError):
+    """JSON this host does not take: deeper than Newtonsoft's MaxDepth, or an integer longer
+    than the Python worker can read back."""
+
+
+def _readable_int(text: str) -> int:
+    # Newtonsoft reads any integer (BigInteger); the Python worker that later reads the stored
+    # text cannot convert one of more than sys.get_int_max_str_digits() digits (a ValueError,
+    # not a decode error), so such a payload is refused here rather than stored unreadable.
+    if len(text.lstrip("-")) > sys.get_int_max_str_digits():
+        raise JsonContentError("An integer has more digits than the worker can read.", text, 0)
+    return int(text)
+
+
+def read_json(text: str) -> Any:
+    """Parse a request body as the real host reads it.
+
+    Raises
+    ------
+    json.JSONDecodeError
+        When the text is not JSON, nests deeper than 64 levels, or holds an integer longer than
+        the Python worker can read.
+    """
+    try:
+        value = json.loads(text, parse_int=_readable_int)
+    except RecursionError:
+        raise JsonContentError(
+            f"The reader's MaxDepth of {MAX_JSON_DEPTH} has been exceeded.", text, 0
+        ) from None
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                raise JsonContentError(
+                    f"The reader's MaxDepth of {MAX_JSON_DEPTH} has been exceeded.", text, 0
+                )
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return value
 
 
 def engine_error_response(exc: EngineError) -> web.Response:
@@ -158,16 +261,20 @@ class QueryParams:
         return parse_datetime(self.get(name))
 
     def get_statuses(self, name: str = "runtimeStatus") -> list[str]:
-        """Runtime status names from comma lists, possibly repeated; unknown ones dropped."""
+        """Runtime status names from comma lists, possibly repeated; unknown ones dropped.
+
+        Each status is kept once: the real host builds one storage filter condition per
+        value, so a long repetition would only cost the query, never change its answer.
+        """
         found: list[str] = []
         for raw in self.getall(name):
             for value in raw.split(","):
                 value = value.strip()
                 if value in RUNTIME_STATUSES:
                     found.append(value)
-                elif re.fullmatch(r"\d+", value) and int(value) < len(RUNTIME_STATUSES):
+                elif re.fullmatch(r"\d{1,2}", value) and int(value) < len(RUNTIME_STATUSES):
                     found.append(RUNTIME_STATUSES[int(value)])
-        return found
+        return list(dict.fromkeys(found))
 
 
 def parse_datetime(value: str | None) -> datetime | None:
@@ -228,9 +335,10 @@ class ManagementApi:
             return await self._dispatch(request, segments)
         except EngineError as exc:
             return engine_error_response(exc)
-        except Exception as exc:
-            log.exception("Management API request failed: %s %s", request.method, request.path)
-            return error_response(500, GENERIC_ERROR, exc)
+        except web.HTTPException:
+            raise  # the host's own answers (413 for a body over the limit)
+        except Exception:
+            return internal_error_response(request)
 
     async def _dispatch(self, request: web.Request, segs: list[str]) -> web.Response:
         method = request.method.upper()
@@ -294,7 +402,7 @@ class ManagementApi:
         input_json: str | None = None
         if text.strip():
             try:
-                parsed = json.loads(text)
+                parsed = read_json(text)
             except json.JSONDecodeError as exc:
                 return error_response(400, INVALID_JSON, exc)
             # The host stores the re-serialised body; the text as received is the same JSON
@@ -377,12 +485,16 @@ class ManagementApi:
             instance_id_prefix=prefix or None,
         )
         top = query.get_int("top")
-        page, token = await self.backend.list_instances(
-            condition,
-            top if top and top > 0 else DEFAULT_PAGE_SIZE,
-            request.headers.get(CONTINUATION_HEADER) or None,
-            query.get_bool("showInput") is not False,
-        )
+        given = request.headers.get(CONTINUATION_HEADER) or None
+        try:
+            page, token = await self.backend.list_instances(
+                condition,
+                top if top and top > 0 else DEFAULT_PAGE_SIZE,
+                given,
+                query.get_bool("showInput") is not False,
+            )
+        except ValueError as exc:
+            return _token_refused(given, exc)
         return json_response(200, page, {CONTINUATION_HEADER: token or ""})
 
     async def purge(self, request: web.Request, instance_id: str) -> web.Response:
@@ -418,7 +530,7 @@ class ManagementApi:
             return error_response(400, JSON_ONLY)
         text = await _body_text(request)
         try:
-            json.loads(text)
+            read_json(text)
         except json.JSONDecodeError as exc:
             return error_response(400, INVALID_JSON, exc)
         await self.backend.raise_event(instance_id, event_name, text.strip())
@@ -470,12 +582,16 @@ class ManagementApi:
         """GET entities/{name?}: one page of entity statuses."""
         query = QueryParams(request)
         top = query.get_int("top")
-        page, token = await self.backend.list_entities(
-            name.lower() if name else None,
-            top if top and top > 0 else DEFAULT_PAGE_SIZE,
-            request.headers.get(CONTINUATION_HEADER) or None,
-            bool(query.get_bool("fetchState")),
-        )
+        given = request.headers.get(CONTINUATION_HEADER) or None
+        try:
+            page, token = await self.backend.list_entities(
+                name.lower() if name else None,
+                top if top and top > 0 else DEFAULT_PAGE_SIZE,
+                given,
+                bool(query.get_bool("fetchState")),
+            )
+        except ValueError as exc:
+            return _token_refused(given, exc)
         # The Backend takes no time window, so lastOperationTimeFrom/To filter the page here.
         after = query.get_datetime("lastOperationTimeFrom")
         before = query.get_datetime("lastOperationTimeTo")
@@ -499,7 +615,7 @@ class ManagementApi:
             text = raw.decode("utf-8-sig", errors="replace")
             if _media_type(request) == "application/json":
                 try:
-                    json.loads(text)
+                    read_json(text)
                 except json.JSONDecodeError as exc:
                     return error_response(400, f"Could not parse JSON content: {exc}")
                 input_json = text.strip()
@@ -512,6 +628,18 @@ class ManagementApi:
             # The entity route's own catch: 400 with just the message.
             return error_response(400, str(exc))
         return bare_response(202)
+
+
+def _token_refused(token: str | None, exc: ValueError) -> web.Response:
+    """400 for a continuation token the store did not hand out (its decoding raised).
+
+    The real host passes the token on to the table service, which refuses it, and answers 500
+    (the storage exception reaches ``HandleRequestAsync``'s last catch); it is the caller's
+    mistake, so it is a 400 here. Without a token the ValueError is a fault of the host's own.
+    """
+    if token is None:
+        raise exc
+    return error_response(400, ARGUMENT_ERROR, ValueError("The continuation token is not valid."))
 
 
 def _within(value: Any, after: datetime | None, before: datetime | None) -> bool:

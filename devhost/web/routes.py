@@ -382,6 +382,26 @@ def _constraint_ok(kind: str, arg: str | None, value: str) -> bool:
     return True
 
 
+def remove_dot_segments(raw_path: str) -> str:
+    """The raw path with ``.`` and ``..`` segments resolved, as Kestrel routes it.
+
+    Kestrel percent-decodes the path (all but ``%2F``) and then removes dot segments
+    (RFC 3986 §5.2.4), so ``/api/instances/%2E%2E`` is ``/api/`` before any route is matched.
+    """
+    kept: list[str] = []
+    segments = raw_path.split("/")[1:]
+    for segment in segments:
+        decoded = unquote(segment)
+        if decoded == "..":
+            if kept:
+                kept.pop()
+        elif decoded != ".":
+            kept.append(segment)
+    # A path ending in a dot segment names a directory: it keeps its trailing slash.
+    ends_in_dots = bool(segments) and unquote(segments[-1]) in (".", "..")
+    return "/" + "/".join(kept) + ("/" if ends_in_dots and kept else "")
+
+
 def split_path(raw_path: str) -> list[str]:
     """Decoded segments of a raw (percent-encoded) URL path, without empty trailing ones.
 

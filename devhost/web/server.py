@@ -26,17 +26,16 @@ from devhost.engine.api import Backend
 from devhost.web.binding import RPC_PATH, WEBHOOK_PATH, client_binding_json
 from devhost.web.http_functions import invoke_http_function, local_origin, request_origin
 from devhost.web.key_store import KeyGuard
+from devhost.web.limits import PARSER_LIMITS, body_limit, rejected
 from devhost.web.management import ManagementApi, bare_response
 from devhost.web.routes import (
     ALL_METHODS,
     RouteTable,
     function_route,
     function_route_table,
+    remove_dot_segments,
     split_path,
 )
-
-# Kestrel's request body limit in the Functions host (100 MB); aiohttp's default is 1 MB.
-MAX_REQUEST_BODY = 100 * 1024 * 1024
 
 MANAGEMENT_BASES = (WEBHOOK_PATH.lower(), RPC_PATH.rstrip("/").lower())
 
@@ -118,7 +117,9 @@ def create_web_app(
     aiohttp.web.Application
         Ready for ``web.AppRunner``/``web.run_app`` or aiohttp's test server.
     """
-    app = web.Application(client_max_size=MAX_REQUEST_BODY)
+    # The host's limits (devhost.web.limits): aiohttp's 1 MB body default and parser limits
+    # would answer before the host's own checks do.
+    app = web.Application(client_max_size=body_limit(), handler_args=PARSER_LIMITS)
     system_key = keys.system_key if keys is not None else None
     rpc_path = RPC_PATH if keys is None else f"{RPC_PATH}{keys.rpc_token}/"
     management = ManagementApi(backend, system_key=system_key)
@@ -127,7 +128,18 @@ def create_web_app(
     app[ROUTE_TABLE] = table
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
-        raw_path = request.rel_url.raw_path
+        # Kestrel's limits come first: they are checked before any middleware (keys included).
+        refusal = rejected(request)
+        if refusal is not None:
+            return refusal
+        try:
+            return await route(request)
+        except web.HTTPRequestEntityTooLarge:
+            # A body without Content-Length that outgrew the limit while being read.
+            return bare_response(413)
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        raw_path = remove_dot_segments(request.rel_url.raw_path)
         found = _management_base(raw_path)
         if found is not None:
             base, segments = found
@@ -158,7 +170,8 @@ def create_web_app(
 
         return await invoke_http_function(match.target, request, match.route_params, binding)
 
-    app.router.add_route("*", "/{path:.*}", dispatch)
+    # [\s\S]: a path whose decoded form holds a newline (%0A) must reach the route table too.
+    app.router.add_route("*", "/{path:[\\s\\S]*}", dispatch)
     return app
 
 

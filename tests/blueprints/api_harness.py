@@ -232,7 +232,7 @@ class ApiResponse:
         """The ``error`` object, after checking the one error shape every endpoint uses."""
         assert isinstance(self.body, dict) and set(self.body) == {"error"}, self.body
         error: dict[str, Any] = self.body["error"]
-        assert set(error) == {"code", "message", "details"}, error
+        assert set(error) - {"correlationId"} == {"code", "message", "details"}, error
         assert isinstance(error["message"], str) and error["message"]
         assert all("field" in detail for detail in error["details"]), error
         return error

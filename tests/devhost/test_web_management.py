@@ -5,6 +5,8 @@ Expected codes and bodies are those of HttpApiHandler.cs (protocol notes §7).
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -640,8 +642,122 @@ async def test_an_engine_crash_is_500_and_the_server_keeps_serving(
 
     assert resp.status == 500
     body = await resp.json()
-    assert (body["Message"], body["ExceptionMessage"]) == (
-        "Something went wrong while processing your request",
-        "disk on fire",
+    assert body["Message"] == "Something went wrong while processing your request"
+    # The cause goes to the log under a correlation ID; only the ID leaves.
+    assert "disk on fire" not in json.dumps(body)
+    assert re.fullmatch(
+        r"The error was logged under correlation ID [0-9a-f]{32}\.", body["ExceptionMessage"]
     )
+    assert body["StackTrace"] is None
     assert after.status == 202
+
+
+# --- Hostile bodies and queries (never a 500 for the caller's mistake) -------------------------
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    ("body", "accepted"),
+    [
+        (_nested(64), True),  # Newtonsoft's MaxDepth
+        (_nested(65), False),
+        (_nested(10_000), False),  # Python's parser would raise RecursionError
+        (b'{"n": ' + b"9" * 4300 + b"}", True),
+        (b'{"n": ' + b"9" * 5000 + b"}", False),  # more than the worker can read back
+        (b'{"n": NaN, "m": -Infinity}', True),  # Newtonsoft reads them
+    ],
+)
+async def test_start_reads_json_as_the_real_host_does(
+    http: TestClient[Any, Any], backend: FakeBackend, body: bytes, accepted: bool
+) -> None:
+    resp = await http.post("/durabletask/orchestrators/hello_orchestrator", data=body)
+    raised = await http.post(
+        "/durabletask/instances/i1/raiseEvent/go",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+
+    if accepted:
+        assert (resp.status, raised.status) == (202, 404)
+        return
+    answer = await resp.json()
+    assert (resp.status, answer["Message"]) == (400, "Invalid JSON content")
+    assert answer["ExceptionType"] == "Newtonsoft.Json.JsonReaderException"
+    assert answer["StackTrace"] is None
+    assert backend.calls_named("start_new") == []
+
+
+async def test_a_raised_event_too_deep_is_400(
+    http: TestClient[Any, Any], backend: FakeBackend
+) -> None:
+    backend.put_instance("i1", "Running")
+
+    resp = await http.post(
+        "/durabletask/instances/i1/raiseEvent/go",
+        data=_nested(10_000),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert resp.status == 400
+    assert (await resp.json())["Message"] == "Invalid JSON content"
+    assert backend.calls_named("raise_event") == []
+
+
+async def test_a_runtime_status_repeated_is_asked_for_once(
+    http: TestClient[Any, Any], backend: FakeBackend
+) -> None:
+    repeated = ",".join(["Running"] * 500) + ",Completed,Running"
+
+    resp = await http.get(f"/durabletask/instances?runtimeStatus={repeated}")
+
+    assert resp.status == 200
+    ((query, *_),) = backend.calls_named("list_instances")
+    assert query.runtime_status == ["Running", "Completed"]
+
+
+async def test_a_continuation_token_the_store_did_not_hand_out_is_400(
+    http: TestClient[Any, Any], backend: FakeBackend
+) -> None:
+    async def refuse(*args: Any) -> Any:
+        raise ValueError("invalid continuation token 'x'")
+
+    backend.list_instances = refuse  # type: ignore[method-assign]
+    backend.list_entities = refuse  # type: ignore[method-assign]
+    headers = {"x-ms-continuation-token": "garbage"}
+
+    instances = await http.get("/durabletask/instances", headers=headers)
+    entities = await http.get("/durabletask/entities/inventory", headers=headers)
+    without_token = await http.get("/durabletask/instances")
+
+    assert (instances.status, entities.status) == (400, 400)
+    body = await instances.json()
+    assert body["Message"] == "One or more of the arguments submitted is incorrect"
+    assert body["ExceptionMessage"] == "The continuation token is not valid."
+    assert without_token.status == 500  # no token: the store's own fault
+
+
+async def test_nan_and_infinity_are_answered_as_strings_as_newtonsoft_writes_them(
+    http: TestClient[Any, Any], backend: FakeBackend
+) -> None:
+    started = await http.post(
+        "/durabletask/orchestrators/hello_orchestrator/i-nan",
+        data=b'{"n": NaN, "big": 1e400, "small": -Infinity, "ok": 1.5}',
+    )
+    assert started.status == 202
+
+    status = await http.get("/durabletask/instances/i-nan")
+    listed = await http.get("/durabletask/instances")
+
+    def strict(text: str) -> Any:
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the answer"))
+
+    assert strict(await status.text())["input"] == {
+        "n": "NaN",
+        "big": "Infinity",
+        "small": "-Infinity",
+        "ok": 1.5,
+    }
+    assert strict(await listed.text())[0]["input"]["n"] == "NaN"

@@ -5,7 +5,15 @@ import json
 import pytest
 from pydantic import Field, ValidationError
 
-from models.common import WireModel, decode_json_text, parse_event, validation_details
+from models.common import (
+    WireModel,
+    check_text,
+    comma_list,
+    decode_json_text,
+    failure_reason,
+    parse_event,
+    validation_details,
+)
 
 
 class Address(WireModel):
@@ -123,3 +131,64 @@ class TestValidationDetails:
             Address.model_validate(["not", "an", "object"])
 
         assert validation_details(caught.value, root="body")[0]["field"] == "body"
+
+
+# --- failure_reason: what outputs and statuses keep of a failure ------------------------------
+
+_HOST_FAILURE = (
+    "Orchestrator function 'batch_job' failed: Activity function 'partition_batch_input' "
+    "failed:  RuntimeError: disk on fire in /home/site/wwwroot/blueprints/batches/store.py \n "
+    '{"$type":"System.Exception","InnerException":{"RemoteStackTraceString":"  File '
+    '\\"/home/site/wwwroot/blueprints/batches/store.py\\", line 12, in read"}}'
+)
+
+
+def test_failure_reason_keeps_who_failed_and_why_without_the_stack() -> None:
+    reason = failure_reason(_HOST_FAILURE)
+
+    assert reason == (
+        "Orchestrator 'batch_job' failed: Activity 'partition_batch_input' failed: "
+        "disk on fire in <path>"
+    )
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        _HOST_FAILURE,
+        Exception(_HOST_FAILURE),
+        'Traceback (most recent call last):\n  File "/srv/app.py", line 3, in f',
+        "Activity function 'x' failed:  KeyError: <models.Thing object at 0x7f3a2b1c9d80>",
+        "x" * 1000,
+    ],
+)
+def test_failure_reason_never_carries_internals(failure: object) -> None:
+    reason = failure_reason(failure)
+
+    assert len(reason) <= 200
+    for internal in ("Traceback", 'File "', ".py", "0x7f", "$type", "/home/", "\n"):
+        assert internal not in reason
+
+
+def test_comma_list_collapses_repeats_so_a_long_repetition_costs_nothing() -> None:
+    assert comma_list(",".join(["Running"] * 500) + ", Completed,,") == ["Running", "Completed"]
+    assert comma_list(["a", "a", "b"]) == ["a", "b"]
+    assert comma_list(3) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("   ", "must not be empty"),
+        ("x" * 201, "at most 200"),
+        ("a\x00b", "control characters"),
+        ("bad \udcff utf-8", "control characters"),
+    ],
+)
+def test_check_text_refuses_what_cannot_be_stored_or_shown(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        check_text(text, 200)
+
+
+def test_check_text_trims_and_keeps_unicode() -> None:
+    assert check_text("  Zoë Ångström  ", 200) == "Zoë Ångström"

@@ -194,6 +194,11 @@ def test_ids_that_become_storage_paths_are_checked_once_decoded(
 ) -> None:
     method = "PUT" if "/inputs/" in path else "GET"
     answer = secure_host.call(method, path, {"x": 1} if method == "PUT" else None, as_=OPS)
+    if path.endswith("/%2E%2E"):
+        # A dot segment is resolved before routing, as Kestrel does: this is PUT /api/batches,
+        # which no route serves.
+        assert answer.status == 404, (path, answer.status, answer.body)
+        return
     assert answer.status == 400, (path, answer.status, answer.body)
     assert answer.body["error"]["code"] == "ValidationFailed"
 
