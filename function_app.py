@@ -19,6 +19,7 @@ from blueprints import (
     monitors,
     notifications,
     orders,
+    retention,
     saga,
 )
 
@@ -40,6 +41,7 @@ for blueprint in (
     *monitors.BLUEPRINTS,
     *notifications.BLUEPRINTS,
     *orders.BLUEPRINTS,
+    *retention.BLUEPRINTS,
     *saga.BLUEPRINTS,
 ):
     app.register_functions(blueprint)

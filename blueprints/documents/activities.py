@@ -46,8 +46,13 @@ def document_index(context: df.DurableEntityContext) -> None:
     ----------
     context : azure.durable_functions.DurableEntityContext
         Operation ``upsert`` with a :class:`~models.documents.DocumentSummary` as input; the
-        entity's state is ``{"revision": <last revision written>}``.
+        entity's state is ``{"revision": <last revision written>}``. ``delete`` clears it.
     """
+    if context.operation_name == "delete":
+        # Sent by the retention job once the document's instance is purged; the read-model
+        # row stays (it is the business record).
+        context.destruct_on_exit()
+        return
     state = context.get_state(lambda: {"revision": 0})
     summary = parse_event(DocumentSummary, context.get_input())
     # >= rather than >: an operation replayed after a crash rewrites the same row.
