@@ -1,14 +1,13 @@
 """The batch workflow run for real in-process: HTTP routes, replay, Azurite blobs and tables."""
 
-import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
 
 from blueprints.batches import store
 from devhost.testing import DurableTestHost
+from tests.waiting import eventually
 
 # Run once with a connection string and once identity-based (a token, no account key).
 pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
@@ -36,8 +35,8 @@ def records(count: int, invalid_every: int = 0) -> list[dict[str, Any]]:
 
 async def finished_job(client: Any, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
     """Poll the friendly route until it answers 200 (it answers 202 while running)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def finished() -> dict[str, Any] | None:
         response = await client.get(f"/api/batches/{job_id}")
         if response.status == 200:
             body: dict[str, Any] = await response.json()
@@ -45,8 +44,9 @@ async def finished_job(client: Any, job_id: str, timeout: float = 120.0) -> dict
         assert response.status == 202
         assert response.headers["Retry-After"]
         assert response.headers["Location"].endswith(f"/api/batches/{job_id}")
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"the job did not finish within {timeout:.0f} s")
+        return None
+
+    return await eventually(finished, f"batch job {job_id} to finish", timeout=timeout)
 
 
 def max_concurrency(runs: list[dict[str, Any]]) -> int:
