@@ -66,8 +66,11 @@ def test_a_timer_runs_on_startup_with_a_client_and_records_its_status(timer_host
     )
     assert status["output"] == "hello"
 
-    log = host.log_path.read_text()
-    assert "tick: timerTrigger (0 0 3 * * *, next " in log
+    # The banner comes after the port opens: wait for it.
+    eventually_sync(
+        lambda: "tick: timerTrigger (0 0 3 * * *, next " in host.log_path.read_text(),
+        "the banner to list the timer with its next occurrence",
+    )
     blob = container.get_blob_client(STATUS_BLOB.format(host_id=host_id))
     recorded = eventually_sync(
         lambda: blob.exists() and json.loads(blob.download_blob().readall()),
@@ -120,7 +123,12 @@ def test_a_second_host_of_the_same_app_does_not_run_the_schedule(timer_host):
     eventually_sync(lambda: _runs(out), "the first host's run on startup")
 
     second = start()
-    assert "tick: timerTrigger (0 0 3 * * *, waiting for its lock" in second.log_path.read_text()
+    eventually_sync(
+        lambda: (
+            "tick: timerTrigger (0 0 3 * * *, waiting for its lock" in second.log_path.read_text()
+        ),
+        "the second host's banner to say the timer waits for its lock",
+    )
     lease = container.get_blob_client(f"locks/{host_id}/Host.Functions.tick.Listener")
     assert lease.get_blob_properties().lease.state == "leased"
     assert len(_runs(out)) == 1
