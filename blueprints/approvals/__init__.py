@@ -14,6 +14,7 @@ from blueprints.approvals import (
     chain_http,
     chain_orchestrator,
     human_interaction,
+    purchase_order_http,
     purchase_orders,
 )
 
@@ -24,4 +25,5 @@ BLUEPRINTS = (
     activities.bp,
     human_interaction.bp,
     purchase_orders.bp,
+    purchase_order_http.bp,
 )
