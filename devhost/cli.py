@@ -15,9 +15,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +42,7 @@ from devhost.preflight import (
     port_taken,
     storage_failure,
 )
+from devhost.timers.schedule import ScheduleError
 from storage_settings import (
     STORAGE_CONNECTION,
     StorageConnection,
@@ -48,14 +51,16 @@ from storage_settings import (
 )
 
 if TYPE_CHECKING:
+    from devhost.engine.runtime import Engine
     from devhost.monitor.server import Monitor
-    from devhost.web.key_store import BlobKeyStore
+    from devhost.timers.scheduler import TimerFunction, TimerScheduler
+    from devhost.web.key_store import BlobKeyStore, KeyGuard
 
 log = logging.getLogger("devhost")
 
 # What a user can get wrong in the app, its settings or the machine: each has a one-sentence
 # message that names the thing and what to do.
-_MISTAKES = (AppLoadError, AzuriteError, ConfigError, StartupError)
+_MISTAKES = (AppLoadError, AzuriteError, ConfigError, ScheduleError, StartupError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,6 +194,7 @@ async def _start(args: argparse.Namespace) -> int:
     from devhost.engine.runtime import Engine
     from devhost.monitor.launch import host_monitor
     from devhost.store.azure import AzureStore
+    from devhost.timers.scheduler import timer_functions
     from devhost.web.key_store import KeyGuard
     from devhost.web.server import create_web_app
 
@@ -205,11 +211,13 @@ async def _start(args: argparse.Namespace) -> int:
     config = load_config(app_dir, task_hub=args.task_hub)
     sys.path.insert(0, str(config.app_dir))
     index = load_app(config.app_dir)
+    timers = timer_functions(index, dict(os.environ), datetime.now(UTC))
 
     azurite = await _start_azurite(args, config)
     store: AzureStore | None = None
     engine: Engine | None = None
     runner: web.AppRunner | None = None
+    scheduler: TimerScheduler | None = None
     monitor: Monitor | None = None
     key_store = _key_store(config) if args.enforce_keys else None
     try:
@@ -240,10 +248,15 @@ async def _start(args: argparse.Namespace) -> int:
             await web.TCPSite(runner, args.host, args.port).start()
         except OSError as exc:
             raise port_taken(args.host, args.port, exc) from exc
-        _print_banner(args, config, index, keys_enforced=keys is not None)
+        if timers:
+            scheduler = _timer_scheduler(args, config, timers, engine, keys)
+            await scheduler.start()
+        _print_banner(args, config, index, scheduler, keys_enforced=keys is not None)
         await _wait_for_stop_signal()
         print("Stopping: finishing in-flight work and writing a last checkpoint...", flush=True)
     finally:
+        if scheduler is not None:
+            await scheduler.stop()
         if runner is not None:
             await runner.cleanup()
         if monitor is not None:
@@ -259,14 +272,56 @@ async def _start(args: argparse.Namespace) -> int:
     return 0
 
 
+def _origins(args: argparse.Namespace) -> tuple[str, str]:
+    """The origin people use, and the one this process calls itself on."""
+    shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
+    local_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
+    if ":" in local_host:
+        local_host = f"[{local_host}]"
+    return f"http://{shown_host}:{args.port}", f"http://{local_host}:{args.port}"
+
+
+def _timer_scheduler(
+    args: argparse.Namespace,
+    config: HostConfig,
+    timers: list[TimerFunction],
+    engine: Engine,
+    keys: KeyGuard | None,
+) -> TimerScheduler:
+    """The timer listeners: statuses and locks in the host's account, under its host ID; a
+    durable client reaches this server as the HTTP functions' clients do."""
+    from devhost.timers.monitor import BlobTimerState
+    from devhost.timers.scheduler import TimerScheduler
+    from devhost.web.binding import RPC_PATH, client_binding_json
+    from devhost.web.key_store import default_host_id
+
+    origin, local = _origins(args)
+    system_key = keys.system_key if keys is not None else None
+    rpc_path = RPC_PATH if keys is None else f"{RPC_PATH}{keys.rpc_token}/"
+
+    def binding() -> str:
+        return client_binding_json(
+            origin, engine.task_hub, rpc_origin=local, system_key=system_key, rpc_path=rpc_path
+        )
+
+    state = BlobTimerState(_host_account(config), default_host_id(config.app_dir))
+    return TimerScheduler(timers, state, engine.clock, client_binding=binding)
+
+
 def _print_banner(
-    args: argparse.Namespace, config: HostConfig, index: FunctionIndex, *, keys_enforced: bool
+    args: argparse.Namespace,
+    config: HostConfig,
+    index: FunctionIndex,
+    scheduler: TimerScheduler | None,
+    *,
+    keys_enforced: bool,
 ) -> None:
     from devhost.monitor.launch import monitor_url
+    from devhost.timers.scheduler import next_occurrence_text
     from devhost.web.server import function_urls
 
-    shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
-    origin = f"http://{shown_host}:{args.port}"
+    origin, _ = _origins(args)
+    schedules = {t.name: t.schedule for t in scheduler.timers} if scheduler is not None else {}
     notice = config.provider_notice()
     if notice:
         print(f"\n{notice}")
@@ -277,6 +332,9 @@ def _print_banner(
     )
     print("Functions:\n")
     for name, trigger, url in function_urls(index, origin, config.route_prefix):
+        if scheduler is not None and name in schedules:
+            when = next_occurrence_text(scheduler.next_occurrences.get(name))
+            url = f"({schedules[name]}, {when})"
         print(f"        {name}: {trigger} {url or ''}".rstrip())
     print(f"\nDurable management API: {origin}/runtime/webhooks/durabletask/instances")
     if keys_enforced:
@@ -288,9 +346,9 @@ def _print_banner(
     print("\nServing. Press Ctrl-C to stop.", flush=True)
 
 
-def _keys_account(config: HostConfig) -> StorageConnection:
-    """The account of the host's keys: AzureWebJobsStorage, as on Azure (by default the task
-    hub's account too, which host.json may have moved to another connection)."""
+def _host_account(config: HostConfig) -> StorageConnection:
+    """The host's own account (keys, timer statuses and locks): AzureWebJobsStorage, as on
+    Azure (by default the task hub's account too, which host.json may move elsewhere)."""
     try:
         return resolve_storage(connection=STORAGE_CONNECTION, services=("blob",))
     except StorageSettingsError:
@@ -300,14 +358,14 @@ def _keys_account(config: HostConfig) -> StorageConnection:
 def _key_store(config: HostConfig) -> BlobKeyStore:
     from devhost.web.key_store import BlobKeyStore, default_host_id
 
-    return BlobKeyStore(_keys_account(config), default_host_id(config.app_dir))
+    return BlobKeyStore(_host_account(config), default_host_id(config.app_dir))
 
 
 async def _print_keys(args: argparse.Namespace) -> int:
     from devhost.web.key_store import load_or_create_host_keys
 
     config = load_config(args.app)
-    account = _keys_account(config)
+    account = _host_account(config)
     emulator = (
         None if account.connection_string is None else emulator_endpoint(account.connection_string)
     )

@@ -241,6 +241,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
     WORKFLOW_AUTH: 'easyauth'
     WORKFLOW_STORAGE_PREFIX: storagePrefix
+    WORKFLOW_RETENTION_SCHEDULE: '0 0 3 * * *'
+    WORKFLOW_RETENTION_DAYS: '30'
   }
 }
 

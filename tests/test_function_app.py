@@ -1,7 +1,8 @@
 """The composition root: every blueprint is registered and every function indexes cleanly.
 
-A blueprint left out of function_app.py deploys without error and silently serves nothing;
-these tests make that, and malformed bindings, fail before deployment.
+A blueprint left out of its package's ``BLUEPRINTS`` or of function_app.py deploys without
+error and silently serves nothing; these tests make that, and malformed bindings, fail before
+deployment.
 """
 
 import importlib
@@ -78,7 +79,10 @@ def test_every_blueprint_is_registered(module):
 
     assert own, f"{module.__name__} defines a blueprint without functions"
     missing = [fn.get_function_name() for fn in own if id(fn) not in registered]
-    assert not missing, f"{module.__name__} is not registered in function_app.py: {missing}"
+    assert not missing, (
+        f"{module.__name__} is not registered: add its bp to its package's BLUEPRINTS and the "
+        f"package to function_app.py ({missing})"
+    )
 
 
 @pytest.mark.parametrize("fn", FUNCTIONS, ids=lambda fn: fn.get_function_name())

@@ -45,7 +45,8 @@ def test_host_json_settings():
 
 
 def test_local_settings_example():
-    """The example settings run the app on Azurite with worker indexing."""
+    """The example settings run the app on Azurite with worker indexing, and schedule the
+    retention job (the host refuses a timer whose %setting% is not set)."""
     settings = json.loads((ROOT / "local.settings.json.example").read_text())
 
     assert settings["IsEncrypted"] is False
@@ -53,6 +54,8 @@ def test_local_settings_example():
         "AzureWebJobsStorage": "UseDevelopmentStorage=true",
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "AzureWebJobsFeatureFlags": "EnableWorkerIndexing",
+        "WORKFLOW_RETENTION_SCHEDULE": "0 0 3 * * *",
+        "WORKFLOW_RETENTION_DAYS": "30",
     }
 
 

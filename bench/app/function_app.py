@@ -3,6 +3,8 @@
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import retention
+
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 
@@ -37,3 +39,8 @@ def event_counter(context: df.DurableOrchestrationContext):
 @app.activity_trigger(input_name="name")
 def say_hello(name: str) -> str:
     return f"Hello {name}!"
+
+
+# The app's retention job, for the long run with retention on (bench/run.py --long-run).
+for blueprint in retention.BLUEPRINTS:
+    app.register_functions(blueprint)

@@ -8,3 +8,22 @@
 
 See docs/approvals.md.
 """
+
+from blueprints.approvals import (
+    activities,
+    chain_http,
+    chain_orchestrator,
+    human_interaction,
+    purchase_order_http,
+    purchase_orders,
+)
+
+# What function_app.py registers: every blueprint of the package.
+BLUEPRINTS = (
+    chain_orchestrator.bp,
+    chain_http.bp,
+    activities.bp,
+    human_interaction.bp,
+    purchase_orders.bp,
+    purchase_order_http.bp,
+)

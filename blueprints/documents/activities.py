@@ -52,8 +52,13 @@ def document_index(context: df.DurableEntityContext) -> None:
         Operation ``upsert`` with a :class:`~models.documents.DocumentSummary` as input, or
         ``notify`` with a :class:`~models.notifications.SendNotificationInput` (written once
         per notification ID, so a repeated operation records nothing new); the entity's state
-        is ``{"revision": <last revision written>}``.
+        is ``{"revision": <last revision written>}``. ``delete`` (the retention job's) clears it.
     """
+    if context.operation_name == "delete":
+        # Sent by the retention job once the document's instance is purged; the read-model
+        # row stays (it is the business record).
+        context.destruct_on_exit()
+        return
     state = context.get_state(lambda: {"revision": 0})
     if context.operation_name == NOTIFY_OPERATION:
         record_notification(parse_event(SendNotificationInput, context.get_input()))

@@ -2,3 +2,8 @@
 
 The classic function-chaining sample, kept so the generic endpoints have a workflow to start.
 """
+
+from blueprints.greetings import activities, orchestrator
+
+# What function_app.py registers: every blueprint of the package.
+BLUEPRINTS = (orchestrator.bp, activities.bp)

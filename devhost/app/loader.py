@@ -29,7 +29,7 @@ class FunctionInfo:
     """One indexed function."""
 
     name: str
-    kind: str  # "http", "orchestrator", "activity", "entity" or the trigger type
+    kind: str  # "http", "orchestrator", "activity", "entity", "timer" or the trigger type
     durable_name: str  # name the durable APIs use (trigger override or function name)
     func: Callable[..., Any]
     trigger_param: str
@@ -42,6 +42,11 @@ class FunctionInfo:
     @property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.func)
+
+    @property
+    def trigger(self) -> dict[str, Any]:
+        """The trigger binding as the worker reports it (``schedule``, ``route``...)."""
+        return next(b for b in self.bindings if str(b.get("type", "")).endswith("Trigger"))
 
 
 @dataclass
@@ -59,6 +64,7 @@ class FunctionIndex:
         self.activities = self._by_kind("activity")
         self.entities = self._by_kind("entity")
         self.http = [f for f in self.functions if f.kind == "http"]
+        self.timers = [f for f in self.functions if f.kind == "timer"]
 
     def orchestrator(self, name: str) -> FunctionInfo | None:
         return self.orchestrators.get(name.lower())
@@ -75,6 +81,7 @@ _TRIGGER_KINDS = {
     "orchestrationTrigger": "orchestrator",
     "activityTrigger": "activity",
     "entityTrigger": "entity",
+    "timerTrigger": "timer",
 }
 _DURABLE_NAME_KEYS = {
     "orchestrator": "orchestration",

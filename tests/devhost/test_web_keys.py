@@ -29,6 +29,7 @@ from devhost.web.key_store import (
 )
 from devhost.web.keys import HostKeys
 from devhost.web.server import create_web_app
+from tests.waiting import eventually
 
 
 def _app() -> df.DFApp:
@@ -61,11 +62,12 @@ def _app() -> df.DFApp:
         await client.raise_event(instance_id, "go", {"ok": True})
         await client.signal_entity(df.EntityId("tally", "k"), "add", 2)
         listed = await client.get_status_by(runtime_status=[])
-        for _ in range(200):
-            state = await client.read_entity_state(df.EntityId("tally", "k"))
-            if state.entity_exists:
-                break
-            await asyncio.sleep(0.01)
+
+        async def tallied() -> Any:
+            found = await client.read_entity_state(df.EntityId("tally", "k"))
+            return found if found.entity_exists else None
+
+        state = await eventually(tallied, "the signalled entity to exist")
         body = {
             "before": before.runtime_status.value,
             "listed": len(listed),
@@ -199,10 +201,11 @@ async def test_the_client_binding_works_and_its_urls_carry_the_system_key(served
     body = await driven.json()
     assert body["before"] == "Running" and body["listed"] >= 1 and body["entity"] == 2
 
-    deadline = asyncio.get_running_loop().time() + 10
-    while (done := await client.get(_path(client, links["statusQueryGetUri"]))).status != 200:
-        assert asyncio.get_running_loop().time() < deadline, "the instance never completed"
-        await asyncio.sleep(0.02)
+    async def completed() -> Any:
+        response = await client.get(_path(client, links["statusQueryGetUri"]))
+        return response if response.status == 200 else None
+
+    done = await eventually(completed, "the instance to complete")
     # The client encodes event data twice, so the orchestrator got (and returned) JSON text.
     assert json.loads((await done.json())["output"]) == {"ok": True}
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from email.message import Message
 from typing import Any
+
+from tests.waiting import DEFAULT_TIMEOUT, eventually_sync
 
 
 def request_with_headers(
@@ -33,12 +34,10 @@ def request_json(method: str, url: str, body: Any = None) -> tuple[int, Any]:
     return status, payload
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "it") -> Any:
-    """Poll ``predicate`` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "it") -> Any:
+    """Poll ``predicate`` until it returns something truthy, and return that.
+
+    Bounded by time, at least the suite's generous default (tests/waiting.py): a host process
+    on a loaded machine is slow, and a wait that passes returns as soon as it can.
+    """
+    return eventually_sync(predicate, what, timeout=max(timeout, DEFAULT_TIMEOUT))

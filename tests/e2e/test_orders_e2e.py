@@ -15,6 +15,7 @@ from e2e_client import request_json
 
 from blueprints.app_storage import table
 from blueprints.orders.providers import PAYMENT_LEDGER, SHIPMENTS
+from tests.waiting import eventually_sync
 
 PROJECT = Path(__file__).resolve().parents[2]
 # Run once with a connection string and once identity-based (a token, no account key).
@@ -70,17 +71,16 @@ def test_orders_survive_a_kill_mid_saga_and_the_books_balance(host_factory, app_
     assert unfinished, "the kill should land while sagas are still running"
     host.start()
 
-    deadline = time.monotonic() + 60
     results: dict[str, dict[str, Any]] = {}
-    while len(results) < count and time.monotonic() < deadline:
+
+    def all_finished() -> bool:
         for number in range(count):
             order_id = f"e2e-{number:02d}"
             if order_id not in results and (done := _finished(base, order_id)):
                 results[order_id] = done
-        time.sleep(0.2)
-    assert len(results) == count, (
-        f"unfinished: {sorted(set(results) ^ {f'e2e-{n:02d}' for n in range(count)})}"
-    )
+        return len(results) == count
+
+    eventually_sync(all_finished, f"all {count} orders to finish after the restart", interval=0.2)
     assert {r["runtimeStatus"] for r in results.values()} == {"Completed"}
 
     outcomes = {order_id: r["result"]["status"] for order_id, r in results.items()}

@@ -6,7 +6,6 @@ import base64
 import json
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -16,6 +15,7 @@ from email.message import Message
 from typing import Any
 
 from tests.e2e.conftest import PROJECT, HostProcess
+from tests.waiting import DEFAULT_TIMEOUT, eventually_sync
 
 
 def principal(name: str) -> dict[str, str]:
@@ -118,16 +118,9 @@ def read_keys(env: dict[str, str]) -> dict[str, Any]:
     return keys
 
 
-def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "it") -> Any:
+def eventually(check: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT, what: str = "it") -> Any:
     """Wait (bounded by time) until ``check()`` returns something truthy, and return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
+    return eventually_sync(check, what, timeout=timeout)
 
 
 def unique(prefix: str) -> str:

@@ -11,6 +11,7 @@ from blueprints.app_storage import blob_container
 from blueprints.batches import store
 from blueprints.batches.activities import partition_batch_input
 from devhost.testing import DurableTestHost
+from tests.waiting import eventually
 
 # Run once with a connection string and once identity-based (a token, no account key).
 pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
@@ -38,8 +39,8 @@ def records(count: int, invalid_every: int = 0) -> list[dict[str, Any]]:
 
 async def finished_job(client: Any, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
     """Poll the friendly route until it answers 200 (it answers 202 while running)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
+
+    async def finished() -> dict[str, Any] | None:
         response = await client.get(f"/api/batches/{job_id}")
         if response.status == 200:
             body: dict[str, Any] = await response.json()
@@ -47,8 +48,9 @@ async def finished_job(client: Any, job_id: str, timeout: float = 120.0) -> dict
         assert response.status == 202
         assert response.headers["Retry-After"]
         assert response.headers["Location"].endswith(f"/api/batches/{job_id}")
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"batch job {job_id} did not finish within {timeout} s")
+        return None
+
+    return await eventually(finished, f"batch job {job_id} to finish", timeout=timeout)
 
 
 def max_concurrency(runs: list[dict[str, Any]]) -> int:

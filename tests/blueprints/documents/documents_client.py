@@ -1,8 +1,10 @@
 """Helpers of the document tests: create documents and wait for what a user would wait for."""
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
+
+from tests import waiting
+from tests.waiting import DEFAULT_TIMEOUT
 
 SECTIONS = {
     "interviewFeedback": {"feedback": "Strong communicator", "isPassed": True},
@@ -30,16 +32,17 @@ async def create_document(http: Any, **overrides: Any) -> str:
 
 
 async def eventually(
-    probe: Callable[[], Any], predicate: Callable[[Any], bool], timeout: float = 10.0
+    probe: Callable[[], Any], predicate: Callable[[Any], bool], timeout: float = DEFAULT_TIMEOUT
 ) -> Any:
     """Call the async ``probe`` until ``predicate`` holds for its result; return it."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if predicate(value):
-            return value
-        assert asyncio.get_running_loop().time() < deadline, f"never true: {value}"
-        await asyncio.sleep(0.02)
+    seen: list[Any] = []
+
+    async def check() -> Any:
+        seen[:] = [await probe()]
+        return (seen[0],) if predicate(seen[0]) else None
+
+    found = await waiting.eventually(check, "the document to reach the state", timeout=timeout)
+    return found[0]
 
 
 async def get_json(http: Any, path: str) -> Any:

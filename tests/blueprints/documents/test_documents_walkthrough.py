@@ -2,13 +2,13 @@
 conventions creates a document, raises the feedback events through ``sendEventPostUri``, polls
 ``statusQueryGetUri`` and submits, with PascalCase bodies."""
 
-import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from devhost.testing import DurableTestHost
+from tests.waiting import eventually
 
 # Run once with a connection string and once identity-based (a token, no account key).
 pytestmark = pytest.mark.both_storage_paths
@@ -25,15 +25,12 @@ def _path(url: str) -> str:
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
-async def _poll(http: Any, url: str, predicate: Any, timeout: float = 5.0) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        response = await http.get(_path(url))
-        body = await response.json()
-        if predicate(body):
-            return body
-        assert asyncio.get_running_loop().time() < deadline, body
-        await asyncio.sleep(0.01)
+async def _poll(http: Any, url: str, predicate: Any) -> dict[str, Any]:
+    async def matching() -> dict[str, Any] | None:
+        body: dict[str, Any] = await (await http.get(_path(url))).json()
+        return body if predicate(body) else None
+
+    return await eventually(matching, f"{url} to show the expected status")
 
 
 async def test_the_convention_client_walkthrough_works_unchanged(

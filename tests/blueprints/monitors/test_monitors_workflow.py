@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestServer
 from blueprints.notifications.outbox import list_notifications
 from devhost.testing import DurableTestHost
 from models.notifications import NotificationListQuery
+from tests.waiting import eventually
 
 # Run once with a connection string and once identity-based (a token, no account key).
 pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
@@ -139,8 +140,7 @@ async def test_a_stop_raised_during_a_check_is_not_lost(endpoint) -> None:
     async with DurableTestHost(".", virtual_time="manual") as host:
         client = await host.http()
         await client.post("/api/monitors", json=monitor_body(endpoint))
-        while not endpoint.calls:
-            await asyncio.sleep(0.005)
+        await eventually(lambda: endpoint.calls, "the monitor's first check", interval=0.005)
         await host.raise_event("api-health", "stop", {"reason": "during the check"})
         endpoint.hold.set()
         final = await host.wait("api-health")

@@ -1,0 +1,127 @@
+"""The retention job: a timer function that purges finished instances older than
+``WORKFLOW_RETENTION_DAYS`` (the guide's "purge old instances to manage storage costs").
+
+It lists finished instances created before the cutoff one page at a time through the durable
+client, purges those also last updated before it (the host deletes each one's status row,
+history rows and large-payload blobs), clears the per-instance entities of the instances it
+removed, and logs one line saying what it removed. docs/retention.md says what is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from blueprints.documents.activities import INDEX_ENTITY
+from blueprints.documents.orchestrator import ORCHESTRATOR as DOCUMENT_ORCHESTRATOR
+from blueprints.retention.policy import (
+    FINISHED_STATUSES,
+    MAX_PAGES_PER_RUN,
+    PAGE_SIZE,
+    RETENTION_SCHEDULE_SETTING,
+    PurgeReport,
+    cutoff,
+    is_expired,
+    retention_days,
+)
+
+logger = logging.getLogger(__name__)
+
+bp = df.Blueprint()
+
+# Entities keyed by an orchestration's instance ID that outlive it: once the instance is purged,
+# the entity's state is cleared (its ``delete`` operation).
+PER_INSTANCE_ENTITIES = {DOCUMENT_ORCHESTRATOR: INDEX_ENTITY}
+# Operation that makes such an entity delete its state.
+DELETE_OPERATION = "delete"
+# Purges of one page in flight at once. One: the local host's engine cannot yet take three
+# concurrent checkpoint flushes (each purge asks for one), and one keeps up in the benchmark.
+PURGES_AT_ONCE = 1
+
+
+def run_time(timer: func.TimerRequest) -> datetime:
+    """The moment this run stands for: the occurrence it was scheduled for, as the host
+    reports it (the schedule status's ``Next``), else the wall clock.
+
+    A run that starts late (or a missed occurrence run after a restart) then purges what had
+    aged by its occurrence, never more; and a test host's virtual clock drives the job.
+    """
+    # schedule_status is on the worker's TimerRequest, not on the abstract type.
+    scheduled = (getattr(timer, "schedule_status", None) or {}).get("Next")
+    if isinstance(scheduled, str):
+        moment = datetime.fromisoformat(scheduled)
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
+async def purge_finished(
+    client: df.DurableOrchestrationClient,
+    as_of: datetime,
+    days: float,
+    *,
+    max_pages: int = MAX_PAGES_PER_RUN,
+) -> PurgeReport:
+    """Purge finished instances last updated more than ``days`` before ``as_of``, page by page.
+
+    Returns
+    -------
+    PurgeReport
+        What was removed, and whether more is left for the next run.
+    """
+    before = cutoff(as_of, days).astimezone(UTC)
+    report = PurgeReport(cutoff=before)
+    slots = asyncio.Semaphore(PURGES_AT_ONCE)
+
+    async def purge(status: df.DurableOrchestrationStatus) -> None:
+        async with slots:
+            result = await client.purge_instance_history(status.instance_id)
+            if not result.instances_deleted:
+                return  # purged meanwhile by someone else
+            report.add(status.name or "")
+            entity = PER_INSTANCE_ENTITIES.get(status.name or "")
+            if entity is not None:
+                await client.signal_entity(
+                    df.EntityId(entity, status.instance_id), DELETE_OPERATION
+                )
+                report.entities += 1
+
+    statuses = [df.OrchestrationRuntimeStatus(name) for name in FINISHED_STATUSES]
+    while report.pages < max_pages:
+        # Without a continuation token the host answers the first page: what was purged is
+        # gone from the next listing, so each call lists what is still left.
+        page = await client.get_status_by(created_time_to=before, runtime_status=statuses)
+        expired = [
+            status
+            for status in page
+            if is_expired(
+                status.runtime_status.value if status.runtime_status else "",
+                status.last_updated_time,
+                before,
+            )
+        ]
+        report.kept_recent = len(page) - len(expired)
+        if not expired:
+            return report
+        report.pages += 1
+        await asyncio.gather(*(purge(status) for status in expired))
+        if len(page) < PAGE_SIZE:
+            return report
+    report.more_left = True
+    return report
+
+
+# run_on_startup stays off: the job's moment comes from the occurrence it runs for.
+@bp.timer_trigger(
+    schedule=f"%{RETENTION_SCHEDULE_SETTING}%", arg_name="timer", run_on_startup=False
+)
+@bp.durable_client_input(client_name="client")
+async def purge_old_instances(
+    timer: func.TimerRequest, client: df.DurableOrchestrationClient
+) -> None:
+    """Purge finished instances older than WORKFLOW_RETENTION_DAYS and log what went."""
+    report = await purge_finished(client, run_time(timer), retention_days())
+    logger.info(report.summary())

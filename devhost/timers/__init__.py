@@ -1,0 +1,1 @@
+"""Timer triggers: schedules, their status and lock in storage, and the listeners."""

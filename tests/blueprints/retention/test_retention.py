@@ -1,0 +1,166 @@
+"""The retention job on the local host: the app's timer function, fired by the scheduler from
+the test host's virtual clock, purging through the durable client, state on Azurite."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from blueprints.retention.policy import RETENTION_DAYS_SETTING
+from blueprints.retention.purge import purge_finished
+from devhost.store.azure import AzureStore
+from devhost.store.base import InstanceQuery
+from devhost.testing import DurableTestHost
+from devhost.timers.monitor import MemoryTimerState
+from devhost.timers.scheduler import TimerScheduler, timer_functions
+from devhost.web.binding import client_binding_json
+from tests.conftest import PROJECT_DIR
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.azurite
+SCHEDULE = {"WORKFLOW_RETENTION_SCHEDULE": "0 0 3 * * *"}
+JOB = "purge_old_instances"
+
+
+class RetentionHost:
+    """The whole app in-process on Azurite, its HTTP routes, and its timer functions."""
+
+    def __init__(self, host: DurableTestHost, http: Any, scheduler: TimerScheduler) -> None:
+        self.host, self.http, self.scheduler = host, http, scheduler
+
+    async def hello(self) -> str:
+        status = await self.host.run("hello_sequence", {"cities": ["Tokyo", "Lima"]})
+        assert status["runtimeStatus"] == "Completed", status
+        return str(status["instanceId"])
+
+    async def waiting_approval(self) -> str:
+        response = await self.http.post("/api/start-approval", json={"timeoutSeconds": 7 * 86400})
+        assert response.status == 202, await response.text()
+        return str((await response.json())["id"])
+
+    async def closed_document(self) -> str:
+        response = await self.http.post(
+            "/api/documents",
+            json={
+                "title": "Onboarding",
+                "createdDate": "2022-09-07T00:00:00Z",
+                "creator": "hr-admin",
+                "applicationId": "COMPANY01",
+            },
+        )
+        assert response.status == 202, await response.text()
+        document = str((await response.json())["id"])
+        cancel = await self.http.post(
+            f"/api/documents/{document}/cancel", json={"by": "hr-admin", "reason": "withdrawn"}
+        )
+        assert cancel.status in (200, 202), await cancel.text()
+        await self.host.wait(document, timeout=60)
+        return document
+
+    async def advance_days(self, days: int) -> None:
+        """Day by day, as time passes: the job runs at each 03:00, for that occurrence."""
+        for _ in range(days):
+            runs = self.scheduler.runs[JOB]
+            self.host.advance(timedelta(days=1))
+            self.scheduler.wake()
+            await self.run_job(runs + 1)
+            await self.host.idle(timeout=60)
+
+    async def run_job(self, runs: int) -> None:
+        await eventually(
+            lambda: self.scheduler.runs[JOB] >= runs and not self.scheduler.busy(),
+            f"run {runs} of the retention job",
+        )
+
+
+@pytest.fixture
+async def retention(
+    azurite: Any, app_storage: str, task_hub: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[RetentionHost]:
+    monkeypatch.setenv(RETENTION_DAYS_SETTING, "7")
+    store = AzureStore(azurite.connection_string, task_hub)
+    async with DurableTestHost(
+        PROJECT_DIR, store=store, task_hub=task_hub, virtual_time="manual"
+    ) as host:
+        http = await host.http()
+        origin = str(http.make_url("")).rstrip("/")
+        timers = [t for t in timer_functions(host.index, SCHEDULE, host.now()) if t.name == JOB]
+        scheduler = TimerScheduler(
+            timers,
+            MemoryTimerState().for_host(),
+            host.clock,
+            client_binding=lambda: client_binding_json(origin, task_hub),
+        )
+        await scheduler.start()
+        try:
+            yield RetentionHost(host, http, scheduler)
+        finally:
+            await scheduler.stop()
+
+
+async def test_the_job_purges_what_finished_before_the_retention_and_keeps_the_rest(
+    retention: RetentionHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Seven days' retention, run at 03:00 eight days on: the instances that finished on day 0
+    go with their history; those of day 6, the running ones, and the document's read model and
+    archive stay; the purged document's index entity is cleared; one log line says so."""
+    caplog.set_level(logging.INFO, logger="blueprints.retention.purge")
+    host, store = retention.host, retention.host.store
+    old = [await retention.hello() for _ in range(3)]
+    document = await retention.closed_document()
+    timed_out_later = await retention.waiting_approval()  # finishes on day 7, by its timeout
+    assert (await host.engine.read_entity("document_index", document))[0] is True
+
+    await retention.advance_days(6)
+    recent = await retention.hello()
+    running = await retention.waiting_approval()
+    assert await host.status(old[0]) is not None  # six days old: kept so far
+
+    await retention.advance_days(2)
+
+    for instance_id in [*old, document]:
+        assert await host.status(instance_id) is None, instance_id
+        assert await store.read_history(instance_id) is None, instance_id
+    for instance_id in (recent, running, timed_out_later):
+        assert await host.status(instance_id) is not None, instance_id
+    assert (await host.status(running))["runtimeStatus"] == "Running"
+    assert (await host.engine.read_entity("document_index", document))[0] is False
+    archived = await retention.http.get(f"/api/documents/{document}")
+    assert archived.status == 200, await archived.text()
+    assert "Retention: removed 4 finished instance(s)" in caplog.text
+    assert "hello_sequence 3, wip_document 1" in caplog.text
+    assert "cleared 1 per-instance entity" in caplog.text
+
+
+@pytest.fixture
+async def memory_host() -> AsyncIterator[tuple[DurableTestHost, Any]]:
+    """The app on the memory store, and a durable client reaching it as a function's does."""
+    import azure.durable_functions as df
+
+    async with DurableTestHost(PROJECT_DIR, virtual_time="manual") as host:
+        http = await host.http()
+        origin = str(http.make_url("")).rstrip("/")
+        yield host, df.DurableOrchestrationClient(client_binding_json(origin, host.task_hub))
+
+
+async def test_a_run_purges_in_pages_and_the_next_run_goes_on(memory_host) -> None:
+    """105 expired instances with one page a run: the first run removes the host's page of
+    100 and says more remain; the second removes the other 5."""
+    host, client = memory_host
+    await asyncio.gather(
+        *(host.run("hello_sequence", {"cities": ["Oslo"]}, timeout=60) for _ in range(105))
+    )
+    host.advance(timedelta(days=31))
+
+    first = await purge_finished(client, host.now(), 30, max_pages=1)
+    second = await purge_finished(client, host.now(), 30, max_pages=1)
+
+    assert (first.instances, first.pages, first.more_left) == (100, 1, True)
+    assert (second.instances, second.pages, second.more_left) == (5, 1, False)
+    assert "more remain for the next run" in first.summary()
+    assert await host.engine.list_instances(InstanceQuery(), 10, None, False) == ([], None)
