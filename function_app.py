@@ -25,8 +25,8 @@ from blueprints import (
 )
 
 # Every HTTP route needs a key (function level); the routes that act for a person also check
-# the caller's App Service Authentication principal (blueprints.identity). No route is
-# anonymous: docs/security.md has the threat model.
+# the caller's App Service Authentication principal (blueprints.identity). Only the OpenAPI
+# document is anonymous: docs/security.md has the threat model.
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 for blueprint in (
@@ -46,5 +46,6 @@ for blueprint in (
     *saga.BLUEPRINTS,
 ):
     app.register_functions(blueprint)
+
 # The OpenAPI document describes every route registered above, so it is registered last.
 app.register_functions(openapi.blueprint_for(app))
