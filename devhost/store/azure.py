@@ -20,7 +20,7 @@ import logging
 import os
 import re
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -70,6 +70,7 @@ from devhost.store.base import (
     Store,
     StoredHistory,
     StoredMessage,
+    split_copies,
 )
 
 logger = logging.getLogger(__name__)
@@ -295,6 +296,14 @@ class AzureStore(Store):
         per_queue = await asyncio.gather(*(self._read_queue(q) for q in self._control_queues))
         messages = [message for queue_messages in per_queue for message in queue_messages]
         messages.sort(key=lambda message: message.msg_id)
+        messages, copies = split_copies(messages)
+        # A send resent after its answer was lost left a copy; the copies share one body blob,
+        # which the message kept still needs.
+        await _bounded(
+            self._delete_message(replace(copy.receipt, blob_name=None))
+            for copy in copies
+            if isinstance(copy.receipt, QueueReceipt)
+        )
         return messages
 
     async def _read_queue(self, queue: QueueClient) -> list[StoredMessage]:
