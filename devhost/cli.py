@@ -95,6 +95,7 @@ async def _start(args: argparse.Namespace) -> int:
     from devhost.azurite import AzuriteError, is_development_storage, ports_listening, start_azurite
     from devhost.engine.runtime import Engine
     from devhost.store.azure import AzureStore
+    from devhost.store.retrying import RetryingStore
     from devhost.web.server import create_web_app, function_urls
 
     # The Azure SDKs log every request at INFO; keep the console to what a user needs.
@@ -133,7 +134,8 @@ async def _start(args: argparse.Namespace) -> int:
             return 2
         print("Azurite started (data in .azurite/).")
 
-    store = AzureStore(config.storage_connection, config.task_hub)
+    # Storage trouble is retried and reported once per outage (devhost.store.retrying).
+    store = RetryingStore(AzureStore(config.storage_connection, config.task_hub))
     engine = Engine(index, store, task_hub=config.task_hub, settings=config.engine)
     runner: web.AppRunner | None = None
     try:

@@ -37,6 +37,7 @@ from devhost.engine.api import (
     StatusOptions,
 )
 from devhost.store.base import RUNTIME_STATUS_NAMES, InstanceQuery
+from devhost.store.retrying import StorageUnavailable
 from devhost.web.binding import check_status_headers, check_status_payload
 from devhost.web.http_functions import request_origin
 
@@ -57,6 +58,7 @@ INVALID_JSON = "Invalid JSON content"
 JSON_ONLY = "Only application/json request content is supported"
 RESTART_NOT_FOUND = "InstanceId does not match a valid orchestration instance."
 PURGE_NEEDS_FROM = "Please provide value for 'createdTimeFrom' parameter."
+STORAGE_UNAVAILABLE = "The task hub's storage is unavailable; try again in {seconds} seconds."
 
 # The .NET exception type the real host would name in "ExceptionType" for each engine error.
 _DOTNET_TYPES: dict[type[BaseException], str] = {
@@ -224,6 +226,14 @@ class ManagementApi:
             return await self._dispatch(request, segments)
         except EngineError as exc:
             return engine_error_response(exc)
+        except StorageUnavailable as exc:
+            # Not the caller's mistake, and it passes: the store reports the outage in the log
+            # once, so the request is not logged again.
+            return json_response(
+                503,
+                {"Message": STORAGE_UNAVAILABLE.format(seconds=exc.retry_after)},
+                {"Retry-After": str(exc.retry_after)},
+            )
         except Exception as exc:
             log.exception("Management API request failed: %s %s", request.method, request.path)
             return error_response(500, GENERIC_ERROR, exc)
