@@ -85,20 +85,41 @@ class AzuriteProcess:
         Blob, queue and table ports.
     log_path
         File receiving Azurite's output (errors only, it runs with ``--silent``).
+    project_dir, data_dir
+        Where the launcher and the data are (for :meth:`start` after :meth:`stop`).
     """
 
     process: subprocess.Popen[bytes]
     host: str
     ports: tuple[int, int, int]
     log_path: Path
+    project_dir: Path
+    data_dir: Path
 
     @property
     def connection_string(self) -> str:
         """An explicit connection string for this emulator's ports (well-known account)."""
         return development_storage_connection_string(self.host, self.ports)
 
+    def start(self, timeout: float = 30.0) -> None:
+        """Start Azurite again after :meth:`stop`: the same ports and the same data (a storage
+        outage ends). Does nothing while it runs.
+
+        Raises
+        ------
+        AzuriteError
+            As :func:`start_azurite`, e.g. when another process took one of the ports.
+        """
+        if self.process.poll() is None:
+            return
+        restarted = start_azurite(
+            self.project_dir, self.data_dir, self.ports, host=self.host, timeout=timeout
+        )
+        self.process = restarted.process
+
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop Azurite (terminate, then kill if it does not exit within ``timeout``)."""
+        """Stop Azurite (terminate, then kill if it does not exit within ``timeout``); on
+        terminate it writes its data to ``data_dir`` first, so a later :meth:`start` has it."""
         if self.process.poll() is not None:
             return
         self.process.terminate()
@@ -219,7 +240,14 @@ def start_azurite(
             stderr=subprocess.STDOUT,
             env=os.environ.copy(),
         )
-    azurite = AzuriteProcess(process=process, host=host, ports=ports, log_path=log_path)
+    azurite = AzuriteProcess(
+        process=process,
+        host=host,
+        ports=ports,
+        log_path=log_path,
+        project_dir=project,
+        data_dir=data,
+    )
     deadline = time.monotonic() + timeout
     while not ports_listening(host, ports):
         if process.poll() is not None:
