@@ -139,6 +139,8 @@ async def _start(args: argparse.Namespace) -> int:
     engine = Engine(index, store, task_hub=config.task_hub, settings=config.engine)
     runner: web.AppRunner | None = None
     try:
+        # Recovery of unfinished work can take a while with many instances in flight.
+        log.info("Task hub %s: recovering unfinished work...", config.task_hub)
         await engine.start()
         runner = web.AppRunner(
             create_web_app(index, engine, route_prefix=config.route_prefix), access_log=None
