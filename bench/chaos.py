@@ -138,6 +138,10 @@ async def run_once(
         broken = await check(store, planned)
     finally:
         await store.close()
+    # What each client did and saw, next to the host's log, for a run that needs a look.
+    (logs / f"{task_hub}.workflows.json").write_text(
+        json.dumps([asdict(workflow) for workflow in planned], indent=1, default=str)
+    )
     return RunResult(
         seed=seed,
         task_hub=task_hub,
