@@ -279,3 +279,32 @@ async def test_open_waits_for_storage_to_come_back() -> None:
     assert not opening.done()
     injector.bring_up()
     await asyncio.wait_for(opening, 5)
+
+
+async def test_the_apps_own_start_routes_answer_503_while_storage_is_down() -> None:
+    """A start through the app's routes (the durable client inside a function) answers 503 with
+    Retry-After in the app's error shape, not a 500, while storage is down; then it works."""
+    injector = FaultInjector(FaultPlan())
+    store = _quick(FaultyStore(MemoryStore(HUB), injector), background_patience=0.5)
+    store.health.outage_after = 0.1
+    async with DurableTestHost(".", store=store, task_hub=HUB) as host:
+        http = await host.http()
+        injector.take_down()
+        body = {"cities": ["Tokyo"]}
+        deadline = time.monotonic() + 10
+        while True:  # the first calls spend outage_after finding out that storage is down
+            response = await http.post("/api/orchestrators/hello_sequence", json=body)
+            if response.status != 503 and time.monotonic() < deadline:
+                assert response.status < 500, await response.text()
+                continue
+            break
+        assert response.status == 503, await response.text()
+        assert response.headers["Retry-After"] == "5"
+        error = (await response.json())["error"]
+        assert error["code"] == "StorageUnavailable" and "Traceback" not in error["message"]
+        event = await http.post("/api/instances/nobody/events/Approve", json={})
+        assert event.status in (404, 503), await event.text()
+
+        injector.bring_up()
+        response = await http.post("/api/orchestrators/hello_sequence", json=body)
+        assert response.status == 202, await response.text()
