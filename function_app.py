@@ -29,6 +29,7 @@ Registered:
 - ``blueprints.chaining.orchestrator``: orchestrator ``chain_with_compensation``;
   ``blueprints.chaining.activities``: ``run_chain_step``, ``handle_chain_failure``
 - ``blueprints.monitors.orchestrator``: orchestrator ``health_monitor`` (eternal);
+  ``blueprints.monitors.activities``: activity ``check_health_endpoint``;
   ``blueprints.monitors.http``: ``POST /api/monitors``, ``GET /api/monitors/{monitorId}``,
   ``POST /api/monitors/{monitorId}/stop``
 - ``blueprints.orders.orchestrator``: orchestrator ``process_order`` (the order saga)
@@ -69,6 +70,7 @@ from blueprints.greetings import activities as greetings_activities
 from blueprints.greetings import orchestrator as greetings_orchestrator
 from blueprints.inventory import entity as inventory_entity
 from blueprints.inventory import http as inventory_http
+from blueprints.monitors import activities as monitor_activities
 from blueprints.monitors import http as monitor_http
 from blueprints.monitors import orchestrator as monitor_orchestrator
 from blueprints.notifications import activities as notification_activities
@@ -79,7 +81,10 @@ from blueprints.orders import orchestrator as order_orchestrator
 from blueprints.orders import tracking as order_tracking
 from blueprints.saga import orchestrator as saga_orchestrator
 
-app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+# Every HTTP route needs a key (function level); the routes that act for a person also check
+# the caller's App Service Authentication principal (blueprints.identity). No route is
+# anonymous: docs/security.md has the threat model.
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 app.register_functions(http_starter.bp)
 app.register_functions(events.bp)
@@ -100,6 +105,7 @@ app.register_functions(document_activities.bp)
 app.register_functions(document_http.bp)
 app.register_functions(document_http_commands.bp)
 app.register_functions(monitor_orchestrator.bp)
+app.register_functions(monitor_activities.bp)
 app.register_functions(monitor_http.bp)
 app.register_functions(greetings_orchestrator.bp)
 app.register_functions(greetings_activities.bp)

@@ -6,7 +6,9 @@ cannot read. The event is raised under its registered spelling, because
 ``wait_for_external_event`` matches names exactly while callers may not.
 
 The Python client encodes event data twice (protocol notes §2.6), so orchestrators read the
-payload with ``models.common.parse_event``.
+payload with ``models.common.parse_event``. An event that names a person (its model declares
+``identity_fields``: who approved, who wrote the feedback) is checked against the caller's
+principal first (``blueprints.identity``).
 """
 
 import logging
@@ -14,6 +16,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import identity
 from blueprints.http_errors import (
     ApiError,
     json_errors,
@@ -26,6 +29,7 @@ from blueprints.instance_status import (
     instance_not_found,
     require_instance,
     require_unfinished,
+    validate_instance_id,
 )
 from models.registry import get_workflow
 
@@ -46,6 +50,7 @@ async def raise_event(
     """Validate an event payload against the instance's event model and raise it."""
     instance_id = req.route_params["instanceId"]
     event_name = req.route_params["eventName"]
+    validate_instance_id(instance_id)  # entities take no events here: they have their routes
     body = read_json_body(req)
 
     status = await require_instance(client, instance_id)
@@ -72,7 +77,7 @@ async def raise_event(
 
     require_unfinished(instance_id, status, _NO_MORE_EVENTS)
 
-    payload = validate_model(model, body)
+    payload = identity.bind_identities(req, validate_model(model, body))
     try:
         await client.raise_event(
             instance_id, registered_name, payload.model_dump(mode="json", by_alias=True)

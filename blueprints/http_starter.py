@@ -1,8 +1,9 @@
 """The generic HTTP starter: ``POST /api/orchestrators/{name}[/{instanceId}]``.
 
-The body is validated against the input model the orchestrator registered (models.registry)
-before anything is started, and the instance starts with that model's JSON. The answer is the
-durable extension's standard 202 check-status response (``id``, ``statusQueryGetUri``,
+Only orchestrators registered ``public`` (models.registry) can be started here. The body is
+validated against the input model the orchestrator registered before anything is started, and
+the instance starts with that model's JSON. The answer is the durable extension's standard 202
+check-status response (``id``, ``statusQueryGetUri``,
 ``sendEventPostUri``, ``terminatePostUri``, ``purgeHistoryDeleteUri``... with ``Location`` and
 ``Retry-After``).
 
@@ -17,8 +18,13 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from blueprints.http_errors import ApiError, json_errors, read_json_body, validate_model
-from blueprints.instance_status import ACTIVE_STATUSES, runtime_status, validate_instance_id
-from models.registry import WorkflowSpec, get_workflow, registered_workflows
+from blueprints.instance_status import (
+    ACTIVE_STATUSES,
+    refuse_foreign_instance,
+    runtime_status,
+    validate_instance_id,
+)
+from models.registry import WorkflowSpec, get_public_workflow, registered_workflows
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +54,11 @@ async def start_orchestration_with_id(
 
 
 def _find_workflow(name: str) -> WorkflowSpec:
-    spec = get_workflow(name)
+    # An internal workflow answers as an unknown one: it is not started from outside, and the
+    # answer does not tell a caller which internal names exist.
+    spec = get_public_workflow(name)
     if spec is None:
-        accepted = [workflow.name for workflow in registered_workflows()]
+        accepted = [workflow.name for workflow in registered_workflows() if workflow.public]
         raise ApiError(
             404,
             "UnknownOrchestrator",
@@ -69,9 +77,10 @@ def _find_workflow(name: str) -> WorkflowSpec:
 
 
 async def _refuse_if_running(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient, instance_id: str
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, instance_id: str, spec_name: str
 ) -> None:
     status = await client.get_status(instance_id)
+    refuse_foreign_instance(status, spec_name, instance_id, "instanceId")
     current = runtime_status(status) if status else None
     if current is not None and current in ACTIVE_STATUSES:
         _raise_conflict(req, client, instance_id, current.value)
@@ -112,7 +121,7 @@ async def _start(
         validate_instance_id(instance_id)
     orchestration_input = validate_model(spec.input_model, read_json_body(req))
     if instance_id is not None:
-        await _refuse_if_running(req, client, instance_id)
+        await _refuse_if_running(req, client, instance_id, spec.name)
     try:
         instance_id = await client.start_new(
             spec.name,

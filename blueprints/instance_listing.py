@@ -3,7 +3,8 @@
 ``client.get_status_by`` reads only the first page and drops the ``x-ms-continuation-token``
 header (protocol notes §6.3), so this module calls ``GET {rpcBaseUrl}instances/`` itself and
 hands the token back to the caller. The management API cannot filter by orchestrator name;
-that filter is applied here, fetching further pages (up to a budget) to fill the page asked for.
+that filter is applied here, fetching further pages (up to a budget) to fill the page asked for,
+and so is the rule that only instances of public workflows are listed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import azure.durable_functions as df
 from blueprints.http_errors import ApiError
 from blueprints.instance_status import listed_status_view
 from models.management import InstanceListQuery
+from models.registry import get_public_workflow
 
 __all__ = ["CONTINUATION_HEADER", "InstancePage", "fetch_instances"]
 
@@ -89,6 +91,15 @@ def _rejected(status: int, text: str, caller_token: bool) -> ApiError:
     )
 
 
+def _listed(entry: dict[str, Any], wanted_name: str | None) -> bool:
+    # Only instances of public workflows are listed (no entities, no internal instances),
+    # as only those are managed by the instance routes.
+    name = str(entry.get("name", ""))
+    if wanted_name is not None and name.lower() != wanted_name:
+        return False
+    return get_public_workflow(name) is not None
+
+
 async def fetch_instances(
     client: df.DurableOrchestrationClient, query: InstanceListQuery
 ) -> InstancePage:
@@ -134,9 +145,7 @@ async def fetch_instances(
                         raise _rejected(response.status, "expected a JSON array", False)
                     token = _clean_token(response.headers.get(CONTINUATION_HEADER))
                 found.extend(
-                    listed_status_view(entry)
-                    for entry in entries
-                    if wanted_name is None or str(entry.get("name", "")).lower() == wanted_name
+                    listed_status_view(entry) for entry in entries if _listed(entry, wanted_name)
                 )
                 if token is None or len(found) >= query.top:
                     break

@@ -15,13 +15,17 @@ import azure.durable_functions as df
 from blueprints.http_errors import ApiError
 from models.common import decode_json_text
 from models.management import RuntimeStatus
+from models.registry import get_public_workflow
 
 __all__ = [
     "ACTIVE_STATUSES",
     "instance_finished",
     "instance_not_found",
     "listed_status_view",
+    "refuse_foreign_instance",
     "require_instance",
+    "require_instance_of",
+    "require_public_instance",
     "runtime_status",
     "status_view",
     "validate_instance_id",
@@ -130,6 +134,75 @@ async def require_instance(
     if not status:
         raise instance_not_found(instance_id)
     return status
+
+
+async def require_public_instance(
+    client: df.DurableOrchestrationClient, instance_id: str, show_history: bool = False
+) -> df.DurableOrchestrationStatus:
+    """Return the status of an instance the generic instance routes may manage.
+
+    Entities (``@name@key``) are refused up front (400: they are reached through their own
+    routes), and an instance of a workflow that is not registered ``public`` (an order, an
+    approval, a sub-orchestration such as ``saga``) answers 404 like an unknown ID, so these
+    routes can neither stop nor purge what another route owns, nor say that it exists.
+
+    Raises
+    ------
+    ApiError
+        400 for an entity ID or a malformed ID, 404 ``InstanceNotFound`` otherwise.
+    """
+    validate_instance_id(instance_id)
+    status = await require_instance(client, instance_id, show_history=show_history)
+    if get_public_workflow(status.name or "") is None:
+        raise instance_not_found(instance_id)
+    return status
+
+
+def _is(status: df.DurableOrchestrationStatus, orchestrator: str) -> bool:
+    return (status.name or "").lower() == orchestrator.lower()
+
+
+async def require_instance_of(
+    client: df.DurableOrchestrationClient, instance_id: str, orchestrator: str
+) -> df.DurableOrchestrationStatus:
+    """Return the status of an instance of ``orchestrator``; any other instance is unknown here.
+
+    A workflow's own routes (a monitor's, a batch's) answer only for their own instances, so
+    ``GET /api/monitors/{id}`` cannot show another workflow's output, nor ``.../stop`` raise an
+    event on it.
+
+    Raises
+    ------
+    ApiError
+        404 ``InstanceNotFound`` when there is no instance of ``orchestrator`` with that ID.
+    """
+    status = await require_instance(client, instance_id)
+    if not _is(status, orchestrator):
+        raise instance_not_found(instance_id)
+    return status
+
+
+def refuse_foreign_instance(
+    status: df.DurableOrchestrationStatus | None, orchestrator: str, instance_id: str, field: str
+) -> None:
+    """Refuse to start ``orchestrator`` under an ID another workflow's instance holds.
+
+    A start under the ID of a finished instance replaces its history (the host's
+    ``overridableExistingInstanceStates``), so without this check a caller could erase a
+    finished order or document by starting something else under its ID.
+
+    Raises
+    ------
+    ApiError
+        409 ``InstanceIdTaken`` naming ``field``.
+    """
+    if status and not _is(status, orchestrator):
+        raise ApiError(
+            409,
+            "InstanceIdTaken",
+            f"The ID '{instance_id}' belongs to an instance of another workflow; choose another.",
+            [{"field": field, "code": "instance_id_taken", "message": "used by another workflow"}],
+        )
 
 
 def instance_not_found(instance_id: str) -> ApiError:

@@ -10,6 +10,10 @@ Routes (all under ``/api``)::
     DELETE instances/{instanceId}         purge a finished instance's history
 
 Commands take an optional ``reason``, as JSON body ``{"reason": "..."}`` or query parameter.
+
+These routes serve instances of workflows registered ``public`` only (models.registry): entity
+IDs (``@name@key``) are refused with 400 and other instances (orders, approvals, documents,
+sub-orchestrations) answer 404, so nothing here stops or purges what another route owns.
 """
 
 import logging
@@ -31,7 +35,7 @@ from blueprints.instance_listing import CONTINUATION_HEADER, fetch_instances
 from blueprints.instance_status import (
     instance_finished,
     instance_not_found,
-    require_instance,
+    require_public_instance,
     runtime_status,
     status_view,
 )
@@ -75,7 +79,7 @@ async def get_instance(
 ) -> func.HttpResponse:
     """Return one instance's status, with its history when ``history=true``."""
     query = validate_model(InstanceStatusQuery, dict(req.params), source="query")
-    status = await require_instance(
+    status = await require_public_instance(
         client, req.route_params["instanceId"], show_history=query.history
     )
     return json_response(status_view(status, include_history=query.history))
@@ -119,7 +123,7 @@ async def purge_instance(
 ) -> func.HttpResponse:
     """Delete a finished instance's history and status."""
     instance_id = req.route_params["instanceId"]
-    status = await require_instance(client, instance_id)
+    status = await require_public_instance(client, instance_id)
     current = runtime_status(status)
     if current is None or not current.is_finished:
         # Purging a live instance would leave its queued work running against no history.
@@ -175,7 +179,7 @@ async def _run_command(
 ) -> func.HttpResponse:
     instance_id = req.route_params["instanceId"]
     reason = _reason(req, command)
-    status = await require_instance(client, instance_id)
+    status = await require_public_instance(client, instance_id)
     _check_command_allowed(instance_id, command, runtime_status(status))
     await send(instance_id, reason)
     logger.info("Sent %s to instance %s: %s", command, instance_id, reason)

@@ -9,7 +9,7 @@ Emails are compared lower-cased, so they are stored that way.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -139,6 +139,8 @@ class ApprovalChainInput(ApprovalChainRequest):
 class ApprovalDecisionEvent(WireModel):
     """A decision on one level: body of ``POST /api/approvals/{instanceId}/levels/{level}``."""
 
+    identity_fields: ClassVar[tuple[str, ...]] = ("approver_email",)
+
     approved: bool
     approver_email: Email
     comments: str = Field(default="", max_length=2000)
@@ -255,6 +257,8 @@ class HumanApprovalInput(WireModel):
 class HumanApprovalEvent(WireModel):
     """Payload of ``ApprovalEvent``: who approved, when they say."""
 
+    identity_fields: ClassVar[tuple[str, ...]] = ("approver",)
+
     approver: str | None = Field(default=None, max_length=320)
 
 
@@ -302,6 +306,8 @@ class PlacePurchaseOrderInput(WireModel):
 
 class PurchaseOrderApprovalEvent(WireModel):
     """Payload of ``approval_received``."""
+
+    identity_fields: ClassVar[tuple[str, ...]] = ("approver",)
 
     approver: str = Field(min_length=1, max_length=320)
 

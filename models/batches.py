@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from models.common import WireModel
+from models.ids import BlobName, JobId
 
 __all__ = [
     "BatchCancelEvent",
@@ -38,12 +39,7 @@ __all__ = [
     "WriteReportInput",
 ]
 
-JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-BLOB_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,199}$"
 MAX_INLINE_ITEMS = 100_000
-
-JobId = Annotated[str, StringConstraints(pattern=JOB_ID_PATTERN)]
-BlobName = Annotated[str, StringConstraints(pattern=BLOB_NAME_PATTERN)]
 
 
 class TransactionRecord(WireModel):

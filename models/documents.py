@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from models.common import WireModel
+from models.ids import DocumentId
 
 __all__ = [
     "APPROVAL_EVENT",
@@ -61,8 +62,6 @@ SECTION_LABELS = {
 APPROVAL_EVENT = "SubmissionApproval"
 UPDATE_EVENT = "DocumentUpdate"
 
-# Safe in an instance ID, a blob name and a table key alike.
-DocumentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=10_000)]
 
@@ -112,6 +111,8 @@ class CreateDocumentRequest(DocumentFields):
 class FeedbackEvent(WireModel):
     """Payload of ``InterviewFeedback``, ``BackgroundCheckFeedback`` and ``ContractFeedback``."""
 
+    identity_fields: ClassVar[tuple[str, ...]] = ("author",)
+
     feedback: LongText = Field(min_length=1)
     is_passed: bool
     author: ShortText | None = None
@@ -119,6 +120,8 @@ class FeedbackEvent(WireModel):
 
 class SubmissionApprovalEvent(WireModel):
     """Payload of ``SubmissionApproval``: ``true``/``false``, or an object with the approver."""
+
+    identity_fields: ClassVar[tuple[str, ...]] = ("approver",)
 
     approved: bool
     approver: ShortText | None = None
@@ -146,6 +149,8 @@ class DocumentPatch(WireModel):
 
 class DocumentUpdateEvent(WireModel):
     """Payload of ``DocumentUpdate``, the channel of the friendly routes."""
+
+    identity_fields: ClassVar[tuple[str, ...]] = ("approver", "actor")
 
     request_id: ShortText
     action: Literal["patch", "submit", "cancel"]

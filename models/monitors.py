@@ -16,6 +16,8 @@ from models.common import WireModel
 
 __all__ = [
     "MAX_RECENT_CHECKS",
+    "HealthCheckRequest",
+    "HealthCheckResult",
     "HealthState",
     "MonitorCheck",
     "MonitorInput",
@@ -72,6 +74,19 @@ class MonitorInput(MonitorRequest):
     cycle: int = Field(default=0, ge=0)
     unhealthy_transitions: int = Field(default=0, ge=0, description="Alerts sent so far.")
     recent_checks: list[MonitorCheck] = Field(default_factory=list, max_length=MAX_RECENT_CHECKS)
+
+
+class HealthCheckRequest(WireModel):
+    """Input of ``check_health_endpoint``."""
+
+    url: str
+
+
+class HealthCheckResult(WireModel):
+    """Output of ``check_health_endpoint``: the status code, or why there is none (no body)."""
+
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=300)
 
 
 class MonitorStopEvent(WireModel):

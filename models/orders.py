@@ -9,7 +9,7 @@ step inputs and results (payment, shipment, read model) -> events (``ManagerAppr
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -212,6 +212,8 @@ class ReservationRecord(WireModel):
 class ManagerApprovalEvent(WireModel):
     """Payload of ``ManagerApproval``."""
 
+    identity_fields: ClassVar[tuple[str, ...]] = ("approver",)
+
     approved: bool
     approver: Text
     comment: str = Field(default="", max_length=2000)
@@ -225,6 +227,8 @@ class CancelOrderEvent(WireModel):
 
 class ManualResolutionEvent(WireModel):
     """Payload of ``ManualResolution``: a person settled the compensations that kept failing."""
+
+    identity_fields: ClassVar[tuple[str, ...]] = ("resolved_by",)
 
     resolved_by: Text
     note: str = Field(default="", max_length=2000)

@@ -2,11 +2,14 @@
 
 A workflow registers itself next to its orchestrator::
 
-    register_workflow("hello_sequence", HelloSequenceInput)
+    register_workflow("hello_sequence", HelloSequenceInput, public=True)
     register_workflow("approve_order", ApproveOrderInput, events={"Approval": ApprovalEvent})
 
 The starter validates a request body against the input model and the raise-event endpoint
 validates a payload against the event model before anything reaches the durable runtime.
+Only a workflow registered ``public`` can be started through the generic starter, and only its
+instances are managed by the generic instance routes; the others are started and driven by
+their own routes (which check what the generic ones cannot) or run as sub-orchestrations.
 Orchestrator and event names are looked up case-insensitively; the registered spelling is the
 one used with the runtime, because ``wait_for_external_event`` matches names exactly.
 """
@@ -21,6 +24,7 @@ from pydantic import BaseModel
 
 __all__ = [
     "WorkflowSpec",
+    "get_public_workflow",
     "get_workflow",
     "register_workflow",
     "registered_workflows",
@@ -39,11 +43,14 @@ class WorkflowSpec:
         The model of the orchestrator's input (the starter's request body).
     events : Mapping[str, type[BaseModel]]
         Event name -> model of the event's payload.
+    public : bool
+        Whether the generic starter may start it and the instance routes manage it.
     """
 
     name: str
     input_model: type[BaseModel]
     events: Mapping[str, type[BaseModel]] = field(default_factory=dict)
+    public: bool = False
 
     def find_event(self, event_name: str) -> tuple[str, type[BaseModel]] | None:
         """Return the registered spelling and model of an event, matched case-insensitively.
@@ -77,6 +84,8 @@ def register_workflow(
     name: str,
     input_model: type[BaseModel],
     events: Mapping[str, type[BaseModel]] | None = None,
+    *,
+    public: bool = False,
 ) -> WorkflowSpec:
     """Register an orchestrator with the models of its input and events.
 
@@ -90,6 +99,9 @@ def register_workflow(
         The model of the orchestrator's input.
     events : Mapping[str, type[BaseModel]] | None
         Event name -> model of its payload; None when the orchestrator waits for no events.
+    public : bool
+        True to let ``POST /api/orchestrators/{name}`` start it and the generic instance
+        routes manage its instances; internal workflows and sub-orchestrations stay False.
 
     Returns
     -------
@@ -106,13 +118,16 @@ def register_workflow(
     lowered = [event.lower() for event in event_map]
     if len(set(lowered)) != len(lowered):
         raise ValueError(f"Workflow '{name}' has event names that differ only in case.")
-    spec = WorkflowSpec(name=name, input_model=input_model, events=MappingProxyType(event_map))
+    spec = WorkflowSpec(
+        name=name, input_model=input_model, events=MappingProxyType(event_map), public=public
+    )
     existing = _workflows.get(name.lower())
     if existing is not None:
         same = (
             existing.name == spec.name
             and existing.input_model is spec.input_model
             and dict(existing.events) == event_map
+            and existing.public == public
         )
         if same:
             return existing
@@ -138,6 +153,23 @@ def get_workflow(name: str) -> WorkflowSpec | None:
         The specification, or None when no workflow has that name.
     """
     return _workflows.get(name.lower())
+
+
+def get_public_workflow(name: str) -> WorkflowSpec | None:
+    """Return the workflow under a name when it is registered public, else None.
+
+    Parameters
+    ----------
+    name : str
+        The orchestrator name as a caller typed it.
+
+    Returns
+    -------
+    WorkflowSpec | None
+        The specification of a public workflow, or None.
+    """
+    spec = get_workflow(name)
+    return spec if spec is not None and spec.public else None
 
 
 def registered_workflows() -> list[WorkflowSpec]:

@@ -14,6 +14,7 @@ import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from pydantic import ValidationError
 
+from blueprints import identity
 from blueprints.approvals.inbox import list_inbox
 from blueprints.http_errors import (
     ApiError,
@@ -25,6 +26,7 @@ from blueprints.http_errors import (
 )
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
+    refuse_foreign_instance,
     require_instance,
     runtime_status,
     status_view,
@@ -58,8 +60,10 @@ async def start_approval_chain(
 ) -> func.HttpResponse:
     """Start the approval chain of a request; its instance ID is derived from the requestId."""
     chain = validate_model(ApprovalChainInput, read_json_body(req))
+    identity.resolve_actor(req, chain.requester_email, "requesterEmail")
     instance_id = chain_instance_id(chain.request_id)
     existing = await client.get_status(instance_id)
+    refuse_foreign_instance(existing, APPROVAL_CHAIN_ORCHESTRATOR, instance_id, "requestId")
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
         raise _already_running(req, client, instance_id)
@@ -144,6 +148,7 @@ async def decide_level(
     instance_id = req.route_params["instanceId"]
     level = _level_number(req.route_params["level"])
     decision = validate_model(ApprovalDecisionEvent, read_json_body(req))
+    identity.resolve_actor(req, decision.approver_email, "approverEmail")
 
     status = await _require_chain(client, instance_id)
     current = runtime_status(status)
@@ -203,12 +208,26 @@ async def get_approval(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Show an approval chain: its runtime status, custom status, request and result."""
-    status = await _require_chain(client, req.route_params["instanceId"])
+    instance_id = req.route_params["instanceId"]
+    status = await _require_chain(client, instance_id)
+    identity.require_one_of(req, _participants(status), f"approval '{instance_id}'", "instanceId")
     return json_response(status_view(status))
+
+
+def _participants(status: DurableOrchestrationStatus) -> list[str]:
+    try:
+        chain = ApprovalChainInput.model_validate(decode_json_text(status.input_))
+    except ValidationError:
+        return []
+    people = [chain.requester_email, chain.escalation_email]
+    return [person for level in chain.approval_chain for person in level.deciders] + [
+        person for person in people if person
+    ]
 
 
 @bp.route(route="approvals", methods=["GET"])
 @json_errors
 async def list_approval_inbox(req: func.HttpRequest) -> func.HttpResponse:
     """List an approver's inbox: ``?approver=&status=pending&top=&continuationToken=``."""
+    identity.require_self(req, req.params.get("approver"), "approver")
     return await list_page_response(req, ApprovalInboxQuery, list_inbox)

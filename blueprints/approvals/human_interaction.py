@@ -14,6 +14,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import identity
 from blueprints.http_errors import (
     ApiError,
     json_errors,
@@ -38,6 +39,7 @@ register_workflow(
     HUMAN_APPROVAL_ORCHESTRATOR,
     HumanApprovalInput,
     events={HUMAN_APPROVAL_EVENT: HumanApprovalEvent},
+    public=True,
 )
 
 
@@ -98,6 +100,7 @@ async def approve(
     """Raise ``ApprovalEvent`` on a waiting ``human_approval`` (body optional: ``{"approver"}``)."""
     instance_id = req.route_params["instanceId"]
     event = validate_model(HumanApprovalEvent, read_json_body(req))
+    event = identity.bind_identities(req, event)
     status = await require_instance(client, instance_id)
     if status.name != HUMAN_APPROVAL_ORCHESTRATOR:
         raise ApiError(

@@ -22,6 +22,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import ValidationError
 
+from blueprints import identity
 from blueprints.http_errors import ApiError, json_errors, read_json_body, validate_model
 from models.approvals import (
     DEFAULT_PO_THRESHOLD,
@@ -152,6 +153,7 @@ async def start_purchase_order(
 ) -> func.HttpResponse:
     """Start a purchase-order approval; threshold and timeout default to the app settings."""
     request = validate_model(PurchaseOrderRequest, read_json_body(req))
+    identity.resolve_actor(req, request.requester_email, "requesterEmail")
     order = PurchaseOrderInput(
         order_id=request.order_id,
         amount=request.amount,

@@ -11,7 +11,6 @@ Routes (all under ``/api``)::
 
 import json
 import logging
-import re
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -31,31 +30,24 @@ from blueprints.http_errors import (
 )
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
-    require_instance,
+    refuse_foreign_instance,
+    require_instance_of,
     require_unfinished,
     runtime_status,
 )
+from blueprints.route_ids import require_id
 from models.batches import BatchCancelEvent, BatchDataSource, BatchInput, BatchRequest
 
 logger = logging.getLogger(__name__)
 
 bp = df.Blueprint()
 
-_INPUT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-
 
 @bp.route(route="batches/inputs/{name}", methods=["PUT"])
 @json_errors
 async def upload_batch_input(req: func.HttpRequest) -> func.HttpResponse:
     """Store the body (JSON lines, one record per line) as an input blob."""
-    name = req.route_params["name"]
-    if not _INPUT_NAME.match(name):
-        raise ApiError(
-            400,
-            "ValidationFailed",
-            "The input name must be 1-100 letters, digits, '_', '.' or '-'.",
-            [{"field": "name", "code": "invalid_name", "message": "not a valid input name"}],
-        )
+    name = require_id(req.route_params["name"], "input", "name")
     text = req.get_body().decode("utf-8", errors="replace")
     blob_name = store.input_blob(name)
     await in_thread(store.write_text, blob_name, text)
@@ -72,6 +64,7 @@ async def start_batch(
     """Start a batch job under its job ID; answers 202 with the status URLs."""
     request = validate_model(BatchRequest, read_json_body(req))
     existing = await client.get_status(request.job_id)
+    refuse_foreign_instance(existing, "batch_job", request.job_id, "jobId")
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
         raise ApiError(
@@ -82,6 +75,14 @@ async def start_batch(
             headers={"Location": f"/api/batches/{request.job_id}"},
         )
     source = request.data_source
+    if source.blob_name is not None and not source.blob_name.startswith(store.INPUTS_PREFIX):
+        # A caller's job reads an input the caller uploaded, not another job's blobs.
+        raise ApiError(
+            400,
+            "ValidationFailed",
+            f"dataSource.blobName must name an uploaded input ('{store.INPUTS_PREFIX}<name>').",
+            [{"field": "dataSource.blobName", "code": "not_an_input", "message": "not an input"}],
+        )
     if source.items is not None:
         # Inline items go to a blob first: an orchestration input is replayed with every
         # episode, and 10,000 records there would make each one slow.
@@ -101,7 +102,7 @@ async def get_batch(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Return a job's progress (202 while running) or its summary (200 when done)."""
-    status = await require_instance(client, req.route_params["jobId"])
+    status = await require_instance_of(client, req.route_params["jobId"], "batch_job")
     return polling_response(req, status, await batch_view(client, status))
 
 
@@ -114,7 +115,7 @@ async def cancel_batch(
     """Ask a running job to stop scheduling chunks; it finishes in-flight ones and reports."""
     job_id = req.route_params["jobId"]
     event = validate_model(BatchCancelEvent, read_json_body(req))
-    status = await require_instance(client, job_id)
+    status = await require_instance_of(client, job_id, "batch_job")
     require_unfinished(job_id, status, "there is nothing left to cancel")
     await client.raise_event(job_id, CANCEL_EVENT, event.to_wire())
     body = {"jobId": job_id, "cancelRequested": True, "runtimeStatus": runtime_status_name(status)}
@@ -125,7 +126,7 @@ async def cancel_batch(
 @json_errors
 async def get_batch_report(req: func.HttpRequest) -> func.HttpResponse:
     """Return a job's report once it has been written."""
-    job_id = req.route_params["jobId"]
+    job_id = require_id(req.route_params["jobId"], "job", "jobId")
     text = await in_thread(store.read_text, store.report_blob(job_id))
     if text is None:
         raise ApiError(

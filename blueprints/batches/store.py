@@ -26,6 +26,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
 from blueprints.app_storage import blob_container, safe_key, table
+from models.ids import check_blob_name, check_id
 
 __all__ = [
     "BATCH_CONTAINER",
@@ -48,14 +49,17 @@ CANCEL_TABLE = "BatchCancellations"
 RUNS_TABLE = "BatchChunkRuns"
 
 
+INPUTS_PREFIX = "inputs/"
+
+
 def input_blob(name: str) -> str:
     """Return the blob name of an uploaded input."""
-    return f"inputs/{name}"
+    return INPUTS_PREFIX + check_id(name, "input")
 
 
 def staged_input_blob(job_id: str) -> str:
     """Return the blob name inline items are staged under."""
-    return f"jobs/{job_id}/input.jsonl"
+    return f"jobs/{check_id(job_id, 'job')}/input.jsonl"
 
 
 def chunk_blob(job_id: str, chunk_index: int) -> str:
@@ -70,7 +74,7 @@ def output_blob(job_id: str, chunk_index: int) -> str:
 
 def report_blob(job_id: str) -> str:
     """Return the blob name of a job's report."""
-    return f"jobs/{job_id}/report.json"
+    return f"jobs/{check_id(job_id, 'job')}/report.json"
 
 
 def _container() -> ContainerClient:
@@ -82,14 +86,17 @@ def write_text(name: str, text: str, content_type: str = "application/x-ndjson")
     from azure.storage.blob import ContentSettings
 
     _container().upload_blob(
-        name, text.encode(), overwrite=True, content_settings=ContentSettings(content_type)
+        check_blob_name(name),
+        text.encode(),
+        overwrite=True,
+        content_settings=ContentSettings(content_type),
     )
 
 
 def read_text(name: str) -> str | None:
     """Return a blob's text, or None when there is no such blob."""
     try:
-        return _container().download_blob(name).readall().decode()
+        return _container().download_blob(check_blob_name(name)).readall().decode()
     except ResourceNotFoundError:
         return None
 

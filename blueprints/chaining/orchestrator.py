@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 bp = df.Blueprint()
 
-register_workflow("chain_with_compensation", ChainInput)
+register_workflow("chain_with_compensation", ChainInput, public=True)
 
 
 def _run_step(

@@ -93,6 +93,13 @@ async def send_update(
             return None, view
         if not raised_again and now - started >= _RAISE_AGAIN_AFTER:
             raised_again = True
-            await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
+            try:
+                await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
+            except Exception as error:
+                # The first raise may have closed the document meanwhile (a submit or a cancel
+                # completes the instance, the host then answers 410): the next read has the
+                # outcome, so this is not the caller's 500.
+                if "is gone" not in str(error):
+                    raise
         await asyncio.sleep(min(delay, max(deadline - now, 0)))
         delay = min(delay * 2, 0.2)

@@ -13,6 +13,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import identity
 from blueprints.app_storage import in_thread
 from blueprints.documents import rules
 from blueprints.documents.commands import closed_conflict, request_id_of, send_update
@@ -149,7 +150,7 @@ async def patch_document(
         action="patch",
         expected_revision=expected,
         patch=body,
-        actor=req.headers.get("X-Actor"),
+        actor=identity.resolve_actor(req, req.headers.get("X-Actor"), "X-Actor"),
     )
     outcome, latest = await send_update(client, document_id, update)
     return _answer(document_id, outcome, latest, request_id)
@@ -164,6 +165,7 @@ async def submit_document(
     """Submit the document with the approver's decision; 409 names missing sections."""
     document_id = req.route_params["id"]
     request = validate_model(SubmitRequest, read_json_body(req))
+    approver = identity.resolve_actor(req, request.approver, "approver")
     expected = _if_match(req)
     request_id = request_id_of(req)
     view = await _open_document(client, document_id, expected)
@@ -175,9 +177,9 @@ async def submit_document(
         action="submit",
         expected_revision=expected,
         approved=request.approved,
-        approver=request.approver,
+        approver=approver,
         comments=request.comments,
-        actor=request.approver,
+        actor=approver,
     )
     outcome, latest = await send_update(client, document_id, update)
     return _answer(document_id, outcome, latest, request_id)
@@ -218,6 +220,7 @@ async def cancel_document(
     """Cancel the document (and, with ``cascade: true``, its child documents)."""
     document_id = req.route_params["id"]
     request = validate_model(CancelRequest, read_json_body(req))
+    request.actor = identity.resolve_actor(req, request.actor, "actor")
     request_id = request_id_of(req)
     await _open_document(client, document_id, _if_match(req))
     update = DocumentUpdateEvent(

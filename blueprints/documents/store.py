@@ -15,6 +15,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from blueprints.app_storage import blob_container, query_page, safe_key, table
 from models.documents import DocumentListQuery, DocumentPage, DocumentResult, DocumentSummary
+from models.ids import check_id
 
 __all__ = [
     "ARCHIVE_CONTAINER",
@@ -103,7 +104,7 @@ def find_children(parent_id: str) -> list[DocumentSummary]:
 
 
 def _blob_name(document_id: str) -> str:
-    return f"{document_id}.json"
+    return f"{check_id(document_id, 'document')}.json"
 
 
 def write_archive(result: DocumentResult) -> None:

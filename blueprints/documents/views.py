@@ -18,6 +18,7 @@ from blueprints.documents import rules
 from blueprints.documents.store import read_archive
 from blueprints.http_errors import ApiError
 from blueprints.instance_status import runtime_status
+from blueprints.route_ids import require_id
 from models.common import decode_json_text
 from models.documents import (
     Document,
@@ -106,7 +107,11 @@ async def find_document(
 
 
 async def load_document(client: df.DurableOrchestrationClient, document_id: str) -> DocumentView:
-    """Like :func:`find_document`, answering 404 when there is no such document."""
+    """Like :func:`find_document`, answering 404 when there is no such document.
+
+    The ID is checked against the ID grammar first (400): it becomes the archive's blob name.
+    """
+    require_id(document_id, "document", "id")
     view = await find_document(client, document_id)
     if view is None:
         raise document_not_found(document_id)

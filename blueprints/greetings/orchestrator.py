@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 bp = df.Blueprint()
 
-register_workflow("hello_sequence", HelloSequenceInput)
+register_workflow("hello_sequence", HelloSequenceInput, public=True)
 
 
 @bp.orchestration_trigger(context_name="context")

@@ -2,39 +2,36 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
-from models.monitors import HealthState, MonitorCheck
+from models.monitors import HealthCheckResult, HealthState, MonitorCheck
 
 __all__ = ["check_from_response", "next_state"]
 
 
 def check_from_response(checked_at: datetime, response: Any) -> MonitorCheck:
-    """Turn ``call_http``'s result into a check: a 2xx answer is healthy, anything else is not.
+    """Turn ``check_health_endpoint``'s result into a check: 2xx is healthy, anything else not.
 
     Parameters
     ----------
     checked_at : datetime
         The orchestration time of the check.
     response : Any
-        What ``call_http`` produced: ``{"statusCode", "headers", "content"}`` as a dict (or as
-        its JSON text).
+        A :class:`~models.monitors.HealthCheckResult` as JSON.
 
     Returns
     -------
     MonitorCheck
-        The check, with the start of the body as the detail of an unhealthy answer.
+        The check; an unhealthy one says ``HTTP 503`` or why there was no answer. What the
+        endpoint answered is never shown: a monitor must not become a way to read a URL.
     """
-    if isinstance(response, str):
-        response = json.loads(response)
-    status_code = int(response.get("statusCode") or 0)
-    healthy = 200 <= status_code < 300
+    result = HealthCheckResult.model_validate(response)
+    status_code = result.status_code
+    healthy = status_code is not None and 200 <= status_code < 300
     detail = None
     if not healthy:
-        content = str(response.get("content") or "").strip()
-        detail = f"HTTP {status_code}" + (f": {content[:200]}" if content else "")
+        detail = f"HTTP {status_code}" if status_code is not None else result.error or "no answer"
     return MonitorCheck(
         checked_at=checked_at, healthy=healthy, status_code=status_code, detail=detail
     )

@@ -25,11 +25,13 @@ from blueprints.http_errors import (
 )
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
-    require_instance,
+    refuse_foreign_instance,
+    require_instance_of,
     require_unfinished,
     runtime_status,
 )
-from blueprints.monitors.orchestrator import STOP_EVENT
+from blueprints.monitors.orchestrator import MONITOR_ORCHESTRATOR, STOP_EVENT
+from blueprints.monitors.target import TargetRefused, resolve_target
 from models.common import decode_json_text
 from models.monitors import MonitorInput, MonitorRequest, MonitorStatus, MonitorStopEvent
 
@@ -46,7 +48,17 @@ async def start_monitor(
 ) -> func.HttpResponse:
     """Start a monitor under its monitor ID; answers 202 with the status URLs."""
     request = validate_model(MonitorRequest, read_json_body(req))
+    try:
+        await resolve_target(request.url)
+    except TargetRefused as refused:
+        raise ApiError(
+            400,
+            "TargetNotAllowed",
+            f"This URL cannot be monitored: {refused}.",
+            [{"field": "url", "code": "target_not_allowed", "message": str(refused)}],
+        ) from refused
     existing = await client.get_status(request.monitor_id)
+    refuse_foreign_instance(existing, MONITOR_ORCHESTRATOR, request.monitor_id, "monitorId")
     current = runtime_status(existing) if existing else None
     if current in ACTIVE_STATUSES:
         raise ApiError(
@@ -58,7 +70,7 @@ async def start_monitor(
         )
     monitor = MonitorInput.model_validate(request.to_wire())
     await client.start_new(
-        "health_monitor", instance_id=request.monitor_id, client_input=monitor.to_wire()
+        MONITOR_ORCHESTRATOR, instance_id=request.monitor_id, client_input=monitor.to_wire()
     )
     logger.info("Started monitor %s for %s", request.monitor_id, request.url)
     return client.create_check_status_response(req, request.monitor_id)
@@ -84,7 +96,7 @@ async def get_monitor(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Return a monitor's state and last checks (202 while it runs, 200 once stopped)."""
-    status = await require_instance(client, req.route_params["monitorId"])
+    status = await require_instance_of(client, req.route_params["monitorId"], MONITOR_ORCHESTRATOR)
     return polling_response(req, status, _monitor_view(status))
 
 
@@ -97,7 +109,7 @@ async def stop_monitor(
     """Ask a monitor to stop; it stops during its current sleep."""
     monitor_id = req.route_params["monitorId"]
     event = validate_model(MonitorStopEvent, read_json_body(req))
-    status = await require_instance(client, monitor_id)
+    status = await require_instance_of(client, monitor_id, MONITOR_ORCHESTRATOR)
     require_unfinished(monitor_id, status, "it has already stopped")
     await client.raise_event(monitor_id, STOP_EVENT, event.to_wire())
     body = {"monitorId": monitor_id, "stopRequested": True}

@@ -1,7 +1,8 @@
 """The ``health_monitor`` orchestrator: one health check per execution, then ``continue_as_new``.
 
-A cycle: stop if ``expiresAt`` has passed; ``call_http("GET", url)`` (2xx is healthy, anything
-else or no answer is unhealthy); alert through the outbox on a transition to unhealthy; publish
+A cycle: stop if ``expiresAt`` has passed; GET the URL through the ``check_health_endpoint``
+activity, which refuses addresses inside the network (2xx is healthy, anything else or no answer
+is unhealthy); alert through the outbox on a transition to unhealthy; publish
 the state in the custom status; sleep for the interval of the state, racing a ``stop`` event;
 restart with the small carried state. The history therefore holds one cycle, however long the
 monitor runs.
@@ -22,6 +23,7 @@ from blueprints.monitors.checks import check_from_response, next_state
 from models.common import parse_event
 from models.monitors import (
     MAX_RECENT_CHECKS,
+    HealthCheckRequest,
     HealthState,
     MonitorCheck,
     MonitorInput,
@@ -38,8 +40,9 @@ logger = logging.getLogger(__name__)
 bp = df.Blueprint()
 
 STOP_EVENT = "stop"
+MONITOR_ORCHESTRATOR = "health_monitor"
 
-register_workflow("health_monitor", MonitorInput, events={STOP_EVENT: MonitorStopEvent})
+register_workflow(MONITOR_ORCHESTRATOR, MonitorInput, events={STOP_EVENT: MonitorStopEvent})
 
 
 def _status(state: MonitorInput, next_check_at: datetime | None) -> dict[str, Any]:
@@ -102,10 +105,13 @@ def health_monitor(context: df.DurableOrchestrationContext) -> Generator[Any, An
     context.set_custom_status(_status(state, now))
 
     try:
-        response = yield context.call_http("GET", state.url)
+        response = yield context.call_activity(
+            "check_health_endpoint", HealthCheckRequest(url=state.url).to_wire()
+        )
         check = check_from_response(now, response)
-    except Exception as error:
-        check = MonitorCheck(checked_at=now, healthy=False, detail=str(error)[:300])
+    except Exception:
+        # Only the activity's own failure lands here; its text is not shown to anyone.
+        check = MonitorCheck(checked_at=now, healthy=False, detail="the check failed")
     previous = state.state
     state.state = next_state(check)
     state.cycle += 1

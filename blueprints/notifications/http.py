@@ -3,6 +3,7 @@
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import identity
 from blueprints.http_errors import (
     json_errors,
     list_page_response,
@@ -17,4 +18,5 @@ bp = df.Blueprint()
 @json_errors
 async def list_outbox(req: func.HttpRequest) -> func.HttpResponse:
     """List notifications: ``?recipient=&instanceId=&category=&top=&continuationToken=``."""
+    identity.require_self(req, req.params.get("recipient"), "recipient")
     return await list_page_response(req, NotificationListQuery, list_notifications)

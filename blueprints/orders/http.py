@@ -9,6 +9,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
+from blueprints import identity
 from blueprints.http_errors import (
     ApiError,
     json_errors,
@@ -17,7 +18,7 @@ from blueprints.http_errors import (
     read_json_body,
     validate_model,
 )
-from blueprints.instance_status import ACTIVE_STATUSES, runtime_status
+from blueprints.instance_status import ACTIVE_STATUSES, refuse_foreign_instance, runtime_status
 from blueprints.orders.orchestrator import RESOLUTION_EVENT
 from blueprints.orders.read_model import list_orders
 from blueprints.orders.rules import order_problems
@@ -99,6 +100,9 @@ async def place_order(
         raise ApiError(
             400, "ValidationFailed", "The order cannot be processed; see details.", problems
         )
+    refuse_foreign_instance(
+        await client.get_status(order.order_id), ORCHESTRATOR, order.order_id, "orderId"
+    )
     status = await _order_status(client, order.order_id)
     if status is not None:
         current = runtime_status(status)
@@ -200,6 +204,7 @@ async def approve_order(
 ) -> func.HttpResponse:
     """Give a manager's decision on a large order: ``{"approved", "approver", "comment"}``."""
     event = validate_model(ManagerApprovalEvent, read_json_body(req))
+    event = identity.bind_identities(req, event)
     return await _raise(req, client, APPROVAL_EVENT, event.to_wire())
 
 
@@ -211,4 +216,5 @@ async def resolve_order(
 ) -> func.HttpResponse:
     """Record that a person settled a failed compensation: ``{"resolvedBy", "note"}``."""
     event = validate_model(ManualResolutionEvent, read_json_body(req))
+    event = identity.bind_identities(req, event)
     return await _raise(req, client, RESOLUTION_EVENT, event.to_wire())

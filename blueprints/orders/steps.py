@@ -18,6 +18,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from blueprints.orders.rules import quantities_by_sku, reservation_id
+from blueprints.saga.actions import INVENTORY_RESERVATION, PAYMENT
 from blueprints.saga.retry import Attempted, retry_with_backoff
 from models.common import parse_event
 from models.inventory import INVENTORY_ENTITY, InventoryOutcome, ReservationRequest
@@ -34,7 +35,7 @@ from models.orders import (
     ShipmentResult,
     Stage,
 )
-from models.saga import EntityOperation, SagaStep
+from models.saga import SagaStep
 
 __all__ = ["APPROVAL_EVENT", "CANCEL_EVENT", "OrderRun", "Stop"]
 
@@ -98,11 +99,10 @@ def reserve_inventory(
         run.undo.append(
             SagaStep(
                 name=f"reserve:{sku}",
+                action=INVENTORY_RESERVATION,
+                key=sku,
                 completed=True,
                 output=answer,
-                compensation_entity=EntityOperation(
-                    name=INVENTORY_ENTITY, key=sku, operation="release"
-                ),
                 compensation_input={"reservationId": rid},
             )
         )
@@ -141,8 +141,8 @@ def _refund_step(run: OrderRun) -> SagaStep:
     refund = RefundPaymentInput(order_id=run.order.order_id, reason="order not completed")
     return SagaStep(
         name="charge",
+        action=PAYMENT,
         completed=True,
-        compensation="refund_payment",
         compensation_input=refund.to_wire(),
     )
 

@@ -4,8 +4,9 @@ Each compensation is retried with backoff (``compensationRetry``); one that stil
 recorded and the remaining compensations run anyway, so nothing is silently left undone: the
 result's status is then ``compensation_failed`` and the caller decides who steps in.
 
-Registered in models.registry, so it can be started on its own through
-``POST /api/orchestrators/saga`` as well as used as a sub-orchestration.
+Each step names a compensable action the app declared (``blueprints.saga.actions``), never a
+function, so whoever builds a saga's input can only run and undo those actions. It is used as a
+sub-orchestration (the order flow) and is not public: the generic starter does not start it.
 """
 
 import functools
@@ -15,6 +16,7 @@ from typing import Any, Literal
 
 import azure.durable_functions as df
 
+from blueprints.saga import actions  # noqa: F401  (declares the app's compensable actions)
 from blueprints.saga.retry import Attempted, call_action, retry_with_backoff
 from models.registry import register_workflow
 from models.saga import CompensationRecord, SagaInput, SagaResult, SagaStep
@@ -27,23 +29,25 @@ register_workflow("saga", SagaInput)
 
 
 def _describe(step: SagaStep) -> str:
-    entity = step.compensation_entity
-    if entity is not None:
-        return f"{entity.name}/{entity.key}:{entity.operation}"
-    return step.compensation or ""
+    compensation = step.registered.compensation
+    return compensation.describe(step.key) if compensation is not None else ""
 
 
 def _forward(context: df.DurableOrchestrationContext, step: SagaStep, _attempt: int) -> Any:
-    return call_action(context, step.activity, step.entity, step.input)
+    forward = step.registered.forward
+    assert forward is not None  # SagaStep refuses a step to run without one
+    return call_action(context, forward, step.key, step.input)
 
 
 def _compensate(
     context: df.DurableOrchestrationContext, saga: SagaInput, step: SagaStep
 ) -> Generator[Any, Any, CompensationRecord]:
     payload = step.input if step.compensation_input is None else step.compensation_input
+    compensation = step.registered.compensation
+    assert compensation is not None  # only steps with a compensation are compensated
     outcome: Attempted = yield from retry_with_backoff(
         context,
-        lambda _attempt: call_action(context, step.compensation, step.compensation_entity, payload),
+        lambda _attempt: call_action(context, compensation, step.key, payload),
         saga.compensation_retry,
     )
     return CompensationRecord(

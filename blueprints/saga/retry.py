@@ -14,7 +14,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from models.saga import BackoffPolicy, EntityOperation
+from models.saga import ActionCall, BackoffPolicy
 
 __all__ = ["Attempted", "call_action", "envelope_error", "retry_with_backoff"]
 
@@ -55,15 +55,14 @@ def envelope_error(output: Any) -> str | None:
 
 
 def call_action(
-    context: df.DurableOrchestrationContext,
-    activity: str | None,
-    entity: EntityOperation | None,
-    payload: Any,
+    context: df.DurableOrchestrationContext, call: ActionCall, key: str | None, payload: Any
 ) -> Any:
-    """Return the task calling an activity, or an entity operation, with ``payload``."""
-    if entity is not None:
-        return context.call_entity(df.EntityId(entity.name, entity.key), entity.operation, payload)
-    return context.call_activity(activity or "", payload)
+    """Return the task making a registered action's call (activity or entity operation)."""
+    if call.entity is not None:
+        return context.call_entity(
+            df.EntityId(call.entity, key or ""), call.operation or "", payload
+        )
+    return context.call_activity(call.activity or "", payload)
 
 
 def retry_with_backoff(

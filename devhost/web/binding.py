@@ -8,7 +8,11 @@ to know, and several hosts (parallel tests, two apps) never fight over 17071. Th
 needs ``rpcBaseUrl`` to end in ``/`` and to reach the same handlers.
 
 URL shapes follow ``HttpApiHandler.cs`` (GetInstanceCreationLinks, GetClientResponseLinks,
-CreateCheckStatusResponseMessage) of azure-functions-durable-extension 2.13.7.
+CreateCheckStatusResponseMessage) of azure-functions-durable-extension 2.13.7. When the host
+enforces keys, its webhook URL is ``.../runtime/webhooks/durabletask?code={systemKey}``
+(``DefaultScriptWebHookProvider``) and the extension appends that query to every URL it builds:
+``...&connection=Storage&code={key}``, ``createNewInstancePostUri`` ending ``?code={key}`` and
+``requiredQueryStringParameters`` ``code={key}`` (``GetUniversalQueryStrings``).
 """
 
 from __future__ import annotations
@@ -40,6 +44,11 @@ def base_url(origin: str) -> str:
     return origin.rstrip("/") + WEBHOOK_PATH
 
 
+def universal_query(system_key: str | None) -> str:
+    """The query every webhook URL carries: ``code={systemKey}`` when keys are on, else empty."""
+    return f"code={system_key}" if system_key else ""
+
+
 def management_urls(
     origin: str,
     instance_id: str,
@@ -47,10 +56,13 @@ def management_urls(
     *,
     connection: str = DEFAULT_CONNECTION,
     return_internal_server_error_on_failure: bool = False,
+    system_key: str | None = None,
 ) -> dict[str, str]:
     """The ``HttpManagementPayload`` for one instance (includes ``rewindPostUri``)."""
     instance = f"{base_url(origin)}/instances/{url_encode(instance_id)}"
     query = f"taskHub={url_encode(task_hub)}&connection={url_encode(connection)}"
+    if system_key:
+        query += "&" + universal_query(system_key)
     status_uri = f"{instance}?{query}"
     if return_internal_server_error_on_failure:
         status_uri += "&returnInternalServerErrorOnFailure=true"
@@ -74,6 +86,7 @@ def check_status_payload(
     *,
     connection: str = DEFAULT_CONNECTION,
     return_internal_server_error_on_failure: bool = False,
+    system_key: str | None = None,
 ) -> dict[str, str]:
     """The body of the host's own 202 check-status response.
 
@@ -86,6 +99,7 @@ def check_status_payload(
         task_hub,
         connection=connection,
         return_internal_server_error_on_failure=return_internal_server_error_on_failure,
+        system_key=system_key,
     )
     del urls["rewindPostUri"]
     return urls
@@ -96,7 +110,14 @@ def check_status_headers(payload: dict[str, str]) -> dict[str, str]:
     return {"Location": payload["statusQueryGetUri"], "Retry-After": CHECK_STATUS_RETRY_AFTER}
 
 
-def client_binding(origin: str, task_hub: str, *, rpc_origin: str | None = None) -> dict[str, Any]:
+def client_binding(
+    origin: str,
+    task_hub: str,
+    *,
+    rpc_origin: str | None = None,
+    system_key: str | None = None,
+    rpc_path: str = RPC_PATH,
+) -> dict[str, Any]:
     """The ``durableClient`` binding payload as the host serialises it (nulls included).
 
     Parameters
@@ -109,29 +130,46 @@ def client_binding(origin: str, task_hub: str, *, rpc_origin: str | None = None)
         Where the in-process client reaches this server; defaults to ``origin``. The real
         ``rpcBaseUrl`` is always loopback; callers pass the address the connection was
         accepted on, which stays reachable even when the ``Host`` header names a proxy.
+    system_key : str, optional
+        The ``durabletask_extension`` key when keys are enforced; the URLs then carry it.
+    rpc_path : str
+        The path of ``rpcBaseUrl`` (ends with ``/``).
     """
     base = base_url(origin)
     function_path = f"{base}/orchestrators/{{functionName}}[/{{instanceId}}]"
-    # No system key locally, so the universal query suffix is empty and the creation URLs end
-    # in a bare '?' / '&' exactly as the host renders them without a key.
+    # Without a key the universal query suffix is empty and the creation URLs end in a bare
+    # '?' / '&', exactly as the host renders them without a key.
+    suffix = universal_query(system_key)
     return {
         "taskHubName": task_hub,
         "connectionName": None,
         "creationUrls": {
-            "createNewInstancePostUri": f"{function_path}?",
+            "createNewInstancePostUri": f"{function_path}?{suffix}",
             "createAndWaitOnNewInstancePostUri": (
-                f"{function_path}?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}&"
+                f"{function_path}?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}"
+                f"&{suffix}"
             ),
         },
-        "managementUrls": management_urls(origin, INSTANCE_ID_PLACEHOLDER, task_hub),
+        "managementUrls": management_urls(
+            origin, INSTANCE_ID_PLACEHOLDER, task_hub, system_key=system_key
+        ),
         "baseUrl": base,
-        "requiredQueryStringParameters": "",
-        "rpcBaseUrl": (rpc_origin or origin).rstrip("/") + RPC_PATH,
+        "requiredQueryStringParameters": suffix,
+        "rpcBaseUrl": (rpc_origin or origin).rstrip("/") + rpc_path,
         "httpBaseUrl": None,
     }
 
 
-def client_binding_json(origin: str, task_hub: str, *, rpc_origin: str | None = None) -> str:
+def client_binding_json(
+    origin: str,
+    task_hub: str,
+    *,
+    rpc_origin: str | None = None,
+    system_key: str | None = None,
+    rpc_path: str = RPC_PATH,
+) -> str:
     """:func:`client_binding` as the JSON string handed to the ``durable_client_input`` param."""
-    payload = client_binding(origin, task_hub, rpc_origin=rpc_origin)
+    payload = client_binding(
+        origin, task_hub, rpc_origin=rpc_origin, system_key=system_key, rpc_path=rpc_path
+    )
     return json.dumps(payload, separators=(",", ":"))

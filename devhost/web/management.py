@@ -215,10 +215,14 @@ class ManagementApi:
     ----------
     backend : Backend
         The engine.
+    system_key : str, optional
+        The ``durabletask_extension`` key when keys are enforced: the check-status URLs carry
+        it in ``code=``, as the real host's do.
     """
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, system_key: str | None = None) -> None:
         self.backend = backend
+        self.system_key = system_key
 
     async def handle(self, request: web.Request, segments: list[str]) -> web.Response:
         """Answer a request whose path below the base is ``segments`` (decoded)."""
@@ -334,7 +338,9 @@ class ManagementApi:
 
     def check_status_response(self, request: web.Request, instance_id: str) -> web.Response:
         """202 with the management URLs, ``Location`` and ``Retry-After: 10``."""
-        payload = check_status_payload(request_origin(request), instance_id, self.backend.task_hub)
+        payload = check_status_payload(
+            request_origin(request), instance_id, self.backend.task_hub, system_key=self.system_key
+        )
         return json_response(202, payload, check_status_headers(payload))
 
     async def get_status(

@@ -5,9 +5,17 @@ aiohttp's: the durable API answers under ``/runtime/webhooks/durabletask/`` (the
 base) and ``/durabletask/`` (where the binding's ``rpcBaseUrl`` points, see
 :mod:`devhost.web.binding`), both case-insensitive like every route of the real host; any
 other path is resolved by the function route table with ASP.NET precedence.
+
+With a :class:`~devhost.web.key_store.KeyGuard` (``--enforce-keys``) requests are checked as the
+real host checks them: the webhook base needs the system key, a user function the key its auth
+level asks for (after routing, so an unknown path is still 404), and the RPC base answers only
+loopback callers that know the guard's token, which the client binding's ``rpcBaseUrl`` carries.
 """
 
 from __future__ import annotations
+
+import hmac
+import ipaddress
 
 from aiohttp import web
 
@@ -15,6 +23,7 @@ from devhost.app.loader import FunctionIndex, FunctionInfo
 from devhost.engine.api import Backend
 from devhost.web.binding import RPC_PATH, WEBHOOK_PATH, client_binding_json
 from devhost.web.http_functions import invoke_http_function, local_origin, request_origin
+from devhost.web.key_store import KeyGuard
 from devhost.web.management import ManagementApi, bare_response
 from devhost.web.routes import (
     ALL_METHODS,
@@ -35,15 +44,44 @@ MANAGEMENT_API = web.AppKey("management_api", ManagementApi)
 
 def management_segments(raw_path: str) -> list[str] | None:
     """The decoded segments below a management base, or None for any other path."""
+    found = _management_base(raw_path)
+    return None if found is None else found[1]
+
+
+def _management_base(raw_path: str) -> tuple[str, list[str]] | None:
     lowered = raw_path.lower()
     for base in MANAGEMENT_BASES:
         if lowered == base or lowered.startswith(base + "/"):
-            return split_path(raw_path[len(base) :])
+            return base, split_path(raw_path[len(base) :])
     return None
 
 
+def _is_loopback(request: web.Request) -> bool:
+    try:
+        return ipaddress.ip_address((request.remote or "").split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+async def _guard_management(
+    keys: KeyGuard, request: web.Request, base: str, segments: list[str]
+) -> web.Response | list[str]:
+    """The segments to serve, or the refusal (401 on the webhook, 404 for a bad RPC call)."""
+    if base == WEBHOOK_PATH.lower():
+        refused = await keys.check_webhook(request)
+        return refused if refused is not None else segments
+    token = segments[0] if segments else ""
+    if _is_loopback(request) and hmac.compare_digest(token.encode(), keys.rpc_token.encode()):
+        return segments[1:]
+    return bare_response(404)
+
+
 def create_web_app(
-    index: FunctionIndex, backend: Backend, *, route_prefix: str = "api"
+    index: FunctionIndex,
+    backend: Backend,
+    *,
+    route_prefix: str = "api",
+    keys: KeyGuard | None = None,
 ) -> web.Application:
     """Build the aiohttp application serving the app's HTTP functions and the durable API.
 
@@ -55,6 +93,9 @@ def create_web_app(
         The engine behind the management API and the client binding.
     route_prefix : str
         ``extensions.http.routePrefix`` of host.json; ``""`` serves functions at the root.
+    keys : KeyGuard, optional
+        Enforce access keys as the real host does; None (the default, as ``func start``)
+        lets every request through.
 
     Returns
     -------
@@ -62,23 +103,39 @@ def create_web_app(
         Ready for ``web.AppRunner``/``web.run_app`` or aiohttp's test server.
     """
     app = web.Application(client_max_size=MAX_REQUEST_BODY)
-    management = ManagementApi(backend)
+    system_key = keys.system_key if keys is not None else None
+    rpc_path = RPC_PATH if keys is None else f"{RPC_PATH}{keys.rpc_token}/"
+    management = ManagementApi(backend, system_key=system_key)
     table = function_route_table(index.http, route_prefix)
     app[MANAGEMENT_API] = management
     app[ROUTE_TABLE] = table
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         raw_path = request.rel_url.raw_path
-        segments = management_segments(raw_path)
-        if segments is not None:
+        found = _management_base(raw_path)
+        if found is not None:
+            base, segments = found
+            if keys is not None:
+                guarded = await _guard_management(keys, request, base, segments)
+                if isinstance(guarded, web.Response):
+                    return guarded
+                segments = guarded
             return await management.handle(request, segments)
         match = table.resolve(request.method, raw_path)
         if match is None:
             return bare_response(404)
+        if keys is not None:
+            refused = await keys.check_function(request, match.target.name, match.target.auth_level)
+            if refused is not None:
+                return refused
 
         def binding() -> str:
             return client_binding_json(
-                request_origin(request), backend.task_hub, rpc_origin=local_origin(request)
+                request_origin(request),
+                backend.task_hub,
+                rpc_origin=local_origin(request),
+                system_key=system_key,
+                rpc_path=rpc_path,
             )
 
         return await invoke_http_function(match.target, request, match.route_params, binding)

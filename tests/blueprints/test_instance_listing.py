@@ -13,6 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from api_harness import Api, FakeDurableClient
+from pydantic import BaseModel
+
+from models import registry
 
 TOKEN = "x-ms-continuation-token"
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -69,6 +72,13 @@ class ManagementApi:
         return "createdTimeTo" not in query or created <= datetime.fromisoformat(
             query["createdTimeTo"]
         )
+
+
+@pytest.fixture(autouse=True)
+def other_flow(monkeypatch):
+    """``other_flow``, registered public for one test: only public workflows are listed."""
+    monkeypatch.setattr(registry, "_workflows", dict(registry._workflows))
+    registry.register_workflow("other_flow", BaseModel, public=True)
 
 
 @pytest.fixture
@@ -152,6 +162,22 @@ class TestPaging:
         # The first host page of 20 holds only 10 other_flow instances.
         assert len(response.body["instances"]) > 10
         assert len(management_api.requests) > 1
+
+    async def test_entities_and_internal_instances_are_not_listed(
+        self, listing_api, management_api
+    ):
+        """Entities and instances of workflows that are not public stay out of the listing."""
+        management_api.instances[:0] = [
+            listed_instance(900, "@inventory@SKU-1"),
+            listed_instance(901, "saga"),
+            listed_instance(902, "process_order"),
+        ]
+
+        pages = await read_all_pages(listing_api, {})
+
+        names = {entry["name"] for page in pages for entry in page}
+        assert names == {"hello_sequence", "other_flow"}
+        assert sum(len(page) for page in pages) == 250
 
 
 class TestFilters:

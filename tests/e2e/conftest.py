@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +27,16 @@ def _free_port() -> int:
 class HostProcess:
     """A running ``python -m devhost start``; ``kill()`` is kill -9, ``restart()`` starts again."""
 
-    def __init__(self, app_dir: Path, connection_string: str, task_hub: str, env: dict[str, str]):
+    def __init__(
+        self,
+        app_dir: Path,
+        connection_string: str,
+        task_hub: str,
+        env: dict[str, str],
+        args: tuple[str, ...] = (),
+    ):
         self.app_dir = app_dir
+        self.args = args
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.task_hub = task_hub
@@ -50,6 +59,7 @@ class HostProcess:
                 "--no-azurite",
                 "--task-hub",
                 self.task_hub,
+                *self.args,
             ],
             cwd=PROJECT,
             env=self.env,
@@ -65,6 +75,8 @@ class HostProcess:
                     f"{self.base_url}/runtime/webhooks/durabletask/instances?top=1", timeout=1
                 )
                 return
+            except urllib.error.HTTPError:
+                return  # it answers (401 when it enforces keys): it is up
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"host did not start: {self.log_path.read_text()[-3000:]}")

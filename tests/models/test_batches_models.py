@@ -86,7 +86,9 @@ def test_monitor_requests_need_an_http_url_and_an_aware_expiry() -> None:
         )
 
 
-def test_only_a_2xx_answer_is_healthy() -> None:
-    assert check_from_response(NOW, {"statusCode": 204, "content": ""}).healthy
-    down = check_from_response(NOW, '{"statusCode": 503, "content": "db down"}')
-    assert not down.healthy and down.detail == "HTTP 503: db down"
+def test_only_a_2xx_answer_is_healthy_and_no_answer_is_shown() -> None:
+    assert check_from_response(NOW, {"statusCode": 204}).healthy
+    down = check_from_response(NOW, {"statusCode": 503, "content": "db down"})
+    assert not down.healthy and down.detail == "HTTP 503"
+    unreachable = check_from_response(NOW, {"statusCode": None, "error": "timed out"})
+    assert not unreachable.healthy and unreachable.detail == "timed out"

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from blueprints.inventory.stock import apply_operation
 from blueprints.orders.rules import order_problems, order_total, quantities_by_sku
+from blueprints.saga.actions import INVENTORY_RESERVATION, PAYMENT
 from models.inventory import InventoryState
 from models.orders import OrderInput
 from models.saga import BackoffPolicy, SagaInput, SagaStep
@@ -43,12 +44,17 @@ def test_unknown_payment_method_is_refused() -> None:
         OrderInput.model_validate({**ORDER, "paymentDetails": {"method": "cash", "token": "t"}})
 
 
-def test_a_step_to_run_needs_exactly_one_action() -> None:
+def test_a_step_takes_a_registered_action_never_a_function_name() -> None:
     with pytest.raises(ValidationError):
         SagaStep.model_validate({"name": "x"})
-    assert SagaStep.model_validate({"name": "x", "completed": True}).has_compensation is False
+    with pytest.raises(ValidationError, match="not a compensable action"):
+        SagaStep.model_validate({"name": "x", "action": "send_notification"})
+    with pytest.raises(ValidationError, match="needs the entity 'key'"):
+        SagaStep.model_validate({"name": "x", "action": INVENTORY_RESERVATION})
+    step = SagaStep.model_validate({"name": "x", "action": PAYMENT, "completed": True})
+    assert step.has_compensation
     with pytest.raises(ValidationError):
-        SagaInput.model_validate({"steps": [{"name": "a", "activity": "f"}] * 2})
+        SagaInput.model_validate({"steps": [{"name": "a", "action": PAYMENT}] * 2})
 
 
 def test_inventory_operations_are_idempotent_by_id() -> None:

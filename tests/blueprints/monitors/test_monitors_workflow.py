@@ -16,6 +16,12 @@ from models.notifications import NotificationListQuery
 pytestmark = pytest.mark.usefixtures("app_storage")
 
 
+@pytest.fixture(autouse=True)
+def local_targets_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in endpoint listens on loopback, which monitors refuse unless allow-listed."""
+    monkeypatch.setenv("MONITOR_ALLOWED_HOSTS", "127.0.0.1")
+
+
 class HealthEndpoint:
     """Answers with the scripted status codes in turn (then the last one), noting each call."""
 
@@ -95,7 +101,9 @@ async def test_alerts_once_per_transition_with_intervals_per_state(endpoint) -> 
         "api-health:unhealthy:1",
         "api-health:unhealthy:2",
     ]
-    assert "database down" in alerts.notifications[0].body
+    # The alert says what failed, never what the endpoint answered.
+    assert "HTTP 500" in alerts.notifications[0].body
+    assert "database down" not in alerts.notifications[0].body
     # continue_as_new each cycle: the history is one cycle's, not 63.
     assert history is not None and len(history["historyEvents"]) < 15
 

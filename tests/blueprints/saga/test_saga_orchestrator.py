@@ -17,6 +17,16 @@ from blueprints.inventory import entity
 from blueprints.saga import orchestrator
 from devhost.app.loader import index_app
 from devhost.testing import DurableTestHost
+from models.saga import ActionCall, CompensableAction, register_compensable_action
+
+# The action these tests' stand-in activities implement, declared as the app declares its own.
+JOURNAL_STEP = register_compensable_action(
+    CompensableAction(
+        name="journal_step",
+        forward=ActionCall(activity="do_step"),
+        compensation=ActionCall(activity="undo_step"),
+    )
+)
 
 journal: list[str] = []
 flaky_failures: dict[str, int] = {}
@@ -58,12 +68,7 @@ def _app() -> df.DFApp:
 
 
 def _step(name: str, fail: bool = False) -> dict[str, Any]:
-    return {
-        "name": name,
-        "activity": "do_step",
-        "input": {"name": name, "fail": fail},
-        "compensation": "undo_step",
-    }
+    return {"name": name, "action": JOURNAL_STEP, "input": {"name": name, "fail": fail}}
 
 
 @pytest.mark.parametrize("failing", [0, 1, 2, 3])
@@ -126,9 +131,9 @@ async def test_a_caller_can_hand_over_completed_steps_for_compensation_only() ->
 async def test_entity_operations_can_be_steps_and_compensations() -> None:
     reserve = {
         "name": "reserve",
-        "entity": {"name": "inventory", "key": "SKU-1", "operation": "reserve"},
+        "action": "inventory_reservation",
+        "key": "SKU-1",
         "input": {"reservationId": "r1", "quantity": 2},
-        "compensationEntity": {"name": "inventory", "key": "SKU-1", "operation": "release"},
     }
     async with DurableTestHost(index=index_app(_app())) as host:
         # Encoded twice, as the Python client sends an operation's input.

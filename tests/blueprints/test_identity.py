@@ -1,0 +1,118 @@
+"""Who the caller is (blueprints.identity): the App Service principal, the two modes, the checks."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from blueprints import identity
+from blueprints.http_errors import ApiError
+from models.approvals import PurchaseOrderApprovalEvent
+
+
+def principal_headers(name: str, *emails: str, provider: str = "aad") -> dict[str, str]:
+    """Headers as App Service Authentication sets them for a signed-in person."""
+    claims = [{"typ": "preferred_username", "val": name}]
+    claims += [{"typ": "emails", "val": email} for email in emails]
+    payload = {
+        "auth_typ": provider,
+        "claims": claims,
+        "name_typ": "preferred_username",
+        "role_typ": "roles",
+    }
+    return {
+        "X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(payload).encode()).decode(),
+        "X-MS-CLIENT-PRINCIPAL-NAME": name,
+        "X-MS-CLIENT-PRINCIPAL-ID": "00000000-0000-0000-0000-000000000001",
+        "X-MS-CLIENT-PRINCIPAL-IDP": provider,
+    }
+
+
+def request(headers: dict[str, str] | None = None) -> func.HttpRequest:
+    return func.HttpRequest("POST", "http://localhost/api/x", headers=headers or {}, body=b"")
+
+
+def refusal(call: Any) -> ApiError:
+    with pytest.raises(ApiError) as caught:
+        call()
+    return caught.value
+
+
+@pytest.fixture
+def easyauth(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(identity.AUTH_SETTING, "easyauth")
+
+
+@pytest.fixture
+def no_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(identity.AUTH_SETTING, "none")
+    monkeypatch.delenv("WEBSITE_INSTANCE_ID", raising=False)
+
+
+def test_the_principal_is_read_from_the_app_service_headers() -> None:
+    principal = identity.read_principal(request(principal_headers("Kim@Example.com", "k@x.io")))
+    assert principal is not None
+    assert principal.name == "Kim@Example.com" and principal.provider == "aad"
+    assert principal.is_("kim@example.com") and principal.is_("K@X.io")
+    assert not principal.is_("lee@example.com")
+    assert identity.read_principal(request()) is None
+
+
+@pytest.mark.parametrize(
+    "encoded", ["%%%", base64.b64encode(b"[1]").decode(), base64.b64encode(b"{").decode()]
+)
+def test_an_unreadable_principal_is_401(encoded: str) -> None:
+    error = refusal(lambda: identity.read_principal(request({"X-MS-CLIENT-PRINCIPAL": encoded})))
+    assert (error.status, error.code) == (401, "InvalidPrincipal")
+
+
+def test_easyauth_needs_a_principal_and_the_body_must_name_it(easyauth: None) -> None:
+    error = refusal(lambda: identity.resolve_actor(request(), "kim@example.com", "approver"))
+    assert (error.status, error.code) == (401, "Unauthenticated")
+
+    kim = request(principal_headers("kim@example.com"))
+    assert identity.resolve_actor(kim, "KIM@example.com", "approver") == "KIM@example.com"
+    assert identity.resolve_actor(kim, None, "approver") == "kim@example.com"
+    error = refusal(lambda: identity.resolve_actor(kim, "lee@example.com", "approverEmail"))
+    assert (error.status, error.code) == (403, "IdentityMismatch")
+    assert error.details[0]["field"] == "approverEmail"
+
+
+def test_none_takes_the_body_but_a_principal_still_wins(no_auth: None) -> None:
+    assert identity.resolve_actor(request(), "lee@example.com", "approver") == "lee@example.com"
+    kim = request(principal_headers("kim@example.com"))
+    error = refusal(lambda: identity.resolve_actor(kim, "lee@example.com", "approver"))
+    assert error.status == 403
+
+
+def test_mode_defaults_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(identity.AUTH_SETTING, raising=False)
+    monkeypatch.delenv("WEBSITE_INSTANCE_ID", raising=False)
+    assert identity.auth_mode() is identity.AuthMode.NONE
+    monkeypatch.setenv("WEBSITE_INSTANCE_ID", "abc")  # on App Service
+    assert identity.auth_mode() is identity.AuthMode.EASYAUTH
+    monkeypatch.setenv(identity.AUTH_SETTING, "none")  # local development only
+    assert identity.auth_mode() is identity.AuthMode.EASYAUTH
+    monkeypatch.delenv("WEBSITE_INSTANCE_ID")
+    monkeypatch.setenv(identity.AUTH_SETTING, "typo")  # fails closed
+    assert identity.auth_mode() is identity.AuthMode.EASYAUTH
+
+
+def test_listing_someone_elses_items_is_refused(easyauth: None) -> None:
+    kim = request(principal_headers("kim@example.com"))
+    identity.require_self(kim, "Kim@Example.com", "approver")
+    assert refusal(lambda: identity.require_self(kim, "lee@example.com", "approver")).status == 403
+    assert refusal(lambda: identity.require_self(kim, None, "recipient")).status == 403
+    assert refusal(lambda: identity.require_self(request(), "kim@example.com", "x")).status == 401
+
+
+def test_declared_identity_fields_are_bound_to_the_principal(easyauth: None) -> None:
+    kim = request(principal_headers("kim@example.com"))
+    event = PurchaseOrderApprovalEvent(approver="kim@example.com")
+    assert identity.bind_identities(kim, event).approver == "kim@example.com"
+    forged = PurchaseOrderApprovalEvent(approver="cfo@example.com")
+    assert refusal(lambda: identity.bind_identities(kim, forged)).status == 403
