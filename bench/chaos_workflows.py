@@ -158,6 +158,16 @@ async def _poll(api: Api, path: str, done: Any, deadline: float, every: float = 
     return None
 
 
+async def _start(api: Api, workflow: Workflow, path: str, body: Any, exists_path: str) -> bool:
+    """Start the workflow; True once the host acknowledged it (or an earlier send had)."""
+    answer = await api.start(path, body, exists_path)
+    # 200: an order already running; 409: the instance exists (an earlier send started it).
+    workflow.started = answer.status in (200, 202, 299, 409)
+    if not workflow.started:
+        workflow.facts["start_refused"] = f"{answer.status} {answer.body}"
+    return workflow.started
+
+
 # -- orders ----------------------------------------------------------------------------------
 
 
@@ -204,11 +214,8 @@ async def drive_order(api: Api, workflow: Workflow, rng: random.Random, deadline
     workflow.plan = plan
     workflow.facts["items"] = body["items"]
     workflow.facts["token"] = body["paymentDetails"]["token"]
-    answer = await api.start("/api/orders", body, f"/api/orders/{order_id}")
-    if answer.status not in (200, 202, 299, 409):
-        workflow.facts["start_refused"] = f"{answer.status} {answer.body}"
+    if not await _start(api, workflow, "/api/orders", body, f"/api/orders/{order_id}"):
         return
-    workflow.started = True
     path = f"/api/orders/{order_id}"
 
     def stage(answer: Answer) -> str | None:
@@ -261,11 +268,8 @@ async def drive_document(api: Api, workflow: Workflow, rng: random.Random, deadl
         "/early-submit" if early_submission else ""
     )
     body = {"id": document_id, "title": "Chaos onboarding", "creator": "hr", "applicationId": "CH"}
-    answer = await api.start("/api/documents", body, f"/api/documents/{document_id}")
-    if answer.status not in (202, 299, 409):
-        workflow.facts["start_refused"] = f"{answer.status} {answer.body}"
+    if not await _start(api, workflow, "/api/documents", body, f"/api/documents/{document_id}"):
         return
-    workflow.started = True
     events = f"/api/instances/{document_id}/events"
     for number, name in enumerate(order):
         if early_submission and number == 1:
@@ -332,11 +336,8 @@ async def drive_approval(api: Api, workflow: Workflow, rng: random.Random, deadl
         "approvalChain": levels,
     }
     path = f"/api/approvals/{workflow.instance_id}"
-    answer = await api.start("/api/approvals", body, path)
-    if answer.status not in (202, 299, 409):
-        workflow.facts["start_refused"] = f"{answer.status} {answer.body}"
+    if not await _start(api, workflow, "/api/approvals", body, path):
         return
-    workflow.started = True
     for spec, decision in zip(levels, decisions, strict=True):
         level = spec["level"]
 
@@ -403,11 +404,8 @@ async def drive_batch(api: Api, workflow: Workflow, rng: random.Random, deadline
         "maxFailurePercent": 50,
     }
     path = f"/api/batches/{job_id}"
-    answer = await api.start("/api/batches", body, path)
-    if answer.status not in (202, 299, 409):
-        workflow.facts["start_refused"] = f"{answer.status} {answer.body}"
+    if not await _start(api, workflow, "/api/batches", body, path):
         return
-    workflow.started = True
     if cancel:
         await asyncio.sleep(rng.uniform(0, 2))
         sent = await api.event("POST", f"{path}/cancel", {"reason": "chaos"})
