@@ -25,7 +25,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from azure.core.exceptions import (
@@ -107,23 +107,26 @@ class Fault:
     occurrence: int
 
 
-@dataclass
 class FaultInjector:
     """Decides, for each request, whether and how it fails; records what it injected.
 
-    Attributes
+    Parameters
     ----------
     plan
         The rates and the seed.
+
+    Attributes
+    ----------
     injected
         Every fault injected so far, in order (slow requests and refused ones included).
     """
 
-    plan: FaultPlan
-    injected: list[Fault] = field(default_factory=list)
-    _seen: Counter[str] = field(default_factory=Counter)
-    _forced: dict[str, list[str]] = field(default_factory=dict)
-    _down: bool = False
+    def __init__(self, plan: FaultPlan) -> None:
+        self.plan = plan
+        self.injected: list[Fault] = []
+        self._seen: Counter[str] = Counter()
+        self._forced: dict[str, list[str]] = {}
+        self._down = False
 
     def force(self, key: str, *kinds: str) -> None:
         """Make the next requests addressing ``key`` meet ``kinds``, in order (a test's

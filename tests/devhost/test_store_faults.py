@@ -255,10 +255,9 @@ async def test_an_outage_is_ridden_out_reported_once_and_loses_nothing(
 
 
 async def test_a_failed_call_keeps_trying_within_its_patience_then_gives_up() -> None:
-    injector = FaultInjector(FaultPlan())
+    injector = FaultInjector(FaultPlan(seed=1, rate=1.0, kinds=("busy",)))
     store = _quick(FaultyStore(MemoryStore(HUB), injector), patience=0.3)
     store.health.outage_after = 60  # never known down: the call's own patience decides
-    injector.force("read_instance x", *["busy"] * 1000)
     started = time.monotonic()
     with pytest.raises(StorageUnavailable) as raised:
         await store.read_instance("x")
@@ -266,7 +265,7 @@ async def test_a_failed_call_keeps_trying_within_its_patience_then_gives_up() ->
     assert isinstance(raised.value.__cause__, HttpResponseError)
     assert store.retries > 5
 
-    injector._forced.clear()
+    injector.plan = FaultPlan()
     assert await store.read_instance("x") is None
 
 
