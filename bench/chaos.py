@@ -55,6 +55,7 @@ class RunResult:
 
     seed: int
     task_hub: str
+    storage_prefix: str
     workflows: dict[str, int]
     kills: int
     kills_during_recovery: int
@@ -145,6 +146,7 @@ async def run_once(
     return RunResult(
         seed=seed,
         task_hub=task_hub,
+        storage_prefix=prefix,
         workflows=dict(Counter(workflow.kind for workflow in planned)),
         kills=len(host.kills),
         kills_during_recovery=sum(kill.during_recovery for kill in host.kills),
@@ -204,20 +206,22 @@ async def main_async(args: argparse.Namespace) -> int:
                 connection_string, seed, args.workflows, args.kills, args.deadline, workdir
             )
             results.append(result)
+            broken = [name for name, found in result.broken.items() if found]
             print(
                 f"  {'held' if result.held else 'BROKEN'} in {result.seconds} s, "
-                f"{result.kills} kills ({result.kills_during_recovery} during recovery)",
+                f"{result.kills} kills ({result.kills_during_recovery} during recovery)"
+                + (f": {'; '.join(broken)}" if broken else ""),
                 file=sys.stderr,
                 flush=True,
             )
+            if args.json:  # after every run, so a long form cut short keeps what it measured
+                Path(args.json).write_text(
+                    json.dumps([{**asdict(r), "held": r.held} for r in results], indent=2)
+                )
     finally:
         if azurite is not None:
             azurite.stop()
     print_summary(results)
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps([{**asdict(r), "held": r.held} for r in results], indent=2)
-        )
     if all(r.held for r in results):
         shutil.rmtree(workdir, ignore_errors=True)
     else:

@@ -64,7 +64,11 @@ class Storage:
 
 
 def _json(text: str | None) -> Any:
-    value = json.loads(text) if text else None
+    """The JSON value of a stored text; a text that is not JSON (a failure's message) as is."""
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return text
     while isinstance(value, str):  # inputs and states may be JSON encoded more than once
         try:
             value = json.loads(value)

@@ -107,6 +107,7 @@ def test_the_host_rides_out_an_azurite_restart_and_loses_nothing(
         },
     )
     host.start()
+    restarter = threading.Timer(4.0, own_azurite.start)
     try:
         client = Client(host.base_url)
         number = 0
@@ -118,7 +119,6 @@ def test_the_host_rides_out_an_azurite_restart_and_loses_nothing(
         # Azurite comes back on its own schedule: a client call may wait for storage (the
         # status of an instance that finished during the outage waits for its checkpoint).
         own_azurite.stop()
-        restarter = threading.Timer(4.0, own_azurite.start)
         restarter.start()
         while restarter.is_alive():
             client.round(number)
@@ -146,6 +146,10 @@ def test_the_host_rides_out_an_azurite_restart_and_loses_nothing(
             assert payload["output"] == {"results": [0, 1, 4], "approval": {"by": instance_id}}
     finally:
         host.stop()
+        # A test that failed early must not leave the timer to start an Azurite nobody stops.
+        restarter.cancel()
+        if restarter.is_alive():
+            restarter.join()
 
     assert refused_while_down > 0, "starts during the outage should have been refused (503)"
     assert len(client.started) > 6  # starts went on being accepted after the outage
