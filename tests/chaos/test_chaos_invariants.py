@@ -25,16 +25,11 @@ from chaos_workflows import Workflow  # noqa: E402
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
 
 
-def _row(instance_id: str, status: str, output: Any = None, execution: str = "e1") -> InstanceRow:
-    return InstanceRow(
-        instance_id,
-        "x",
-        execution,
-        status,
-        NOW,
-        NOW,
-        output=None if output is None else json.dumps(output),
-    )
+def _row(
+    instance_id: str, status: str, output: Any = None, execution: str = "e1", text: str = ""
+) -> InstanceRow:
+    stored = text or (None if output is None else json.dumps(output))
+    return InstanceRow(instance_id, "x", execution, status, NOW, NOW, output=stored)
 
 
 def _event(kind: EventType, **fields: Any) -> dict[str, Any]:
@@ -100,9 +95,12 @@ def test_two_execution_started_in_one_execution_are_reported() -> None:
 
 def test_a_row_that_disagrees_with_its_history_is_reported() -> None:
     failed = _event(EventType.ExecutionCompleted, OrchestrationStatus=3, Result='"boom"')
+    crashed_text = "Orchestrator function 'x' failed: KeyError: 'result'"  # not JSON
+    crashed = _event(EventType.ExecutionCompleted, OrchestrationStatus=3, Result=crashed_text)
     storage = _storage(
         [
             _row("fine", "Completed", "ok"),
+            _row("crashed", "Failed", text=crashed_text),
             _row("torn", "Running"),  # the history ended, the row write was lost
             _row("status", "Completed", "boom"),
             _row("output", "Completed", "other"),
@@ -111,6 +109,7 @@ def test_a_row_that_disagrees_with_its_history_is_reported() -> None:
         ],
         {
             "fine": _history(STARTED, DONE),
+            "crashed": _history(STARTED, crashed),
             "torn": _history(STARTED, DONE),
             "status": _history(STARTED, failed),
             "output": _history(STARTED, DONE),
