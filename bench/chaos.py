@@ -61,6 +61,7 @@ class RunResult:
     kills_during_recovery: int
     acknowledged_starts: int
     acknowledged_events: int
+    events_as_it_ended: int  # acknowledged as their instance ended: dropped, not lost
     ended: int
     seconds: float
     recovery_seconds: list[float]
@@ -108,35 +109,37 @@ async def run_once(
     began = time.monotonic()
     stats = Stats()
     planned = plan_workflows(rng, workflows, tag)
-    async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=200, force_close=True)
-    ) as session:
-        api = Api(host.base_url, session, stats)
-        await host.start()
-        await _restock(api, tag)
-        until = time.monotonic() + deadline
-        drivers = [
-            asyncio.create_task(drive(api, workflow, seed, until, rng.uniform(0, 2)))
-            for workflow in planned
-        ]
-        # Kills at random instants while the workflows run; the restart after the last of
-        # them is killed during its recovery (tried again if the recovery finished first).
-        for number in range(max(1, kills - 1) if kills else 0):
-            await asyncio.sleep(rng.uniform(1.0, 6.0))
-            host.kill()
-            if number < kills - 2 or kills == 1:
-                await host.start()
-                continue
-            for _ in range(5):
-                if await host.start_and_kill_during_recovery(rng.uniform(0.05, 0.7)):
-                    break
-        if host.process is None or host.process.poll() is not None:
+    try:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=200, force_close=True)
+        ) as session:
+            api = Api(host.base_url, session, stats)
             await host.start()
-        await asyncio.gather(*drivers)
-        host.stop()
+            await _restock(api, tag)
+            until = time.monotonic() + deadline
+            drivers = [
+                asyncio.create_task(drive(api, workflow, seed, until, rng.uniform(0, 2)))
+                for workflow in planned
+            ]
+            # Kills at random instants while the workflows run; the restart after the last of
+            # them is killed during its recovery (tried again if the recovery finished first).
+            for number in range(max(1, kills - 1) if kills else 0):
+                await asyncio.sleep(rng.uniform(1.0, 6.0))
+                host.kill()
+                if number < kills - 2 or kills == 1:
+                    await host.start()
+                    continue
+                for _ in range(5):
+                    if await host.start_and_kill_during_recovery(rng.uniform(0.05, 0.7)):
+                        break
+            if host.process is None or host.process.poll() is not None:
+                await host.start()
+            await asyncio.gather(*drivers)
+    finally:
+        host.stop()  # also when the run is interrupted: no host left behind
     store = AzureStore(connection_string, task_hub)
     try:
-        broken = await check(store, planned)
+        broken, raced = await check(store, planned)
     finally:
         await store.close()
     # What each client did and saw, next to the host's log, for a run that needs a look.
@@ -152,6 +155,7 @@ async def run_once(
         kills_during_recovery=sum(kill.during_recovery for kill in host.kills),
         acknowledged_starts=sum(workflow.started for workflow in planned),
         acknowledged_events=sum(len(workflow.events) for workflow in planned),
+        events_as_it_ended=len(raced),
         ended=sum(workflow.finished for workflow in planned),
         seconds=round(time.monotonic() - began, 1),
         recovery_seconds=[round(s, 2) for s in host.recovery_seconds],
@@ -163,7 +167,8 @@ async def run_once(
 def print_summary(results: list[RunResult]) -> None:
     header = (
         f"{'run':>3} {'seed':>6} {'wf':>4} {'kills':>5} {'in rec':>6} {'starts':>6} "
-        f"{'events':>6} {'ended':>5} {'lost ans':>8} {'5xx':>4} {'secs':>6}  invariants"
+        f"{'events':>6} {'at end':>6} {'ended':>5} {'lost ans':>8} {'5xx':>4} {'secs':>6}  "
+        "invariants"
     )
     print(header)
     print("-" * len(header))
@@ -173,9 +178,15 @@ def print_summary(results: list[RunResult]) -> None:
         print(
             f"{number:>3} {r.seed:>6} {sum(r.workflows.values()):>4} {r.kills:>5} "
             f"{r.kills_during_recovery:>6} {r.acknowledged_starts:>6} {r.acknowledged_events:>6} "
-            f"{r.ended:>5} {r.stats['lost']:>8} {len(r.stats['server_errors']):>4} "
+            f"{r.events_as_it_ended:>6} {r.ended:>5} {r.stats['lost']:>8} "
+            f"{len(r.stats['server_errors']):>4} "
             f"{r.seconds:>6}  {verdict}"
         )
+    print(
+        "\nwf: workflows; in rec: kills during recovery; starts, events: acknowledged (2xx); "
+        "at end: events acknowledged as their instance ended (dropped, as on Azure); "
+        "ended: workflows their client saw end; lost ans: requests whose answer a kill took"
+    )
     print()
     print(f"{'invariant':<42} held in")
     for name in INVARIANTS:

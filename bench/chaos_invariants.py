@@ -17,7 +17,7 @@ from chaos_workflows import SKUS, STOCK_PER_SKU, Workflow
 from blueprints.app_storage import safe_key, table
 from blueprints.batches import store as batch_store
 from blueprints.orders.providers import PAYMENT_LEDGER, SHIPMENTS
-from devhost.engine.history import EventType
+from devhost.engine.history import EventType, parse_time
 from devhost.store.azure import AzureStore
 from devhost.store.base import (
     RUNTIME_STATUS_NAMES,
@@ -27,6 +27,10 @@ from devhost.store.base import (
     StoredHistory,
 )
 from models.documents import SECTION_EVENTS
+
+# The host's history timestamps and the client's clock are the same machine's wall clock; this
+# covers the rounding between them.
+ACK_CLOCK_SLACK = 0.01
 
 INVARIANTS = (
     "every acknowledged start exists and ends",
@@ -45,6 +49,8 @@ class Storage:
         self.store = store
         self.rows: dict[str, InstanceRow] = {}
         self.histories: dict[str, StoredHistory | None] = {}
+        # Events acknowledged as their instance ended (dropped, as on Azure): not losses.
+        self.raced: list[str] = []
 
     async def load(self) -> None:
         token: str | None = None
@@ -56,6 +62,14 @@ class Storage:
         for instance_id in self.rows:
             if not instance_id.startswith("@"):
                 self.histories[instance_id] = await self.store.read_history(instance_id)
+
+    def ended_at(self, instance_id: str) -> float | None:
+        """When the current execution ended (its ``ExecutionCompleted``), as a POSIX time."""
+        history = self.histories.get(instance_id)
+        for event in history.events if history is not None else []:
+            if event["EventType"] == EventType.ExecutionCompleted:
+                return parse_time(event["Timestamp"]).timestamp()
+        return None
 
     def raised(self, instance_id: str) -> list[str]:
         history = self.histories.get(instance_id)
@@ -112,7 +126,7 @@ def acknowledged_events(storage: Storage, workflows: list[Workflow]) -> list[str
                 for field in entry.get("fields") or []
             )
             actions = Counter(entry.get("action") for entry in audit)
-            for name, why in workflow.events:
+            for name, why, _ in workflow.events:
                 if name in SECTION_EVENTS:
                     if not sections[f"sections.{SECTION_EVENTS[name]}"]:
                         broken.append(f"{workflow.instance_id}: {name} not applied")
@@ -122,9 +136,16 @@ def acknowledged_events(storage: Storage, workflows: list[Workflow]) -> list[str
                     broken.append(f"{workflow.instance_id}: early SubmissionApproval not seen")
             continue
         raised = {name.lower() for name in storage.raised(workflow.instance_id)}
-        for name, _ in workflow.events:
-            if name.lower() not in raised:
-                broken.append(f"{workflow.instance_id}: acknowledged {name} not in its history")
+        ended = storage.ended_at(workflow.instance_id)
+        for name, _, acknowledged_at in workflow.events:
+            if name.lower() in raised:
+                continue
+            if ended is not None and ended <= acknowledged_at + ACK_CLOCK_SLACK:
+                # The instance ended while the event was being stored (the route had found it
+                # running): the host drops messages for a finished instance, as Azure does.
+                storage.raced.append(f"{workflow.instance_id}: {name}")
+                continue
+            broken.append(f"{workflow.instance_id}: acknowledged {name} not in its history")
     return broken
 
 
@@ -283,8 +304,11 @@ def batch_items_once(workflows: list[Workflow]) -> list[str]:
     return broken
 
 
-async def check(store: AzureStore, workflows: list[Workflow]) -> dict[str, list[str]]:
-    """Every invariant, by name, with what broke it."""
+async def check(
+    store: AzureStore, workflows: list[Workflow]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Every invariant, by name, with what broke it; and the events that reached their
+    instance as it ended (dropped, which is no loss)."""
     storage = Storage(store)
     await storage.load()
     checks: list[Callable[[], list[str]]] = [
@@ -301,4 +325,4 @@ async def check(store: AzureStore, workflows: list[Workflow]) -> dict[str, list[
             results[name] = run()
         except Exception as error:  # a check that cannot decide has not seen it hold
             results[name] = [f"the check failed: {error!r}"]
-    return results
+    return results, storage.raced

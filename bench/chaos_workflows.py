@@ -60,10 +60,15 @@ class Workflow:
     instance_id: str
     plan: str
     started: bool = False
-    events: list[tuple[str, str]] = field(default_factory=list)  # (event name, what for)
+    # (event name, what for, wall-clock time the host acknowledged it)
+    events: list[tuple[str, str, float]] = field(default_factory=list)
     finished: bool = False
     outcome: Any = None  # the workflow's result as the API showed it at the end
     facts: dict[str, Any] = field(default_factory=dict)  # what the invariants need to know
+
+    def acknowledged(self, name: str, why: str) -> None:
+        """Record an event the host answered with 2xx."""
+        self.events.append((name, why, time.time()))
 
 
 class Api:
@@ -231,12 +236,12 @@ async def drive_order(api: Api, workflow: Workflow, rng: random.Random, deadline
         decision = {"approved": twist == "approve", "approver": "manager", "comment": "chaos"}
         sent = await api.event("POST", f"{path}/approval", decision)
         if sent.status == 202:
-            workflow.events.append(("ManagerApproval", twist))
+            workflow.acknowledged("ManagerApproval", twist)
     elif twist == "cancel":
         await asyncio.sleep(rng.uniform(0, 3))
         sent = await api.event("POST", f"{path}/cancel", {"reason": "chaos"})
         if sent.status == 202:
-            workflow.events.append(("CancelOrder", "cancel"))
+            workflow.acknowledged("CancelOrder", "cancel")
 
     while time.monotonic() < deadline:
         answer = await api.get(path)
@@ -246,13 +251,13 @@ async def drive_order(api: Api, workflow: Workflow, rng: random.Random, deadline
             workflow.outcome = body_now.get("result")
             return
         if stage(answer) == "compensation_failed" and not any(
-            name == "ManualResolution" for name, _ in workflow.events
+            name == "ManualResolution" for name, _, _ in workflow.events
         ):
             sent = await api.event(
                 "POST", f"{path}/resolution", {"resolvedBy": "ops", "note": "chaos"}
             )
             if sent.status == 202:
-                workflow.events.append(("ManualResolution", "resolution"))
+                workflow.acknowledged("ManualResolution", "resolution")
         await asyncio.sleep(0.3)
 
 
@@ -275,12 +280,12 @@ async def drive_document(api: Api, workflow: Workflow, rng: random.Random, deadl
         if early_submission and number == 1:
             sent = await api.event("POST", f"{events}/SubmissionApproval", True)
             if sent.status == 202:
-                workflow.events.append(("SubmissionApproval", "early"))
+                workflow.acknowledged("SubmissionApproval", "early")
         await asyncio.sleep(rng.uniform(0, 1.0))
         feedback = {"feedback": f"{name} by chaos", "isPassed": rng.random() < 0.8}
         sent = await api.event("POST", f"{events}/{name}", feedback)
         if sent.status == 202:
-            workflow.events.append((name, "section"))
+            workflow.acknowledged(name, "section")
     ready = await _poll(
         api,
         f"/api/documents/{document_id}/status",
@@ -292,7 +297,7 @@ async def drive_document(api: Api, workflow: Workflow, rng: random.Random, deadl
     decision = {"approved": approved, "approver": "cto", "comments": "chaos"}
     sent = await api.event("POST", f"{events}/SubmissionApproval", decision)
     if sent.status == 202:
-        workflow.events.append(("SubmissionApproval", "final"))
+        workflow.acknowledged("SubmissionApproval", "final")
     final = await _poll(
         api,
         f"/api/documents/{document_id}",
@@ -361,7 +366,7 @@ async def drive_approval(api: Api, workflow: Workflow, rng: random.Random, deadl
         }
         sent = await api.event("POST", f"{path}/levels/{level}", verdict)
         if sent.status == 202:
-            workflow.events.append((sent.body["eventName"], decision))
+            workflow.acknowledged(sent.body["eventName"], decision)
     final = await _poll(
         api,
         path,
@@ -410,7 +415,7 @@ async def drive_batch(api: Api, workflow: Workflow, rng: random.Random, deadline
         await asyncio.sleep(rng.uniform(0, 2))
         sent = await api.event("POST", f"{path}/cancel", {"reason": "chaos"})
         if sent.status == 202:
-            workflow.events.append(("cancel", "cancel"))
+            workflow.acknowledged("cancel", "cancel")
     final = await _poll(api, path, lambda a: a.status == 200 and a.body, deadline, every=0.5)
     if final:
         workflow.finished = True

@@ -23,6 +23,7 @@ from chaos_invariants import (  # noqa: E402
 from chaos_workflows import Workflow  # noqa: E402
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
+DONE_AT = NOW.timestamp()  # when DONE says the execution ended
 
 
 def _row(
@@ -70,19 +71,31 @@ def test_an_acknowledged_event_missing_from_history_or_audit_is_reported() -> No
         [_row("o", "Completed"), _row("d", "Completed", {"document": {"audit": audit}})],
         {"o": _history(STARTED, raised, DONE)},
     )
+    after_it_ended = DONE_AT + 1
     workflows = [
-        Workflow("order", "o", "", events=[("CancelOrder", ""), ("ManagerApproval", "")]),
+        Workflow(
+            "order",
+            "o",
+            "",
+            events=[("CancelOrder", "", 0.0), ("ManagerApproval", "", DONE_AT - 5)],
+        ),
         Workflow(
             "document",
             "d",
             "",
-            events=[("InterviewFeedback", "section"), ("ContractFeedback", "section")],
+            events=[("InterviewFeedback", "section", 0.0), ("ContractFeedback", "section", 0.0)],
         ),
     ]
     assert acknowledged_events(storage, workflows) == [
         "o: acknowledged ManagerApproval not in its history",
         "d: ContractFeedback not applied",
     ]
+    assert storage.raced == []
+
+    # An event acknowledged as its instance ended was dropped with the instance, not lost.
+    workflows[0].events[1] = ("ManagerApproval", "", after_it_ended)
+    assert acknowledged_events(storage, workflows) == ["d: ContractFeedback not applied"]
+    assert storage.raced == ["o: ManagerApproval"]
 
 
 def test_two_execution_started_in_one_execution_are_reported() -> None:
