@@ -1,8 +1,11 @@
 """The app's own Azure Storage: tables and blobs for read models, ledgers, the outbox and reports.
 
-The workflows keep business data next to the task hub, in the storage account named by the
-``AzureWebJobsStorage`` setting (Azurite locally). Clients are created once per process and
-table or container; the table or container is created on first use.
+The workflows keep business data next to the task hub, in the storage account of the
+``AzureWebJobsStorage`` connection (Azurite locally), found from the same settings the Functions
+host reads (``storage_settings``): a connection string, or the identity-based settings
+(``AzureWebJobsStorage__accountName`` or the service URIs, with a managed identity on Azure and
+``DefaultAzureCredential`` elsewhere). Clients are created once per process and table or
+container; the table or container is created on first use.
 
 Table and container names can be prefixed with the ``WORKFLOW_STORAGE_PREFIX`` setting (letters
 and digits), so two deployments or test runs can share one account without seeing each other.
@@ -23,57 +26,44 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
+from storage_settings import STORAGE_CONNECTION, StorageConnection, resolve_storage, service_client
+
 __all__ = [
+    "PREFIX_SETTING",
     "STORAGE_SETTING",
     "blob_container",
-    "connection_string",
     "in_thread",
     "query_page",
     "reset_clients",
     "safe_key",
+    "storage_connection",
     "table",
 ]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-STORAGE_SETTING = "AzureWebJobsStorage"
+STORAGE_SETTING = STORAGE_CONNECTION
 PREFIX_SETTING = "WORKFLOW_STORAGE_PREFIX"
 
-# The SDKs do not understand the "UseDevelopmentStorage=true" shorthand the Functions host does;
-# this is Azurite's published well-known account (learn.microsoft.com, "Use Azurite").
-_DEVELOPMENT_STORAGE = (
-    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
-    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
-    "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
-    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
-)
 # Characters Azure Tables forbids in PartitionKey and RowKey, plus control characters.
 _FORBIDDEN_KEY_CHARS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 
 
-def connection_string() -> str:
-    """Return the storage connection string of the app (``AzureWebJobsStorage``).
+def storage_connection() -> StorageConnection:
+    """Return the app's storage connection, resolved from the settings as the host does.
 
     Returns
     -------
-    str
-        The connection string, with the development-storage shorthand expanded for Azurite.
+    storage_settings.StorageConnection
+        A connection string, or service URIs with a credential.
 
     Raises
     ------
-    RuntimeError
-        When the setting is missing.
+    storage_settings.StorageSettingsError
+        When the settings are missing, malformed or contradictory; the message names them.
     """
-    value = os.environ.get(STORAGE_SETTING, "").strip()
-    if not value:
-        raise RuntimeError(
-            f"The {STORAGE_SETTING} setting is not set; the workflows keep their data in it."
-        )
-    if value.replace(" ", "").lower().startswith("usedevelopmentstorage=true"):
-        return _DEVELOPMENT_STORAGE
-    return value
+    return resolve_storage(connection=STORAGE_SETTING, services=("blob", "table"))
 
 
 def _prefixed(name: str) -> str:
@@ -81,8 +71,16 @@ def _prefixed(name: str) -> str:
 
 
 @functools.cache
-def _table_client(connection: str, name: str) -> TableClient:
-    service = TableServiceClient.from_connection_string(connection)
+def _credential(connection: StorageConnection) -> Any:
+    """One token credential per connection, shared by its clients (and its token cache)."""
+    return connection.new_credential()
+
+
+@functools.cache
+def _table_client(connection: StorageConnection, name: str) -> TableClient:
+    service = service_client(
+        connection, "table", TableServiceClient, credential=_credential(connection)
+    )
     try:
         service.create_table(name)
     except ResourceExistsError:
@@ -91,8 +89,10 @@ def _table_client(connection: str, name: str) -> TableClient:
 
 
 @functools.cache
-def _container_client(connection: str, name: str) -> ContainerClient:
-    service = BlobServiceClient.from_connection_string(connection)
+def _container_client(connection: StorageConnection, name: str) -> ContainerClient:
+    service = service_client(
+        connection, "blob", BlobServiceClient, credential=_credential(connection)
+    )
     container = service.get_container_client(name)
     try:
         container.create_container()
@@ -114,7 +114,7 @@ def table(name: str) -> TableClient:
     azure.data.tables.TableClient
         A synchronous client, shared by the process (the SDK clients are thread-safe).
     """
-    return _table_client(connection_string(), _prefixed(name))
+    return _table_client(storage_connection(), _prefixed(name))
 
 
 def blob_container(name: str) -> ContainerClient:
@@ -130,13 +130,14 @@ def blob_container(name: str) -> ContainerClient:
     azure.storage.blob.ContainerClient
         A synchronous client, shared by the process.
     """
-    return _container_client(connection_string(), _prefixed(name).lower())
+    return _container_client(storage_connection(), _prefixed(name).lower())
 
 
 def reset_clients() -> None:
     """Forget the cached clients (after the connection setting or the prefix changed)."""
     _table_client.cache_clear()
     _container_client.cache_clear()
+    _credential.cache_clear()
 
 
 def safe_key(value: str) -> str:

@@ -18,12 +18,16 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from devhost.store.azure_layout import development_storage_connection_string, is_development_storage
+from devhost.store.azure_layout import is_development_storage
+from storage_settings import DEVSTORE_ACCOUNT_NAME, development_storage_connection_string
 
 __all__ = [
     "AzuriteError",
     "AzuriteProcess",
+    "azurite_project",
+    "emulator_endpoint",
     "is_development_storage",
     "ports_listening",
     "start_azurite",
@@ -35,14 +39,55 @@ MIN_NODE_MAJOR = 18
 _KEEP_ALIVE_SECONDS = 60
 
 _INSTALL_HINT = (
-    "Azurite needs Node.js {min_node}+ and the project's Node packages: install Node.js "
-    "(e.g. 'apt-get install nodejs npm' or https://nodejs.org), then run 'npm ci' in {project} "
-    "(or './dev setup')."
+    "install Node.js {min_node}+ (e.g. 'apt-get install nodejs npm'), then run './dev setup' "
+    "(or 'npm ci' in {project})"
 )
+# Where devhost's own checkout keeps node_modules, for apps that have none of their own.
+DEVHOST_PROJECT = Path(__file__).resolve().parent.parent
 
 
 class AzuriteError(RuntimeError):
-    """Azurite is missing, could not start, or stopped while starting."""
+    """Azurite is missing, could not start, or stopped while starting.
+
+    The message is one sentence; ``log_tail`` holds the end of Azurite's log, if any.
+    """
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.log_tail = log_tail
+
+
+def azurite_project(app_dir: Path) -> Path:
+    """The folder whose ``node_modules`` has Azurite: the app's own, else devhost's checkout."""
+    if (app_dir / "node_modules" / ".bin" / "azurite").exists():
+        return app_dir
+    return DEVHOST_PROJECT
+
+
+def emulator_endpoint(connection_string: str) -> tuple[str, tuple[int, int, int]] | None:
+    """The loopback address and ports of the Azurite a connection string names, if it does.
+
+    ``UseDevelopmentStorage=true`` means the default ports; an explicit string for the
+    well-known account with http endpoints on 127.0.0.1 or localhost names its own ports.
+    """
+    if is_development_storage(connection_string):
+        return DEFAULT_HOST, DEFAULT_PORTS
+    parts = {
+        key.strip().lower(): value.strip()
+        for key, _, value in (item.partition("=") for item in connection_string.split(";"))
+    }
+    if parts.get("accountname") != DEVSTORE_ACCOUNT_NAME:
+        return None
+    found: list[int] = []
+    host = None
+    for service in ("blobendpoint", "queueendpoint", "tableendpoint"):
+        url = urlsplit(parts.get(service, ""))
+        if url.scheme != "http" or url.hostname not in ("127.0.0.1", "localhost") or not url.port:
+            return None
+        host = url.hostname
+        found.append(url.port)
+    assert host is not None
+    return ("127.0.0.1" if host == "localhost" else host), (found[0], found[1], found[2])
 
 
 def ports_listening(host: str, ports: Iterable[int], timeout: float = 0.25) -> bool:
@@ -85,21 +130,32 @@ class AzuriteProcess:
         Blob, queue and table ports.
     log_path
         File receiving Azurite's output (errors only, it runs with ``--silent``).
-    project_dir, data_dir
-        Where the launcher and the data are (for :meth:`start` after :meth:`stop`).
+    scheme
+        ``https`` when started with ``tls``.
+    project_dir, data_dir, tls, oauth
+        How it was started, so that :meth:`start` after :meth:`stop` starts the same one.
     """
 
     process: subprocess.Popen[bytes]
     host: str
     ports: tuple[int, int, int]
     log_path: Path
-    project_dir: Path
-    data_dir: Path
+    scheme: str = "http"
+    # How it was started, for start() after stop().
+    project_dir: Path | None = None
+    data_dir: Path | None = None
+    tls: tuple[Path, Path] | None = None
+    oauth: bool = False
 
     @property
     def connection_string(self) -> str:
         """An explicit connection string for this emulator's ports (well-known account)."""
-        return development_storage_connection_string(self.host, self.ports)
+        return development_storage_connection_string(self.host, self.ports, self.scheme)
+
+    def service_uri(self, service: str) -> str:
+        """The URI of ``blob``, ``queue`` or ``table`` (path-style, with the account)."""
+        port = self.ports[("blob", "queue", "table").index(service)]
+        return f"{self.scheme}://{self.host}:{port}/{DEVSTORE_ACCOUNT_NAME}"
 
     def start(self, timeout: float = 30.0) -> None:
         """Start Azurite again after :meth:`stop`: the same ports and the same data (a storage
@@ -112,8 +168,15 @@ class AzuriteProcess:
         """
         if self.process.poll() is None:
             return
+        assert self.project_dir is not None and self.data_dir is not None
         restarted = start_azurite(
-            self.project_dir, self.data_dir, self.ports, host=self.host, timeout=timeout
+            self.project_dir,
+            self.data_dir,
+            self.ports,
+            host=self.host,
+            timeout=timeout,
+            tls=self.tls,
+            oauth=self.oauth,
         )
         self.process = restarted.process
 
@@ -135,16 +198,18 @@ def _check_node(project_dir: Path) -> Path:
     hint = _INSTALL_HINT.format(min_node=MIN_NODE_MAJOR, project=project_dir)
     node = shutil.which("node")
     if node is None:
-        raise AzuriteError(f"Node.js was not found on PATH. {hint}")
+        raise AzuriteError(f"Node.js is not on PATH and Azurite needs it: {hint}.")
     version = subprocess.run(
         [node, "--version"], capture_output=True, text=True, check=False
     ).stdout.strip()
     match = re.match(r"v(\d+)\.", version)
     if match is None or int(match.group(1)) < MIN_NODE_MAJOR:
-        raise AzuriteError(f"Node.js {version or '(unknown version)'} is too old. {hint}")
+        raise AzuriteError(
+            f"Node.js {version or '(unknown version)'} is too old for Azurite: {hint}."
+        )
     launcher = project_dir / "node_modules" / ".bin" / "azurite"
     if not launcher.exists():
-        raise AzuriteError(f"Azurite is not installed ({launcher} is missing). {hint}")
+        raise AzuriteError(f"Azurite is not installed ({launcher} is missing): {hint}.")
     return launcher
 
 
@@ -154,6 +219,12 @@ def _log_tail(path: Path, lines: int = 20) -> str:
     return ""
 
 
+def _last_error(tail: str) -> str:
+    """The line of Azurite's log that says what went wrong (its last non-blank one)."""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1] if lines else "it wrote nothing to its log"
+
+
 def start_azurite(
     project_dir: Path | str,
     data_dir: Path | str,
@@ -161,6 +232,8 @@ def start_azurite(
     *,
     host: str = DEFAULT_HOST,
     timeout: float = 30.0,
+    tls: tuple[Path, Path] | None = None,
+    oauth: bool = False,
 ) -> AzuriteProcess:
     """Start Azurite and wait until its blob, queue and table ports accept connections.
 
@@ -177,6 +250,10 @@ def start_azurite(
         Address to listen on.
     timeout
         Seconds to wait for the ports.
+    tls
+        A PEM certificate and key: serve HTTPS.
+    oauth
+        Check bearer tokens (``--oauth basic``: audience, issuer, lifetime); needs ``tls``.
 
     Returns
     -------
@@ -190,14 +267,22 @@ def start_azurite(
     """
     project = Path(project_dir).resolve()
     launcher = _check_node(project)
-    if any(ports_listening(host, [port]) for port in ports):
+    taken = [port for port in ports if ports_listening(host, [port])]
+    if taken:
         raise AzuriteError(
-            f"A port of {ports} on {host} is already in use; stop whatever listens there "
-            "or choose other ports."
+            f"Azurite cannot start: port {taken[0]} on {host} is already in use by another "
+            "program; stop it, or point the storage setting at other ports."
         )
     data = Path(data_dir)
-    data.mkdir(parents=True, exist_ok=True)
     log_path = data / "azurite.log"
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "ab")  # closed once Azurite holds it, below
+    except OSError as exc:
+        raise AzuriteError(
+            f"Azurite cannot keep its data in {data} ({exc.strerror or exc}): make it a "
+            "writable folder."
+        ) from exc
     blob_port, queue_port, table_port = ports
     # --skipApiVersionCheck: the pinned Python SDKs may speak a newer REST version than this
     # Azurite release knows; the operations we use exist in both.
@@ -231,7 +316,11 @@ def start_azurite(
         "--tablePort",
         str(table_port),
     ]
-    with open(log_path, "ab") as log:
+    if tls is not None:
+        command += ["--cert", str(tls[0]), "--key", str(tls[1])]
+    if oauth:
+        command += ["--oauth", "basic"]
+    with log:
         process = subprocess.Popen(
             command,
             cwd=project,
@@ -240,26 +329,24 @@ def start_azurite(
             stderr=subprocess.STDOUT,
             env=os.environ.copy(),
         )
-    azurite = AzuriteProcess(
-        process=process,
-        host=host,
-        ports=ports,
-        log_path=log_path,
-        project_dir=project,
-        data_dir=data,
-    )
+    scheme = "https" if tls is not None else "http"
+    azurite = AzuriteProcess(process, host, ports, log_path, scheme, project, data, tls, oauth)
     deadline = time.monotonic() + timeout
     while not ports_listening(host, ports):
         if process.poll() is not None:
+            tail = _log_tail(log_path)
             raise AzuriteError(
                 f"Azurite exited with code {process.returncode} while starting "
-                f"(log {log_path}):\n{_log_tail(log_path)}"
+                f"({_last_error(tail)}); its log is {log_path}.",
+                tail,
             )
         if time.monotonic() > deadline:
             azurite.stop()
+            tail = _log_tail(log_path)
             raise AzuriteError(
                 f"Azurite did not listen on {host}:{ports} within {timeout:.0f} s "
-                f"(log {log_path}):\n{_log_tail(log_path)}"
+                f"({_last_error(tail)}); its log is {log_path}.",
+                tail,
             )
         time.sleep(0.1)
     return azurite

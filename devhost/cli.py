@@ -14,21 +14,45 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devhost.app.loader import AppLoadError, load_app
+from devhost.app.loader import AppLoadError, FunctionIndex, load_app
+from devhost.azurite import (
+    AzuriteError,
+    AzuriteProcess,
+    azurite_project,
+    emulator_endpoint,
+    ports_listening,
+    start_azurite,
+)
 from devhost.config import ConfigError, HostConfig, load_config
+from devhost.preflight import (
+    StartupError,
+    check_app_folder,
+    check_port,
+    check_storage,
+    port_taken,
+    storage_failure,
+)
+from storage_settings import (
+    STORAGE_CONNECTION,
+    StorageConnection,
+    StorageSettingsError,
+    resolve_storage,
+)
 
 if TYPE_CHECKING:
     from devhost.web.key_store import BlobKeyStore
 
 log = logging.getLogger("devhost")
 
-AZURITE_PORTS = (10000, 10001, 10002)
+# What a user can get wrong in the app, its settings or the machine: each has a one-sentence
+# message that names the thing and what to do.
+_MISTAKES = (AppLoadError, AzuriteError, ConfigError, StartupError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,13 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--no-azurite",
         action="store_true",
-        help="never start Azurite, even when AzureWebJobsStorage is development storage",
+        help="never start Azurite, even when the storage setting names one that is not running",
     )
     start.add_argument(
         "--task-hub", help="task hub name (default: extensions.durableTask.hubName of host.json)"
     )
     start.add_argument(
-        "--verbose", "-v", action="store_true", help="log engine activity (episodes, recoveries)"
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="log engine activity (episodes, recoveries); show the traceback of a start-up error",
     )
     start.add_argument(
         "--enforce-keys",
@@ -105,94 +132,110 @@ def main(argv: list[str] | None = None) -> int:
         from devhost.replay_check import run_replay_command
 
         return asyncio.run(run_replay_command(args))
-    except (AppLoadError, ConfigError) as exc:
+    except _MISTAKES as exc:
+        # A mistake in the app, its settings or the machine: one sentence, no traceback
+        # unless asked for.
+        if getattr(args, "verbose", False):
+            traceback.print_exception(exc, file=sys.stderr)
+            if isinstance(exc, AzuriteError) and exc.log_tail:
+                print(f"Azurite's log ends with:\n{exc.log_tail}", file=sys.stderr)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
 
 
+async def _start_azurite(args: argparse.Namespace, config: HostConfig) -> AzuriteProcess | None:
+    """Start Azurite when the storage setting names one on this machine that is not running."""
+    connection_string = config.storage.connection_string
+    emulator = None if connection_string is None else emulator_endpoint(connection_string)
+    if emulator is None:
+        return None
+    host, ports = emulator
+    where = f"{host} (ports {', '.join(map(str, ports))})"
+    if ports_listening(host, ports):
+        return None
+    if args.no_azurite:
+        raise StartupError(
+            f"{config.storage.setting} names Azurite on {where} but it is not running: start it, "
+            "or drop --no-azurite."
+        )
+    azurite = await asyncio.to_thread(
+        start_azurite, azurite_project(config.app_dir), config.app_dir / ".azurite", ports
+    )
+    print(f"Azurite started on {where} (data in .azurite/).", flush=True)
+    return azurite
+
+
 async def _start(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from devhost.azurite import AzuriteError, is_development_storage, ports_listening, start_azurite
     from devhost.engine.runtime import Engine
     from devhost.store.azure import AzureStore
-    from devhost.store.retrying import RetryingStore
+    from devhost.store.base import Store
+    from devhost.store.retrying import RetryingStore, StorageUnavailable
     from devhost.web.key_store import KeyGuard
-    from devhost.web.server import create_web_app, function_urls
+    from devhost.web.server import create_web_app
 
     # The Azure SDKs log every request at INFO; keep the console to what a user needs.
     logging.getLogger("azure").setLevel(logging.WARNING)
     if not args.verbose:
+        # A credential that finds no token logs every attempt; the start-up error says it once.
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
+    if not args.verbose:
         logging.getLogger("devhost.engine").setLevel(logging.WARNING)
-    config = load_config(args.app)
-    if args.task_hub:
-        config.task_hub = args.task_hub
-    if not config.storage_connection:
-        print(
-            "error: AzureWebJobsStorage is not set (local.settings.json or the environment).",
-            file=sys.stderr,
-        )
-        return 2
+    app_dir = Path(args.app).resolve()
+    check_app_folder(app_dir)
+    check_port(args.host, args.port)
+    config = load_config(app_dir, task_hub=args.task_hub)
     sys.path.insert(0, str(config.app_dir))
     index = load_app(config.app_dir)
 
-    azurite = None
-    if is_development_storage(config.storage_connection) and not ports_listening(
-        "127.0.0.1", AZURITE_PORTS
-    ):
-        if args.no_azurite:
-            print(
-                "error: development storage is configured but Azurite is not running "
-                "(start it, or drop --no-azurite).",
-                file=sys.stderr,
-            )
-            return 2
-        try:
-            azurite = await asyncio.to_thread(
-                start_azurite, config.app_dir, config.app_dir / ".azurite", AZURITE_PORTS
-            )
-        except AzuriteError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print("Azurite started (data in .azurite/).")
-
-    # Storage trouble is retried and reported once per outage (devhost.store.retrying).
-    store = RetryingStore(AzureStore(config.storage_connection, config.task_hub))
-    engine = Engine(index, store, task_hub=config.task_hub, settings=config.engine)
+    azurite = await _start_azurite(args, config)
+    store: Store | None = None
+    engine: Engine | None = None
     runner: web.AppRunner | None = None
     key_store = _key_store(config) if args.enforce_keys else None
     try:
-        keys = await KeyGuard.open(key_store) if key_store is not None else None
-        # Recovery of unfinished work can take a while with many instances in flight.
-        log.info("Task hub %s: recovering unfinished work...", config.task_hub)
-        await engine.start()
+        await check_storage(config.storage)
+        # Storage trouble is retried and reported once per outage (devhost.store.retrying).
+        store = RetryingStore(
+            AzureStore(config.storage, config.task_hub, partition_count=config.partition_count)
+        )
+        engine = Engine(index, store, task_hub=config.task_hub, settings=config.engine)
+        try:
+            keys = await KeyGuard.open(key_store) if key_store is not None else None
+            # Recovery of unfinished work can take a while with many instances in flight.
+            log.info("Task hub %s: recovering unfinished work...", config.task_hub)
+            await engine.start()
+        except Exception as exc:
+            # What the store gave up on is what the start-up message should name.
+            cause = exc.__cause__ if isinstance(exc, StorageUnavailable) else exc
+            failure = storage_failure(
+                cause if isinstance(cause, Exception) else exc, config.storage
+            )
+            if failure is None:
+                raise
+            raise failure from exc
         runner = web.AppRunner(
             create_web_app(index, engine, route_prefix=config.route_prefix, keys=keys),
             access_log=None,
         )
         await runner.setup()
-        await web.TCPSite(runner, args.host, args.port).start()
-        shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
-        origin = f"http://{shown_host}:{args.port}"
-        print(f"\nTask hub: {config.task_hub}   Settings: {config.settings_file or '(none)'}\n")
-        print("Functions:\n")
-        for name, trigger, url in function_urls(index, origin, config.route_prefix):
-            print(f"        {name}: {trigger} {url or ''}".rstrip())
-        print(f"\nDurable management API: {origin}/runtime/webhooks/durabletask/instances")
-        if keys is not None:
-            print(
-                "Access keys are enforced (?code= or x-functions-key); "
-                "'python -m devhost keys' prints them."
-            )
-        print("\nServing. Press Ctrl-C to stop.", flush=True)
+        try:
+            await web.TCPSite(runner, args.host, args.port).start()
+        except OSError as exc:
+            raise port_taken(args.host, args.port, exc) from exc
+        _print_banner(args, config, index, keys_enforced=keys is not None)
         await _wait_for_stop_signal()
         print("Stopping: finishing in-flight work and writing a last checkpoint...", flush=True)
     finally:
         if runner is not None:
             await runner.cleanup()
-        await engine.stop()
+        if engine is not None:
+            await engine.stop()
+        elif store is not None:
+            await store.close()
         if key_store is not None:
             await key_store.close()
         if azurite is not None:
@@ -200,28 +243,60 @@ async def _start(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_banner(
+    args: argparse.Namespace, config: HostConfig, index: FunctionIndex, *, keys_enforced: bool
+) -> None:
+    from devhost.web.server import function_urls
+
+    shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
+    origin = f"http://{shown_host}:{args.port}"
+    notice = config.provider_notice()
+    if notice:
+        print(f"\n{notice}")
+    print(
+        f"\nTask hub: {config.task_hub} ({config.task_hub_source})\n"
+        f"Storage: {config.storage.describe()}\n"
+        f"Settings: {config.settings_file or '(none)'}\n"
+    )
+    print("Functions:\n")
+    for name, trigger, url in function_urls(index, origin, config.route_prefix):
+        print(f"        {name}: {trigger} {url or ''}".rstrip())
+    print(f"\nDurable management API: {origin}/runtime/webhooks/durabletask/instances")
+    if keys_enforced:
+        print(
+            "Access keys are enforced (?code= or x-functions-key); "
+            "'python -m devhost keys' prints them."
+        )
+    print("\nServing. Press Ctrl-C to stop.", flush=True)
+
+
+def _keys_account(config: HostConfig) -> StorageConnection:
+    """The account of the host's keys: AzureWebJobsStorage, as on Azure (by default the task
+    hub's account too, which host.json may have moved to another connection)."""
+    try:
+        return resolve_storage(connection=STORAGE_CONNECTION, services=("blob",))
+    except StorageSettingsError:
+        return config.storage
+
+
 def _key_store(config: HostConfig) -> BlobKeyStore:
     from devhost.web.key_store import BlobKeyStore, default_host_id
 
-    # The real host keeps its keys in the AzureWebJobsStorage account (by default the task
-    # hub's account too).
-    connection = os.environ.get("AzureWebJobsStorage") or config.storage_connection
-    return BlobKeyStore(connection, default_host_id(config.app_dir))
+    return BlobKeyStore(_keys_account(config), default_host_id(config.app_dir))
 
 
 async def _print_keys(args: argparse.Namespace) -> int:
-    from devhost.azurite import is_development_storage, ports_listening
     from devhost.web.key_store import load_or_create_host_keys
 
     config = load_config(args.app)
-    if not config.storage_connection:
-        print("error: AzureWebJobsStorage is not set.", file=sys.stderr)
-        return 2
-    if is_development_storage(config.storage_connection) and not ports_listening(
-        "127.0.0.1", AZURITE_PORTS
-    ):
-        print("error: Azurite is not running; start the host (or Azurite) first.", file=sys.stderr)
-        return 2
+    account = _keys_account(config)
+    emulator = (
+        None if account.connection_string is None else emulator_endpoint(account.connection_string)
+    )
+    if emulator is not None and not ports_listening(*emulator):
+        raise StartupError(
+            f"Azurite is not running on {emulator[0]}: start the host (or Azurite) first."
+        )
     store = _key_store(config)
     try:
         keys = await load_or_create_host_keys(store)

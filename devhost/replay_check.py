@@ -114,7 +114,7 @@ async def _check_stored(index: FunctionIndex, args: argparse.Namespace) -> list[
     from devhost.store.base import RUNNING_STATUSES, InstanceQuery
 
     config = load_config(args.app)
-    store = AzureStore(config.storage_connection, config.task_hub)
+    store = AzureStore(config.storage, config.task_hub, partition_count=config.partition_count)
     await store.open()
     try:
         ids = list(args.instance)

@@ -64,12 +64,27 @@ def test_funcignore_keeps_development_files_out():
         if line.strip() and not line.startswith("#")
     }
 
-    assert {"tests", "devhost", "bench", "node_modules", ".venv", "local.settings.json"} <= ignored
+    assert {
+        "tests",
+        "devhost",
+        "bench",
+        "infra",
+        "node_modules",
+        ".venv",
+        "local.settings.json",
+    } <= (ignored)
 
 
 def test_funcignore_keeps_the_app_in():
     """What the app needs at runtime is not ignored."""
     ignored = (ROOT / ".funcignore").read_text().split()
 
-    for needed in ("function_app.py", "host.json", "requirements.txt", "blueprints", "models"):
+    for needed in (
+        "function_app.py",
+        "host.json",
+        "requirements.txt",
+        "blueprints",
+        "models",
+        "storage_settings.py",
+    ):
         assert needed not in ignored

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,8 +149,46 @@ def index_app(app: Any) -> FunctionIndex:
     return FunctionIndex(functions=infos, http_auth_level=auth)
 
 
+def _app_frame(error: BaseException, app_dir: Path) -> tuple[str, int] | None:
+    """The deepest traceback frame in the app's own files (not an installed package's)."""
+    found: tuple[str, int] | None = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        path = Path(frame.filename)
+        if not path.is_absolute() or "site-packages" in path.parts:
+            continue
+        if path.is_relative_to(app_dir) and frame.lineno is not None:
+            found = (str(path.relative_to(app_dir)), frame.lineno)
+    return found
+
+
+def import_failure(error: Exception, script: Path, app_dir: Path) -> str:
+    """One sentence naming what failed to import, the app's file and line, and what to do."""
+    if isinstance(error, SyntaxError) and error.filename:
+        path = Path(error.filename)
+        shown = path.relative_to(app_dir) if path.is_relative_to(app_dir) else path
+        return (
+            f"{script.name} could not be imported: {error.msg} in {shown}, line {error.lineno}; "
+            "fix the syntax and start again."
+        )
+    frame = _app_frame(error, app_dir)
+    at = f" in {frame[0]}, line {frame[1]}" if frame else ""
+    if isinstance(error, ModuleNotFoundError):
+        return (
+            f"{script.name} could not be imported: no module named {error.name!r}{at}; install "
+            "the app's packages (pip install -r requirements.txt) or fix the import."
+        )
+    return f"{script.name} could not be imported: {type(error).__name__}: {error}{at}."
+
+
 def load_app(app_dir: str | Path, module_name: str = "function_app") -> FunctionIndex:
-    """Import ``<app_dir>/function_app.py`` and index it."""
+    """Import ``<app_dir>/function_app.py`` and index it.
+
+    Raises
+    ------
+    AppLoadError
+        When the file is missing, does not import (the message names the app's file and line
+        that failed), or defines no app.
+    """
     app_dir = Path(app_dir).resolve()
     script = app_dir / f"{module_name}.py"
     if not script.is_file():
@@ -166,5 +205,5 @@ def load_app(app_dir: str | Path, module_name: str = "function_app") -> Function
             spec.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[module_name]
-            raise AppLoadError(f"Importing {script} failed: {type(exc).__name__}: {exc}") from exc
+            raise AppLoadError(import_failure(exc, script, app_dir)) from exc
     return index_app(find_register(module))

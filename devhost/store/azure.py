@@ -71,6 +71,7 @@ from devhost.store.base import (
     StoredMessage,
     split_copies,
 )
+from storage_settings import StorageConnection, service_client
 
 logger = logging.getLogger(__name__)
 
@@ -161,8 +162,10 @@ class AzureStore(Store):
     Parameters
     ----------
     connection_string
-        ``UseDevelopmentStorage=true`` (Azurite on its default ports) or an explicit
-        ``DefaultEndpointsProtocol=...;AccountName=...;AccountKey=...;...`` string.
+        ``UseDevelopmentStorage=true`` (Azurite on its default ports), an explicit
+        ``DefaultEndpointsProtocol=...;AccountName=...;AccountKey=...;...`` string, or a
+        :class:`~storage_settings.StorageConnection` resolved from the app's settings
+        (identity-based ones included).
     task_hub
         The task hub name (3-45 letters and digits, starting with a letter).
     partition_count
@@ -174,7 +177,13 @@ class AzureStore(Store):
     Datetimes of instance rows should be timezone-aware UTC; they are read back as such.
     """
 
-    def __init__(self, connection_string: str, task_hub: str, *, partition_count: int = 4):
+    def __init__(
+        self,
+        connection_string: str | StorageConnection,
+        task_hub: str,
+        *,
+        partition_count: int = 4,
+    ):
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,44}", task_hub):
             raise ValueError(
                 f"invalid task hub name {task_hub!r}: use 3-45 letters and digits, "
@@ -185,7 +194,13 @@ class AzureStore(Store):
         # The latest pop receipt of each message this store put or read, by (queue, id):
         # reading a message again changes its receipt, and a delete with the old one fails.
         self._pop_receipts: dict[tuple[str, str], str] = {}
-        conn = expand_connection_string(connection_string)
+        connection = (
+            connection_string
+            if isinstance(connection_string, StorageConnection)
+            else StorageConnection("connection string", expand_connection_string(connection_string))
+        )
+        # One token credential for the three clients; None for a connection string.
+        self._credential = connection.new_credential(asynchronous=True)
         options: dict[str, Any] = {
             # Runs for every HTTP request (each retry, each page of a query): exactly what
             # count_operations reports.
@@ -195,15 +210,21 @@ class AzureStore(Store):
             "use_env_settings": any(name.lower() in _PROXY_VARIABLES for name in os.environ),
         }
         self._use_env_settings = options["use_env_settings"]
-        self._table_service = TableServiceClient.from_connection_string(
-            conn, transport=self._transport(), **options, **_TABLE_RETRIES
-        )
-        self._queue_service = QueueServiceClient.from_connection_string(
-            conn, transport=self._transport(), **options, retry_policy=_storage_retries()
-        )
-        self._blob_service = BlobServiceClient.from_connection_string(
-            conn, transport=self._transport(), **options, retry_policy=_storage_retries()
-        )
+
+        def build(service: str, client_class: type[_T], **retries: Any) -> _T:
+            return service_client(
+                connection,
+                service,
+                client_class,
+                credential=self._credential,
+                transport=self._transport(),
+                **options,
+                **retries,
+            )
+
+        self._table_service = build("table", TableServiceClient, **_TABLE_RETRIES)
+        self._queue_service = build("queue", QueueServiceClient, retry_policy=_storage_retries())
+        self._blob_service = build("blob", BlobServiceClient, retry_policy=_storage_retries())
         self._instances: TableClient = self._table_service.get_table_client(f"{task_hub}Instances")
         self._history: TableClient = self._table_service.get_table_client(f"{task_hub}History")
         hub = task_hub.lower()
@@ -244,10 +265,12 @@ class AzureStore(Store):
         )
 
     async def close(self) -> None:
-        """Close the three service clients and their connection pools."""
+        """Close the three service clients and their connection pools (and the credential)."""
         await asyncio.gather(
             self._table_service.close(), self._queue_service.close(), self._blob_service.close()
         )
+        if self._credential is not None:
+            await self._credential.close()
 
     async def count_operations(self) -> int:
         """HTTP requests made to storage so far."""

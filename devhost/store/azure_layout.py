@@ -31,14 +31,9 @@ from urllib.parse import quote
 from azure.data.tables import EdmType, EntityProperty
 
 from devhost.store.base import RUNTIME_STATUS_NAMES, InstanceQuery, InstanceRow
+from storage_settings import development_storage_connection_string
 
 # -- connection strings ------------------------------------------------------------------------
-
-# Azurite's well-known development account (documented, public; the same in every install).
-DEVSTORE_ACCOUNT_NAME = "devstoreaccount1"
-DEVSTORE_ACCOUNT_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
 
 
 def is_development_storage(conn_str: str) -> bool:
@@ -60,35 +55,6 @@ def is_development_storage(conn_str: str) -> bool:
         if key.strip().lower() == "usedevelopmentstorage":
             return value.strip().lower() == "true"
     return False
-
-
-def development_storage_connection_string(
-    host: str = "127.0.0.1", ports: tuple[int, int, int] = (10000, 10001, 10002)
-) -> str:
-    """The explicit connection string of Azurite's well-known account.
-
-    Parameters
-    ----------
-    host
-        Address Azurite listens on.
-    ports
-        Blob, queue and table ports.
-
-    Returns
-    -------
-    str
-        ``DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=...;`` with
-        path-style endpoints for the three services.
-    """
-    blob, queue, table = ports
-    base = f"http://{host}"
-    return (
-        f"DefaultEndpointsProtocol=http;AccountName={DEVSTORE_ACCOUNT_NAME};"
-        f"AccountKey={DEVSTORE_ACCOUNT_KEY};"
-        f"BlobEndpoint={base}:{blob}/{DEVSTORE_ACCOUNT_NAME};"
-        f"QueueEndpoint={base}:{queue}/{DEVSTORE_ACCOUNT_NAME};"
-        f"TableEndpoint={base}:{table}/{DEVSTORE_ACCOUNT_NAME};"
-    )
 
 
 def expand_connection_string(conn_str: str) -> str:

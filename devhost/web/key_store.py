@@ -42,6 +42,7 @@ from devhost.web.keys import (
     webhook_allows,
     webhook_unauthorized,
 )
+from storage_settings import StorageConnection, service_client
 
 log = logging.getLogger("devhost.keys")
 
@@ -132,16 +133,23 @@ class BlobKeyStore:
 
     Parameters
     ----------
-    connection_string : str
-        The account (``UseDevelopmentStorage=true`` is expanded for Azurite).
+    connection_string : str | StorageConnection
+        The account: a connection string (``UseDevelopmentStorage=true`` is expanded for
+        Azurite), or a connection resolved from the settings (identity-based ones included).
     host_id : str
         The folder of this host's secrets files.
     """
 
-    def __init__(self, connection_string: str, host_id: str) -> None:
+    def __init__(self, connection_string: str | StorageConnection, host_id: str) -> None:
         self.host_id = host_id
-        self._service = BlobServiceClient.from_connection_string(
-            expand_connection_string(connection_string)
+        connection = (
+            connection_string
+            if isinstance(connection_string, StorageConnection)
+            else StorageConnection("connection string", expand_connection_string(connection_string))
+        )
+        self._credential = connection.new_credential(asynchronous=True)
+        self._service = service_client(
+            connection, "blob", BlobServiceClient, credential=self._credential
         )
         self._container = self._service.get_container_client(SECRETS_CONTAINER)
         self._created = False
@@ -197,6 +205,8 @@ class BlobKeyStore:
 
     async def close(self) -> None:
         await self._service.close()
+        if self._credential is not None:
+            await self._credential.close()
 
 
 async def load_or_create_host_keys(store: KeyStore) -> HostKeys:

@@ -19,7 +19,7 @@ def test_missing_node_says_to_install_node(
     tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(AzuriteError, match=r"Node\.js was not found.*Node\.js 18\+"):
+    with pytest.raises(AzuriteError, match=r"Node\.js is not on PATH.*Node\.js 18\+"):
         start_azurite(project_dir, tmp_path / "data")
 
 

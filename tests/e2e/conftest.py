@@ -30,8 +30,8 @@ class HostProcess:
     def __init__(
         self,
         app_dir: Path,
-        connection_string: str,
-        task_hub: str,
+        storage: dict[str, str] | str,
+        task_hub: str | None,
         env: dict[str, str],
         args: tuple[str, ...] = (),
     ):
@@ -40,8 +40,15 @@ class HostProcess:
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.task_hub = task_hub
-        self.env = {**os.environ, **env, "AzureWebJobsStorage": connection_string}
-        self.log_path = Path(env.get("DEVHOST_TEST_LOG", f"/tmp/devhost-{task_hub}.log"))
+        inherited = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.lower().startswith("azurewebjobsstorage")
+        }
+        if isinstance(storage, str):  # a connection string
+            storage = {"AzureWebJobsStorage": storage}
+        self.env = {**inherited, **env, **storage}
+        self.log_path = Path(env["DEVHOST_TEST_LOG"])
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -57,8 +64,7 @@ class HostProcess:
                 "--port",
                 str(self.port),
                 "--no-azurite",
-                "--task-hub",
-                self.task_hub,
+                *(["--task-hub", self.task_hub] if self.task_hub else []),
                 *self.args,
             ],
             cwd=PROJECT,
@@ -97,13 +103,16 @@ class HostProcess:
 
 
 @pytest.fixture
-def host_factory(azurite, task_hub, tmp_path) -> Iterator:  # type: ignore[no-untyped-def]
-    """Build hosts for an app folder on the session's Azurite and this test's task hub."""
+def host_factory(storage_path, task_hub, tmp_path) -> Iterator:  # type: ignore[no-untyped-def]
+    """Build hosts for an app folder on the test's storage (the session's Azurite with its key,
+    or the OAuth Azurite with a token) and this test's task hub."""
     hosts: list[HostProcess] = []
 
-    def make(app_dir: Path, **env: str) -> HostProcess:
+    def make(app_dir: Path, *, hub_from_app: bool = False, **env: str) -> HostProcess:
+        """A started host; ``hub_from_app`` leaves the task hub to the app's settings."""
         env.setdefault("DEVHOST_TEST_LOG", str(tmp_path / "host.log"))
-        host = HostProcess(app_dir, azurite.connection_string, task_hub, env)
+        hub = None if hub_from_app else task_hub
+        host = HostProcess(app_dir, storage_path.env, hub, env)
         hosts.append(host)
         host.start()
         return host

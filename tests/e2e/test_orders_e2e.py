@@ -17,7 +17,12 @@ from blueprints.app_storage import table
 from blueprints.orders.providers import PAYMENT_LEDGER, SHIPMENTS
 
 PROJECT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.azurite, pytest.mark.usefixtures("app_storage")]
+# Run once with a connection string and once identity-based (a token, no account key).
+pytestmark = [
+    pytest.mark.azurite,
+    pytest.mark.usefixtures("app_storage"),
+    pytest.mark.both_storage_paths,
+]
 
 # Real seconds here: short waits so the kill lands while several sagas are mid-way.
 SETTINGS = {"paymentRetry": {"firstDelaySeconds": 0.4, "factor": 2, "maxAttempts": 5}}

@@ -22,7 +22,8 @@ from approvals_helpers import (
 
 from devhost.testing import DurableTestHost
 
-pytestmark = pytest.mark.usefixtures("app_storage")
+# Run once with a connection string and once identity-based (a token, no account key).
+pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
 
 DELEGATE = "deputy@example.com"
 

@@ -11,7 +11,8 @@ from approvals_helpers import notifications
 from blueprints.app_storage import table
 from devhost.testing import DurableTestHost
 
-pytestmark = pytest.mark.usefixtures("app_storage")
+# Run once with a connection string and once identity-based (a token, no account key).
+pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
 
 
 async def _start(client: Any, body: dict[str, Any]) -> str:

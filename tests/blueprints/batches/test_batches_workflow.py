@@ -1,6 +1,8 @@
 """The batch workflow run for real in-process: HTTP routes, replay, Azurite blobs and tables."""
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -8,7 +10,8 @@ import pytest
 from blueprints.batches import store
 from devhost.testing import DurableTestHost
 
-pytestmark = pytest.mark.usefixtures("app_storage")
+# Run once with a connection string and once identity-based (a token, no account key).
+pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
 
 
 def record(number: int, valid: bool = True) -> dict[str, Any]:
@@ -31,9 +34,10 @@ def records(count: int, invalid_every: int = 0) -> list[dict[str, Any]]:
     ]
 
 
-async def finished_job(client: Any, job_id: str) -> dict[str, Any]:
+async def finished_job(client: Any, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
     """Poll the friendly route until it answers 200 (it answers 202 while running)."""
-    for _ in range(2000):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         response = await client.get(f"/api/batches/{job_id}")
         if response.status == 200:
             body: dict[str, Any] = await response.json()
@@ -41,7 +45,8 @@ async def finished_job(client: Any, job_id: str) -> dict[str, Any]:
         assert response.status == 202
         assert response.headers["Retry-After"]
         assert response.headers["Location"].endswith(f"/api/batches/{job_id}")
-    raise AssertionError("the job never finished")
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the job did not finish within {timeout:.0f} s")
 
 
 def max_concurrency(runs: list[dict[str, Any]]) -> int:

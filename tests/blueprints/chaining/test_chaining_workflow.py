@@ -11,7 +11,8 @@ from blueprints.app_storage import table
 from blueprints.chaining.steps import INCIDENTS_TABLE, attempts_of
 from devhost.testing import DurableTestHost
 
-pytestmark = pytest.mark.usefixtures("app_storage")
+# Run once with a connection string and once identity-based (a token, no account key).
+pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
 
 
 def steps(**second_step: Any) -> list[dict[str, Any]]:

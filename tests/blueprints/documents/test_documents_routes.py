@@ -2,9 +2,13 @@
 
 from typing import Any
 
+import pytest
 from documents_client import SECTIONS, create_document, document_fields, eventually, get_json
 
 from devhost.testing import DurableTestHost
+
+# Run once with a connection string and once identity-based (a token, no account key).
+pytestmark = pytest.mark.both_storage_paths
 
 
 async def test_create_with_a_chosen_id_then_read_it(http: Any) -> None:

@@ -6,7 +6,12 @@ import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from devhost.testing import DurableTestHost
+
+# Run once with a connection string and once identity-based (a token, no account key).
+pytestmark = pytest.mark.both_storage_paths
 
 FEEDBACK_EVENTS = {
     "InterviewFeedback": "Interview feedback collected",

@@ -13,7 +13,8 @@ from blueprints.notifications.outbox import list_notifications
 from devhost.testing import DurableTestHost
 from models.notifications import NotificationListQuery
 
-pytestmark = pytest.mark.usefixtures("app_storage")
+# Run once with a connection string and once identity-based (a token, no account key).
+pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
 
 
 @pytest.fixture(autouse=True)

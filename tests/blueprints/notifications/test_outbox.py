@@ -14,7 +14,8 @@ from devhost.app.loader import index_app
 from devhost.testing import DurableTestHost
 from models.notifications import SendNotificationInput
 
-pytestmark = pytest.mark.usefixtures("app_storage")
+# Run once with a connection string and once identity-based (a token, no account key).
+pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
 
 
 def _notification(number: int, recipient: str = "ana@example.com") -> dict[str, Any]:

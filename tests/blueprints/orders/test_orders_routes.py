@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from orders_harness import compensated_steps, ledger, make_order, order_host, seed, stock_of
 
-pytestmark = pytest.mark.usefixtures("app_storage")
+# Run once with a connection string and once identity-based (a token, no account key).
+pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
 
 BIG = [("SKU-A", 2, 600.0)]  # 1200: at or above the default approval threshold
 

@@ -13,7 +13,8 @@ from orders_harness import (
     stock_of,
 )
 
-pytestmark = pytest.mark.usefixtures("app_storage")
+# Run once with a connection string and once identity-based (a token, no account key).
+pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
 
 
 async def test_happy_path_reserves_charges_ships_and_commits() -> None:
