@@ -12,8 +12,9 @@ Registered:
 - ``blueprints.approvals.activities``: activities ``record_approval_task``, ``place_purchase_order``
 - ``blueprints.approvals.human_interaction``: orchestrator ``human_approval``,
   ``POST /api/start-approval``, ``POST /api/approve/{instanceId}``
-- ``blueprints.approvals.purchase_orders``: orchestrator ``purchase_order_approval``,
-  ``POST /api/purchase-orders``
+- ``blueprints.approvals.purchase_orders``: orchestrator ``purchase_order_approval``;
+  ``blueprints.approvals.purchase_order_http``: ``POST /api/purchase-orders``,
+  ``POST /api/purchase-orders/{orderId}/decision``, ``GET .../decisions/{requestId}``
 - ``blueprints.greetings.orchestrator``: orchestrator ``hello_sequence``
 - ``blueprints.greetings.activities``: activity ``say_hello``
 - ``blueprints.notifications.activities``: activity ``send_notification`` (the outbox)
@@ -55,6 +56,7 @@ from blueprints.approvals import activities as approval_activities
 from blueprints.approvals import chain_http as approval_chain_http
 from blueprints.approvals import chain_orchestrator as approval_chain_orchestrator
 from blueprints.approvals import human_interaction as approval_human_interaction
+from blueprints.approvals import purchase_order_http as approval_purchase_order_http
 from blueprints.approvals import purchase_orders as approval_purchase_orders
 from blueprints.batches import activities as batch_activities
 from blueprints.batches import chunk_group as batch_chunk_group
@@ -94,6 +96,7 @@ app.register_functions(approval_chain_http.bp)
 app.register_functions(approval_activities.bp)
 app.register_functions(approval_human_interaction.bp)
 app.register_functions(approval_purchase_orders.bp)
+app.register_functions(approval_purchase_order_http.bp)
 app.register_functions(batch_orchestrator.bp)
 app.register_functions(batch_chunk_group.bp)
 app.register_functions(batch_activities.bp)

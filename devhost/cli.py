@@ -5,6 +5,7 @@ Commands
 start   serve the app over HTTP with the durable engine on Azure Storage (Azurite by default)
 replay  re-run recorded histories against today's orchestrator code (determinism check)
 keys    print the host's access keys (created in storage on first use, as the real host does)
+monitor serve the monitor page on any task hub (the host serves it on its own hub too)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from devhost.azurite import (
     start_azurite,
 )
 from devhost.config import ConfigError, HostConfig, load_config
+from devhost.log_format import configure_logging
 from devhost.preflight import (
     StartupError,
     check_app_folder,
@@ -46,6 +48,7 @@ from storage_settings import (
 )
 
 if TYPE_CHECKING:
+    from devhost.monitor.server import Monitor
     from devhost.web.key_store import BlobKeyStore
 
 log = logging.getLogger("devhost")
@@ -86,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="log engine activity (episodes, recoveries); show the traceback of a start-up error",
     )
     start.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text (key=value fields after each message) or json (one object per line)",
+    )
+    start.add_argument(
         "--enforce-keys",
         action="store_true",
         help="check access keys as Azure does (?code= or x-functions-key; the system key for "
@@ -115,20 +124,27 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--all-running", action="store_true", help="check every unfinished instance in storage"
     )
+    from devhost.monitor.launch import add_monitor_command
+
+    add_monitor_command(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command == "start" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    configure_logging(
+        logging.INFO if args.command == "start" else logging.WARNING,
+        getattr(args, "log_format", "text"),
     )
     try:
         if args.command == "start":
             return asyncio.run(_start(args))
         if args.command == "keys":
             return asyncio.run(_print_keys(args))
+        if args.command == "monitor":
+            from devhost.monitor.launch import run_monitor_command
+
+            return asyncio.run(run_monitor_command(args, _wait_for_stop_signal))
         from devhost.replay_check import run_replay_command
 
         return asyncio.run(run_replay_command(args))
@@ -171,6 +187,7 @@ async def _start(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from devhost.engine.runtime import Engine
+    from devhost.monitor.launch import host_monitor
     from devhost.store.azure import AzureStore
     from devhost.store.base import Store
     from devhost.store.retrying import RetryingStore, StorageUnavailable
@@ -195,6 +212,7 @@ async def _start(args: argparse.Namespace) -> int:
     store: Store | None = None
     engine: Engine | None = None
     runner: web.AppRunner | None = None
+    monitor: Monitor | None = None
     key_store = _key_store(config) if args.enforce_keys else None
     try:
         await check_storage(config.storage)
@@ -203,6 +221,7 @@ async def _start(args: argparse.Namespace) -> int:
             AzureStore(config.storage, config.task_hub, partition_count=config.partition_count)
         )
         engine = Engine(index, store, task_hub=config.task_hub, settings=config.engine)
+        monitor = host_monitor(store, engine, config.app_dir)
         try:
             keys = await KeyGuard.open(key_store) if key_store is not None else None
             # Recovery of unfinished work can take a while with many instances in flight.
@@ -218,7 +237,13 @@ async def _start(args: argparse.Namespace) -> int:
                 raise
             raise failure from exc
         runner = web.AppRunner(
-            create_web_app(index, engine, route_prefix=config.route_prefix, keys=keys),
+            create_web_app(
+                index,
+                engine,
+                route_prefix=config.route_prefix,
+                keys=keys,
+                host_page=monitor,
+            ),
             access_log=None,
         )
         await runner.setup()
@@ -232,6 +257,8 @@ async def _start(args: argparse.Namespace) -> int:
     finally:
         if runner is not None:
             await runner.cleanup()
+        if monitor is not None:
+            await monitor.close()
         if engine is not None:
             await engine.stop()
         elif store is not None:
@@ -246,6 +273,7 @@ async def _start(args: argparse.Namespace) -> int:
 def _print_banner(
     args: argparse.Namespace, config: HostConfig, index: FunctionIndex, *, keys_enforced: bool
 ) -> None:
+    from devhost.monitor.launch import monitor_url
     from devhost.web.server import function_urls
 
     shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
@@ -267,6 +295,7 @@ def _print_banner(
             "Access keys are enforced (?code= or x-functions-key); "
             "'python -m devhost keys' prints them."
         )
+    print(f"Monitor: {monitor_url(origin)}")
     print("\nServing. Press Ctrl-C to stop.", flush=True)
 
 

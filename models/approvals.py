@@ -14,6 +14,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from models.common import WireModel
+from models.ids import IdempotencyKey
 
 __all__ = [
     "APPROVAL_CHAIN_ORCHESTRATOR",
@@ -24,16 +25,22 @@ __all__ = [
     "ApprovalChainStatus",
     "ApprovalDecision",
     "ApprovalDecisionEvent",
+    "ApprovalDecisionOutcome",
     "ApprovalInboxPage",
     "ApprovalInboxQuery",
     "ApprovalLevel",
     "ApprovalTask",
     "ApprovalTaskUpdate",
+    "DecisionRefusal",
     "HumanApprovalEvent",
     "HumanApprovalInput",
     "PlacePurchaseOrderInput",
     "PurchaseOrderApprovalEvent",
+    "PurchaseOrderDecision",
+    "PurchaseOrderDecisionOutcome",
+    "PurchaseOrderDecisionRequest",
     "PurchaseOrderInput",
+    "PurchaseOrderRefusal",
     "PurchaseOrderRequest",
     "PurchaseOrderStatus",
     "decision_event_name",
@@ -144,6 +151,10 @@ class ApprovalDecisionEvent(WireModel):
     approved: bool
     approver_email: Email
     comments: str = Field(default="", max_length=2000)
+    request_id: IdempotencyKey | None = Field(
+        default=None,
+        description="Names this decision's outcome; the route sets it (Idempotency-Key or new).",
+    )
 
     @model_validator(mode="after")
     def _rejection_has_comments(self) -> ApprovalDecisionEvent:
@@ -162,6 +173,28 @@ class ApprovalDecision(WireModel):
     on_behalf_of: str | None = Field(default=None, description="The approver a delegate acted for.")
     comments: str = ""
     decided_at: datetime
+    request_id: str | None = Field(default=None, description="The decision request applied.")
+
+
+class DecisionRefusal(WireModel):
+    """A decision the chain received and did not apply, and why (kept in the custom status)."""
+
+    request_id: str
+    level: int
+    code: Literal["NotAnApprover", "InvalidDecision"]
+    reason: str
+
+
+class ApprovalDecisionOutcome(WireModel):
+    """What became of one decision request (``GET .../levels/{level}/decisions/{requestId}``)."""
+
+    instance_id: str
+    level: int
+    request_id: str
+    outcome: Literal["accepted", "refused", "pending"]
+    code: str | None = Field(default=None, description="Why it was refused.")
+    reason: str | None = None
+    decision: ApprovalDecision | None = Field(default=None, description="The level's decision.")
 
 
 class ApprovalTaskUpdate(WireModel):
@@ -231,6 +264,12 @@ class ApprovalChainStatus(WireModel):
     reminder_sent: bool = False
     escalations: int = 0
     final_status: FinalStatus | None = None
+    decisions: list[ApprovalDecision] = Field(
+        default_factory=list, description="The levels decided so far (one per level)."
+    )
+    refusals: list[DecisionRefusal] = Field(
+        default_factory=list, description="The latest decision requests refused, newest last."
+    )
 
 
 class ApprovalChainResult(WireModel):
@@ -273,11 +312,17 @@ DEFAULT_PO_TIMEOUT_HOURS = 24.0
 class PurchaseOrderRequest(WireModel):
     """Body of ``POST /api/purchase-orders``; threshold and timeout default to the app settings."""
 
-    order_id: RequestId | None = None
+    order_id: RequestId | None = Field(
+        default=None, description="Also the instance ID; a new one is made when absent."
+    )
     amount: float = Field(ge=0)
     description: str = Field(default="", max_length=2000)
     requester_email: Email | None = None
-    approver_email: Email | None = None
+    approver_email: Email | None = Field(
+        default=None,
+        description="Who decides an order at or above the threshold (else the app setting "
+        "PURCHASE_ORDER_APPROVERS).",
+    )
     threshold: float | None = Field(default=None, ge=0)
     timeout_hours: float | None = Field(default=None, gt=0, le=24 * 366)
 
@@ -290,8 +335,18 @@ class PurchaseOrderInput(WireModel):
     description: str = Field(default="", max_length=2000)
     requester_email: Email | None = None
     approver_email: Email | None = None
+    approvers: list[Email] = Field(
+        default_factory=list, description="Who may decide: the approver, else the setting's."
+    )
     threshold: float = Field(default=DEFAULT_PO_THRESHOLD, ge=0)
     timeout_hours: float = Field(default=DEFAULT_PO_TIMEOUT_HOURS, gt=0, le=24 * 366)
+
+    @property
+    def deciders(self) -> list[str]:
+        """Who may decide; empty (anyone) only for orders started before approvers were kept."""
+        if self.approvers:
+            return self.approvers
+        return [self.approver_email] if self.approver_email else []
 
 
 class PlacePurchaseOrderInput(WireModel):
@@ -305,17 +360,60 @@ class PlacePurchaseOrderInput(WireModel):
 
 
 class PurchaseOrderApprovalEvent(WireModel):
-    """Payload of ``approval_received``."""
+    """Payload of ``approval_received``: approve (the default) or reject, and who decided."""
 
     identity_fields: ClassVar[tuple[str, ...]] = ("approver",)
 
     approver: str = Field(min_length=1, max_length=320)
+    approved: bool = Field(default=True, description="false rejects the order.")
+    comments: str = Field(default="", max_length=2000)
+    request_id: IdempotencyKey | None = Field(default=None, description="Names the outcome.")
+
+
+class PurchaseOrderDecisionRequest(WireModel):
+    """Body of ``POST /api/purchase-orders/{orderId}/decision``."""
+
+    approved: bool
+    approver: Email
+    comments: str = Field(default="", max_length=2000)
+
+
+class PurchaseOrderDecision(WireModel):
+    """The decision that settled an order (in the custom status)."""
+
+    approved: bool
+    approver: str
+    comments: str = ""
+    request_id: str | None = None
+    decided_at: datetime
+
+
+class PurchaseOrderRefusal(WireModel):
+    """A decision the order received and did not apply, and why."""
+
+    request_id: str
+    code: Literal["NotTheApprover", "InvalidDecision"]
+    reason: str
 
 
 class PurchaseOrderStatus(WireModel):
     """Custom status of ``purchase_order_approval``."""
 
-    stage: Literal["awaiting_approval", "approved", "cancelled"]
+    stage: Literal["awaiting_approval", "approved", "rejected", "cancelled"]
     amount: float
     threshold: float
     deadline: datetime | None = None
+    approvers: list[str] = Field(default_factory=list)
+    decision: PurchaseOrderDecision | None = None
+    refusals: list[PurchaseOrderRefusal] = Field(default_factory=list)
+
+
+class PurchaseOrderDecisionOutcome(WireModel):
+    """What became of one decision request on a purchase order."""
+
+    order_id: str
+    request_id: str
+    outcome: Literal["accepted", "refused", "pending"]
+    code: str | None = None
+    reason: str | None = None
+    decision: PurchaseOrderDecision | None = None

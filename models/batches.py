@@ -30,6 +30,7 @@ __all__ = [
     "ChunkGroupInput",
     "ChunkGroupResult",
     "FlagCancelInput",
+    "GroupStop",
     "ItemEnvelope",
     "PartitionInput",
     "PartitionResult",
@@ -172,6 +173,15 @@ class ChunkGroupInput(WireModel):
     batch_size: int = Field(ge=1)
     total_items: int = Field(ge=0)
     max_parallelism: int = Field(ge=1)
+    max_failure_percent: float = Field(default=100.0, ge=0, le=100)
+    failed_before: int = Field(default=0, ge=0, description="Failed items of earlier groups.")
+
+
+class GroupStop(StrEnum):
+    """Why a chunk group stopped scheduling before its last chunk."""
+
+    CANCELLED = "cancelled"
+    FAILURE_LIMIT = "failure_limit"
 
 
 class ChunkGroupResult(WireModel):
@@ -179,6 +189,7 @@ class ChunkGroupResult(WireModel):
 
     chunks: list[BatchChunkStats]
     cancelled: bool = False
+    stopped: GroupStop | None = None
 
 
 class BatchCancelEvent(WireModel):
@@ -200,6 +211,7 @@ class BatchStage(StrEnum):
     PARTITIONING = "partitioning"
     PROCESSING = "processing"
     CANCELLING = "cancelling"
+    FAILING = "failing"
     REPORTING = "reporting"
     DONE = "done"
 

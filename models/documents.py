@@ -97,6 +97,11 @@ class DocumentFields(WireModel):
     properties: dict[str, Any] = Field(default_factory=dict, description="Free-form fields.")
     parent_id: DocumentId | None = None
     links: list[DocumentLink] = Field(default_factory=list, max_length=50)
+    approver: ShortText | None = Field(
+        default=None,
+        description="Told (outbox) each time the document becomes ready for a decision; "
+        "default: the role 'document-approvers'.",
+    )
 
 
 class CreateDocumentRequest(DocumentFields):
@@ -214,7 +219,13 @@ class Document(WireModel):
     parent_id: str | None = None
     links: list[DocumentLink] = Field(default_factory=list)
     template_id: str | None = None
+    approver: str | None = Field(default=None, description="Told when the document is ready.")
     decision: Decision | None = None
+    kept_approval: Decision | None = Field(
+        default=None,
+        description="A SubmissionApproval that arrived before the last section; applied as "
+        "soon as the document is complete.",
+    )
     cancel_reason: str | None = None
     audit: list[AuditEntry] = Field(default_factory=list)
     audit_dropped: int = Field(default=0, description="Oldest audit entries no longer kept.")
@@ -237,6 +248,9 @@ class DocumentInput(WireModel):
     document: Document
     outcomes: list[RequestOutcome] = Field(default_factory=list)
     generation: int = 0
+    readiness: int = Field(
+        default=0, description="How many times the document became ready (one notice each)."
+    )
 
 
 class DocumentStatus(WireModel):

@@ -4,10 +4,15 @@ Stock moves between three places: ``available`` (can be reserved), ``reserved`` 
 order, listed in ``reservations`` by reservation ID) and gone (committed: shipped). Every
 operation is idempotent by its ID: the entity remembers recently settled IDs, so a repeated
 reserve, release or commit, or a repeated restock with the same ``restockId``, changes nothing.
+
+A reservation may carry ``expiresAt``: once past it, the stock goes back to ``available`` at
+the SKU's next operation (and reads show it so at once), so an order that is stuck or failed
+without releasing does not hold stock for ever.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
@@ -36,7 +41,10 @@ class InventoryState(WireModel):
     available: int = 0
     reserved: int = 0
     reservations: dict[str, int] = Field(default_factory=dict)
-    settled: dict[str, Literal["committed", "released", "restocked"]] = Field(
+    expires: dict[str, datetime] = Field(
+        default_factory=dict, description="When each reservation that has a limit expires."
+    )
+    settled: dict[str, Literal["committed", "released", "restocked", "expired"]] = Field(
         default_factory=dict,
         description="Recently finished reservation and restock IDs (bounded), for idempotency.",
     )
@@ -56,13 +64,21 @@ class ReservationRequest(WireModel):
 
     reservation_id: OperationId
     quantity: int = Field(default=0, ge=0, le=1_000_000)
+    expires_at: datetime | None = Field(
+        default=None,
+        description="reserve: when the hold ends unless committed or released (none: never); "
+        "reserving an ID held already moves its limit.",
+    )
 
 
 class InventoryOutcome(WireModel):
     """The answer of every operation: an envelope, never an exception, for business outcomes."""
 
     ok: bool
-    error_code: Literal["out_of_stock", "unknown_reservation", "invalid_request"] | None = None
+    error_code: (
+        Literal["out_of_stock", "unknown_reservation", "invalid_request", "reservation_expired"]
+        | None
+    ) = None
     detail: str | None = None
     sku: str
     reservation_id: str | None = None
@@ -78,3 +94,6 @@ class InventoryView(WireModel):
     available: int
     reserved: int
     reservations: dict[str, int]
+    expires_at: dict[str, datetime] = Field(
+        default_factory=dict, description="The limit of each reservation that has one."
+    )

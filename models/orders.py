@@ -102,6 +102,14 @@ class OrderSettings(WireModel):
             first_delay_seconds=5, factor=2, max_delay_seconds=60, max_attempts=3
         )
     )
+    reservation_hold_hours: float = Field(
+        default=24,
+        gt=0,
+        le=24 * 30,
+        description="How long reserved stock is held for the order beyond the approval wait; "
+        "an order that has not shipped or released it by then loses it (renewed before "
+        "payment).",
+    )
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
 
 
@@ -206,7 +214,8 @@ class ReservationRecord(WireModel):
     sku: str
     reservation_id: str
     quantity: int
-    status: Literal["reserved", "committed", "released"] = "reserved"
+    status: Literal["reserved", "committed", "released", "expired"] = "reserved"
+    expires_at: datetime | None = None
 
 
 class ManagerApprovalEvent(WireModel):

@@ -4,10 +4,15 @@ A decision is checked against the instance's custom status before its event is r
 status names the level that is waiting, its approver and delegates, so a decision for another
 level (409) or from someone else (403) never reaches the orchestrator. The orchestrator checks
 the decider again, for events raised through the raw durable API.
+
+The status can lag behind the chain (two decisions posted at once both see the level waiting),
+so the route does not stop at raising the event: it reads back the decision's outcome under its
+request ID (``chain_outcomes.py``) and answers 200 when the decision counted, 409 (or 403) with
+the reason when it did not, and 202 with a link to read it later when the chain has not taken
+it yet. No decision ends without an outcome.
 """
 
 import logging
-from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -15,7 +20,9 @@ from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrc
 from pydantic import ValidationError
 
 from blueprints import identity
+from blueprints.approvals.chain_outcomes import decision_outcome
 from blueprints.approvals.inbox import list_inbox
+from blueprints.async_api import is_finished
 from blueprints.http_errors import (
     ApiError,
     json_errors,
@@ -31,11 +38,19 @@ from blueprints.instance_status import (
     runtime_status,
     status_view,
 )
+from blueprints.request_outcomes import (
+    Outcome,
+    await_settled,
+    outcome_response,
+    refusal_error,
+    request_id_of,
+)
 from models.approvals import (
     APPROVAL_CHAIN_ORCHESTRATOR,
     ApprovalChainInput,
     ApprovalChainStatus,
     ApprovalDecisionEvent,
+    ApprovalDecisionOutcome,
     ApprovalInboxQuery,
     decision_event_name,
 )
@@ -45,6 +60,9 @@ from models.management import RuntimeStatus
 logger = logging.getLogger(__name__)
 
 bp = df.Blueprint()
+
+WAIT_SETTING = "APPROVALS_DECISION_WAIT_SECONDS"
+_DEFAULT_WAIT_SECONDS = 5.0
 
 
 def chain_instance_id(request_id: str) -> str:
@@ -138,19 +156,30 @@ def _not_current(instance_id: str, level: int, chain: ApprovalChainStatus | None
     )
 
 
-@bp.route(route="approvals/{instanceId}/levels/{level}", methods=["POST"])
-@bp.durable_client_input(client_name="client")
-@json_errors
-async def decide_level(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient
-) -> func.HttpResponse:
-    """Record an approver's decision on the level that is waiting (202), after checking it."""
-    instance_id = req.route_params["instanceId"]
-    level = _level_number(req.route_params["level"])
-    decision = validate_model(ApprovalDecisionEvent, read_json_body(req))
-    identity.resolve_actor(req, decision.approver_email, "approverEmail")
+def _outcome_uri(instance_id: str, level: int, request_id: str) -> str:
+    return f"/api/approvals/{instance_id}/levels/{level}/decisions/{request_id}"
 
-    status = await _require_chain(client, instance_id)
+
+def _read_outcome(
+    status: DurableOrchestrationStatus, level: int, request_id: str
+) -> ApprovalDecisionOutcome:
+    return decision_outcome(
+        status.instance_id, level, request_id, _chain_status(status), is_finished(status)
+    )
+
+
+def _refusal(outcome: Outcome, uri: str) -> ApiError:
+    assert isinstance(outcome, ApprovalDecisionOutcome)
+    what = f"the decision on level {outcome.level}"
+    return refusal_error(outcome, uri, what, "level", ("NotAnApprover", "approverEmail"))
+
+
+def _answer(outcome: ApprovalDecisionOutcome, read_back: bool = False) -> func.HttpResponse:
+    uri = _outcome_uri(outcome.instance_id, outcome.level, outcome.request_id)
+    return outcome_response(outcome, uri, None if read_back else _refusal)
+
+
+def _check_running(instance_id: str, status: DurableOrchestrationStatus) -> None:
     current = runtime_status(status)
     if current != RuntimeStatus.RUNNING:
         state = current.value if current else "unknown"
@@ -160,6 +189,29 @@ async def decide_level(
             f"Approval '{instance_id}' is {state}; it takes no more decisions.",
             [{"field": "instanceId", "code": "not_running", "message": f"instance is {state}"}],
         )
+
+
+@bp.route(route="approvals/{instanceId}/levels/{level}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def decide_level(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Decide the level that is waiting: 200 applied, 409/403 refused, 202 not taken yet."""
+    instance_id = req.route_params["instanceId"]
+    level = _level_number(req.route_params["level"])
+    decision = validate_model(ApprovalDecisionEvent, read_json_body(req))
+    identity.resolve_actor(req, decision.approver_email, "approverEmail")
+    request_id = request_id_of(req)
+    decision.request_id = request_id
+
+    status = await _require_chain(client, instance_id)
+    known = _read_outcome(status, level, request_id)
+    if known.outcome != "pending":
+        # A retry of a request with an outcome gets the same answer; any other request on a
+        # level already decided, or on a chain that ended, is refused with the reason.
+        return _answer(known)
+    _check_running(instance_id, status)
     chain = _chain_status(status)
     if chain is None or chain.stage != "awaiting_decision" or chain.current_level != level:
         raise _not_current(instance_id, level, chain)
@@ -191,14 +243,27 @@ async def decide_level(
                 [{"field": "instanceId", "code": "not_running", "message": "instance finished"}],
             ) from error
         raise
-    logger.info("Raised %s on %s", event_name, instance_id)
-    body: dict[str, Any] = {
-        "instanceId": instance_id,
-        "level": level,
-        "eventName": event_name,
-        "accepted": True,
-    }
-    return json_response(body, status=202)
+    logger.info("Raised %s on %s (request %s)", event_name, instance_id, request_id)
+
+    async def read() -> ApprovalDecisionOutcome:
+        return _read_outcome(await _require_chain(client, instance_id), level, request_id)
+
+    return _answer(await await_settled(read, WAIT_SETTING, _DEFAULT_WAIT_SECONDS))
+
+
+@bp.route(route="approvals/{instanceId}/levels/{level}/decisions/{requestId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@json_errors
+async def get_decision_outcome(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Read what became of a decision request: accepted, refused (with why) or pending."""
+    instance_id = req.route_params["instanceId"]
+    level = _level_number(req.route_params["level"])
+    status = await _require_chain(client, instance_id)
+    # An outcome names who decided: shown to the chain's people only, as the chain itself is.
+    identity.require_one_of(req, _participants(status), f"approval '{instance_id}'", "instanceId")
+    return _answer(_read_outcome(status, level, req.route_params["requestId"]), read_back=True)
 
 
 @bp.route(route="approvals/{instanceId}", methods=["GET"])

@@ -9,6 +9,12 @@ completes as soon as the chain does.
 Event names are per request and level (``approval_{requestId}_level_{n}``): a decision raised
 before its level starts waits, buffered by the runtime, until that level asks for it, and a
 late one for a past level is never consumed.
+
+Every decision request carries a request ID, and the custom status says what became of it: the
+level's decision names the request that made it, and a request refused here (someone who is
+not a decider, a malformed payload: only the raw event API lets those through) is listed with
+the reason. A request for a level that another request (or the deadline) already decided is
+refused by that fact alone; the route reads all three back (``chain_outcomes.py``).
 """
 
 import logging
@@ -20,6 +26,8 @@ import azure.durable_functions as df
 from pydantic import ValidationError
 
 from blueprints.approvals import chain_policy as policy
+from blueprints.handoff import settle_handoff, wait_again
+from blueprints.log_fields import log_fields, milliseconds
 from models.approvals import (
     APPROVAL_CHAIN_ORCHESTRATOR,
     ApprovalChainInput,
@@ -29,9 +37,10 @@ from models.approvals import (
     ApprovalDecisionEvent,
     ApprovalLevel,
     ApprovalTaskUpdate,
+    DecisionRefusal,
     decision_event_name,
 )
-from models.common import parse_event
+from models.common import decode_json_text, parse_event, validation_details
 from models.registry import register_workflow
 
 logger = logging.getLogger(__name__)
@@ -41,6 +50,9 @@ bp = df.Blueprint()
 # No events registered: the decision events are named per request, so the generic events
 # endpoint cannot know them; decisions go through POST /api/approvals/{id}/levels/{level}.
 register_workflow(APPROVAL_CHAIN_ORCHESTRATOR, ApprovalChainInput)
+
+# Refused decision requests kept in the custom status (the status stays small).
+MAX_REFUSALS = 10
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -61,9 +73,11 @@ def approval_chain(
         A :class:`~models.approvals.ApprovalChainResult` as JSON.
     """
     chain = ApprovalChainInput.model_validate(context.get_input(expected_type=dict))
+    started = context.current_utc_datetime
     decisions: list[ApprovalDecision] = []
+    refusals: list[DecisionRefusal] = []
     for level in chain.approval_chain:
-        decision = yield from _run_level(context, chain, level, decisions)
+        decision = yield from _run_level(context, chain, level, decisions, refusals)
         decisions.append(decision)
         if not policy.chain_continues(decision, level, len(chain.approval_chain)):
             break
@@ -81,12 +95,24 @@ def approval_chain(
             level_count=len(chain.approval_chain),
             escalations=_escalations(decisions),
             final_status=result.final_status,
+            decisions=decisions,
+            refusals=refusals[-MAX_REFUSALS:],
         ).to_wire()
     )
     notice = policy.result_notification(context.instance_id, chain, result)
     yield context.call_activity("send_notification", notice.to_wire())
     if not context.is_replaying:
-        logger.info("approval_chain %s ended %s", context.instance_id, result.final_status)
+        logger.info(
+            "approval_chain ended %s",
+            log_fields(
+                instanceId=context.instance_id,
+                workflow="approval_chain",
+                event="ended",
+                requestType=chain.request_type,
+                outcome=result.final_status,
+                durationMs=milliseconds(started, context.current_utc_datetime),
+            ),
+        )
     return result.to_wire()
 
 
@@ -124,8 +150,17 @@ def _cancel(*timers: Any) -> None:
             timer.cancel()
 
 
+def _request_id(payload: Any) -> str | None:
+    raw = decode_json_text(payload, levels=3)
+    value = raw.get("requestId") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
 def _read_decision(
-    context: df.DurableOrchestrationContext, level: ApprovalLevel, payload: Any
+    context: df.DurableOrchestrationContext,
+    level: ApprovalLevel,
+    payload: Any,
+    refusals: list[DecisionRefusal],
 ) -> ApprovalDecision | None:
     try:
         event = parse_event(ApprovalDecisionEvent, payload)
@@ -134,15 +169,29 @@ def _read_decision(
             logger.warning(
                 "approval_chain %s ignored a malformed decision: %s", context.instance_id, error
             )
+        if request_id := _request_id(payload):
+            reason = "; ".join(f"{d['field']}: {d['message']}" for d in validation_details(error))
+            refusals.append(DecisionRefusal(request_id=request_id, level=level.level,
+                                            code="InvalidDecision", reason=reason))  # fmt: skip
         return None
     decision = policy.human_decision(level, event, context.current_utc_datetime)
-    if decision is None and not context.is_replaying:
-        logger.warning(
-            "approval_chain %s ignored a decision on level %d by %s (not a decider of the level)",
-            context.instance_id,
-            level.level,
-            event.approver_email,
-        )
+    if decision is None:
+        if not context.is_replaying:
+            logger.warning(
+                "approval_chain %s ignored a decision on level %d by %s (not a decider)",
+                context.instance_id,
+                level.level,
+                event.approver_email,
+            )
+        if event.request_id:
+            refusals.append(
+                DecisionRefusal(
+                    request_id=event.request_id,
+                    level=level.level,
+                    code="NotAnApprover",
+                    reason=f"{event.approver_email} may not decide level {level.level}",
+                )
+            )
     return decision
 
 
@@ -151,6 +200,7 @@ def _run_level(
     chain: ApprovalChainInput,
     level: ApprovalLevel,
     decisions: list[ApprovalDecision],
+    refusals: list[DecisionRefusal],
 ) -> Generator[Any, Any, ApprovalDecision]:
     instance_id = context.instance_id
     start = context.current_utc_datetime
@@ -166,6 +216,8 @@ def _run_level(
         delegates=level.delegates,
         deadline=deadline,
         escalations=_escalations(decisions),
+        decisions=decisions,
+        refusals=refusals[-MAX_REFUSALS:],
     )
     context.set_custom_status(status.to_wire())
     request = policy.request_notification(instance_id, chain, level, deadline)
@@ -182,11 +234,19 @@ def _run_level(
     decision_task = context.wait_for_external_event(event_name)
     deadline_timer = context.create_timer(deadline)
     reminder_timer = context.create_timer(remind_at) if remind_at else None
+    handoff = None
     while True:
         racers = [decision_task, deadline_timer]
         if reminder_timer is not None:
             racers.append(reminder_timer)
+        if handoff is not None:
+            racers.append(handoff)
         winner = yield context.task_any(racers)
+        settle_handoff(handoff, winner)
+        if winner is handoff:
+            handoff = None
+            continue
+        handoff = None
 
         if reminder_timer is not None and winner is reminder_timer:
             # Only once: from here on the race is between the decision and the deadline.
@@ -198,10 +258,13 @@ def _run_level(
             continue
 
         if winner is decision_task:
-            decision = _read_decision(context, level, decision_task.result)
+            decision = _read_decision(context, level, decision_task.result, refusals)
             if decision is None:
-                # Not a usable decision (only the raw event API lets one through): keep waiting.
-                decision_task = context.wait_for_external_event(event_name)
+                # Not a usable decision (only the raw event API lets one through): keep waiting
+                # (blueprints/handoff.py says why not a plain new wait).
+                status.refusals = refusals[-MAX_REFUSALS:]
+                context.set_custom_status(status.to_wire())
+                decision_task, handoff = wait_again(context, event_name)
                 continue
             _cancel(deadline_timer, reminder_timer)
         else:
@@ -211,6 +274,20 @@ def _run_level(
         yield context.call_activity(
             "record_approval_task", _task_update(context, chain, level, deadline, decision)
         )
+        if not context.is_replaying:
+            # The approval latency of one level, by request type, for a log search.
+            logger.info(
+                "approval level decided %s",
+                log_fields(
+                    instanceId=instance_id,
+                    workflow="approval_chain",
+                    event="level_decided",
+                    requestType=chain.request_type,
+                    level=level.level,
+                    outcome=decision.outcome,
+                    durationMs=milliseconds(start, decision.decided_at),
+                ),
+            )
         if decision.outcome == "escalated":
             notice = policy.escalation_notification(instance_id, chain, level)
             if notice is not None:

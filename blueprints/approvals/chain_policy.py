@@ -110,6 +110,7 @@ def human_decision(
         on_behalf_of=level.approver_email if delegate else None,
         comments=event.comments,
         decided_at=now,
+        request_id=event.request_id,
     )
 
 

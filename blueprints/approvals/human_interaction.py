@@ -23,6 +23,7 @@ from blueprints.http_errors import (
     validate_model,
 )
 from blueprints.instance_status import require_instance, require_unfinished
+from blueprints.log_fields import log_fields, milliseconds
 from models.approvals import (
     HUMAN_APPROVAL_EVENT,
     HUMAN_APPROVAL_ORCHESTRATOR,
@@ -72,7 +73,19 @@ def human_approval(context: df.DurableOrchestrationContext) -> Generator[Any, An
         outcome = "Timed out"
     context.set_custom_status({"stage": "completed", "outcome": outcome})
     if not context.is_replaying:
-        logger.info("human_approval %s: %s", context.instance_id, outcome)
+        logger.info(
+            "human_approval ended %s",
+            log_fields(
+                instanceId=context.instance_id,
+                workflow="human_approval",
+                event="ended",
+                outcome=outcome,
+                durationMs=milliseconds(
+                    deadline - timedelta(seconds=request.timeout_seconds),
+                    context.current_utc_datetime,
+                ),
+            ),
+        )
     return outcome
 
 

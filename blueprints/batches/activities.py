@@ -13,7 +13,14 @@ import time
 import azure.durable_functions as df
 
 from blueprints.batches import store
-from blueprints.batches.processing import chunk_lines, input_lines, process_lines, report_document
+from blueprints.batches.processing import (
+    InvalidEncodingError,
+    chunk_lines,
+    decode_input,
+    input_lines,
+    process_lines,
+    report_document,
+)
 from models.batches import (
     FlagCancelInput,
     PartitionInput,
@@ -46,18 +53,28 @@ def partition_batch_input(payload: dict) -> dict:
     -------
     dict
         A :class:`~models.batches.PartitionResult` as JSON: the item and chunk counts, or
-        ``ok: false`` with ``input_not_found`` when the input blob does not exist.
+        ``ok: false`` with ``input_not_found`` when the input blob does not exist, or
+        ``invalid_encoding`` when it is not UTF-8 text.
     """
     request = PartitionInput.model_validate(payload)
     source = request.data_source
     text = None
     if source.blob_name is not None:
-        text = store.read_text(source.blob_name)
-        if text is None:
+        raw = store.read_bytes(source.blob_name)
+        if raw is None:
             return PartitionResult(
                 ok=False,
                 error_code="input_not_found",
                 detail=f"No blob '{source.blob_name}' in the '{store.BATCH_CONTAINER}' container.",
+            ).to_wire()
+        try:
+            # A blob written past the upload route (Storage Explorer, azcopy) is checked here.
+            text = decode_input(raw)
+        except InvalidEncodingError as error:
+            return PartitionResult(
+                ok=False,
+                error_code="invalid_encoding",
+                detail=f"The input blob '{source.blob_name}': {error}.",
             ).to_wire()
     lines = input_lines(source.items, text)
     chunk_count = 0

@@ -19,7 +19,7 @@ from blueprints.app_storage import in_thread
 from blueprints.async_api import polling_response, runtime_status_name
 from blueprints.batches import store
 from blueprints.batches.orchestrator import CANCEL_EVENT
-from blueprints.batches.processing import input_lines
+from blueprints.batches.processing import InvalidEncodingError, decode_input, input_lines
 from blueprints.batches.progress import batch_view
 from blueprints.http_errors import (
     ApiError,
@@ -46,12 +46,21 @@ bp = df.Blueprint()
 @bp.route(route="batches/inputs/{name}", methods=["PUT"])
 @json_errors
 async def upload_batch_input(req: func.HttpRequest) -> func.HttpResponse:
-    """Store the body (JSON lines, one record per line) as an input blob."""
+    """Store the body (UTF-8 JSON lines, one record per line) as an input blob."""
     name = require_id(req.route_params["name"], "input", "name")
-    text = req.get_body().decode("utf-8", errors="replace")
+    raw = req.get_body()
+    try:
+        text = decode_input(raw)
+    except InvalidEncodingError as error:
+        raise ApiError(
+            400,
+            "InvalidEncoding",
+            f"The input must be UTF-8 text (JSON lines): {error}; nothing was stored.",
+            [{"field": "body", "code": "invalid_utf8", "message": str(error)}],
+        ) from None
     blob_name = store.input_blob(name)
     await in_thread(store.write_text, blob_name, text)
-    body = {"blobName": blob_name, "items": len(input_lines(None, text)), "bytes": len(text)}
+    body = {"blobName": blob_name, "items": len(input_lines(None, text)), "bytes": len(raw)}
     return json_response(body, status=201, headers={"Location": f"/api/batches/inputs/{name}"})
 
 
@@ -82,6 +91,14 @@ async def start_batch(
             "ValidationFailed",
             f"dataSource.blobName must name an uploaded input ('{store.INPUTS_PREFIX}<name>').",
             [{"field": "dataSource.blobName", "code": "not_an_input", "message": "not an input"}],
+        )
+    if source.blob_name is not None and not await in_thread(store.blob_exists, source.blob_name):
+        message = f"no blob '{source.blob_name}' in the '{store.BATCH_CONTAINER}' container"
+        raise ApiError(
+            400,
+            "ValidationFailed",
+            f"dataSource.blobName: {message}; upload it with PUT /api/batches/inputs/{{name}}.",
+            [{"field": "dataSource.blobName", "code": "not_found", "message": message}],
         )
     if source.items is not None:
         # Inline items go to a blob first: an orchestration input is replayed with every

@@ -7,6 +7,14 @@ that had not finished.
 A ``cancel`` event makes the orchestrator flag the run as cancelled (an activity writes the
 flag); chunk activities starting afterwards skip their work, the running group stops scheduling
 and no further group starts. The report covers what was done.
+
+When the failed items are more than ``maxFailurePercent`` of all the job's items, the running
+group stops scheduling at once (the job can no longer succeed), no further group starts, and
+the job writes its report and ends Failed.
+
+Not replay-compatible with jobs started before the hand-off timers and the failure-limit stop
+came in (their histories hold no timers): let running jobs finish, or cancel them, before
+deploying this version.
 """
 
 import logging
@@ -16,6 +24,8 @@ from typing import Any
 import azure.durable_functions as df
 
 from blueprints.batches.processing import failure_percent
+from blueprints.handoff import handoff_timer, settle_handoff
+from blueprints.log_fields import log_fields
 from models.batches import (
     BatchCancelEvent,
     BatchChunkStats,
@@ -27,6 +37,7 @@ from models.batches import (
     ChunkGroupInput,
     ChunkGroupResult,
     FlagCancelInput,
+    GroupStop,
     PartitionInput,
     PartitionResult,
     WriteReportInput,
@@ -39,9 +50,9 @@ logger = logging.getLogger(__name__)
 bp = df.Blueprint()
 
 CANCEL_EVENT = "cancel"
-# Chunks per sub-orchestration: enough to keep the window full most of the time, few enough
-# that a group's history stays a few hundred events.
-MIN_CHUNKS_PER_GROUP = 25
+# Chunks per sub-orchestration: the window drains at the end of each group, so groups are
+# long (100+ chunks, 10 windows' worth), yet a group's history stays under a thousand events.
+MIN_CHUNKS_PER_GROUP = 40
 
 register_workflow("batch_job", BatchInput, events={CANCEL_EVENT: BatchCancelEvent})
 
@@ -61,13 +72,35 @@ def report_url(job_id: str) -> str:
 
 
 def _status(stage: BatchStage, total: int, chunks: list[BatchChunkStats]) -> dict[str, Any]:
+    # Before the partition there are no chunks yet: that is 0 %, not 100 %. A job with no
+    # items at all is complete only once it reports.
+    if total:
+        percent = round(100.0 * len(chunks) / total, 1)
+    else:
+        percent = 100.0 if stage is BatchStage.DONE else 0.0
     return BatchStatus(
         stage=stage,
         total_chunks=total,
         processed_chunks=len(chunks),
         failed_items=sum(chunk.failed for chunk in chunks),
-        percent_complete=round(100.0 * len(chunks) / total, 1) if total else 100.0,
+        percent_complete=percent,
     ).to_wire()
+
+
+def _failure_error(
+    request: BatchInput, total_items: int, failed: int, percent: float, ran: int, total: int
+) -> str:
+    text = (
+        f"{percent}% of the processed items failed, over the limit of "
+        f"{request.max_failure_percent}%"
+    )
+    if ran < total:
+        share = round(100.0 * failed / total_items, 2)
+        text += (
+            f"; {failed} failed items are {share}% of all {total_items}, so scheduling "
+            f"stopped after {ran} of {total} chunks"
+        )
+    return text
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -88,7 +121,7 @@ def batch_job(context: df.DurableOrchestrationContext) -> Generator[Any, Any, di
     ------
     BatchFailedError
         When the input cannot be read, or more than ``maxFailurePercent`` of the items failed
-        (after the report was written).
+        (after the report was written; scheduling stops as soon as that is certain).
     """
     request = BatchInput.model_validate(context.get_input(expected_type=dict))
     job_id = context.instance_id
@@ -109,12 +142,13 @@ def batch_job(context: df.DurableOrchestrationContext) -> Generator[Any, Any, di
         raise BatchFailedError(f"{partition.error_code}: {partition.detail}")
 
     total = partition.chunk_count
-    per_group = max(MIN_CHUNKS_PER_GROUP, 4 * request.max_parallelism)
+    per_group = max(MIN_CHUNKS_PER_GROUP, 10 * request.max_parallelism)
     cancel = context.wait_for_external_event(CANCEL_EVENT)
     flagged = False
+    failure_stop = False
     chunks: list[BatchChunkStats] = []
     for group_index, first in enumerate(range(0, total, per_group)):
-        if cancel.is_completed:
+        if cancel.is_completed or failure_stop:
             break
         group_id = group_instance_id(job_id, group_index)
         status = _status(BatchStage.PROCESSING, total, chunks)
@@ -129,10 +163,17 @@ def batch_job(context: df.DurableOrchestrationContext) -> Generator[Any, Any, di
                 batch_size=request.batch_size,
                 total_items=partition.total_items,
                 max_parallelism=request.max_parallelism,
+                max_failure_percent=request.max_failure_percent,
+                failed_before=sum(chunk.failed for chunk in chunks),
             ).to_wire(),
             group_id,
         )
-        winner = yield context.task_any([group, cancel])
+        # The hand-off lets the host schedule the cancel flag while the group runs.
+        timer = handoff_timer(context)
+        winner = yield context.task_any([group, cancel, timer])
+        settle_handoff(timer, winner)
+        if winner is timer:
+            winner = yield context.task_any([group, cancel])
         if winner is cancel:
             reason = parse_event(BatchCancelEvent, cancel.result).reason
             context.set_custom_status({**_status(BatchStage.CANCELLING, total, chunks)})
@@ -140,7 +181,9 @@ def batch_job(context: df.DurableOrchestrationContext) -> Generator[Any, Any, di
             yield context.call_activity("request_batch_cancel", flag.to_wire())
             flagged = True
             yield group
-        chunks.extend(ChunkGroupResult.model_validate(group.result).chunks)
+        result = ChunkGroupResult.model_validate(group.result)
+        chunks.extend(result.chunks)
+        failure_stop = result.stopped is GroupStop.FAILURE_LIMIT
     cancelled = flagged or cancel.is_completed
 
     context.set_custom_status(_status(BatchStage.REPORTING, total, chunks))
@@ -163,19 +206,27 @@ def batch_job(context: df.DurableOrchestrationContext) -> Generator[Any, Any, di
         chunks_processed=len(chunks),
         duration_seconds=(context.current_utc_datetime - started_at).total_seconds(),
         report_url=report_url(job_id),
-        error=(
-            f"{percent}% of the processed items failed, over the limit of "
-            f"{request.max_failure_percent}%"
-            if over_limit
-            else None
-        ),
+        error=_failure_error(request, partition.total_items, failed, percent, len(chunks), total)
+        if over_limit
+        else None,
     )
     yield context.call_activity(
         "write_batch_report", WriteReportInput(summary=summary, chunks=chunks).to_wire()
     )
     context.set_custom_status(_status(BatchStage.DONE, total, chunks))
     if not context.is_replaying:
-        logger.info("batch_job %s ended %s: %s", job_id, outcome.value, summary.to_wire())
+        logger.info(
+            "batch_job ended %s",
+            log_fields(
+                instanceId=context.instance_id,
+                workflow="batch_job",
+                event="ended",
+                outcome=outcome.value,
+                items=summary.total_items,
+                failed=summary.total_failed,
+                durationMs=round(summary.duration_seconds * 1000),
+            ),
+        )
     if over_limit:
         raise BatchFailedError(
             f"Batch job {job_id} failed: {summary.error}; report at {summary.report_url}"

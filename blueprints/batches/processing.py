@@ -13,9 +13,12 @@ from models.common import validation_details
 
 __all__ = [
     "MAX_DETAIL_LENGTH",
+    "InvalidEncodingError",
     "chunk_lines",
+    "decode_input",
     "failure_percent",
     "input_lines",
+    "over_failure_limit",
     "process_line",
     "process_lines",
     "report_document",
@@ -23,6 +26,31 @@ __all__ = [
 
 # A failed item's reason is shown to people; one long reason must not bloat the report.
 MAX_DETAIL_LENGTH = 500
+
+
+class InvalidEncodingError(ValueError):
+    """An input is not UTF-8 text; ``line`` is the first line (from 1) holding a bad byte."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"line {line} is not valid UTF-8 text")
+        self.line = line
+
+
+def decode_input(raw: bytes) -> str:
+    """Return a JSON-lines input as text: UTF-8, a leading byte-order mark dropped.
+
+    A byte that is not UTF-8 is refused rather than replaced: a replacement character would
+    make a corrupt record look valid (a name with U+FFFD in it passes every rule).
+
+    Raises
+    ------
+    InvalidEncodingError
+        Naming the first line with a byte that is not UTF-8.
+    """
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InvalidEncodingError(raw[: error.start].count(b"\n") + 1) from None
 
 
 def input_lines(items: list[Any] | None, text: str | None) -> list[str]:
@@ -95,6 +123,15 @@ def process_lines(first_item: int, lines: Iterable[str]) -> list[ItemEnvelope]:
 def failure_percent(failed: int, processed: int) -> float:
     """Return the failed share of the processed items, in percent (0 when nothing ran)."""
     return round(100.0 * failed / processed, 2) if processed else 0.0
+
+
+def over_failure_limit(failed: int, total_items: int, max_failure_percent: float) -> bool:
+    """Return whether ``failed`` items already put the whole job over its failure limit.
+
+    The share is of *all* the job's items, not of those processed so far: once it is over the
+    limit, the job fails whatever the remaining chunks hold, and never before that point.
+    """
+    return total_items > 0 and 100.0 * failed / total_items > max_failure_percent
 
 
 def report_document(

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from blueprints.app_storage import in_thread
 from blueprints.async_api import is_finished, runtime_status_name
 from blueprints.batches import store
-from models.batches import BatchStatus
+from models.batches import BatchStage, BatchStatus
 from models.common import decode_json_text
 
 __all__ = ["batch_view"]
@@ -42,6 +42,8 @@ async def _progress(
         if group is not None:
             job.processed_chunks += group.processed_chunks
             job.failed_items += group.failed_items
+            if group.stage in (BatchStage.CANCELLING, BatchStage.FAILING):
+                job.stage = group.stage
     if job.total_chunks:
         job.percent_complete = round(100.0 * job.processed_chunks / job.total_chunks, 1)
     view = job.to_wire()

@@ -35,7 +35,9 @@ __all__ = [
     "chunk_runs",
     "finish_chunk_run",
     "input_blob",
+    "blob_exists",
     "output_blob",
+    "read_bytes",
     "read_text",
     "report_blob",
     "request_cancel",
@@ -93,12 +95,23 @@ def write_text(name: str, text: str, content_type: str = "application/x-ndjson")
     )
 
 
-def read_text(name: str) -> str | None:
-    """Return a blob's text, or None when there is no such blob."""
+def read_bytes(name: str) -> bytes | None:
+    """Return a blob's content, or None when there is no such blob."""
     try:
-        return _container().download_blob(check_blob_name(name)).readall().decode()
+        return _container().download_blob(check_blob_name(name)).readall()
     except ResourceNotFoundError:
         return None
+
+
+def read_text(name: str) -> str | None:
+    """Return the text of a blob this app wrote (UTF-8), or None when there is no such blob."""
+    raw = read_bytes(name)
+    return None if raw is None else raw.decode()
+
+
+def blob_exists(name: str) -> bool:
+    """Return whether the batches container holds a blob of that name."""
+    return bool(_container().get_blob_client(check_blob_name(name)).exists())
 
 
 def request_cancel(job_id: str, run_id: str, reason: str) -> None:

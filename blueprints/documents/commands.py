@@ -10,14 +10,12 @@ event that arrived while the instance was between generations and was not carrie
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 
 import azure.durable_functions as df
-import azure.functions as func
 
 from blueprints.documents.views import DocumentView, find_document
 from blueprints.http_errors import ApiError
+from blueprints.request_outcomes import request_id_of, wait_seconds
 from models.documents import UPDATE_EVENT, DocumentUpdateEvent, RequestOutcome
 
 __all__ = ["WAIT_SETTING", "closed_conflict", "request_id_of", "send_update"]
@@ -25,22 +23,6 @@ __all__ = ["WAIT_SETTING", "closed_conflict", "request_id_of", "send_update"]
 WAIT_SETTING = "DOCUMENTS_UPDATE_WAIT_SECONDS"
 _DEFAULT_WAIT_SECONDS = 5.0
 _RAISE_AGAIN_AFTER = 1.0
-_MAX_REQUEST_ID = 200
-
-
-def request_id_of(req: func.HttpRequest) -> str:
-    """Return the request's ``Idempotency-Key`` header, or a new request ID."""
-    key = (req.headers.get("Idempotency-Key") or "").strip()
-    if not key:
-        return uuid.uuid4().hex
-    if len(key) > _MAX_REQUEST_ID:
-        raise ApiError(
-            400,
-            "ValidationFailed",
-            f"The Idempotency-Key header must be at most {_MAX_REQUEST_ID} characters.",
-            [{"field": "Idempotency-Key", "code": "too_long", "message": "key too long"}],
-        )
-    return key
 
 
 def closed_conflict(view: DocumentView) -> ApiError:
@@ -54,15 +36,20 @@ def closed_conflict(view: DocumentView) -> ApiError:
     )
 
 
-def _wait_seconds() -> float:
-    try:
-        return float(os.environ.get(WAIT_SETTING, _DEFAULT_WAIT_SECONDS))
-    except ValueError:
-        return _DEFAULT_WAIT_SECONDS
-
-
 def _outcome_in(view: DocumentView, request_id: str) -> RequestOutcome | None:
     return next((item for item in view.outcomes if item.request_id == request_id), None)
+
+
+async def _raise_unless_gone(
+    client: df.DurableOrchestrationClient, document_id: str, update: DocumentUpdateEvent
+) -> None:
+    try:
+        await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
+    except Exception as error:
+        # The document closed since it was read (perhaps by this very request, raised again
+        # after a slow second): the next read shows the outcome, or that it is closed.
+        if "is gone" not in str(error):
+            raise
 
 
 async def send_update(
@@ -78,9 +65,9 @@ async def send_update(
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
-    deadline = started + _wait_seconds()
+    deadline = started + wait_seconds(WAIT_SETTING, _DEFAULT_WAIT_SECONDS)
     raised_again = False
-    await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
+    await _raise_unless_gone(client, document_id, update)
     delay = 0.01
     view: DocumentView | None = None
     while True:
@@ -93,13 +80,6 @@ async def send_update(
             return None, view
         if not raised_again and now - started >= _RAISE_AGAIN_AFTER:
             raised_again = True
-            try:
-                await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
-            except Exception as error:
-                # The first raise may have closed the document meanwhile (a submit or a cancel
-                # completes the instance, the host then answers 410): the next read has the
-                # outcome, so this is not the caller's 500.
-                if "is gone" not in str(error):
-                    raise
+            await _raise_unless_gone(client, document_id, update)
         await asyncio.sleep(min(delay, max(deadline - now, 0)))
         delay = min(delay * 2, 0.2)

@@ -144,6 +144,12 @@ def handle_event(state: DocumentInput, name: str, payload: Any, now: datetime) -
     now : datetime
         The orchestration's current time.
     """
+    _handle(state, name, payload, now)
+    if not state.document.state.is_closed:
+        rules.apply_kept_approval(state.document, now)
+
+
+def _handle(state: DocumentInput, name: str, payload: Any, now: datetime) -> None:
     document = state.document
     if name == UPDATE_EVENT:
         _apply_update_event(state, payload, now)
@@ -162,20 +168,15 @@ def handle_event(state: DocumentInput, name: str, payload: Any, now: datetime) -
         except ValidationError as error:
             _refuse(state, now, name, _problem_text(error))
             return
-        missing = _missing_labels(state)
-        if missing:
-            _refuse(
-                state,
-                now,
-                name,
-                f"incomplete: sections missing: {', '.join(missing)}",
-                actor=approval.approver,
-            )
-            return
         decision = Decision(
             approved=approval.approved,
             approver=approval.approver,
             comments=approval.comments,
             decided_at=now,
         )
+        if _missing_labels(state):
+            # As the runtime keeps an event until an orchestrator waits for it: the decision
+            # counts once the last section arrives.
+            rules.keep_approval(document, decision, now, via=name, actor=approval.approver)
+            return
         rules.submit(document, decision, now, via=name, actor=approval.approver)

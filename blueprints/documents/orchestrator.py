@@ -15,7 +15,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from blueprints.documents import rules
-from blueprints.documents.activities import INDEX_ENTITY
+from blueprints.documents.activities import INDEX_ENTITY, NOTIFY_OPERATION
 from blueprints.documents.handling import EVENT_NAMES, handle_event
 from models.documents import (
     APPROVAL_EVENT,
@@ -25,6 +25,7 @@ from models.documents import (
     DocumentFields,
     DocumentInput,
     DocumentResult,
+    DocumentState,
     DocumentStatus,
     DocumentSummary,
     DocumentUpdateEvent,
@@ -78,6 +79,30 @@ def _publish(context: df.DurableOrchestrationContext, state: DocumentInput) -> N
     context.set_custom_status(document_status(state).to_wire())
     context.signal_entity(
         df.EntityId(INDEX_ENTITY, context.instance_id), "upsert", document_summary(state).to_wire()
+    )
+
+
+def _tell_approver_if_ready(
+    context: df.DurableOrchestrationContext, state: DocumentInput, was_ready: bool
+) -> None:
+    """Tell the approver, once per readiness, that the document waits for their decision."""
+    document = state.document
+    if was_ready or document.state is not DocumentState.READY:
+        return
+    state.readiness += 1
+    notice = SendNotificationInput(
+        notification_id=f"{context.instance_id}:ready:{state.readiness}",
+        recipient=document.approver or rules.DEFAULT_APPROVER,
+        category="document_ready",
+        subject=f"'{document.title}' is complete and waits for your decision",
+        body="Every section is in: interview feedback, background check and contract.",
+        link=f"/api/documents/{document.id}/submit",
+        workflow=ORCHESTRATOR,
+        instance_id=context.instance_id,
+    )
+    # A signal, like the read model's: an activity here would hold continue-as-new back.
+    context.signal_entity(
+        df.EntityId(INDEX_ENTITY, context.instance_id), NOTIFY_OPERATION, notice.to_wire()
     )
 
 
@@ -136,6 +161,7 @@ def wip_document(
     state = DocumentInput.model_validate(raw)
     if state.generation == 0:
         _publish(context, state)
+        _tell_approver_if_ready(context, state, was_ready=state.readiness > 0)
     else:
         context.set_custom_status(document_status(state).to_wire())
     # A fresh set of waits per generation, and one task_any: no wait outlives its generation,
@@ -144,11 +170,13 @@ def wip_document(
     winner = yield context.task_any(waits)
     name = EVENT_NAMES[waits.index(winner)]
     revision = state.document.revision
+    was_ready = state.document.state is DocumentState.READY
     handle_event(state, name, winner.result, context.current_utc_datetime)
     if state.document.revision != revision:
         _publish(context, state)
     else:
         context.set_custom_status(document_status(state).to_wire())
+    _tell_approver_if_ready(context, state, was_ready)
     if state.document.state.is_closed:
         return (yield from _close(context, state))
     state.generation += 1

@@ -26,10 +26,13 @@ from models.documents import (
 )
 
 __all__ = [
+    "DEFAULT_APPROVER",
     "MAX_AUDIT_ENTRIES",
     "PatchRejected",
+    "apply_kept_approval",
     "apply_patch",
     "cancel",
+    "keep_approval",
     "missing_sections",
     "new_document",
     "record",
@@ -40,6 +43,8 @@ __all__ = [
 
 # Keeps the continue-as-new input (which holds the document) well under the payload limits.
 MAX_AUDIT_ENTRIES = 500
+# Who is told a document is ready when its creator named nobody (a role the outbox knows).
+DEFAULT_APPROVER = "document-approvers"
 _SECTION_KEYS = {key.lower(): key for key in SECTION_LABELS}
 _SECTION_KEYS.update({name.lower(): key for name, key in SECTION_EVENTS.items()})
 _SECTION_KEYS.update({key.replace("Feedback", "_feedback").lower(): key for key in SECTION_LABELS})
@@ -86,6 +91,7 @@ def new_document(
         parent_id=fields.parent_id,
         links=list(fields.links),
         template_id=template.id if template else None,
+        approver=fields.approver or DEFAULT_APPROVER,
     )
     if template is not None:
         document.sections = {
@@ -263,6 +269,36 @@ def submit(document: Document, decision: Decision, now: datetime, via: str, **au
         now,
         AuditEntry(at=now, revision=revision, action="submitted", via=via, detail=verdict, **audit),
     )
+
+
+def keep_approval(
+    document: Document, decision: Decision, now: datetime, via: str, **audit: Any
+) -> None:
+    """Keep a decision that arrived before the last section; the latest one kept wins."""
+    revision = _bump(document, now)
+    replaced = document.kept_approval is not None
+    document.kept_approval = decision
+    missing = ", ".join(missing_sections(document))
+    verdict = "approval" if decision.approved else "rejection"
+    detail = f"{verdict} kept until the document is complete (missing: {missing})"
+    if replaced:
+        detail += "; it replaces the one kept before"
+    record(
+        document,
+        now,
+        AuditEntry(at=now, revision=revision, action="approval_kept", via=via, detail=detail,
+                   **audit),
+    )  # fmt: skip
+
+
+def apply_kept_approval(document: Document, now: datetime) -> bool:
+    """Submit the document with its kept decision once it is complete; True when it did."""
+    kept = document.kept_approval
+    if kept is None or document.state is not DocumentState.READY:
+        return False
+    document.kept_approval = None
+    submit(document, kept, now, via="kept SubmissionApproval", actor=kept.approver)
+    return True
 
 
 def cancel(document: Document, reason: str, now: datetime, via: str, **audit: Any) -> None:

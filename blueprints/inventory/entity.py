@@ -6,6 +6,7 @@ rather than raising, so an orchestrator reads a short stock as a business outcom
 """
 
 import logging
+from datetime import UTC, datetime
 
 import azure.durable_functions as df
 
@@ -33,7 +34,10 @@ def inventory(context: df.DurableEntityContext) -> None:
     )
     # A client signal may deliver the input one encoding level deeper than an orchestrator call.
     payload = decode_json_text(context.get_input())
-    outcome = apply_operation(sku, state, context.operation_name or "", payload)
+    # Entity operations are not replayed, so the wall clock is fine here; expiry only needs it
+    # to be roughly right (the limits are hours away).
+    now = datetime.now(UTC)
+    outcome = apply_operation(sku, state, context.operation_name or "", payload, now)
     if not outcome.ok:
         logger.info("inventory %s: %s refused: %s", sku, context.operation_name, outcome.detail)
     context.set_state(state.to_wire())

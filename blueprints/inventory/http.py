@@ -1,5 +1,7 @@
 """``POST /api/inventory/{sku}`` (restock) and ``GET /api/inventory/{sku}`` (read the stock)."""
 
+from datetime import UTC, datetime
+
 import azure.durable_functions as df
 import azure.functions as func
 from pydantic import TypeAdapter, ValidationError
@@ -11,6 +13,7 @@ from blueprints.http_errors import (
     read_json_body,
     validate_model,
 )
+from blueprints.inventory.stock import expire_due
 from models.common import decode_json_text
 from models.inventory import INVENTORY_ENTITY, InventoryState, InventoryView, RestockRequest, Sku
 
@@ -66,7 +69,13 @@ async def read_stock(
             [{"field": "sku", "code": "not_found", "message": f"unknown SKU '{sku}'"}],
         )
     state = InventoryState.model_validate(decode_json_text(response.entity_state, levels=2))
+    # Shown as the entity will see it at its next operation: expired holds are available.
+    expire_due(state, datetime.now(UTC))
     view = InventoryView(
-        sku=sku, available=state.available, reserved=state.reserved, reservations=state.reservations
+        sku=sku,
+        available=state.available,
+        reserved=state.reserved,
+        reservations=state.reservations,
+        expires_at=state.expires,
     )
     return json_response(view.to_wire())

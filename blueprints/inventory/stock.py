@@ -3,17 +3,22 @@
 Each operation takes the current :class:`~models.inventory.InventoryState` and returns the new
 state with an :class:`~models.inventory.InventoryOutcome`. The entity runs one operation at a
 time per SKU, which is what makes a reservation check-and-take without oversell.
+
+Before each operation, reservations past their ``expiresAt`` go back to the available stock
+(:func:`expire_due`): entities have no timers, so expiry happens at the SKU's next operation,
+and the read route applies the same rule to what it shows.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from models.inventory import InventoryOutcome, InventoryState, ReservationRequest, RestockRequest
 
-__all__ = ["MAX_SETTLED", "apply_operation"]
+__all__ = ["MAX_SETTLED", "apply_operation", "expire_due"]
 
 # Settled IDs are remembered so a late repeat is recognised; the oldest are forgotten first.
 MAX_SETTLED = 5000
@@ -41,10 +46,41 @@ def _add(sku: str, state: InventoryState, request: RestockRequest) -> InventoryO
     return _outcome(sku, state, quantity=request.quantity)
 
 
+def expire_due(state: InventoryState, now: datetime) -> list[str]:
+    """Give the stock of every reservation past its limit back; return their IDs.
+
+    Parameters
+    ----------
+    state : InventoryState
+        The state; changed in place.
+    now : datetime
+        The current time (UTC).
+
+    Returns
+    -------
+    list[str]
+        The reservations that expired now.
+    """
+    expired = [rid for rid, limit in state.expires.items() if limit <= now]
+    for rid in expired:
+        del state.expires[rid]
+        quantity = state.reservations.pop(rid, 0)
+        state.reserved -= quantity
+        state.available += quantity
+        _settle(state, rid, "expired")
+    return expired
+
+
 def _reserve(sku: str, state: InventoryState, request: ReservationRequest) -> InventoryOutcome:
     rid = request.reservation_id
     if rid in state.reservations:
+        # Reserving again what is held (a repeat, or an order renewing its hold before it ships).
+        if request.expires_at is not None:
+            state.expires[rid] = request.expires_at
         return _outcome(sku, state, reservation_id=rid, quantity=state.reservations[rid])
+    if state.settled.get(rid) == "expired":
+        # The hold lapsed: take the stock again if it is still there (checked below).
+        del state.settled[rid]
     if rid in state.settled:
         return _outcome(
             sku, state, ok=False, error_code="invalid_request", reservation_id=rid,
@@ -64,6 +100,8 @@ def _reserve(sku: str, state: InventoryState, request: ReservationRequest) -> In
     state.available -= request.quantity
     state.reserved += request.quantity
     state.reservations[rid] = request.quantity
+    if request.expires_at is not None:
+        state.expires[rid] = request.expires_at
     return _outcome(sku, state, reservation_id=rid, quantity=request.quantity)
 
 
@@ -73,9 +111,16 @@ def _settle_reservation(
     rid = request.reservation_id
     quantity = state.reservations.pop(rid, None)
     if quantity is None:
+        if how == "committed" and state.settled.get(rid) == "expired":
+            # The stock went back to sale: committing it now would sell it twice.
+            return _outcome(
+                sku, state, ok=False, error_code="reservation_expired", reservation_id=rid,
+                detail=f"reservation '{rid}' expired; its stock is available again",
+            )  # fmt: skip
         # Releasing or committing twice, or releasing a reservation never made, changes nothing.
         detail = f"already {state.settled[rid]}" if rid in state.settled else "no such reservation"
         return _outcome(sku, state, reservation_id=rid, detail=detail)
+    state.expires.pop(rid, None)
     state.reserved -= quantity
     if how == "released":
         state.available += quantity
@@ -84,9 +129,9 @@ def _settle_reservation(
 
 
 def apply_operation(
-    sku: str, state: InventoryState, operation: str, payload: Any
+    sku: str, state: InventoryState, operation: str, payload: Any, now: datetime
 ) -> InventoryOutcome:
-    """Apply one operation to a SKU's state, in place.
+    """Apply one operation to a SKU's state, in place, after expiring what is due.
 
     Parameters
     ----------
@@ -99,12 +144,16 @@ def apply_operation(
     payload : Any
         The operation's input as JSON (a :class:`RestockRequest` for ``add``, a
         :class:`ReservationRequest` otherwise).
+    now : datetime
+        The current time (UTC), for reservations with a limit.
 
     Returns
     -------
     InventoryOutcome
-        The answer; an unknown operation or a bad payload is ``invalid_request``.
+        The answer; an unknown operation or a bad payload is ``invalid_request``, committing
+        an expired reservation ``reservation_expired``.
     """
+    expire_due(state, now)
     try:
         if operation == "get":
             return _outcome(sku, state)

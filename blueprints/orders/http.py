@@ -1,13 +1,19 @@
 """The order routes: place, read, list and cancel orders, approve them and resolve them.
 
-``POST /api/orders`` starts ``process_order`` under the order ID. Posting an order whose saga is
-still running starts nothing and answers 200 with that instance's status links; posting it after
-it finished answers 409 (an order ID is processed once: place a new order under a new ID).
+``POST /api/orders`` starts ``process_order`` under the order ID. Posting the same order while
+its saga is still running starts nothing and answers 200 with that instance's status links;
+posting a different body under a running order's ID answers 409, and so does posting it after
+it finished (an order ID is processed once: place a new order under a new ID).
+
+An approval is taken only while the order waits for one (stage ``awaiting_approval``), a manual
+resolution only while a compensation failure waits for one (``compensation_failed``); at any
+other time they answer 409 instead of being buffered for a later wait nobody has seen yet.
 """
 
 import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
+from pydantic import ValidationError
 
 from blueprints import identity
 from blueprints.http_errors import (
@@ -49,9 +55,9 @@ def _order_not_found(order_id: str) -> ApiError:
 
 
 async def _order_status(
-    client: df.DurableOrchestrationClient, order_id: str
+    client: df.DurableOrchestrationClient, order_id: str, show_input: bool = False
 ) -> DurableOrchestrationStatus | None:
-    status = await client.get_status(order_id)
+    status = await client.get_status(order_id, show_input=show_input)
     # The client signals "not found" with a falsy status object; other workflows' instances
     # are not orders even when their ID looks like one.
     if not status or (status.name or "").lower() != ORCHESTRATOR:
@@ -76,6 +82,29 @@ def _finished_conflict(
         [{"field": "orderId", "code": "already_processed", "message": f"order is {outcome}"}],
         headers={"Location": url},
     )
+
+
+def _different_body(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, order_id: str
+) -> ApiError:
+    url = client.get_client_response_links(req, order_id)["statusQueryGetUri"]
+    return ApiError(
+        409,
+        "OrderConflict",
+        f"Order '{order_id}' is being processed with a different body; an order ID names one "
+        f"order. Poll GET /api/orders/{order_id}, or place this order under a new orderId.",
+        [{"field": "orderId", "code": "different_body", "message": "another order has this ID"}],
+        headers={"Location": url},
+    )
+
+
+def _same_order(order: OrderInput, status: DurableOrchestrationStatus) -> bool:
+    try:
+        # The Python client stores the input as a JSON string of the JSON.
+        running = OrderInput.model_validate(decode_json_text(status.input_, levels=2))
+    except ValidationError:
+        return False
+    return running == order
 
 
 def _existing(
@@ -103,10 +132,12 @@ async def place_order(
     refuse_foreign_instance(
         await client.get_status(order.order_id), ORCHESTRATOR, order.order_id, "orderId"
     )
-    status = await _order_status(client, order.order_id)
+    status = await _order_status(client, order.order_id, show_input=True)
     if status is not None:
         current = runtime_status(status)
         if current in ACTIVE_STATUSES:
+            if not _same_order(order, status):
+                raise _different_body(req, client, order.order_id)
             return _existing(req, client, order.order_id)
         output = decode_json_text(status.output)
         outcome = output.get("status") if isinstance(output, dict) else None
@@ -114,8 +145,11 @@ async def place_order(
     try:
         await client.start_new(ORCHESTRATOR, order.order_id, order.to_wire())
     except Exception as error:
-        # A concurrent post of the same order won the start.
+        # A concurrent post of the same order ID won the start.
         if "already exists" in str(error):
+            running = await _order_status(client, order.order_id, show_input=True)
+            if running is not None and not _same_order(order, running):
+                raise _different_body(req, client, order.order_id) from error
             return _existing(req, client, order.order_id)
         raise
     return client.create_check_status_response(req, order.order_id)
@@ -155,12 +189,23 @@ async def read_order(
     return json_response(body)
 
 
+def _not_waiting(order_id: str, what: str, stage: str | None, field: str) -> ApiError:
+    return ApiError(
+        409,
+        f"NotAwaiting{what.title()}",
+        f"Order '{order_id}' is not waiting for a {what} (stage: {stage or 'unknown'}); "
+        "it is taken only while the order waits for one.",
+        [{"field": field, "code": "not_waiting", "message": f"stage is {stage}", "stage": stage}],
+    )
+
+
 async def _raise(
     req: func.HttpRequest,
     client: df.DurableOrchestrationClient,
     event_name: str,
     payload: dict,
     refuse_shipped: bool = False,
+    only_at: tuple[str, str] | None = None,
 ) -> func.HttpResponse:
     order_id = req.route_params["orderId"]
     status = await _order_status(client, order_id)
@@ -171,7 +216,10 @@ async def _raise(
         output = decode_json_text(status.output)
         outcome = output.get("status") if isinstance(output, dict) else current.value
         raise _finished_conflict(req, client, order_id, str(outcome))
-    if refuse_shipped and _stage(status) in _SHIPPED_STAGES:
+    stage = _stage(status)
+    if only_at is not None and stage != only_at[0]:
+        raise _not_waiting(order_id, only_at[1], stage, "orderId")
+    if refuse_shipped and stage in _SHIPPED_STAGES:
         raise ApiError(
             409,
             "OrderAlreadyShipped",
@@ -205,7 +253,9 @@ async def approve_order(
     """Give a manager's decision on a large order: ``{"approved", "approver", "comment"}``."""
     event = validate_model(ManagerApprovalEvent, read_json_body(req))
     event = identity.bind_identities(req, event)
-    return await _raise(req, client, APPROVAL_EVENT, event.to_wire())
+    return await _raise(
+        req, client, APPROVAL_EVENT, event.to_wire(), only_at=("awaiting_approval", "approval")
+    )
 
 
 @bp.route(route="orders/{orderId}/resolution", methods=["POST"])
@@ -217,4 +267,10 @@ async def resolve_order(
     """Record that a person settled a failed compensation: ``{"resolvedBy", "note"}``."""
     event = validate_model(ManualResolutionEvent, read_json_body(req))
     event = identity.bind_identities(req, event)
-    return await _raise(req, client, RESOLUTION_EVENT, event.to_wire())
+    return await _raise(
+        req,
+        client,
+        RESOLUTION_EVENT,
+        event.to_wire(),
+        only_at=("compensation_failed", "resolution"),
+    )

@@ -2,8 +2,12 @@
 
 The instance ID is the order ID. On any failure or cancellation the completed steps go to the
 generic ``saga`` sub-orchestration, which undoes them in reverse (refund, then release each
-reservation). When a compensation keeps failing the order waits, listed as
-``compensation_failed`` in the ``Orders`` read model, for a person's ``ManualResolution``.
+reservation). That includes a failure of the orchestration itself before the shipment (an
+activity that exhausted its retries, an unexpected exception): a catch-all turns it into a
+failed order and compensates, as the saga in the guide does. When a compensation keeps failing
+the order waits, listed as ``compensation_failed`` in the ``Orders`` read model, for a person's
+``ManualResolution``. The customer is told what really happened to their money: refunded, not
+charged, or (when the refund failed) that the refund is being handled.
 
 Registered in models.registry with its events, so the generic event endpoint validates
 ``ManagerApproval``, ``CancelOrder`` and ``ManualResolution`` payloads.
@@ -15,6 +19,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from blueprints.log_fields import log_fields
 from blueprints.orders.rules import OPERATIONS_RECIPIENT, notification, order_problems, order_total
 from blueprints.orders.steps import (
     APPROVAL_EVENT,
@@ -25,10 +30,11 @@ from blueprints.orders.steps import (
     await_approval,
     charge_payment,
     create_shipment,
+    renew_reservations,
     reserve_inventory,
 )
 from models.common import parse_event
-from models.inventory import INVENTORY_ENTITY, ReservationRequest
+from models.inventory import INVENTORY_ENTITY, InventoryOutcome, ReservationRequest
 from models.orders import (
     CancelOrderEvent,
     ManagerApprovalEvent,
@@ -95,7 +101,7 @@ def _finalize(
 ) -> Generator[Any, Any, dict[str, Any]]:
     order = run.order
     run.show(context, "finalizing")
-    yield context.task_all(
+    answers = yield context.task_all(
         [
             context.call_entity(
                 df.EntityId(INVENTORY_ENTITY, record.sku),
@@ -105,8 +111,27 @@ def _finalize(
             for record in run.reservations
         ]
     )
-    for record in run.reservations:
-        record.status = "committed"
+    lapsed = []
+    for record, answer in zip(run.reservations, answers, strict=True):
+        if InventoryOutcome.model_validate(answer).ok:
+            record.status = "committed"
+        else:
+            # Only when the host stopped for longer than the hold between the renewal and
+            # here: the goods shipped, the stock went back to sale; a person must reconcile.
+            record.status = "expired"
+            lapsed.append(record.sku)
+    if lapsed:
+        yield _notify(
+            context,
+            notification(
+                order,
+                "order_needs_attention",
+                f"Order {order.order_id}: shipped stock was no longer reserved",
+                f"The reservations of {', '.join(lapsed)} expired before they were committed; "
+                "count the stock by hand.",
+                recipient=OPERATIONS_RECIPIENT,
+            ),
+        )
     assert run.shipment is not None and run.shipment.shipment_id and run.shipment.tracking_number
     tracking_input = TrackDeliveryInput(
         order_id=order.order_id,
@@ -137,6 +162,26 @@ def _finalize(
     yield _record(context, run, "completed", "completed")
     run.show(context, "completed")
     return _result(context, run, "completed", tracking=tracking)
+
+
+REFUND_STEP = "charge"  # the saga step whose compensation is the refund
+
+
+def _money_sentence(run: OrderRun, compensations: list[CompensationRecord]) -> str:
+    """What the customer is told about their money: only what is true."""
+    refund = next((c for c in compensations if c.step == REFUND_STEP), None)
+    if refund is None:
+        return "Nothing was charged."
+    if refund.status != "compensated":
+        # Never "refunded" when it was not: the operations team is alerted and settles it.
+        return (
+            "Your payment could not be refunded automatically yet; our team is on it and will "
+            "let you know when it is done."
+        )
+    amount = refund.output.get("amount") if isinstance(refund.output, dict) else None
+    if not amount:
+        return "Nothing was charged."
+    return f"The {amount:.2f} {run.order.settings.currency} charged is refunded."
 
 
 def _undo(
@@ -170,7 +215,7 @@ def _undo(
             order,
             f"order_{stop.outcome}",
             f"Order {order.order_id} {word}",
-            f"Reason: {stop.reason}. Anything charged is refunded and reserved stock released.",
+            f"Reason: {stop.reason}. {_money_sentence(run, compensations)}",
         ),
     )
     resolution = None
@@ -195,6 +240,17 @@ def _undo(
         )
         for compensation in failed:
             compensation.status = "resolved"
+        if any(c.step == REFUND_STEP for c in failed):
+            note = f" ({resolution.note})" if resolution.note else ""
+            yield _notify(
+                context,
+                notification(
+                    order,
+                    "order_refund_settled",
+                    f"Order {order.order_id}: your refund is settled",
+                    f"Our team settled the refund of your payment{note}.",
+                ),
+            )
     yield _record(context, run, stop.outcome, stop.outcome, stop.reason)
     run.show(context, stop.outcome, last_error=stop.reason)  # type: ignore[arg-type]
     return _result(
@@ -205,6 +261,45 @@ def _undo(
         compensations=compensations,
         manual_resolution=resolution,
     )
+
+
+def _forward(
+    context: df.DurableOrchestrationContext, run: OrderRun
+) -> Generator[Any, Any, Stop | None]:
+    order = run.order
+    problems = order_problems(order)
+    if problems:
+        reason = "invalid order: " + "; ".join(problem["message"] for problem in problems)
+        return Stop("failed", reason)
+    needs_approval = run.total >= order.settings.approval_threshold
+    steps = (reserve_inventory, await_approval, renew_reservations, charge_payment, create_shipment)
+    for step in steps:
+        if step is await_approval and needs_approval:
+            yield _record(context, run, "awaiting_approval", "awaiting_approval")
+        stop = yield from step(context, run)
+        if stop is not None:
+            if not context.is_replaying:
+                logger.info(
+                    "order stopped %s",
+                    log_fields(
+                        instanceId=context.instance_id,
+                        workflow="process_order",
+                        event="stopped",
+                        outcome=stop.outcome,
+                        reason=stop.reason,
+                    ),
+                )
+            return stop
+        if step is await_approval and needs_approval:
+            yield _record(context, run, "processing", "processing_payment")
+    return None
+
+
+def _has_hold_setting(raw: Any) -> bool:
+    # An input written by today's models holds reservationHoldHours; one of an order started
+    # before reservations had limits does not, and replays without them (same actions).
+    settings = raw.get("settings") if isinstance(raw, dict) else None
+    return isinstance(settings, dict) and "reservationHoldHours" in settings
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -222,24 +317,23 @@ def process_order(context: df.DurableOrchestrationContext) -> Generator[Any, Any
     dict[str, Any]
         A :class:`~models.orders.OrderResult` as JSON.
     """
-    order = OrderInput.model_validate(context.get_input(expected_type=dict))
-    # Listening from the first episode keeps a cancel raised at any time, checked between steps.
+    raw = context.get_input(expected_type=dict)
+    order = OrderInput.model_validate(raw)
     run = OrderRun(order, order_total(order), context.wait_for_external_event(CANCEL_EVENT))
+    run.holds_expire = _has_hold_setting(raw)
     run.show(context, "validating")
-    yield _record(context, run, "processing", "validating")
-    problems = order_problems(order)
-    if problems:
-        reason = "invalid order: " + "; ".join(problem["message"] for problem in problems)
-        return (yield from _undo(context, run, Stop("failed", reason)))
-    needs_approval = run.total >= order.settings.approval_threshold
-    for step in (reserve_inventory, await_approval, charge_payment, create_shipment):
-        if step is await_approval and needs_approval:
-            yield _record(context, run, "awaiting_approval", "awaiting_approval")
-        stop = yield from step(context, run)
-        if stop is not None:
-            if not context.is_replaying:
-                logger.info("order %s %s: %s", order.order_id, stop.outcome, stop.reason)
-            return (yield from _undo(context, run, stop))
-        if step is await_approval and needs_approval:
-            yield _record(context, run, "processing", "processing_payment")
+    try:
+        first = _record(context, run, "processing", "validating")
+        # Yielded with the first step, so the SDK registers the cancel wait now: a CancelOrder
+        # raised at any time is then seen by the checks between steps.
+        yield context.task_any([first, run.cancel])
+        yield first
+        stop = yield from _forward(context, run)
+    except Exception as error:
+        # The saga's catch-all: whatever failed before the shipment, undo what was done.
+        if not context.is_replaying:
+            logger.error("order %s failed unexpectedly: %s", order.order_id, error)
+        stop = Stop("failed", "an internal error stopped the order before it shipped")
+    if stop is not None:
+        return (yield from _undo(context, run, stop))
     return (yield from _finalize(context, run))

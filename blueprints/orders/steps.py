@@ -4,15 +4,21 @@ Each step returns a :class:`Stop` when the order cannot go on (a business failur
 cancellation) and records what it completed in :class:`OrderRun`, including the saga step that
 undoes it, so the failure path can hand exactly the completed steps to the ``saga``.
 
-Cancellation: the orchestrator listens for ``CancelOrder`` from its first episode. Between steps
-a step checks whether that task has completed; long waits (approval, payment backoff) race it.
+Cancellation: the orchestrator listens for ``CancelOrder`` from its first episode (the wait is
+yielded with the first step, so the SDK registers it at once). Between steps a step checks
+whether that task has completed; long waits (approval, payment backoff) race it.
+
+Reservations carry a limit (``reservationHoldHours`` beyond the approval wait) so that an order
+that is stuck or failed without releasing them does not hold the stock for ever; the order
+renews them right before it charges, and fails (refunding nothing, releasing what it still
+holds) if one lapsed and its stock is gone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -37,7 +43,7 @@ from models.orders import (
 )
 from models.saga import SagaStep
 
-__all__ = ["APPROVAL_EVENT", "CANCEL_EVENT", "OrderRun", "Stop"]
+__all__ = ["APPROVAL_EVENT", "CANCEL_EVENT", "OrderRun", "Stop", "renew_reservations"]
 
 CANCEL_EVENT = "CancelOrder"
 APPROVAL_EVENT = "ManagerApproval"
@@ -66,6 +72,7 @@ class OrderRun:
     shipment: ShipmentResult | None = None
     approval: ManagerApprovalEvent | None = None
     undo: list[SagaStep] = field(default_factory=list)
+    holds_expire: bool = False  # orders started before reservations had limits keep none
 
     def show(self, context: df.DurableOrchestrationContext, stage: Stage, **extra: Any) -> None:
         """Publish the stage as the custom status."""
@@ -79,23 +86,38 @@ class OrderRun:
         return Stop("cancelled", parse_event(CancelOrderEvent, self.cancel.result).reason)
 
 
+def _hold_until(
+    context: df.DurableOrchestrationContext, run: OrderRun, with_approval: bool
+) -> datetime | None:
+    if not run.holds_expire:
+        return None
+    settings = run.order.settings
+    hours = settings.reservation_hold_hours
+    if with_approval and run.total >= settings.approval_threshold:
+        hours += settings.approval_timeout_hours
+    return context.current_utc_datetime + timedelta(hours=hours)
+
+
 def reserve_inventory(
     context: df.DurableOrchestrationContext, run: OrderRun
 ) -> Generator[Any, Any, Stop | None]:
     """Reserve every SKU in its ``inventory`` entity, one SKU after another."""
     run.show(context, "reserving_inventory")
+    expires_at = _hold_until(context, run, with_approval=True)
     for sku, quantity in quantities_by_sku(run.order):
         if stop := run.cancelled():
             return stop
         rid = reservation_id(run.order.order_id, sku)
-        request = ReservationRequest(reservation_id=rid, quantity=quantity)
+        request = ReservationRequest(reservation_id=rid, quantity=quantity, expires_at=expires_at)
         answer = yield context.call_entity(
             df.EntityId(INVENTORY_ENTITY, sku), "reserve", request.to_wire()
         )
         outcome = InventoryOutcome.model_validate(answer)
         if not outcome.ok:
             return Stop("failed", f"{outcome.error_code}: {outcome.detail}")
-        run.reservations.append(ReservationRecord(sku=sku, reservation_id=rid, quantity=quantity))
+        run.reservations.append(
+            ReservationRecord(sku=sku, reservation_id=rid, quantity=quantity, expires_at=expires_at)
+        )
         run.undo.append(
             SagaStep(
                 name=f"reserve:{sku}",
@@ -134,6 +156,34 @@ def await_approval(
     if not run.approval.approved:
         comment = f": {run.approval.comment}" if run.approval.comment else ""
         return Stop("failed", f"rejected by {run.approval.approver}{comment}")
+    return None
+
+
+def renew_reservations(
+    context: df.DurableOrchestrationContext, run: OrderRun
+) -> Generator[Any, Any, Stop | None]:
+    """Renew every reservation's limit before money moves; fail if one lapsed and its stock is
+    gone (the entity takes it again when it is still there)."""
+    expires_at = _hold_until(context, run, with_approval=False)
+    if expires_at is None:
+        return None
+    if stop := run.cancelled():
+        return stop
+    for record in run.reservations:
+        request = ReservationRequest(
+            reservation_id=record.reservation_id, quantity=record.quantity, expires_at=expires_at
+        )
+        answer = yield context.call_entity(
+            df.EntityId(INVENTORY_ENTITY, record.sku), "reserve", request.to_wire()
+        )
+        outcome = InventoryOutcome.model_validate(answer)
+        if not outcome.ok:
+            record.status = "expired"
+            return Stop(
+                "failed",
+                f"the reservation of '{record.sku}' lapsed and the stock is gone: {outcome.detail}",
+            )
+        record.expires_at = expires_at
     return None
 
 

@@ -31,6 +31,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from devhost.app.loader import FunctionInfo
+from devhost.log_format import log_fields
 
 log = logging.getLogger("devhost.http")
 
@@ -214,15 +215,18 @@ async def invoke_http_function(
             invocation_id,
             request.method,
             request.path_qs,
+            extra=log_fields(workflow=info.name, event="http_failed"),
         )
         return web.Response(status=500)
+    elapsed_ms = (time.perf_counter() - started) * 1000
     log.info(
         "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms): %s %s -> %d",
         info.name,
         invocation_id,
-        (time.perf_counter() - started) * 1000,
+        elapsed_ms,
         request.method,
         request.path_qs,
         response.status,
+        extra=log_fields(workflow=info.name, event="http_completed", duration_ms=elapsed_ms),
     )
     return response

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import Awaitable
+from typing import Protocol
 
 from aiohttp import web
 
@@ -37,6 +39,15 @@ from devhost.web.routes import (
 MAX_REQUEST_BODY = 100 * 1024 * 1024
 
 MANAGEMENT_BASES = (WEBHOOK_PATH.lower(), RPC_PATH.rstrip("/").lower())
+
+
+class HostPage(Protocol):
+    """A page of the local host itself (the monitor), served before any function route."""
+
+    def owns(self, raw_path: str) -> bool: ...
+
+    def handle(self, request: web.Request) -> Awaitable[web.StreamResponse]: ...
+
 
 ROUTE_TABLE = web.AppKey("route_table", RouteTable[FunctionInfo])
 MANAGEMENT_API = web.AppKey("management_api", ManagementApi)
@@ -82,6 +93,7 @@ def create_web_app(
     *,
     route_prefix: str = "api",
     keys: KeyGuard | None = None,
+    host_page: HostPage | None = None,
 ) -> web.Application:
     """Build the aiohttp application serving the app's HTTP functions and the durable API.
 
@@ -96,6 +108,10 @@ def create_web_app(
     keys : KeyGuard, optional
         Enforce access keys as the real host does; None (the default, as ``func start``)
         lets every request through.
+    host_page : HostPage | None
+        A page of the host (the monitor, under ``/_devhost/monitor/``), matched before the
+        function routes so no route of the app can shadow it. It guards itself (this machine
+        only, see ``devhost.monitor.guard``), with or without ``keys``.
 
     Returns
     -------
@@ -121,6 +137,8 @@ def create_web_app(
                     return guarded
                 segments = guarded
             return await management.handle(request, segments)
+        if host_page is not None and host_page.owns(raw_path):
+            return await host_page.handle(request)
         match = table.resolve(request.method, raw_path)
         if match is None:
             return bare_response(404)

@@ -82,13 +82,13 @@ def test_walkthrough_approve_then_reject(host_factory: Any) -> None:
     assert [task["instanceId"] for task in tasks] == [instance_id]
     decision_uri = f"{base}{tasks[0]['decisionUri']}"
     assert request_json("POST", decision_uri, {"approved": True, "approverEmail": CFO})[0] == 403
-    assert request_json("POST", decision_uri, {"approved": True, "approverEmail": LEAD})[0] == 202
+    assert request_json("POST", decision_uri, {"approved": True, "approverEmail": LEAD})[0] == 200
 
     _waiting_on(base, instance_id, 2)
     level2 = f"{base}/api/approvals/{instance_id}/levels/2"
     assert request_json("POST", level2, {"approved": False, "approverEmail": CFO})[0] == 400
     rejection = {"approved": False, "approverEmail": CFO, "comments": "Next quarter"}
-    assert request_json("POST", level2, rejection)[0] == 202
+    assert request_json("POST", level2, rejection)[0] == 200
 
     output = _final(base, instance_id)["output"]
     assert output["finalStatus"] == "rejected"

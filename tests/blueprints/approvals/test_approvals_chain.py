@@ -6,6 +6,9 @@ that completes without ``advance()`` shows its losing timers were cancelled.
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 import pytest
 from approvals_helpers import (
     APPROVER_1,
@@ -43,13 +46,15 @@ async def test_two_approvals_approve_the_request() -> None:
         )
 
         status, _ = await decide(client, instance_id, 1, approved=True, approverEmail=APPROVER_1)
-        assert status == 202
+        assert status == 200
         await waiting_on(host, instance_id, 2)
         status, accepted = await decide(
             client, instance_id, 2, approved=True, approverEmail=APPROVER_2.upper(), comments="ok"
         )
-        assert status == 202
-        assert accepted["eventName"] == "approval_r1_level_2"
+        assert status == 200
+        assert (accepted["outcome"], accepted["level"]) == ("accepted", 2)
+        assert accepted["decision"]["approverEmail"] == APPROVER_2
+        assert accepted["decision"]["requestId"] == accepted["requestId"]
 
         # No advance(): both levels' deadline and reminder timers were cancelled.
         final = await host.wait(instance_id)
@@ -77,7 +82,7 @@ async def test_a_rejection_ends_the_chain_and_tells_the_requester() -> None:
         status, _ = await decide(
             client, instance_id, 1, approved=False, approverEmail=APPROVER_1, comments="Too costly"
         )
-        assert status == 202
+        assert status == 200
         output = (await host.wait(instance_id))["output"]
         assert output["finalStatus"] == "rejected"
         assert outcomes(output) == [(1, "rejected", APPROVER_1)]
@@ -105,7 +110,7 @@ async def test_a_rejection_without_comments_is_refused() -> None:
         status, _ = await decide(
             client, instance_id, 1, approved=False, approverEmail=APPROVER_1, comments="No budget"
         )
-        assert status == 202
+        assert status == 200
         assert (await host.wait(instance_id))["output"]["finalStatus"] == "rejected"
 
 
@@ -140,20 +145,24 @@ async def test_the_route_refuses_what_the_chain_cannot_take() -> None:
 
         assert (await decide(client, instance_id, 1, approved=True, approverEmail=APPROVER_1))[
             0
-        ] == 202
+        ] == 200
         await waiting_on(host, instance_id, 2)
         status, error = await decide(
             client, instance_id, 1, approved=True, approverEmail=APPROVER_1
         )
-        assert (status, error["error"]["code"]) == (409, "LevelNotCurrent")
-        assert error["error"]["details"][0]["currentLevel"] == 2
+        assert (status, error["error"]["code"]) == (409, "LevelAlreadyDecided")
+        assert f"approved by {APPROVER_1}" in error["error"]["message"]
 
         assert (await decide(client, instance_id, 2, approved=True, approverEmail=APPROVER_2))[
             0
-        ] == 202
+        ] == 200
         await host.wait(instance_id)
         status, error = await decide(
             client, instance_id, 2, approved=True, approverEmail=APPROVER_2
+        )
+        assert (status, error["error"]["code"]) == (409, "LevelAlreadyDecided")
+        status, error = await decide(
+            client, instance_id, 3, approved=True, approverEmail=APPROVER_2
         )
         assert (status, error["error"]["code"]) == (409, "ApprovalNotRunning")
 
@@ -168,7 +177,7 @@ async def test_a_delegate_decides_for_the_approver() -> None:
         assert custom["delegates"] == [DELEGATE]
 
         status, _ = await decide(client, instance_id, 1, approved=True, approverEmail=DELEGATE)
-        assert status == 202
+        assert status == 200
         [decision] = (await host.wait(instance_id))["output"]["decisions"]
         assert (decision["approverEmail"], decision["onBehalfOf"]) == (DELEGATE, APPROVER_1)
 
@@ -193,7 +202,7 @@ async def test_a_decision_raised_before_its_level_waits_is_kept_for_that_level()
 
         assert (await decide(client, instance_id, 1, approved=True, approverEmail=APPROVER_1))[
             0
-        ] == 202
+        ] == 200
         output = (await host.wait(instance_id))["output"]
         assert outcomes(output) == [(1, "approved", APPROVER_1), (2, "approved", APPROVER_2)]
         assert output["decisions"][1]["comments"] == "pre-approved"
@@ -216,7 +225,7 @@ async def test_an_event_from_an_outsider_through_the_raw_api_is_ignored() -> Non
 
         assert (await decide(client, instance_id, 1, approved=True, approverEmail=APPROVER_1))[
             0
-        ] == 202
+        ] == 200
         output = (await host.wait(instance_id))["output"]
         assert outcomes(output) == [(1, "approved", APPROVER_1)]
 
@@ -235,3 +244,115 @@ async def test_starting_the_same_request_twice_is_a_conflict() -> None:
         assert (await view.json())["input"]["requestId"] == "r8"
         response = await client.post("/api/approvals", json={**body, "approvalChain": []})
         assert response.status == 400
+
+
+async def test_two_decisions_at_once_on_one_level_each_get_an_outcome() -> None:
+    """Both pass the route's check; the chain applies one, the other is refused, none dropped."""
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        body = chain_body("r9", level(1, APPROVER_1, delegates=[DELEGATE]), level(2, APPROVER_2))
+        instance_id = await start_chain(client, body)
+        await waiting_on(host, instance_id, 1)
+
+        (first, one), (second, two) = await asyncio.gather(
+            decide(client, instance_id, 1, approved=True, approverEmail=APPROVER_1),
+            decide(client, instance_id, 1, approved=False, approverEmail=DELEGATE, comments="no"),
+        )
+        assert sorted([first, second]) == [200, 409]
+        accepted, refused = (one, two) if first == 200 else (two, one)
+        assert accepted["outcome"] == "accepted"
+        assert refused["error"]["code"] == "LevelAlreadyDecided"
+        refused_id = refused["error"]["details"][0]["requestId"]
+
+        # Both outcomes can be read back later.
+        read = await client.get(accepted["outcomeUri"])
+        assert (read.status, (await read.json())["outcome"]) == (200, "accepted")
+        read = await client.get(refused["error"]["details"][0]["outcomeUri"])
+        late = await read.json()
+        assert (late["outcome"], late["code"], late["requestId"]) == (
+            "refused",
+            "LevelAlreadyDecided",
+            refused_id,
+        )
+        assert late["decision"]["requestId"] == accepted["requestId"]
+
+
+async def test_a_retried_decision_gets_the_same_answer() -> None:
+    """The Idempotency-Key names the request: posting it again answers its outcome again."""
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        instance_id = await start_chain(client, chain_body("r10", level(1, APPROVER_1)))
+        await waiting_on(host, instance_id, 1)
+        decision = {"approved": True, "approverEmail": APPROVER_1}
+        headers = {"Idempotency-Key": "k-1"}
+        uri = f"/api/approvals/{instance_id}/levels/1"
+        first = await client.post(uri, json=decision, headers=headers)
+        again = await client.post(uri, json=decision, headers=headers)
+        assert (first.status, again.status) == (200, 200)
+        assert (await again.json())["requestId"] == "k-1"
+        other = await client.post(uri, json=decision, headers={"Idempotency-Key": "k-2"})
+        assert other.status == 409
+
+
+async def test_a_decision_not_taken_yet_answers_202_and_its_outcome_is_read_back(
+    monkeypatch,
+) -> None:
+    """With no time to wait, the route answers 202 with where to read the outcome (or 200
+    when the chain was quicker than the route's one read, as on a loaded machine)."""
+    monkeypatch.setenv("APPROVALS_DECISION_WAIT_SECONDS", "0")
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        instance_id = await start_chain(client, chain_body("r11", level(1, APPROVER_1)))
+        await waiting_on(host, instance_id, 1)
+        status, body = await decide(client, instance_id, 1, approved=True, approverEmail=APPROVER_1)
+        assert (status, body["outcome"]) in ((202, "pending"), (200, "accepted"))
+        await host.wait(instance_id)
+        read = await client.get(body["outcomeUri"])
+        assert (read.status, (await read.json())["outcome"]) == (200, "accepted")
+
+
+async def test_a_refused_raw_event_has_an_outcome_and_the_deadline_still_ends_the_level() -> None:
+    """An outsider's event is refused with its request ID; the chain then still times out."""
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        body = chain_body("r12", level(1, APPROVER_1, hours=1, autoReject=True))
+        instance_id = await start_chain(client, body)
+        await waiting_on(host, instance_id, 1)
+        intruder = {"approved": True, "approverEmail": "mallory@example.com", "requestId": "m-1"}
+        await host.raise_event(instance_id, "approval_r12_level_1", intruder)
+        await host.idle()
+        read = await client.get(f"/api/approvals/{instance_id}/levels/1/decisions/m-1")
+        outcome = await read.json()
+        assert (outcome["outcome"], outcome["code"]) == ("refused", "NotAnApprover")
+
+        host.advance(timedelta(hours=2))
+        final = await host.wait(instance_id)
+        assert final["output"]["finalStatus"] == "timeout"
+
+
+async def test_an_early_refused_event_for_a_later_level_does_not_come_back() -> None:
+    """An outsider's event for level 2, raised during level 1, is refused once when level 2
+    starts; the level then waits for the next event (SDK 1.7 would hand the same one again)."""
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        body = chain_body("r13", level(1, APPROVER_1), level(2, APPROVER_2))
+        instance_id = await start_chain(client, body)
+        await waiting_on(host, instance_id, 1)
+        intruder = {"approved": True, "approverEmail": "mallory@example.com", "requestId": "m-2"}
+        await host.raise_event(instance_id, "approval_r13_level_2", intruder)
+        await host.idle()
+
+        assert (await decide(client, instance_id, 1, approved=True, approverEmail=APPROVER_1))[
+            0
+        ] == 200
+        await waiting_on(host, instance_id, 2)
+        custom = ((await host.status(instance_id)) or {})["customStatus"]
+        assert [r["requestId"] for r in custom["refusals"]] == ["m-2"]
+        status, _ = await decide(client, instance_id, 2, approved=True, approverEmail=APPROVER_2)
+        assert status == 200
+        final = await host.wait(instance_id)
+        assert outcomes(final["output"]) == [
+            (1, "approved", APPROVER_1),
+            (2, "approved", APPROVER_2),
+        ]
+        assert [r["requestId"] for r in final["customStatus"]["refusals"]] == ["m-2"]

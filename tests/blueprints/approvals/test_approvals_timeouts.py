@@ -105,7 +105,7 @@ async def test_an_escalated_request_can_still_be_approved_further_up() -> None:
 
         assert (await decide(client, instance_id, 2, approved=True, approverEmail=APPROVER_2))[
             0
-        ] == 202
+        ] == 200
         output = (await host.wait(instance_id))["output"]
         assert output["finalStatus"] == "approved"
         assert outcomes(output) == [(1, "escalated", "system"), (2, "approved", APPROVER_2)]
@@ -135,7 +135,7 @@ async def test_the_reminder_goes_once_before_the_deadline() -> None:
 
         assert (await decide(client, instance_id, 1, approved=True, approverEmail=APPROVER_1))[
             0
-        ] == 202
+        ] == 200
         assert (await host.wait(instance_id))["output"]["finalStatus"] == "approved"
         assert len(await notifications(client, category="approval_reminder")) == 1
 

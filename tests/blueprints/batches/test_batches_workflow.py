@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from blueprints.app_storage import blob_container
 from blueprints.batches import store
+from blueprints.batches.activities import partition_batch_input
 from devhost.testing import DurableTestHost
 
 # Run once with a connection string and once identity-based (a token, no account key).
@@ -36,8 +38,8 @@ def records(count: int, invalid_every: int = 0) -> list[dict[str, Any]]:
 
 async def finished_job(client: Any, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
     """Poll the friendly route until it answers 200 (it answers 202 while running)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
         response = await client.get(f"/api/batches/{job_id}")
         if response.status == 200:
             body: dict[str, Any] = await response.json()
@@ -45,8 +47,8 @@ async def finished_job(client: Any, job_id: str, timeout: float = 120.0) -> dict
         assert response.status == 202
         assert response.headers["Retry-After"]
         assert response.headers["Location"].endswith(f"/api/batches/{job_id}")
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"the job did not finish within {timeout:.0f} s")
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"batch job {job_id} did not finish within {timeout} s")
 
 
 def max_concurrency(runs: list[dict[str, Any]]) -> int:
@@ -59,6 +61,13 @@ def max_concurrency(runs: list[dict[str, Any]]) -> int:
         current += step
         peak = max(peak, current)
     return peak
+
+
+def average_in_flight(runs: list[dict[str, Any]]) -> float:
+    """Chunk-seconds of work over the wall time from the first start to the last end."""
+    work = sum(run["FinishedAt"] - run["StartedAt"] for run in runs)
+    span = max(run["FinishedAt"] for run in runs) - min(run["StartedAt"] for run in runs)
+    return work / span
 
 
 async def test_inline_items_are_validated_normalised_and_reported() -> None:
@@ -160,6 +169,34 @@ async def test_parallelism_bound_is_kept_and_the_window_stays_full(monkeypatch) 
     assert max_concurrency(runs) == 3
 
 
+async def test_the_window_keeps_max_parallelism_chunks_in_flight_for_the_whole_job(
+    monkeypatch,
+) -> None:
+    # Wall-clock timers: the window hands each new chunk to the host with a timer due at once,
+    # and the virtual clock fires timers only when the engine has nothing else to do.
+    monkeypatch.setenv("BATCH_CHUNK_LATENCY_MS", "400")
+    async with DurableTestHost(".", virtual_time=False) as host:
+        client = await host.http()
+        response = await client.post(
+            "/api/batches",
+            json={
+                "jobId": "window-1",
+                "dataSource": {"items": records(80)},
+                "batchSize": 1,
+                "maxParallelism": 4,
+            },
+        )
+        assert response.status == 202
+        await host.wait("window-1", timeout=120)  # no polling: it would take CPU from the job
+        summary = (await finished_job(client, "window-1"))["summary"]
+    assert summary["chunksProcessed"] == 80
+    runs = store.chunk_runs("window-1")
+    assert sorted(run["ChunkIndex"] for run in runs) == list(range(80))
+    assert max_concurrency(runs) == 4
+    average = average_in_flight(runs)
+    assert average >= 0.75 * 4, f"on average {average:.2f} chunks were in flight, not 3+"
+
+
 async def test_failures_over_the_threshold_fail_the_job_with_the_report_written() -> None:
     async with DurableTestHost(".") as host:
         client = await host.http()
@@ -202,16 +239,20 @@ async def test_ten_thousand_items_with_small_histories() -> None:
             },
         )
         assert response.status == 202
-        summary = (await finished_job(client, "big-1"))["summary"]
+        # 100 chunks of 100 items: generous, the suite also runs with both cores busy.
+        summary = (await finished_job(client, "big-1", timeout=300))["summary"]
         assert summary["totalProcessed"] == 10_000
         assert summary["totalFailed"] == 100
         assert summary["chunksProcessed"] == 100
 
         job = await host.status("big-1", history=True)
         assert job is not None and len(job["historyEvents"]) < 40
-        for group in range(4):
+        # Groups of 10 x maxParallelism chunks: 80 and 20; a chunk costs its completion and
+        # the hand-off timer's two events.
+        for group, chunks in ((0, 80), (1, 20)):
             status = await host.status(f"big-1:group:{group:04d}", history=True)
-            assert status is not None and len(status["historyEvents"]) < 200
+            assert status is not None and len(status["historyEvents"]) < 4 * chunks
+        assert await host.status("big-1:group:0002") is None
     assert len(store.chunk_runs("big-1")) == 100
 
 
@@ -246,3 +287,154 @@ async def test_cancel_stops_scheduling_and_reports_what_was_done(monkeypatch) ->
     assert len(worked) == summary["chunksProcessed"]
     # Only chunks started after the flag are skipped, and the window stops at the first one.
     assert len(runs) - len(worked) <= 2
+
+
+async def test_the_failure_limit_stops_scheduling_as_soon_as_it_is_exceeded() -> None:
+    # 80 chunks of one invalid item, 10 % allowed: the 9th failure is over the limit for the
+    # whole job (9 of 80 items), so at most the 2 chunks then in flight run after it.
+    async with DurableTestHost(".") as host:
+        client = await host.http()
+        response = await client.post(
+            "/api/batches",
+            json={
+                "jobId": "limit-1",
+                "dataSource": {"items": [record(n, valid=False) for n in range(80)]},
+                "batchSize": 1,
+                "maxParallelism": 2,
+                "maxFailurePercent": 10,
+            },
+        )
+        assert response.status == 202
+        body = await finished_job(client, "limit-1")
+        assert body["runtimeStatus"] == "Failed"
+        summary = body["summary"]
+        assert summary["outcome"] == "failed"
+        assert 9 <= summary["chunksProcessed"] <= 11
+        assert summary["chunks"] == 80
+        assert "scheduling stopped after" in body["error"]
+        report = await (await client.get("/api/batches/limit-1/report")).json()
+        assert len(report["failures"]) == summary["totalFailed"] == summary["chunksProcessed"]
+        # The second group (chunks 40-79) never started.
+        assert await host.status("limit-1:group:0001") is None
+    assert len(store.chunk_runs("limit-1")) == summary["chunksProcessed"]
+
+
+async def test_progress_is_zero_until_the_chunks_exist() -> None:
+    released = asyncio.Event()
+    started = asyncio.Event()
+
+    async def slow_partition(payload: dict[str, Any]) -> dict[str, Any]:
+        # The host awaits an override that is a coroutine on its own loop.
+        started.set()
+        await released.wait()
+        return await asyncio.to_thread(partition_batch_input, payload)
+
+    overrides = {"partition_batch_input": slow_partition}
+    async with DurableTestHost(".", activity_overrides=overrides) as host:
+        client = await host.http()
+        start = await client.post(
+            "/api/batches", json={"jobId": "early-1", "dataSource": {"items": records(4)}}
+        )
+        assert start.status == 202
+        async with asyncio.timeout(30):
+            await started.wait()
+        response = await client.get("/api/batches/early-1")
+        assert response.status == 202
+        progress = (await response.json())["progress"]
+        released.set()
+        assert progress["stage"] == "partitioning"
+        assert progress["percentComplete"] == 0
+        done = await finished_job(client, "early-1")
+        assert done["progress"]["percentComplete"] == 100
+
+
+async def test_a_start_naming_a_missing_input_blob_is_refused() -> None:
+    async with DurableTestHost(".") as host:
+        client = await host.http()
+        response = await client.post(
+            "/api/batches",
+            json={"jobId": "missing-1", "dataSource": {"blobName": "inputs/nope.jsonl"}},
+        )
+        assert response.status == 400
+        error = (await response.json())["error"]
+        assert error["details"][0]["field"] == "dataSource.blobName"
+        assert error["details"][0]["code"] == "not_found"
+        assert await host.status("missing-1") is None
+
+
+async def test_an_upload_that_is_not_utf8_is_refused() -> None:
+    good = json.dumps(record(1)).encode()
+    latin1 = json.dumps(record(2)).replace("Customer2", "Müller").encode("latin-1")
+    async with DurableTestHost(".") as host:
+        client = await host.http()
+        refused = await client.put("/api/batches/inputs/bad.jsonl", data=good + b"\n" + latin1)
+        assert refused.status == 400
+        error = (await refused.json())["error"]
+        assert error["code"] == "InvalidEncoding"
+        assert "line 2" in error["message"]
+        assert store.read_text(store.input_blob("bad.jsonl")) is None
+
+
+async def test_an_upload_with_a_byte_order_mark_is_read_as_utf8() -> None:
+    good = json.dumps(record(1)).encode()
+    async with DurableTestHost(".") as host:
+        client = await host.http()
+        upload = await client.put(
+            "/api/batches/inputs/bom.jsonl", data=b"\xef\xbb\xbf" + good + b"\n" + good
+        )
+        assert upload.status == 201
+        assert (await upload.json())["items"] == 2
+        await client.post(
+            "/api/batches", json={"jobId": "bom-1", "dataSource": {"blobName": "inputs/bom.jsonl"}}
+        )
+        summary = (await finished_job(client, "bom-1"))["summary"]
+        assert (summary["totalSuccess"], summary["totalFailed"]) == (2, 0)
+
+
+async def test_a_blob_written_past_the_upload_route_that_is_not_utf8_fails_the_job_clearly() -> (
+    None
+):
+    raw = json.dumps(record(1)).encode() + b"\n\xff{}"
+    blob_container(store.BATCH_CONTAINER).upload_blob(store.input_blob("raw.jsonl"), raw)
+    async with DurableTestHost(".") as host:
+        client = await host.http()
+        await client.post(
+            "/api/batches", json={"jobId": "raw-1", "dataSource": {"blobName": "inputs/raw.jsonl"}}
+        )
+        body = await finished_job(client, "raw-1")
+        assert body["runtimeStatus"] == "Failed"
+        assert "invalid_encoding" in body["error"]
+        assert "line 2 is not valid UTF-8" in body["error"]
+
+
+async def test_a_cancel_during_a_later_group_stops_it_within_a_few_chunks(monkeypatch) -> None:
+    # The cancel flag is an action after the group's own; without the hand-off the host held it
+    # back until the whole group had run.
+    monkeypatch.setenv("BATCH_CHUNK_LATENCY_MS", "60")
+    async with DurableTestHost(".", virtual_time=False) as host:
+        client = await host.http()
+        await client.post(
+            "/api/batches",
+            json={
+                "jobId": "cancel-2",
+                "dataSource": {"items": records(120)},
+                "batchSize": 1,
+                "maxParallelism": 2,
+            },
+        )
+        await host.wait_for_custom_status(
+            "cancel-2:group:0001",
+            lambda status: status and status["processedChunks"] >= 2,
+            timeout=60,
+        )
+        cancelled_at = time.time()
+        response = await client.post("/api/batches/cancel-2/cancel", json={"reason": "stop"})
+        assert response.status == 202
+        summary = (await finished_job(client, "cancel-2"))["summary"]
+    assert summary["outcome"] == "cancelled"
+    worked_after = [
+        run
+        for run in store.chunk_runs("cancel-2")
+        if run["StartedAt"] > cancelled_at and not run["Skipped"]
+    ]
+    assert len(worked_after) <= 8, f"{len(worked_after)} chunks started after the cancel"

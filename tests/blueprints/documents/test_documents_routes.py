@@ -185,11 +185,12 @@ async def test_a_bad_payload_through_the_builtin_webhook_is_recorded_not_fatal(
         lambda body: len(body["audit"]) == 3,
     )
     assert body["runtimeStatus"] == "Running"
-    refused = body["audit"][1:]
-    assert [entry["action"] for entry in refused] == ["refused", "refused"]
-    assert "feedback" in refused[0]["detail"]
-    assert "incomplete" in refused[1]["detail"]
-    assert body["revision"] == 1
+    refused, kept = body["audit"][1:]
+    assert refused["action"] == "refused" and "feedback" in refused["detail"]
+    # An approval before the last section is kept, not refused (applied once complete).
+    assert kept["action"] == "approval_kept" and "missing" in kept["detail"]
+    assert body["keptApproval"]["approved"] is True
+    assert body["revision"] == 2
 
 
 async def test_an_outcome_not_seen_in_time_answers_202_with_a_status_link(

@@ -62,16 +62,32 @@ def test_submission_needs_every_section_and_closes_the_document() -> None:
     state = _state()
     handle_event(state, "DocumentUpdate", _update("s1", action="submit", approved=True), NOW)
     assert state.outcomes[-1].missing_sections == list(rules.missing_sections(state.document))
-    handle_event(state, "SubmissionApproval", True, NOW)
-    assert state.document.audit[-1].action == "refused"
     sections = {
         key: {"feedback": "ok", "isPassed": True}
         for key in ("interviewFeedback", "backgroundCheckFeedback", "contractFeedback")
     }
     handle_event(state, "DocumentUpdate", _update("p1", patch={"sections": sections}), NOW)
+    assert state.document.state is DocumentState.READY
     handle_event(state, "SubmissionApproval", "false", NOW)
     assert state.document.state is DocumentState.SUBMITTED
     assert state.document.decision is not None and state.document.decision.approved is False
+
+
+def test_an_early_approval_is_kept_and_applied_when_the_document_is_complete() -> None:
+    state = _state()
+    handle_event(state, "SubmissionApproval", {"approved": True, "approver": "ana"}, NOW)
+    handle_event(state, "SubmissionApproval", {"approved": False, "approver": "ana"}, NOW)
+    assert state.document.state is DocumentState.COLLECTING
+    assert [entry.action for entry in state.document.audit[-2:]] == ["approval_kept"] * 2
+    assert "replaces" in (state.document.audit[-1].detail or "")
+    assert state.document.kept_approval is not None
+    for name in ("InterviewFeedback", "BackgroundCheckFeedback", "ContractFeedback"):
+        assert state.document.state is DocumentState.COLLECTING
+        handle_event(state, name, {"feedback": "ok", "isPassed": True}, NOW)
+    assert state.document.state is DocumentState.SUBMITTED
+    assert state.document.decision is not None and state.document.decision.approved is False
+    assert state.document.kept_approval is None
+    assert state.document.audit[-1].via == "kept SubmissionApproval"
 
 
 def test_a_malformed_update_is_refused_with_its_request_id() -> None:

@@ -27,7 +27,13 @@ async def test_stock_is_seeded_and_read_over_http() -> None:
         assert response.status == 202
         await host.idle()
         body = await (await client.get("/api/inventory/SKU-Z")).json()
-        assert body == {"sku": "SKU-Z", "available": 7, "reserved": 0, "reservations": {}}
+        assert body == {
+            "sku": "SKU-Z",
+            "available": 7,
+            "reserved": 0,
+            "reservations": {},
+            "expiresAt": {},
+        }
         assert (await client.get("/api/inventory/SKU-NONE")).status == 404
         bad = await client.post("/api/inventory/SKU-Z", json={"quantity": 0})
         assert bad.status == 400 and (await bad.json())["error"]["code"] == "ValidationFailed"

@@ -1,0 +1,83 @@
+"""Fixtures of the monitor's tests: a seeded local host on Azurite, and Debian's Chromium.
+
+The browser tests need ``/usr/bin/chromium`` (``apt-get install -y chromium``; ``.ci/run``
+installs it). Without it they are skipped with that reason on a developer's machine, and fail
+in CI (``CI`` set, or ``DEVHOST_REQUIRE_BROWSER=1``), where they must run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from monitor_host import MonitoredHost
+
+PROJECT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+# The machine's network is closed: nothing in the browser may try to reach out.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(os.environ.get("MONITOR_SCREENSHOTS", PROJECT / "artifacts" / "monitor"))
+
+
+def browser_required() -> bool:
+    """True where the browser tests must run (CI), so a missing Chromium fails them."""
+    return bool(os.environ.get("CI") or os.environ.get("DEVHOST_REQUIRE_BROWSER"))
+
+
+@pytest.fixture(scope="module")
+def monitored_host(
+    azurite: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MonitoredHost]:
+    """A host serving the app and its monitor, for the module."""
+    host = MonitoredHost(azurite.connection_string, tmp_path_factory.mktemp("host") / "host.log")
+    host.start()
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright, with a fresh profile; skipped where absent."""
+    if not CHROMIUM.exists():
+        message = "Debian's chromium is not installed (apt-get install -y chromium)"
+        if browser_required():
+            pytest.fail(message + ": the browser tests must run in CI")
+        pytest.skip(message + "; CI installs it and runs these tests")
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.TemporaryDirectory(prefix="monitor-chromium-")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile.name,
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_FLAGS,
+            headless=True,
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+    profile.cleanup()
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    """Where the browser tests keep their screenshots (gitignored)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
