@@ -217,7 +217,15 @@ def json_errors(
             return await handler(*args, **kwargs)
         except ApiError as error:
             return error.to_response()
-        except Exception:
+        except Exception as error:
+            if _durable_storage_unavailable(error):
+                # Not the caller's mistake, and it passes; the host logs the outage itself.
+                return error_response(
+                    503,
+                    "StorageUnavailable",
+                    "The workflow store is unavailable; try again shortly.",
+                    headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)},
+                )
             correlation_id = new_correlation_id()
             logger.exception(
                 "Unhandled error in HTTP handler %s [correlation ID %s]",
@@ -233,6 +241,19 @@ def json_errors(
             )
 
     return wrapper
+
+
+STORAGE_RETRY_AFTER_SECONDS = 5
+
+
+def _durable_storage_unavailable(error: Exception) -> bool:
+    """Whether the durable client failed because the host answered 503 (its storage is down).
+
+    The Python client raises a plain ``Exception`` for any answer it does not expect, with the
+    status code in its message (``... status code 503``) or, for a start, the host's error
+    body (``The task hub's storage is unavailable ...``)."""
+    text = str(error)
+    return "status code 503" in text or "storage is unavailable" in text
 
 
 _SOURCE_PHRASES = {"body": "request body", "query": "query string"}

@@ -130,6 +130,10 @@ class AzuriteProcess:
         Blob, queue and table ports.
     log_path
         File receiving Azurite's output (errors only, it runs with ``--silent``).
+    scheme
+        ``https`` when started with ``tls``.
+    project_dir, data_dir, tls, oauth
+        How it was started, so that :meth:`start` after :meth:`stop` starts the same one.
     """
 
     process: subprocess.Popen[bytes]
@@ -137,6 +141,11 @@ class AzuriteProcess:
     ports: tuple[int, int, int]
     log_path: Path
     scheme: str = "http"
+    # How it was started, for start() after stop().
+    project_dir: Path | None = None
+    data_dir: Path | None = None
+    tls: tuple[Path, Path] | None = None
+    oauth: bool = False
 
     @property
     def connection_string(self) -> str:
@@ -148,8 +157,32 @@ class AzuriteProcess:
         port = self.ports[("blob", "queue", "table").index(service)]
         return f"{self.scheme}://{self.host}:{port}/{DEVSTORE_ACCOUNT_NAME}"
 
+    def start(self, timeout: float = 30.0) -> None:
+        """Start Azurite again after :meth:`stop`: the same ports and the same data (a storage
+        outage ends). Does nothing while it runs.
+
+        Raises
+        ------
+        AzuriteError
+            As :func:`start_azurite`, e.g. when another process took one of the ports.
+        """
+        if self.process.poll() is None:
+            return
+        assert self.project_dir is not None and self.data_dir is not None
+        restarted = start_azurite(
+            self.project_dir,
+            self.data_dir,
+            self.ports,
+            host=self.host,
+            timeout=timeout,
+            tls=self.tls,
+            oauth=self.oauth,
+        )
+        self.process = restarted.process
+
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop Azurite (terminate, then kill if it does not exit within ``timeout``)."""
+        """Stop Azurite (terminate, then kill if it does not exit within ``timeout``); on
+        terminate it writes its data to ``data_dir`` first, so a later :meth:`start` has it."""
         if self.process.poll() is not None:
             return
         self.process.terminate()
@@ -297,7 +330,7 @@ def start_azurite(
             env=os.environ.copy(),
         )
     scheme = "https" if tls is not None else "http"
-    azurite = AzuriteProcess(process, host, ports, log_path, scheme)
+    azurite = AzuriteProcess(process, host, ports, log_path, scheme, project, data, tls, oauth)
     deadline = time.monotonic() + timeout
     while not ports_listening(host, ports):
         if process.poll() is not None:

@@ -194,6 +194,8 @@ async def _start(args: argparse.Namespace) -> int:
     from devhost.engine.runtime import Engine
     from devhost.monitor.launch import host_monitor
     from devhost.store.azure import AzureStore
+    from devhost.store.base import Store
+    from devhost.store.retrying import RetryingStore, StorageUnavailable
     from devhost.timers.scheduler import timer_functions
     from devhost.web.key_store import KeyGuard
     from devhost.web.server import create_web_app
@@ -214,7 +216,7 @@ async def _start(args: argparse.Namespace) -> int:
     timers = timer_functions(index, dict(os.environ), datetime.now(UTC))
 
     azurite = await _start_azurite(args, config)
-    store: AzureStore | None = None
+    store: Store | None = None
     engine: Engine | None = None
     runner: web.AppRunner | None = None
     scheduler: TimerScheduler | None = None
@@ -222,14 +224,23 @@ async def _start(args: argparse.Namespace) -> int:
     key_store = _key_store(config) if args.enforce_keys else None
     try:
         await check_storage(config.storage)
-        store = AzureStore(config.storage, config.task_hub, partition_count=config.partition_count)
+        # Storage trouble is retried and reported once per outage (devhost.store.retrying).
+        store = RetryingStore(
+            AzureStore(config.storage, config.task_hub, partition_count=config.partition_count)
+        )
         engine = Engine(index, store, task_hub=config.task_hub, settings=config.engine)
         monitor = host_monitor(store, engine, config.app_dir)
         try:
             keys = await KeyGuard.open(key_store) if key_store is not None else None
+            # Recovery of unfinished work can take a while with many instances in flight.
+            log.info("Task hub %s: recovering unfinished work...", config.task_hub)
             await engine.start()
         except Exception as exc:
-            failure = storage_failure(exc, config.storage)
+            # What the store gave up on is what the start-up message should name.
+            cause = exc.__cause__ if isinstance(exc, StorageUnavailable) else exc
+            failure = storage_failure(
+                cause if isinstance(cause, Exception) else exc, config.storage
+            )
             if failure is None:
                 raise
             raise failure from exc

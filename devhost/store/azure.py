@@ -21,7 +21,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -31,14 +31,13 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
 )
-from azure.core.pipeline.transport import AioHttpTransport
+from azure.core.pipeline.transport import AioHttpTransport, AsyncHttpTransport
 from azure.core.rest import HttpRequest
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
+from azure.storage.blob.aio import LinearRetry as AsyncLinearRetry
 from azure.storage.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
@@ -71,6 +70,7 @@ from devhost.store.base import (
     Store,
     StoredHistory,
     StoredMessage,
+    split_copies,
 )
 from storage_settings import StorageConnection, service_client
 
@@ -84,8 +84,34 @@ _MAX_QUEUE_MESSAGE_CHARS = 48 * 1024
 _READ_VISIBILITY_SECONDS = 60
 # At most this many requests at once when one call fans out.
 _FAN_OUT = 16
-# Attempts of a history transaction that lost its connection (the SDK retries no POST).
-_TRANSACTION_ATTEMPTS = 3
+# What the SDKs retry, and what devhost.store.retrying adds. Every request first goes through
+# its SDK's retry policy. azure-data-tables uses azure-core's RetryPolicy: 408, 429 and 5xx
+# (not 501/505) for every method but POST, which is resent only after a 500/503/504; a
+# connection error only for idempotent methods; by default 10 tries, waits of 0.8 s x 2^n,
+# Retry-After honoured. The storage SDKs (queues, blobs) use their own ExponentialRetry: the
+# same statuses and any connection error for every method, 3 retries after about 15, 18 and
+# 24 s. Those waits suit a batch job, not a host whose caller waits for its 202: here each SDK
+# retries a blip (a reset socket, one busy answer) three times within about a second, and
+# RetryingStore retries whole store calls beyond that (see its module docstring).
+_TABLE_RETRIES: dict[str, Any] = {
+    "retry_total": 3,
+    "retry_backoff_factor": 0.2,
+    "retry_backoff_max": 1.0,
+}
+
+
+def _storage_retries() -> AsyncLinearRetry:
+    """Three quick retries for the queue or the blob client (each client owns its policy).
+
+    The queue package exports only its synchronous policies; the blob package's async one is
+    the same shared storage code."""
+    return AsyncLinearRetry(backoff=0.25, random_jitter_range=0.15, retry_total=3)  # type: ignore[arg-type]
+
+
+# The SDK default is 300 s for both; a host that waits that long for a dead socket looks
+# hung. Table queries and blob transfers here are small.
+_CONNECT_TIMEOUT_SECONDS = 10
+_READ_TIMEOUT_SECONDS = 60
 _PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
 _T = TypeVar("_T")
@@ -184,21 +210,22 @@ class AzureStore(Store):
             # a worker thread on every request; only proxies can matter to shared-key requests.
             "use_env_settings": any(name.lower() in _PROXY_VARIABLES for name in os.environ),
         }
-        env = options["use_env_settings"]
+        self._use_env_settings = options["use_env_settings"]
 
-        def build(service: str, client_class: type[_T]) -> _T:
+        def build(service: str, client_class: type[_T], **retries: Any) -> _T:
             return service_client(
                 connection,
                 service,
                 client_class,
                 credential=self._credential,
-                transport=_KeepAliveTransport(use_env_settings=env),
+                transport=self._transport(),
                 **options,
+                **retries,
             )
 
-        self._table_service = build("table", TableServiceClient)
-        self._queue_service = build("queue", QueueServiceClient)
-        self._blob_service = build("blob", BlobServiceClient)
+        self._table_service = build("table", TableServiceClient, **_TABLE_RETRIES)
+        self._queue_service = build("queue", QueueServiceClient, retry_policy=_storage_retries())
+        self._blob_service = build("blob", BlobServiceClient, retry_policy=_storage_retries())
         self._instances: TableClient = self._table_service.get_table_client(f"{task_hub}Instances")
         self._history: TableClient = self._table_service.get_table_client(f"{task_hub}History")
         hub = task_hub.lower()
@@ -208,6 +235,14 @@ class AzureStore(Store):
         ]
         self._queues_by_name = {queue.queue_name: queue for queue in self._control_queues}
         self._container = self._blob_service.get_container_client(f"{hub}-largemessages")
+
+    def _transport(self) -> AsyncHttpTransport:
+        """The HTTP transport of one service client (tests wrap it to inject faults)."""
+        return _KeepAliveTransport(
+            use_env_settings=self._use_env_settings,
+            connection_timeout=_CONNECT_TIMEOUT_SECONDS,
+            read_timeout=_READ_TIMEOUT_SECONDS,
+        )
 
     def _count_request(self, _request: Any) -> None:
         self._operations += 1
@@ -339,6 +374,14 @@ class AzureStore(Store):
             await asyncio.sleep(min(1.0, max(0.0, last_hidden_until - time.monotonic())))
         messages = [message for queue_messages, _ in per_queue for message in queue_messages]
         messages.sort(key=lambda message: message.msg_id)
+        messages, copies = split_copies(messages)
+        # A send resent after its answer was lost left a copy; the copies share one body blob,
+        # which the message kept still needs.
+        await _bounded(
+            self._delete_message(replace(copy.receipt, blob_name=None))
+            for copy in copies
+            if isinstance(copy.receipt, QueueReceipt)
+        )
         return messages
 
     async def _count(self, queue: QueueClient) -> int:
@@ -460,30 +503,23 @@ class AzureStore(Store):
         """Commit one entity-group transaction of upserts (body built by azure_layout)."""
         table = self._history
         content_type, body = upsert_transaction(table.url, table.table_name, batch)
-        for attempt in range(1, _TRANSACTION_ATTEMPTS + 1):
-            request = HttpRequest(
-                "POST",
-                f"{table.url.rstrip('/')}/$batch",
-                headers={
-                    "x-ms-version": table.api_version,
-                    "DataServiceVersion": "3.0",
-                    "MaxDataServiceVersion": "3.0;NetFx",
-                    "Content-Type": content_type,
-                    "Accept": "application/json",
-                },
-                content=body,
-            )
-            try:
-                # The table client's own pipeline (auth, retries, request counting), as the
-                # SDK's submit_transaction uses it; stream=True skips decoding the multipart.
-                response = await table._client.send_request(request, stream=True)
-                await response.read()
-                break
-            except (ServiceRequestError, ServiceResponseError):
-                # Replacing the same rows again is harmless, so a lost connection is retried.
-                if attempt == _TRANSACTION_ATTEMPTS:
-                    raise
-                await asyncio.sleep(0.1 * attempt)
+        request = HttpRequest(
+            "POST",
+            f"{table.url.rstrip('/')}/$batch",
+            headers={
+                "x-ms-version": table.api_version,
+                "DataServiceVersion": "3.0",
+                "MaxDataServiceVersion": "3.0;NetFx",
+                "Content-Type": content_type,
+                "Accept": "application/json",
+            },
+            content=body,
+        )
+        # The table client's own pipeline (auth, retries, request counting), as the SDK's
+        # submit_transaction uses it; stream=True skips decoding the multipart. A lost
+        # connection is not resent by the SDK (a POST); RetryingStore resends the checkpoint.
+        response = await table._client.send_request(request, stream=True)
+        await response.read()
         error = None if response.status_code == 202 else f"HTTP {response.status_code}"
         error = error or transaction_error(response.text(), len(batch))
         if error is not None:

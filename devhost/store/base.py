@@ -144,8 +144,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def read_messages(self) -> list[StoredMessage]:
-        """Every message not yet deleted, oldest first (used once at start-up), including
-        any that an earlier reader left hidden."""
+        """Every message not yet deleted, oldest first, one per ``msg_id`` (used once at
+        start-up), including any that an earlier reader left hidden.
+
+        A send whose answer was lost is sent again (by the SDK or ``RetryingStore``), which can
+        store a second copy; the store deletes such copies and returns the message once.
+        """
 
     @abc.abstractmethod
     async def delete_messages(self, messages: list[StoredMessage]) -> None:
@@ -182,3 +186,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def count_operations(self) -> int:
         """Storage requests made so far (for the benchmark's operations-per-orchestration)."""
+
+
+def split_copies(messages: list[StoredMessage]) -> tuple[list[StoredMessage], list[StoredMessage]]:
+    """The first message of each ``msg_id`` (in order), and the copies after it."""
+    seen: set[str] = set()
+    first: list[StoredMessage] = []
+    copies: list[StoredMessage] = []
+    for message in messages:
+        (copies if message.msg_id in seen else first).append(message)
+        seen.add(message.msg_id)
+    return first, copies

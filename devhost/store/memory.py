@@ -23,6 +23,7 @@ from devhost.store.base import (
     Store,
     StoredHistory,
     StoredMessage,
+    split_copies,
 )
 
 
@@ -91,10 +92,13 @@ class MemoryStore(Store):
         self._messages[message.receipt] = copy.deepcopy(message)
 
     async def read_messages(self) -> list[StoredMessage]:
-        """Copies of every stored message, oldest ``msg_id`` first."""
+        """Copies of every stored message, oldest ``msg_id`` first, once each."""
         self._operations += 1
         messages = [copy.deepcopy(message) for message in self._messages.values()]
         messages.sort(key=lambda message: message.msg_id)
+        messages, extra = split_copies(messages)
+        for message in extra:
+            del self._messages[message.receipt]
         return messages
 
     async def delete_messages(self, messages: list[StoredMessage]) -> None:

@@ -48,6 +48,7 @@ from devhost.engine.api import (
     StatusOptions,
 )
 from devhost.store.base import RUNTIME_STATUS_NAMES, InstanceQuery
+from devhost.store.retrying import StorageUnavailable
 from devhost.web.binding import check_status_headers, check_status_payload
 from devhost.web.http_functions import request_origin
 
@@ -68,6 +69,7 @@ INVALID_JSON = "Invalid JSON content"
 JSON_ONLY = "Only application/json request content is supported"
 RESTART_NOT_FOUND = "InstanceId does not match a valid orchestration instance."
 PURGE_NEEDS_FROM = "Please provide value for 'createdTimeFrom' parameter."
+STORAGE_UNAVAILABLE = "The task hub's storage is unavailable; try again in {seconds} seconds."
 
 # The .NET exception type the real host would name in "ExceptionType" for each engine error.
 _DOTNET_TYPES: dict[type[BaseException], str] = {
@@ -337,6 +339,14 @@ class ManagementApi:
             return engine_error_response(exc)
         except web.HTTPException:
             raise  # the host's own answers (413 for a body over the limit)
+        except StorageUnavailable as exc:
+            # Not the caller's mistake, and it passes: the store reports the outage in the log
+            # once, so the request is not logged again.
+            return json_response(
+                503,
+                {"Message": STORAGE_UNAVAILABLE.format(seconds=exc.retry_after)},
+                {"Retry-After": str(exc.retry_after)},
+            )
         except Exception:
             return internal_error_response(request)
 

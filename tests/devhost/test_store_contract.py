@@ -392,6 +392,23 @@ async def test_messages_are_redelivered_until_deleted(store: Store) -> None:
     assert await store.read_messages() == []
 
 
+async def test_a_message_sent_twice_is_read_once(store: Store) -> None:
+    """A send resent after its answer was lost stores a second copy under the same ``msg_id``:
+    it is read once, the copy is removed, and a large body stays readable."""
+    small = message("0001", "a", n=1)
+    large = message("0002", "b", payload="p" * 60_000)
+    for item in (small, large):
+        await store.put_message(copy.deepcopy(item))
+        await store.put_message(item)
+
+    expected = [("0001", small.body), ("0002", large.body)]
+    assert [(m.msg_id, m.body) for m in await store.read_messages()] == expected
+    again = await store.read_messages()  # a restart: the copies are gone, the bodies are not
+    assert [(m.msg_id, m.body) for m in again] == expected
+    await store.delete_messages(again)
+    assert await store.read_messages() == []
+
+
 # -- queries ------------------------------------------------------------------------------------
 
 

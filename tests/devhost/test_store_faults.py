@@ -1,0 +1,309 @@
+"""Storage faults under the engine (memory store): the host retries what is transient, rides out
+an outage while serving what it can, reports it once, and loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+import pytest
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    IncompleteReadError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
+
+from devhost.engine.history import EventType
+from devhost.store.base import Store, StoredMessage
+from devhost.store.faults import FAULT_KINDS, FaultInjector, FaultPlan, FaultyStore
+from devhost.store.memory import MemoryStore
+from devhost.store.retrying import RetryingStore, StorageUnavailable, is_transient
+from devhost.testing import DurableTestHost
+from tests.devhost.apps import mixed_work
+
+HUB = "faultshub"
+
+
+def WAITING(status: Any) -> bool:  # noqa: N802 (reads as a constant at the call site)
+    return bool(status == "waiting")
+
+
+def _status_error(status: int) -> HttpResponseError:
+    error = HttpResponseError(message=f"HTTP {status}")
+    error.status_code = status
+    return error
+
+
+def _quick(inner: Store, **options: Any) -> RetryingStore:
+    """A retrying store with millisecond backoff, so a test spends its time on work."""
+    return RetryingStore(inner, first_delay=0.001, max_delay=0.01, rng=random.Random(1), **options)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        _status_error(503),
+        _status_error(500),
+        _status_error(502),
+        _status_error(504),
+        _status_error(408),
+        _status_error(429),
+        ServiceRequestError("connection refused"),
+        ServiceResponseError("connection reset after sending"),
+        ServiceResponseTimeoutError("read timed out"),
+        IncompleteReadError("body cut short"),
+        ConnectionResetError(),
+        TimeoutError(),
+    ],
+    ids=lambda error: f"{type(error).__name__}-{getattr(error, 'status_code', '')}",
+)
+def test_failures_that_may_pass_are_transient(error: BaseException) -> None:
+    assert is_transient(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ResourceNotFoundError("404"),
+        ResourceExistsError("409"),
+        ResourceModifiedError("412"),
+        ClientAuthenticationError("403"),
+        _status_error(400),
+        _status_error(501),
+        _status_error(505),
+        StorageUnavailable("write_row"),
+        ValueError("a bug"),
+        KeyError("a bug"),
+    ],
+    ids=lambda error: f"{type(error).__name__}-{getattr(error, 'status_code', '')}",
+)
+def test_answers_and_bugs_are_not_transient(error: BaseException) -> None:
+    assert not is_transient(error)
+
+
+def test_the_same_seed_meets_the_same_faults() -> None:
+    keys = [f"write_checkpoint i{n % 7}" for n in range(400)]
+
+    def run(seed: int) -> list[Any]:
+        injector = FaultInjector(FaultPlan(seed=seed, rate=0.3, slow_rate=0.1))
+        return [injector.decide(key) for key in keys]
+
+    first = run(11)
+    assert first == run(11)
+    assert first != run(12)
+    assert set(first) == {None, "slow", *FAULT_KINDS}
+    # Interleaving other requests does not change what one key meets.
+    injector = FaultInjector(FaultPlan(seed=11, rate=0.3, slow_rate=0.1))
+    mixed = []
+    for key in keys:
+        injector.decide("read_instance other")
+        mixed.append(injector.decide(key))
+    assert mixed == first
+
+
+async def test_workflows_finish_through_storage_faults_and_storage_agrees() -> None:
+    """A third of all storage calls fail (every kind) and some are slow: every acknowledged
+    start and event takes effect once, and what is stored matches."""
+    injector = FaultInjector(
+        FaultPlan(seed=5, rate=0.3, slow_rate=0.1, slow_seconds=0.005, timeout_seconds=0.005)
+    )
+    memory = MemoryStore(HUB)
+    store = _quick(FaultyStore(memory, injector))
+    starts = {f"mixed-{n}": n for n in range(12)}
+    async with DurableTestHost(index=mixed_work.INDEX, store=store, task_hub=HUB) as host:
+        for instance_id, number in starts.items():
+            await host.start("mixed", number, instance_id=instance_id)
+        for instance_id in starts:
+            await host.wait_for_custom_status(instance_id, WAITING, timeout=30)
+        for instance_id in starts:
+            await host.raise_event(instance_id, "Approve", instance_id, as_client=False)
+        results = {instance_id: await host.wait(instance_id, 30) for instance_id in starts}
+
+    for instance_id, number in starts.items():
+        assert results[instance_id]["runtimeStatus"] == "Completed", results[instance_id]
+        assert results[instance_id]["output"] == mixed_work.expected_output(number, instance_id)
+    kinds = injector.counts()
+    assert all(kinds[kind] for kind in FAULT_KINDS), kinds
+    assert store.retries >= sum(kinds[kind] for kind in FAULT_KINDS)
+
+    # A restart on the same storage finds nothing to do and nothing left over.
+    async with DurableTestHost(index=mixed_work.INDEX, store=memory, task_hub=HUB) as again:
+        await again.idle()
+        assert again.engine.episodes == 0
+    assert await memory.read_messages() == []
+    for instance_id in [*starts, *(f"{i}-child" for i in starts)]:
+        row = memory.instances[instance_id]
+        history = memory.histories[instance_id]
+        events = history.rows[: history.history_count]
+        assert row.runtime_status == "Completed"
+        assert row.execution_id == history.execution_id
+        assert [e["EventType"] for e in events].count(EventType.ExecutionStarted) == 1
+        assert [e["EventType"] for e in events].count(EventType.ExecutionCompleted) == 1
+
+
+class _Answering(MemoryStore):
+    """A memory store whose ``read_instance`` answers with an error, counting the calls."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(HUB)
+        self.error = error
+        self.calls = 0
+
+    async def read_instance(self, instance_id: str) -> Any:
+        self.calls += 1
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ResourceNotFoundError("gone"),
+        ResourceExistsError("conflict"),
+        ResourceModifiedError("precondition failed"),
+        _status_error(400),
+    ],
+    ids=["404", "409", "412", "400"],
+)
+async def test_an_answer_is_never_retried(error: Exception) -> None:
+    inner = _Answering(error)
+    with pytest.raises(type(error)):
+        await _quick(inner).read_instance("x")
+    assert inner.calls == 1
+
+
+async def test_a_send_whose_answer_was_lost_is_read_back_once() -> None:
+    """The answer to a message's send is lost after the message was stored: the retry stores a
+    second copy, and a restart's read returns the message once and removes the copy."""
+    injector = FaultInjector(FaultPlan())
+    memory = MemoryStore(HUB)
+    store = _quick(FaultyStore(memory, injector))
+    injector.force("put_message order-1", "lost")
+    message = StoredMessage("0001", "order-1", {"kind": "event", "n": 1})
+    await store.put_message(message)
+
+    assert len(memory._messages) == 2  # stored, answer lost, sent again
+    read = await store.read_messages()
+    assert [(m.msg_id, m.body) for m in read] == [("0001", message.body)]
+    await store.delete_messages(read)
+    assert await memory.read_messages() == []
+
+
+async def test_an_outage_is_ridden_out_reported_once_and_loses_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Storage goes down with work in flight. Status is answered from memory, starts answer
+    503 with Retry-After (fast: storage is known to be down), the log says so once; when
+    storage is back, everything acknowledged finishes without a restart."""
+    caplog.set_level(logging.WARNING, logger="devhost.store")
+    injector = FaultInjector(FaultPlan())
+    memory = MemoryStore(HUB)
+    store = _quick(FaultyStore(memory, injector), patience=5.0, background_patience=0.5)
+    store.health.outage_after = 0.2
+    async with DurableTestHost(index=mixed_work.INDEX, store=store, task_hub=HUB) as host:
+        http = await host.http()
+        before = [f"before-{n}" for n in range(5)]
+        for number, instance_id in enumerate(before):
+            await host.start("mixed", number, instance_id=instance_id)
+        for instance_id in before:
+            await host.wait_for_custom_status(instance_id, WAITING, timeout=30)
+
+        injector.take_down()
+        refused = 0
+        started = time.monotonic()
+        deadline = started + 10
+        while time.monotonic() < deadline and refused < 20:
+            for instance_id in before:  # status of running instances comes from memory
+                response = await http.get(f"/runtime/webhooks/durabletask/instances/{instance_id}")
+                assert response.status == 202, await response.text()
+            response = await http.post(
+                f"/runtime/webhooks/durabletask/orchestrators/mixed/during-{refused}", json=1
+            )
+            assert response.status == 503, await response.text()
+            assert response.headers["Retry-After"] == "5"
+            body = await response.json()
+            assert "unavailable" in body["Message"] and "Traceback" not in str(body)
+            refused += 1
+        assert refused == 20, "starts during the outage should be refused quickly"
+        # Once storage is known to be down, a start is refused after one attempt.
+        assert time.monotonic() - started < 5
+
+        injector.bring_up()
+        for instance_id in before:
+            await host.raise_event(instance_id, "Approve", "late", as_client=False)
+        after = await host.start("mixed", 9, instance_id="after")
+        await host.raise_event(after, "Approve", "late", as_client=False)
+        for instance_id in [*before, after]:
+            status = await host.wait(instance_id, 30)
+            assert status["runtimeStatus"] == "Completed", status
+        during = await http.get("/runtime/webhooks/durabletask/instances/during-0")
+        assert during.status == 404  # a refused start left nothing behind
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "devhost.store"]
+    assert sum("unavailable" in line for line in lines) == 1, lines
+    assert sum("available again" in line for line in lines) == 1, lines
+    assert memory.instances["after"].runtime_status == "Completed"
+    assert all(memory.instances[i].runtime_status == "Completed" for i in before)
+
+
+async def test_a_failed_call_keeps_trying_within_its_patience_then_gives_up() -> None:
+    injector = FaultInjector(FaultPlan(seed=1, rate=1.0, kinds=("busy",)))
+    store = _quick(FaultyStore(MemoryStore(HUB), injector), patience=0.3)
+    store.health.outage_after = 60  # never known down: the call's own patience decides
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable) as raised:
+        await store.read_instance("x")
+    assert 0.25 < time.monotonic() - started < 3
+    assert isinstance(raised.value.__cause__, HttpResponseError)
+    assert store.retries > 5
+
+    injector.plan = FaultPlan()
+    assert await store.read_instance("x") is None
+
+
+async def test_open_waits_for_storage_to_come_back() -> None:
+    injector = FaultInjector(FaultPlan())
+    store = _quick(FaultyStore(MemoryStore(HUB), injector))
+    injector.take_down()
+    opening = asyncio.create_task(store.open())
+    await asyncio.sleep(0.3)
+    assert not opening.done()
+    injector.bring_up()
+    await asyncio.wait_for(opening, 5)
+
+
+async def test_the_apps_own_start_routes_answer_503_while_storage_is_down() -> None:
+    """A start through the app's routes (the durable client inside a function) answers 503 with
+    Retry-After in the app's error shape, not a 500, while storage is down; then it works."""
+    injector = FaultInjector(FaultPlan())
+    store = _quick(FaultyStore(MemoryStore(HUB), injector), background_patience=0.5)
+    store.health.outage_after = 0.1
+    async with DurableTestHost(".", store=store, task_hub=HUB) as host:
+        http = await host.http()
+        injector.take_down()
+        body = {"cities": ["Tokyo"]}
+        deadline = time.monotonic() + 10
+        while True:  # the first calls spend outage_after finding out that storage is down
+            response = await http.post("/api/orchestrators/hello_sequence", json=body)
+            if response.status != 503 and time.monotonic() < deadline:
+                assert response.status < 500, await response.text()
+                continue
+            break
+        assert response.status == 503, await response.text()
+        assert response.headers["Retry-After"] == "5"
+        error = (await response.json())["error"]
+        assert error["code"] == "StorageUnavailable" and "Traceback" not in error["message"]
+        event = await http.post("/api/instances/nobody/events/Approve", json={})
+        assert event.status in (404, 503), await event.text()
+
+        injector.bring_up()
+        response = await http.post("/api/orchestrators/hello_sequence", json=body)
+        assert response.status == 202, await response.text()

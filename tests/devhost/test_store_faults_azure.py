@@ -1,0 +1,112 @@
+"""Storage faults injected under the Azure SDK clients (an azure-core transport), on Azurite:
+the SDKs' retry policies and the host's retries above them, on the real request paths."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from devhost.azurite import AzuriteProcess
+from devhost.engine.history import EventType
+from devhost.store.azure import AzureStore
+from devhost.store.base import Checkpoint, InstanceQuery, InstanceRow
+from devhost.store.faults import FAULT_KINDS, FaultInjector, FaultPlan, faulty_azure_store
+from devhost.store.retrying import RetryingStore
+from devhost.testing import DurableTestHost
+from storage_settings import DEVSTORE_ACCOUNT_NAME
+from tests.devhost.apps import mixed_work
+
+pytestmark = pytest.mark.azurite
+
+
+def WAITING(status: object) -> bool:  # noqa: N802 (reads as a constant at the call site)
+    return status == "waiting"
+
+
+async def test_workflows_finish_through_faults_under_the_sdk_and_the_tables_agree(
+    azurite: AzuriteProcess, task_hub: str
+) -> None:
+    """A fifth of all HTTP requests to storage fail (every kind, the SDKs retry them first) and
+    some are slow: every start and event is applied once, and the tables say so."""
+    injector = FaultInjector(
+        FaultPlan(seed=3, rate=0.2, slow_rate=0.05, slow_seconds=0.02, timeout_seconds=0.05)
+    )
+    store = RetryingStore(
+        faulty_azure_store(azurite.connection_string, task_hub, injector),
+        first_delay=0.01,
+        max_delay=0.2,
+        rng=random.Random(3),
+    )
+    starts = {f"az-{n}": n for n in range(6)}
+    async with DurableTestHost(index=mixed_work.INDEX, store=store, task_hub=task_hub) as host:
+        for instance_id, number in starts.items():
+            await host.start("mixed", number, instance_id=instance_id)
+        for instance_id in starts:
+            await host.wait_for_custom_status(instance_id, WAITING, timeout=60)
+            await host.raise_event(instance_id, "Approve", instance_id, as_client=False)
+        for instance_id, number in starts.items():
+            status = await host.wait(instance_id, 60)
+            assert status["runtimeStatus"] == "Completed", status
+            assert status["output"] == mixed_work.expected_output(number, instance_id)
+    kinds = injector.counts()
+    assert all(kinds[kind] for kind in FAULT_KINDS), kinds
+
+    clean = AzureStore(azurite.connection_string, task_hub)
+    try:
+        rows, _ = await clean.query_instances(InstanceQuery(), 100, None)
+        ids = {*starts, *(f"{i}-child" for i in starts)}
+        assert {row.instance_id for row in rows} == ids
+        assert {row.runtime_status for row in rows} == {"Completed"}
+        for row in rows:
+            history = await clean.read_history(row.instance_id)
+            assert history is not None and history.execution_id == row.execution_id
+            types = [event["EventType"] for event in history.events]
+            assert types.count(EventType.ExecutionStarted) == 1
+            assert types.count(EventType.ExecutionCompleted) == 1
+        # Every message was consumed once; copies left by resent sends go at the next read.
+        leftovers = await clean.read_messages()
+        for message in leftovers:
+            stored = await clean.read_history(message.instance_id)
+            assert stored is not None and message.msg_id <= stored.inbox_watermark
+    finally:
+        await clean.close()
+
+
+async def test_a_busy_answer_is_retried_by_the_sdk_a_lost_post_by_the_host(
+    azurite: AzuriteProcess, task_hub: str
+) -> None:
+    """Two 503s on a row write are the SDK's to retry (the store call sees none); a table
+    transaction whose answer is lost is not resent by the SDK (a POST), so the host does."""
+    injector = FaultInjector(FaultPlan())
+    store = RetryingStore(
+        faulty_azure_store(azurite.connection_string, task_hub, injector), first_delay=0.01
+    )
+    await store.open()
+    try:
+        now = datetime.now(UTC)
+        row = InstanceRow("busy-1", "mixed", "exec-1", "Pending", now, now, input="1")
+        account = f"/{DEVSTORE_ACCOUNT_NAME}"
+        injector.force(
+            f"PUT {account}/{task_hub}Instances(PartitionKey='busy-1',RowKey='')", "busy", "busy"
+        )
+        await store.write_row(row)
+        assert store.retries == 0
+        assert [fault.kind for fault in injector.injected] == ["busy", "busy"]
+
+        started = {
+            "EventType": int(EventType.ExecutionStarted),
+            "EventId": -1,
+            "IsPlayed": False,
+            "Timestamp": "2024-05-01T12:00:00Z",
+            "Name": "mixed",
+            "Input": "1",
+        }
+        injector.force(f"POST {account}/$batch busy-1", "lost")
+        await store.write_checkpoint(Checkpoint(row=row, history=[started], persisted_count=0))
+        assert store.retries == 1
+        stored = await store.read_history("busy-1")
+        assert stored is not None and len(stored.events) == 1
+    finally:
+        await store.close()
