@@ -377,6 +377,12 @@ async def main(quick: bool) -> None:
             ),
             Row("  Python CPU per HelloSequence5 on the test host, ms", f"{test_cpu:.2f}"),
         ]
+        print(
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"load average {os.getloadavg()[0]:.1f}; ratios hold within this run only"
+        )
+        print_table("The host at the storage ceiling (alternating rounds, one Azurite)", rows)
+        print(flush=True)
 
         other["fan_out_1000_s"] = round(await run_one(engine, "fan_out", 1000), 2)
         trips = await event_round_trip(engine, 50 if quick else 200)
@@ -401,12 +407,6 @@ async def main(quick: bool) -> None:
         await floor_store.close()
         await engine.stop()
         azurite.stop()
-    print(
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"load average {os.getloadavg()[0]:.1f} at the end; ratios hold within this run only"
-    )
-    print_table("The host at the storage ceiling (alternating rounds, one Azurite)", rows)
-    print()
     for key, value in other.items():
         print(f"{key:34} {value}")
 
