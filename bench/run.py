@@ -271,7 +271,7 @@ def print_table(title: str, rows: list[Row]) -> None:
             print("  ".join("-" * width for width in widths))
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, ceiling_only: bool = False) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-azurite-"))
     blob, queue, table = free_ports(3)
     azurite = start_azurite(ROOT, data_dir, (blob, queue, table))
@@ -383,6 +383,8 @@ async def main(quick: bool) -> None:
         )
         print_table("The host at the storage ceiling (alternating rounds, one Azurite)", rows)
         print(flush=True)
+        if ceiling_only:
+            return
 
         other["fan_out_1000_s"] = round(await run_one(engine, "fan_out", 1000), 2)
         trips = await event_round_trip(engine, 50 if quick else 200)
@@ -493,6 +495,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts (about a minute)")
     parser.add_argument(
+        "--ceiling-only",
+        action="store_true",
+        help="only the table of the host against storage only, and the test host",
+    )
+    parser.add_argument(
         "--long-run",
         action="store_true",
         help="only the long run: 10,000 (2,000 with --quick) without and with retention",
@@ -507,4 +514,4 @@ if __name__ == "__main__":
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
         asyncio.run(long_runs(2000 if options.quick else 10_000, options.only))
     else:
-        asyncio.run(main(options.quick))
+        asyncio.run(main(options.quick, options.ceiling_only))
