@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from monitor_host import MonitoredHost
+from seeding import seed_workflows
 
 PROJECT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -48,6 +49,12 @@ def monitored_host(
         yield host
     finally:
         host.stop()
+
+
+@pytest.fixture(scope="module")
+def seeded(monitored_host: MonitoredHost) -> dict[str, str]:
+    """One instance (or more) of each workflow on the module's host, by role."""
+    return seed_workflows(monitored_host)
 
 
 @pytest.fixture(scope="module")
