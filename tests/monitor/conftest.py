@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from firefox_driver import FirefoxSession
+from firefox_driver import OLDEST_FIREFOX, FirefoxSession, firefox_major
 from monitor_host import MonitoredHost
 from seeding import seed_workflows
 
@@ -61,11 +61,18 @@ def seeded(monitored_host: MonitoredHost) -> dict[str, str]:
     return seed_workflows(monitored_host)
 
 
-def _require(browser: Path, package: str) -> None:
+def _require(browser: Path, package: str, oldest: int = 0) -> None:
+    message = ""
     if not browser.exists():
         message = f"Debian's {package} is not installed (apt-get install -y {package})"
-        if browser_required():
-            pytest.fail(message + ": the browser tests must run in CI")
+    elif oldest and (major := firefox_major(browser)) < oldest:
+        message = (
+            f"{package} {major} is older than {oldest}, the oldest these tests can drive"
+            f" (apt-get install -y {package} from the security updates)"
+        )
+    if message and browser_required():
+        pytest.fail(message + ": the browser tests must run in CI")
+    if message:
         pytest.skip(message + "; CI installs it and runs these tests")
 
 
@@ -94,7 +101,7 @@ def chromium() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def firefox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirefoxSession]:
     """Debian's Firefox ESR in one Puppeteer session for the module; skipped where absent."""
-    _require(FIREFOX, "firefox-esr")
+    _require(FIREFOX, "firefox-esr", OLDEST_FIREFOX)
     session = FirefoxSession(FIREFOX, tmp_path_factory.mktemp("firefox") / "firefox.log")
     try:
         yield session

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import shutil
 import subprocess
 import threading
@@ -24,6 +25,20 @@ LAUNCH_TIMEOUT_S = 90.0
 # A check waits at most 20 s per step in the page; a whole check has a few dozen steps.
 CHECK_TIMEOUT_S = 240.0
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# Firefox ESR 140 lacks emulation.setScreenOrientationOverride (Puppeteer sends it to size the
+# page) and its BiDi evaluations obey the page's CSP, which forbids eval; ESR 153 has neither gap.
+OLDEST_FIREFOX = 153
+
+
+def firefox_major(executable: Path) -> int:
+    """The major version of the Firefox at ``executable`` (``Mozilla Firefox 153.8.0esr``)."""
+    shown = subprocess.run(
+        [str(executable), "--version"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    match = re.search(r"Firefox (\d+)\.", shown)
+    if match is None:
+        raise RuntimeError(f"cannot read the version of {executable}: {shown!r}")
+    return int(match.group(1))
 
 
 class FirefoxSession:
@@ -73,6 +88,8 @@ class FirefoxSession:
     def check(self, name: str, **job: Any) -> dict[str, Any]:
         """Run the named check of ``firefox_session.mjs`` and return its answer."""
         assert self._process.stdin is not None
+        if self._process.poll() is not None:
+            raise RuntimeError(f"the Firefox session has ended: {self._tail()}")
         self._process.stdin.write(json.dumps({"check": name, **job}).encode() + b"\n")
         self._process.stdin.flush()
         return self._read(CHECK_TIMEOUT_S, f"the {name} check")

@@ -259,9 +259,15 @@ const CHECKS = {
   },
 };
 
+// An unexpected error with its causes (Puppeteer wraps the browser's answer in one).
+function describe(error) {
+  const parts = [];
+  for (let e = error; e && parts.length < 4; e = e.cause) parts.push(String(e.stack || e));
+  return parts.join("\ncaused by: ");
+}
+
 async function run(browser, job) {
   const page = await browser.newPage();
-  await page.setViewport(DESKTOP);
   const errors = [];
   const requests = [];
   page.on("console", (message) => { if (message.type() === "error") errors.push(message.text()); });
@@ -269,11 +275,12 @@ async function run(browser, job) {
   page.on("request", (request) => { if (request.url() !== "about:blank") requests.push(request.url()); });
   let failure = null;
   try {
+    await page.setViewport(DESKTOP);
     const check = CHECKS[job.check];
     if (!check) fail(`no check named ${job.check}`);
     await check(page, job);
   } catch (error) {
-    failure = error instanceof CheckFailed ? error.message : String(error?.stack || error);
+    failure = error instanceof CheckFailed ? error.message : describe(error);
   } finally {
     await page.close().catch(() => {});
   }
