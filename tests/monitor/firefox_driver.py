@@ -17,14 +17,12 @@ import threading
 import time
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 PROJECT = Path(__file__).resolve().parents[2]
 SESSION_SCRIPT = Path(__file__).with_name("firefox_session.mjs")
 LAUNCH_TIMEOUT_S = 90.0
 # A check waits at most 20 s per step in the page; a whole check has a few dozen steps.
 CHECK_TIMEOUT_S = 240.0
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # Firefox ESR 140 lacks emulation.setScreenOrientationOverride (Puppeteer sends it to size the
 # page) and its BiDi evaluations obey the page's CSP, which forbids eval; ESR 153 has neither gap.
 OLDEST_FIREFOX = 153
@@ -104,15 +102,3 @@ class FirefoxSession:
             self._process.kill()
             self._process.wait(timeout=10)
         self._log.close()
-
-
-def outside_requests(urls: list[str]) -> list[str]:
-    """The URLs that would leave this machine: anything but localhost, data: and blob:."""
-    outside = []
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme in ("data", "blob", "about"):
-            continue
-        if parts.scheme not in ("http", "https", "ws", "wss") or parts.hostname not in LOCAL_HOSTS:
-            outside.append(url)
-    return outside

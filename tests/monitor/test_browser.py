@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from monitor_host import MonitoredHost
+from page_requests import outside_requests
 from seeding import XSS
 
 pytestmark = [pytest.mark.azurite, pytest.mark.host, pytest.mark.browser]
@@ -27,6 +28,9 @@ def _page(chromium: Any, host: MonitoredHost, hash_route: str = "", **viewport: 
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.errors = errors
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.requests = requests
     page.goto(host.monitor_url + hash_route)
     return page
 
@@ -50,6 +54,8 @@ def test_the_banner_names_the_monitor_and_the_list_shows_every_workflow(
     # The saga's sub-orchestrations are instances of their own.
     expect(table.get_by_role("cell", name="saga", exact=True).first).to_be_visible()
     expect(page.locator("#hub")).to_contain_text(monitored_host.task_hub)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert any("/_devhost/monitor/api/" in url for url in page.requests), page.requests
     _shot(page, screenshots, "01-instances")
 
     # Filter by name, then by status: only the matching rows are left.
@@ -79,6 +85,7 @@ def test_the_banner_names_the_monitor_and_the_list_shows_every_workflow(
     expect(page.locator("#page-info")).to_have_text("3–3 of 3", timeout=TIMEOUT_MS)
     expect(table.locator("tbody tr")).to_have_count(1)
     assert page.errors == []
+    assert outside_requests(page.requests) == []
     page.close()
 
 
@@ -116,6 +123,7 @@ def test_an_instance_page_shows_its_timeline_and_why_it_failed(
     assert page.evaluate("window.__xss") is None
     assert page.locator("img").count() == 0
     assert page.errors == []
+    assert outside_requests(page.requests) == []
     page.close()
 
 
@@ -154,6 +162,7 @@ def test_an_event_raised_from_its_form_moves_the_approval_on(
     assert page.errors == [
         "Failed to load resource: the server responded with a status of 400 (Bad Request)"
     ]
+    assert outside_requests(page.requests) == []
     page.close()
 
 
@@ -192,6 +201,7 @@ def test_entities_views_and_metrics(
         expect(page.locator(chart)).to_be_visible()
     _shot(page, screenshots, "09-metrics")
     assert page.errors == []
+    assert outside_requests(page.requests) == []
     page.close()
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from firefox_driver import FirefoxSession, outside_requests
+from firefox_driver import FirefoxSession
 from monitor_host import MonitoredHost
+from page_requests import outside_requests
 
 pytestmark = [pytest.mark.azurite, pytest.mark.host, pytest.mark.browser]
 
