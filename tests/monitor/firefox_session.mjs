@@ -204,6 +204,30 @@ const CHECKS = {
     await shot(page, job, "06-instance-chain-approved");
   },
 
+  async action(page, job) {
+    await open(page, job, "#/instance?id=" + encodeURIComponent(job.ids.document));
+    const badge = "#instance-head .badge";
+    await hasText(page, badge, "Running", { exact: true });
+    // Escape cancels: the dialog closes and nothing is sent.
+    await page.locator("button[data-action=suspend]").setTimeout(TIMEOUT_MS).click();
+    await visible(page, "#confirm-reason");
+    await page.keyboard.press("Escape");
+    await until(page, "the dialog to close on Escape", () => !document.querySelector("#confirm").open);
+    const sent = await page.evaluate(() => !document.querySelector("#banner").hidden);
+    if (sent) fail("the cancelled suspend was sent");
+    // Suspend with a reason after confirmation, then resume.
+    await page.locator("button[data-action=suspend]").setTimeout(TIMEOUT_MS).click();
+    await visible(page, "#confirm-reason");
+    await page.locator("#confirm-reason").fill("paused from Firefox");
+    await page.click("#confirm-ok");
+    await hasText(page, badge, "Suspended", { exact: true });
+    await hasText(page, "#timeline", "paused from Firefox");
+    await shot(page, job, "14-instance-document-suspended");
+    await page.locator("button[data-action=resume]").setTimeout(TIMEOUT_MS).click();
+    await confirm(page);
+    await hasText(page, badge, "Running", { exact: true });
+  },
+
   async metrics(page, job) {
     await open(page, job, "#/entities");
     // 10 stocked, 2 sold to order-ok; order-declined's reservation was released.

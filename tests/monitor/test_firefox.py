@@ -66,6 +66,16 @@ def test_an_event_raised_from_its_form_after_confirmation_in_firefox(
     assert result["errors"] == []
 
 
+def test_suspend_and_resume_with_a_reason_after_confirmation_in_firefox(
+    firefox: FirefoxSession,
+    monitored_host: MonitoredHost,
+    seeded: dict[str, str],
+    screenshots: Path,
+) -> None:
+    result = _check(firefox, monitored_host, seeded, screenshots, "action")
+    assert result["errors"] == []
+
+
 def test_entities_views_and_metrics_charts_in_firefox(
     firefox: FirefoxSession,
     monitored_host: MonitoredHost,
