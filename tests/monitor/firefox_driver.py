@@ -58,9 +58,15 @@ class FirefoxSession:
             stderr=self._log,
         )
         self._lines: queue.Queue[bytes] = queue.Queue()
+        # After a check timed out its late answer would be read as the next one's.
+        self._broken = ""
         assert self._process.stdout is not None
         threading.Thread(target=self._pump, args=(self._process.stdout,), daemon=True).start()
-        self.version = str(self._read(LAUNCH_TIMEOUT_S, "Firefox to start")["version"])
+        try:
+            self.version = str(self._read(LAUNCH_TIMEOUT_S, "Firefox to start")["version"])
+        except BaseException:
+            self.close()
+            raise
 
     def _pump(self, stdout: IO[bytes]) -> None:
         # A thread, because a pipe read cannot be bounded by time on its own.
@@ -73,7 +79,8 @@ class FirefoxSession:
         try:
             line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
-            raise RuntimeError(f"no answer from Firefox after {timeout_s:.0f} s: {what}") from None
+            self._broken = f"no answer from Firefox after {timeout_s:.0f} s: {what}"
+            raise RuntimeError(self._broken) from None
         if not line:
             raise RuntimeError(f"the Firefox session ended, waiting for {what}: {self._tail()}")
         answer: dict[str, Any] = json.loads(line)
@@ -86,6 +93,8 @@ class FirefoxSession:
     def check(self, name: str, **job: Any) -> dict[str, Any]:
         """Run the named check of ``firefox_session.mjs`` and return its answer."""
         assert self._process.stdin is not None
+        if self._broken:
+            raise RuntimeError(f"the Firefox session is unusable: {self._broken}")
         if self._process.poll() is not None:
             raise RuntimeError(f"the Firefox session has ended: {self._tail()}")
         self._process.stdin.write(json.dumps({"check": name, **job}).encode() + b"\n")
@@ -99,6 +108,11 @@ class FirefoxSession:
         try:
             self._process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=10)
+            # SIGTERM first: Puppeteer's handler then ends the Firefox it started.
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=10)
         self._log.close()
