@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from devhost.storage_settings import DEVSTORE_ACCOUNT_NAME, development_storage_connection_string
 from devhost.store.azure_layout import is_development_storage
-from storage_settings import DEVSTORE_ACCOUNT_NAME, development_storage_connection_string
 
 __all__ = [
     "AzuriteError",

@@ -42,13 +42,13 @@ from devhost.preflight import (
     port_taken,
     storage_failure,
 )
-from devhost.timers.schedule import ScheduleError
-from storage_settings import (
+from devhost.storage_settings import (
     STORAGE_CONNECTION,
     StorageConnection,
     StorageSettingsError,
     resolve_storage,
 )
+from devhost.timers.schedule import ScheduleError
 
 if TYPE_CHECKING:
     from devhost.engine.runtime import Engine

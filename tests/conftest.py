@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from devhost.azurite import AzuriteError, AzuriteProcess, start_azurite
-from storage_settings import STORAGE_CONNECTION
+from devhost.storage_settings import STORAGE_CONNECTION
 from tests.storage_identity import TokenIssuer, make_tls_files
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
