@@ -81,6 +81,13 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteProcess
         process.stop()
 
 
+@pytest.fixture(scope="session")
+def durable_storage_connection(azurite: AzuriteProcess) -> str:
+    """The account of the durable_host fixtures on Azurite (``--durable-store=azurite``, or
+    ``@pytest.mark.durable_store("azurite")``): the session's Azurite, not a second one."""
+    return azurite.connection_string
+
+
 @dataclass
 class OAuthAzurite:
     """Azurite over HTTPS checking bearer tokens, the CA to trust, and the token issuer."""

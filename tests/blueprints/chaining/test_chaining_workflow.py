@@ -99,13 +99,12 @@ async def test_a_business_error_is_not_retried() -> None:
     assert output["compensated"] == []
 
 
-async def test_the_starter_rejects_a_bad_chain() -> None:
-    async with DurableTestHost(".") as host:
-        client = await host.http()
-        response = await client.post(
-            "/api/orchestrators/chain_with_compensation",
-            json={"steps": [{"name": "x", "operation": "divide"}]},
-        )
-        assert response.status == 400
-        body = await response.json()
-        assert body["error"]["details"][0]["field"] == "steps[0].operation"
+async def test_the_starter_rejects_a_bad_chain(async_durable_host: DurableTestHost) -> None:
+    client = await async_durable_host.http()
+    response = await client.post(
+        "/api/orchestrators/chain_with_compensation",
+        json={"steps": [{"name": "x", "operation": "divide"}]},
+    )
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"]["details"][0]["field"] == "steps[0].operation"
