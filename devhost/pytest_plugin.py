@@ -12,7 +12,8 @@ as soon as nothing else runs, so a 30-day timer takes milliseconds) and the app 
 rootdir, or from the folder the ``durable_app_dir`` ini option or ``--durable-app-dir`` names.
 
 * ``@pytest.mark.durable_host(virtual_time="manual", activity_overrides={...})`` passes
-  options to this test's host (see :class:`~devhost.testing.DurableTestHost`).
+  options to this test's host (see :class:`~devhost.testing.DurableTestHost`); overriding the
+  ``durable_host_options`` fixture sets them for a module or a folder.
 * ``--durable-store=azurite`` (or the ini option ``durable_store``) runs every such test on Azure
   Storage instead, in a fresh task hub of an Azurite the session starts from the app's
   ``node_modules`` (or the account ``--durable-connection`` names);
@@ -138,10 +139,22 @@ def durable_storage_connection(
         process.stop()
 
 
+@pytest.fixture
+def durable_host_options() -> dict[str, Any]:
+    """Options of every durable host in its scope; override it in a conftest.py or a module
+    (e.g. ``{"index": index_app(my_app)}`` for a test's own app). A test's
+    ``durable_host`` marker adds to them."""
+    return {}
+
+
 def new_durable_host(request: pytest.FixtureRequest) -> DurableTestHost:
-    """This test's host (not started): the marker's options, its store, a fresh task hub."""
+    """This test's host (not started): the options (``durable_host_options``, then the
+    marker's), its store, a fresh task hub."""
     marker = request.node.get_closest_marker("durable_host")
-    options: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    options: dict[str, Any] = {
+        **request.getfixturevalue("durable_host_options"),
+        **(marker.kwargs if marker else {}),
+    }
     app_dir = options.pop("app_dir", None) or durable_app_dir(request.config)
     task_hub = options.pop("task_hub", None) or "Test" + uuid.uuid4().hex[:16]
     if "store" not in options and "index" not in options and _store_name(request) == "azurite":
