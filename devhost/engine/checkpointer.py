@@ -33,12 +33,24 @@ import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
+from devhost.engine.history import EventType
 from devhost.engine.instance import DurableState, Instance
 from devhost.store.base import Checkpoint, InstanceRow, Store, StoredHistory, StoredMessage
 
 log = logging.getLogger("devhost.engine")
 
 _FLUSH_BATCH = 64  # instances written concurrently by one group commit
+# An instance whose activity runs is left for a later group commit only while it holds fewer
+# unwritten results than this (each one an activity a crash would run again).
+_UNWRITTEN_RESULTS = 4
+_RESULTS = frozenset(
+    {
+        EventType.TaskCompleted,
+        EventType.TaskFailed,
+        EventType.SubOrchestrationInstanceCompleted,
+        EventType.SubOrchestrationInstanceFailed,
+    }
+)
 
 
 class Checkpointed(Protocol):
@@ -288,16 +300,24 @@ class Checkpointer:
 
     def _mid_step(self, target: Checkpointed, dirty_before: float) -> bool:
         """An orchestration whose next episode is about to run (not started yet, new events
-        queued, or an activity's result coming), with nothing waiting to be sent, that became
-        dirty after ``dirty_before`` (entities are never mid-step).
+        queued, or an activity's result coming, while fewer than ``_UNWRITTEN_RESULTS``
+        results are unwritten), with nothing waiting to be sent, that became dirty after
+        ``dirty_before`` (entities are never mid-step).
 
         At 100 orchestrations in flight an instance spends most of its life between an
         episode and its activity's result; writing it then cost 1.23 checkpoints per
-        HelloSequence5 instead of 1.0-1.05 (docs/benchmarks.md), all of it stale at once."""
+        HelloSequence5 instead of 1.0-1.05 (docs/benchmarks.md), all of it stale at once. The
+        bound on unwritten results keeps what a crash makes run again small for an instance
+        whose activities never stop (a fan-out, a batch)."""
         if not isinstance(target, Instance) or target.durable.outbox or target.is_terminal:
             return False
         about_to_run = (
-            target.in_ready_queue or target.status == "Pending" or self._working(target.instance_id)
+            target.in_ready_queue
+            or target.status == "Pending"
+            or (
+                self._working(target.instance_id)
+                and _unwritten_results(target) < _UNWRITTEN_RESULTS
+            )
         )
         return about_to_run and target.durable.dirty_since > dirty_before
 
@@ -346,6 +366,14 @@ class Checkpointer:
             _release(waiters, error)
             raise
         _release(waiters, None)
+
+
+def _unwritten_results(instance: Instance) -> int:
+    """Activity and sub-orchestration results in the history that the store does not hold."""
+    stored = instance.durable.persisted_count
+    if instance.durable.stored_execution != instance.execution_id:
+        stored = 0
+    return sum(1 for event in instance.history[stored:] if event["EventType"] in _RESULTS)
 
 
 def _release(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:

@@ -8,6 +8,7 @@ import json
 import azure.durable_functions as df
 
 from devhost.app.loader import index_app
+from devhost.engine.history import EventType
 from devhost.engine.runtime import Engine, EngineSettings
 from devhost.store.memory import MemoryStore
 from tests.waiting import eventually
@@ -28,6 +29,12 @@ def one_call(context: df.DurableOrchestrationContext):
 @app.orchestration_trigger(context_name="context")
 def wait_for_go(context: df.DurableOrchestrationContext):
     return (yield context.wait_for_external_event("Go"))
+
+
+@app.orchestration_trigger(context_name="context")
+def six_calls(context: df.DurableOrchestrationContext):
+    names = ["a", "b", "c", "d", "e", "last"]
+    return (yield context.task_all([context.call_activity("say_hello", n) for n in names]))
 
 
 INDEX = index_app(app)
@@ -68,6 +75,41 @@ async def test_an_instance_whose_activity_runs_is_written_when_it_moves_on_not_m
         assert status is not None and status["runtimeStatus"] == "Completed"
         assert json.loads(store.instances[calling].output or "null") == "Hello Tokyo!"
         assert store.histories[calling].history_count == len(engine.instances[calling].history)
+    finally:
+        release.set()
+        await engine.stop()
+
+
+async def test_an_instance_whose_activities_keep_running_is_written_once_results_pile_up() -> None:
+    """Results a crash would lose (and so activities it would run again) stay few even for an
+    instance that always has an activity under way."""
+    release = asyncio.Event()
+
+    async def hello(name: str) -> str:
+        if name == "last":
+            await release.wait()
+        return f"Hello {name}!"
+
+    store = MemoryStore("hub")
+    engine = Engine(
+        INDEX,
+        store,
+        task_hub="hub",
+        settings=EngineSettings(checkpoint_interval=0.01, checkpoint_max_delay=600),
+        activity_overrides={"say_hello": hello},
+    )
+    await engine.start()
+    try:
+        instance_id = await engine.start_new("six_calls", None, None)
+
+        def stored_results() -> int:
+            stored = store.histories.get(instance_id)
+            rows = stored.rows[: stored.history_count] if stored else []
+            return sum(1 for row in rows if row["EventType"] == EventType.TaskCompleted)
+
+        # At most three results may wait unwritten while an activity runs.
+        await eventually(lambda: stored_results() >= 4, "four of the results to be stored")
+        assert not release.is_set()  # the last activity still runs
     finally:
         release.set()
         await engine.stop()
