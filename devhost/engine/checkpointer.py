@@ -306,7 +306,7 @@ class Checkpointer:
 
         At 100 orchestrations in flight an instance spends most of its life between an
         episode and its activity's result; writing it then cost 1.23 checkpoints per
-        HelloSequence5 instead of 1.0-1.05 (docs/benchmarks.md), all of it stale at once. The
+        HelloSequence5 instead of 1.00-1.07 (docs/benchmarks.md), all of it stale at once. The
         bound on unwritten results keeps what a crash makes run again small for an instance
         whose activities never stop (a fan-out, a batch)."""
         if not isinstance(target, Instance) or target.durable.outbox or target.is_terminal:
