@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from devhost.testing import DurableTestHost
@@ -24,7 +26,8 @@ async def test_an_approval_before_the_timeout_completes_at_once() -> None:
             instance_id, lambda c: c and c["stage"] == "awaiting_approval"
         )
         response = await client.post(f"/api/approve/{instance_id}", json={"approver": "ana"})
-        assert response.status == 202
+        assert response.status == 200
+        assert (await response.json())["outcome"] == "accepted"
         status = await host.wait(instance_id)
         assert status["output"] == "Approved"
 
@@ -43,7 +46,7 @@ async def test_without_an_approval_it_times_out() -> None:
 
 
 async def test_the_routes_refuse_unknown_finished_and_invalid() -> None:
-    """404 unknown, 410 finished, 400 for a bad timeout; the generic starter works too."""
+    """404 unknown, 409 timed out (with why), 400 for a bad timeout; the generic starter too."""
     async with DurableTestHost(".") as host:
         client = await host.http()
         response = await client.post("/api/start-approval", json={"timeoutSeconds": 0})
@@ -55,7 +58,10 @@ async def test_the_routes_refuse_unknown_finished_and_invalid() -> None:
         instance_id = (await response.json())["id"]
         assert (await host.wait(instance_id))["output"] == "Timed out"
         response = await client.post(f"/api/approve/{instance_id}")
-        assert response.status == 410
+        assert response.status == 409
+        error = (await response.json())["error"]
+        assert error["code"] == "NotAwaitingApproval"
+        assert "timed out" in error["message"]
 
 
 async def test_the_generic_event_endpoint_raises_approval_event() -> None:
@@ -66,3 +72,35 @@ async def test_the_generic_event_endpoint_raises_approval_event() -> None:
         response = await client.post(f"/api/instances/{instance_id}/events/approvalevent", json={})
         assert response.status == 202
         assert (await host.wait(instance_id))["output"] == "Approved"
+
+
+async def test_two_approvals_at_once_one_is_taken_the_other_refused() -> None:
+    """Both see the instance waiting; one is taken (200), the other refused (409) naming who."""
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        client = await host.http()
+        instance_id = await _start(client, {"timeoutSeconds": 600})
+        await host.wait_for_custom_status(
+            instance_id, lambda c: c and c["stage"] == "awaiting_approval"
+        )
+
+        async def approve(approver: str) -> tuple[int, dict]:
+            response = await client.post(
+                f"/api/approve/{instance_id}",
+                json={"approver": approver},
+                headers={"Idempotency-Key": f"key-{approver}"},
+            )
+            return response.status, await response.json()
+
+        (first, a), (second, b) = await asyncio.gather(approve("ana"), approve("bo"))
+        assert sorted([first, second]) == [200, 409], (a, b)
+        taken, refused = (a, b) if first == 200 else (b, a)
+        assert taken["outcome"] == "accepted"
+        assert refused["error"]["code"] == "AlreadyDecided"
+        assert f"approved by {taken['approver']}" in refused["error"]["message"]
+        assert (await host.wait(instance_id))["customStatus"]["approver"] == taken["approver"]
+
+        # Read back later, and retried with the same key, each answers as it did.
+        loser = "bo" if taken["approver"] == "ana" else "ana"
+        back = await client.get(f"/api/approve/{instance_id}/key-{loser}")
+        assert (back.status, (await back.json())["code"]) == (200, "AlreadyDecided")
+        assert (await approve(taken["approver"]))[0] == 200
