@@ -9,6 +9,12 @@ The Python client encodes event data twice (protocol notes §2.6), so orchestrat
 payload with ``models.common.parse_event``. An event that names a person (its model declares
 ``identity_fields``: who approved, who wrote the feedback) is checked against the caller's
 principal first (``blueprints.identity``).
+
+An event that a workflow routes through its own endpoint (``register_workflow(routes=...)``:
+an order's approval, a human approval...) is refused here with 403 naming that endpoint. Its
+route checks what this one cannot (the stage that waits for it, who may decide) and answers
+with what became of the request; raised here, it would answer 202 and might be dropped or
+buffered for a wait nobody has seen yet.
 """
 
 import logging
@@ -74,6 +80,22 @@ async def raise_event(
             ],
         )
     registered_name, model = event
+    route = spec.route_for(registered_name, instance_id) if spec else None
+    if route is not None:
+        raise ApiError(
+            403,
+            "EventHasOwnRoute",
+            f"'{registered_name}' is raised on '{orchestrator}' through {route}, which checks "
+            "that the instance waits for it and who sends it, and answers with its outcome.",
+            [
+                {
+                    "field": "eventName",
+                    "code": "use_route",
+                    "message": f"use {route}",
+                    "route": route,
+                }
+            ],
+        )
 
     require_unfinished(instance_id, status, _NO_MORE_EVENTS)
 

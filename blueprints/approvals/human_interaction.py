@@ -62,6 +62,7 @@ register_workflow(
     HumanApprovalInput,
     events={HUMAN_APPROVAL_EVENT: HumanApprovalEvent},
     public=True,
+    routes={HUMAN_APPROVAL_EVENT: "POST /api/approve/{instanceId}"},
 )
 
 

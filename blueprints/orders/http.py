@@ -385,7 +385,7 @@ _read_back = endpoint(
 @bp.route(route="orders/{orderId}/approvals/{requestId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 @_read_back
-async def get_approval_outcome(
+async def get_order_approval_outcome(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Read what became of an approval request: accepted, refused (with why) or pending."""
@@ -396,7 +396,7 @@ async def get_approval_outcome(
 @bp.route(route="orders/{orderId}/resolutions/{requestId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 @_read_back
-async def get_resolution_outcome(
+async def get_order_resolution_outcome(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Read what became of a resolution request: accepted, refused (with why) or pending."""

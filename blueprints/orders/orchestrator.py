@@ -62,6 +62,11 @@ register_workflow(
         CANCEL_EVENT: CancelOrderEvent,
         RESOLUTION_EVENT: ManualResolutionEvent,
     },
+    routes={
+        APPROVAL_EVENT: "POST /api/orders/{instanceId}/approval",
+        CANCEL_EVENT: "POST /api/orders/{instanceId}/cancel",
+        RESOLUTION_EVENT: "POST /api/orders/{instanceId}/resolution",
+    },
 )
 
 

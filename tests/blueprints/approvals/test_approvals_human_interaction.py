@@ -64,14 +64,22 @@ async def test_the_routes_refuse_unknown_finished_and_invalid() -> None:
         assert "timed out" in error["message"]
 
 
-async def test_the_generic_event_endpoint_raises_approval_event() -> None:
-    """``POST /api/instances/{id}/events/approvalevent`` is matched to ``ApprovalEvent``."""
+async def test_the_generic_event_endpoint_refuses_approval_event_and_names_the_route() -> None:
+    """``ApprovalEvent`` (any spelling) goes through ``POST /api/approve/{id}``, not around it."""
     async with DurableTestHost(".", virtual_time="manual") as host:
         client = await host.http()
         instance_id = await _start(client, {"timeoutSeconds": 60})
+        await host.wait_for_custom_status(
+            instance_id, lambda c: c and c["stage"] == "awaiting_approval"
+        )
         response = await client.post(f"/api/instances/{instance_id}/events/approvalevent", json={})
-        assert response.status == 202
-        assert (await host.wait(instance_id))["output"] == "Approved"
+        assert response.status == 403
+        error = (await response.json())["error"]
+        assert error["code"] == "EventHasOwnRoute"
+        assert error["details"][0]["route"] == f"POST /api/approve/{instance_id}"
+        await host.idle()
+        status = await host.status(instance_id)
+        assert status is not None and status["runtimeStatus"] == "Running"
 
 
 async def test_two_approvals_at_once_one_is_taken_the_other_refused() -> None:

@@ -133,8 +133,8 @@ async def test_a_rejection_rejects_the_order_and_places_nothing() -> None:
         assert _placed() == {}
 
 
-async def test_a_rejection_through_the_event_endpoint_is_a_rejection_too() -> None:
-    """The pattern's event, approval_received, with approved: false rejects as well."""
+async def test_the_event_endpoint_refuses_approval_received_and_names_the_route() -> None:
+    """approval_received goes through the decision route, which answers with its outcome."""
     async with DurableTestHost(".", virtual_time="manual") as host:
         client = await host.http()
         body = {"orderId": "po-e", "amount": 2000, "approverEmail": "boss@example.com"}
@@ -146,8 +146,13 @@ async def test_a_rejection_through_the_event_endpoint_is_a_rejection_too() -> No
             f"/api/instances/{instance_id}/events/approval_received",
             json={"approver": "boss@example.com", "approved": False},
         )
-        assert response.status == 202
-        assert (await host.wait(instance_id))["output"] == "Rejected by 'boss@example.com'"
+        assert response.status == 403
+        error = (await response.json())["error"]
+        assert error["code"] == "EventHasOwnRoute"
+        assert error["details"][0]["route"] == "POST /api/purchase-orders/po-e/decision"
+        await host.idle()
+        status = await host.status(instance_id)
+        assert status is not None and status["customStatus"]["stage"] == "awaiting_approval"
         assert _placed() == {}
 
 

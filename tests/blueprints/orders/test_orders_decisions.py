@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from orders_harness import ledger, make_order, order_host, seed
 
+from devhost.testing import DurableTestHost
+
 pytestmark = pytest.mark.usefixtures("app_storage")
 
 BIG = [("SKU-A", 2, 600.0)]  # 1200: at or above the default approval threshold
@@ -106,3 +108,29 @@ async def test_two_resolutions_at_once_one_is_taken() -> None:
     assert refused["error"]["code"] == "AlreadyDecided"
     assert f"resolved by {taken['decision']['by']}" in refused["error"]["message"]
     assert status["output"]["manualResolution"]["resolvedBy"] == taken["decision"]["by"]
+
+
+async def test_the_generic_event_endpoint_refuses_the_order_events_and_names_their_routes() -> None:
+    """An approval raised around its route would be buffered by an order that needs none."""
+    # The whole app: the generic events endpoint is not one of the order blueprints.
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        await seed(host, SKU_A=5)
+        client = await host.http()
+        # A small order needs no approval; it sits in its payment backoff.
+        await client.post("/api/orders", json=make_order("o-side", token="tok_transient_4"))
+        await host.wait_for_custom_status(
+            "o-side", lambda c: isinstance(c, dict) and c.get("paymentAttempts") == 1
+        )
+        for event, body, route in (
+            ("managerapproval", {"approved": True, "approver": "maria"}, "approval"),
+            ("ManualResolution", {"resolvedBy": "kim"}, "resolution"),
+            ("CancelOrder", {}, "cancel"),
+        ):
+            response = await client.post(f"/api/instances/o-side/events/{event}", json=body)
+            assert response.status == 403, event
+            error = (await response.json())["error"]
+            assert error["code"] == "EventHasOwnRoute"
+            assert error["details"][0]["route"] == f"POST /api/orders/o-side/{route}"
+        await host.idle()
+        status = await host.status("o-side")
+    assert status is not None and status["runtimeStatus"] == "Running"
