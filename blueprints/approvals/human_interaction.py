@@ -27,7 +27,7 @@ from blueprints.async_api import is_finished
 from blueprints.http_errors import ApiError
 from blueprints.http_headers import IDEMPOTENCY_KEY
 from blueprints.http_input import JsonBody, endpoint, path_id, read_body
-from blueprints.instance_status import require_instance
+from blueprints.instance_status import instance_not_found, require_instance
 from blueprints.log_fields import log_fields, milliseconds
 from blueprints.request_outcomes import (
     Outcome,
@@ -164,8 +164,9 @@ def _read_outcome(status: DurableOrchestrationStatus, request_id: str) -> HumanA
         return outcome("refused", "AlreadyDecided", f"it was already approved{by}")
     if custom is not None and custom.outcome == "Timed out":
         return outcome("refused", "NotAwaitingApproval", "it timed out before this approval")
-    if is_finished(status) or custom is None or custom.stage != "awaiting_approval":
-        return outcome("refused", "NotAwaitingApproval", "it no longer waits for an approval")
+    if is_finished(status):
+        return outcome("refused", "NotAwaitingApproval", "it ended before this approval")
+    # Waiting, or not yet started (no status): the runtime keeps the event until it waits.
     return outcome("pending")
 
 
@@ -223,7 +224,9 @@ async def approve(
         await client.raise_event(instance_id, HUMAN_APPROVAL_EVENT, event.to_wire())
     except Exception as error:
         # The instance may finish between the status check and the raise (the host answers
-        # 410): the read below then says how it ended.
+        # 410): the read below then says how it ended. Purged meanwhile (404): not found.
+        if "No instance with ID" in str(error):
+            raise instance_not_found(instance_id) from error
         if "is gone" not in str(error):
             raise
     request_id = event.request_id

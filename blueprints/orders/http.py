@@ -248,7 +248,12 @@ async def _raise(
             f"Order '{order_id}' has shipped and can no longer be cancelled; return it instead.",
             [{"field": "orderId", "code": "already_shipped", "message": "order has shipped"}],
         )
-    await client.raise_event(order_id, event_name, payload)
+    if not await _raised(client, order_id, event_name, payload):
+        # The order ended between the status check and the raise.
+        ended = await _require_order(client, order_id)
+        output = decode_json_text(ended.output)
+        outcome = output.get("status") if isinstance(output, dict) else "finished"
+        raise _finished_conflict(req, client, order_id, str(outcome))
     links = client.get_client_response_links(req, order_id)
     return json_response(
         {"orderId": order_id, "eventName": event_name, "accepted": True, **links}, status=202
@@ -264,6 +269,25 @@ async def cancel_order(
     """Ask a running order to cancel (``{"reason"}`` optional); 409 once it has shipped."""
     event = read_body(req, CancelOrderEvent)
     return await _raise(req, client, CANCEL_EVENT, event.to_wire(), refuse_shipped=True)
+
+
+async def _raised(
+    client: df.DurableOrchestrationClient, order_id: str, event_name: str, payload: dict
+) -> bool:
+    """Raise an event on an order; False when it ended meanwhile (the host answers 410).
+
+    The Python client reports the host's 410 and 404 only in an exception's message; an order
+    purged meanwhile is not found (404), not a server error.
+    """
+    try:
+        await client.raise_event(order_id, event_name, payload)
+    except Exception as error:
+        if "is gone" in str(error):
+            return False
+        if "No instance with ID" in str(error):
+            raise _order_not_found(order_id) from error
+        raise
+    return True
 
 
 def _order_view(status: DurableOrchestrationStatus) -> OrderStatus | None:
@@ -327,12 +351,8 @@ async def _decide(
         raise _finished_conflict(req, client, order_id, str(outcome))
     if known.outcome == "refused":
         return _answer(known)
-    try:
-        await client.raise_event(order_id, event_name, event.to_wire())
-    except Exception as error:
-        # The order may end between the status check and the raise (the host answers 410).
-        if "is gone" not in str(error):
-            raise
+    # An order that ended between the status check and the raise: the read below says so.
+    await _raised(client, order_id, event_name, event.to_wire())
     logger.info("Raised %s on order %s (request %s)", event_name, order_id, request_id)
 
     async def read() -> OrderDecisionOutcome:
