@@ -1,5 +1,7 @@
 """An instance that ends or is purged between a route's status check and its raise: a 4xx.
 
+Order and approval decisions, a batch's cancel, a monitor's stop, the generic events route.
+
 The durable client reports the host's 410 (finished) and 404 (unknown) only in an exception's
 message; a route that let it through answered 500 for a request that was fine when it checked.
 The fake client here finishes or purges the instance at the moment the route raises.
@@ -86,3 +88,19 @@ async def test_an_approval_before_the_instance_first_runs_is_kept_not_refused(
     assert response.body["outcome"] == "pending"
     assert response.headers["location"] == "/api/approve/h-2/k-2"
     assert [(i, e) for i, e, _ in client.raised] == [("h-2", "ApprovalEvent")]
+
+
+async def test_a_batch_cancel_on_a_job_that_ends_meanwhile_is_a_410() -> None:
+    client = EndsWhenRaised("Completed")
+    client.add_instance("job-1", "batch_job")
+    response = await Api(client)("POST", "batches/job-1/cancel", {})
+    assert response.status == 410, response.body
+    assert response.error["code"] == "InstanceFinished"
+
+
+async def test_a_monitor_stop_on_a_monitor_purged_meanwhile_is_a_404() -> None:
+    client = EndsWhenRaised(None)
+    client.add_instance("mon-1", "health_monitor")
+    response = await Api(client)("POST", "monitors/mon-1/stop", {})
+    assert response.status == 404, response.body
+    assert response.error["code"] == "InstanceNotFound"
