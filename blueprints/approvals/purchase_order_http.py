@@ -296,6 +296,8 @@ async def decide_purchase_order(
             return _answer(
                 _read_outcome(await _require_purchase_order(client, order_id), request_id)
             )
+        if "No instance with ID" in str(error):  # purged meanwhile (the host answers 404)
+            raise _not_a_purchase_order(order_id) from error
         raise
 
     async def read() -> PurchaseOrderDecisionOutcome:

@@ -104,3 +104,37 @@ async def test_a_monitor_stop_on_a_monitor_purged_meanwhile_is_a_404() -> None:
     response = await Api(client)("POST", "monitors/mon-1/stop", {})
     assert response.status == 404, response.body
     assert response.error["code"] == "InstanceNotFound"
+
+
+async def test_a_chain_decision_on_a_chain_purged_meanwhile_is_a_404() -> None:
+    client = EndsWhenRaised(None)
+    client.add_instance("approval-r1", "approval_chain")
+    client.instances["approval-r1"]["customStatus"] = {
+        "stage": "awaiting_decision",
+        "requestId": "r1",
+        "levelCount": 1,
+        "currentLevel": 1,
+        "approver": "lead@example.com",
+    }
+    response = await Api(client)(
+        "POST",
+        "approvals/approval-r1/levels/1",
+        {"approved": True, "approverEmail": "lead@example.com"},
+    )
+    assert response.status == 404, response.body
+
+
+async def test_a_purchase_order_decision_on_an_order_purged_meanwhile_is_a_404() -> None:
+    client = EndsWhenRaised(None)
+    client.add_instance("po-1", "purchase_order_approval")
+    client.instances["po-1"]["customStatus"] = {
+        "stage": "awaiting_approval",
+        "amount": 2000,
+        "threshold": 1000,
+        "approvers": ["boss@example.com"],
+    }
+    response = await Api(client)(
+        "POST", "purchase-orders/po-1/decision", {"approved": True, "approver": "boss@example.com"}
+    )
+    assert response.status == 404, response.body
+    assert response.error["code"] == "PurchaseOrderNotFound"
