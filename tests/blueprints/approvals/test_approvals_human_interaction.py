@@ -11,6 +11,13 @@ from devhost.testing import DurableTestHost
 pytestmark = pytest.mark.usefixtures("app_storage")
 
 
+@pytest.fixture(autouse=True)
+def _patient_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The route answers as soon as the instance took the approval; the limit only matters
+    # when both cores are busy, where 5 s could turn a 200 into a 202 "pending".
+    monkeypatch.setenv("HUMAN_APPROVAL_WAIT_SECONDS", "60")
+
+
 async def _start(client: object, body: object = None) -> str:
     response = await client.post("/api/start-approval", json=body)  # type: ignore[attr-defined]
     assert response.status == 202, await response.text()

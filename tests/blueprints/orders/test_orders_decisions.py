@@ -13,6 +13,14 @@ from devhost.testing import DurableTestHost
 
 pytestmark = pytest.mark.usefixtures("app_storage")
 
+
+@pytest.fixture(autouse=True)
+def _patient_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A route answers as soon as the order took the request; the limit only matters when both
+    # cores are busy, where 5 s could turn a 200 into a 202 "pending".
+    monkeypatch.setenv("ORDERS_DECISION_WAIT_SECONDS", "60")
+
+
 BIG = [("SKU-A", 2, 600.0)]  # 1200: at or above the default approval threshold
 
 
