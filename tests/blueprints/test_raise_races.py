@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from api_harness import Api, FakeDurableClient
 
 
@@ -138,3 +139,15 @@ async def test_a_purchase_order_decision_on_an_order_purged_meanwhile_is_a_404()
     )
     assert response.status == 404, response.body
     assert response.error["code"] == "PurchaseOrderNotFound"
+
+
+# A document gone from the task hub is looked up in its archive (in the test's Azurite).
+@pytest.mark.usefixtures("app_storage")
+async def test_a_document_change_on_a_document_purged_meanwhile_is_a_404() -> None:
+    client = EndsWhenRaised(None)
+    client.add_instance(
+        "doc-9", "wip_document", input_={"title": "Hire", "creator": "hr", "applicationId": "A1"}
+    )
+    response = await Api(client)("PATCH", "documents/doc-9", {"title": "Hire now"})
+    assert response.status == 404, response.body
+    assert response.error["code"] == "DocumentNotFound"
