@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -136,7 +137,9 @@ class Dispatcher:
     def _task_done(self, task: asyncio.Future[Any]) -> None:
         self._inflight.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("Host task failed", exc_info=task.exception())
+            log.error(
+                "Host task failed", exc_info=task.exception(), extra={"event": "host_task_failed"}
+            )
         self._on_done()
 
     def _reported(self, instance_id: str) -> None:
@@ -152,6 +155,7 @@ class Dispatcher:
 
     async def _activity(self, instance_id: str, execution_id: str, work: Work) -> None:
         async with self._slots:
+            began = time.monotonic()
             override = self._overrides.get(work.name.lower())
             info = self._index.activity(work.name)
             if override is not None:
@@ -165,6 +169,18 @@ class Dispatcher:
         else:
             name = info.durable_name if info is not None else work.name
             reason, details = activity_failure(name, error)
+            log.warning(
+                "Activity %s of %s failed: %s",
+                name,
+                instance_id,
+                reason,
+                extra={
+                    "instance_id": instance_id,
+                    "workflow": name,
+                    "event": "activity_failed",
+                    "duration_ms": round((time.monotonic() - began) * 1000, 1),
+                },
+            )
             event = new_event(
                 EventType.TaskFailed, now, TaskScheduledId=work.seq, Reason=reason, Details=details
             )
