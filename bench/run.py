@@ -288,6 +288,7 @@ async def long_run(retention: bool, total: int, out: Path) -> LongRun:
 
     from aiohttp import web
 
+    from devhost.store.retrying import RetryingStore
     from devhost.timers.monitor import MemoryTimerState
     from devhost.timers.scheduler import TimerScheduler, timer_functions
     from devhost.web.binding import client_binding_json
@@ -298,7 +299,9 @@ async def long_run(retention: bool, total: int, out: Path) -> LongRun:
     azurite = start_azurite(ROOT, data_dir, free_ports(3))
     index = load_app(ROOT / "bench" / "app")
     hub = "long" + uuid.uuid4().hex[:8]
-    store = AzureStore(azurite.connection_string, hub)
+    # As the host runs it: on a busy machine a starved Azurite can take longer than the
+    # client's read timeout (60 s) to answer one request, which the host retries.
+    store = RetryingStore(AzureStore(azurite.connection_string, hub))
     engine = bench_engine(index, store, hub)
     await engine.start()
     runner: web.AppRunner | None = None
