@@ -45,6 +45,11 @@ if TYPE_CHECKING:
     from devhost.timers.scheduler import TimerScheduler
 
 
+# How long a wait gives the work by default: generous, because a test suite often runs on a
+# busy machine (both cores taken, CI beside other jobs); a wait that succeeds returns at once.
+WAIT_SECONDS = 60.0
+
+
 class OrchestrationTimeout(AssertionError):
     """The instance did not finish in time; the message shows its last status."""
 
@@ -256,7 +261,7 @@ class DurableTestHost:
             instance_id, StatusOptions(show_history=history, show_history_output=history)
         )
 
-    async def wait(self, instance_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    async def wait(self, instance_id: str, timeout: float = WAIT_SECONDS) -> dict[str, Any]:
         """Wait until the instance is terminal; raises ``OrchestrationTimeout`` otherwise,
         with the instance's status and history in the message."""
         status = await self.engine.wait_for_completion(instance_id, timeout)
@@ -269,12 +274,14 @@ class DurableTestHost:
             )
         return status
 
-    async def run(self, name: str, input: Any = None, timeout: float = 10.0) -> dict[str, Any]:
+    async def run(
+        self, name: str, input: Any = None, timeout: float = WAIT_SECONDS
+    ) -> dict[str, Any]:
         """Start an orchestration and wait for it to finish; returns its status."""
         return await self.wait(await self.start(name, input), timeout)
 
     async def wait_for_custom_status(
-        self, instance_id: str, predicate: Any, timeout: float = 5.0
+        self, instance_id: str, predicate: Any, timeout: float = WAIT_SECONDS
     ) -> dict[str, Any]:
         """Poll until ``predicate(custom_status)`` is true (e.g. a stage was reached)."""
         deadline = asyncio.get_running_loop().time() + timeout
@@ -290,7 +297,7 @@ class DurableTestHost:
                 )
             await asyncio.sleep(0.005)
 
-    async def idle(self, timeout: float = 5.0) -> None:
+    async def idle(self, timeout: float = WAIT_SECONDS) -> None:
         """Wait until no episode, activity or entity operation is pending."""
         deadline = asyncio.get_running_loop().time() + timeout
         while not self.engine.is_idle():
@@ -307,7 +314,7 @@ class DurableTestHost:
         if self.timers is not None:
             self.timers.wake()
 
-    async def elapse(self, delta: timedelta, timeout: float = 60.0) -> None:
+    async def elapse(self, delta: timedelta, timeout: float = WAIT_SECONDS) -> None:
         """:meth:`advance`, then wait until what fell due has run: timer functions whose
         occurrence passed (once each, however many occurrences passed), and what they started.
         """
