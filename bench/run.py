@@ -269,8 +269,17 @@ class LongRun:
 
     label: str
     seconds: list[float] = dataclasses.field(default_factory=list)
+    # CPU seconds each step cost Azurite and this process: on a shared machine the wall-clock
+    # rate follows the machine's load, the CPU an orchestration costs does not.
+    azurite_cpu: list[float] = dataclasses.field(default_factory=list)
+    host_cpu: list[float] = dataclasses.field(default_factory=list)
     purged: int = 0
     stalls: int = 0
+
+    def cpu_ms(self, cpu: list[float], every: int) -> list[float]:
+        """CPU milliseconds per orchestration over each ``every`` completions."""
+        per = every // LONG_RUN_STEP
+        return [sum(cpu[i : i + per]) / every * 1000 for i in range(0, len(cpu) - per + 1, per)]
 
     def rates(self, every: int) -> list[float]:
         """Completions per second over each ``every`` completions."""
@@ -353,15 +362,20 @@ async def long_run(retention: bool, total: int, out: Path) -> LongRun:
 
         for done in range(LONG_RUN_STEP, total + 1, LONG_RUN_STEP):
             step_started = time.perf_counter()
+            cpu_before = cpu_seconds(), cpu_seconds(azurite.process.pid)
             await concurrently(one, LONG_RUN_STEP, 100)
             result.seconds.append(time.perf_counter() - step_started)
+            result.host_cpu.append(cpu_seconds() - cpu_before[0])
+            result.azurite_cpu.append(cpu_seconds(azurite.process.pid) - cpu_before[1])
             (out / f"long_run_{result.label}.json").write_text(
                 json.dumps(dataclasses.asdict(result))
             )
             if done % LONG_RUN_CHUNK == 0:
                 progress(
                     f"{result.label}: {done} done, last {LONG_RUN_CHUNK} at "
-                    f"{result.rates(LONG_RUN_CHUNK)[-1]:.1f}/s, {result.purged} purged, "
+                    f"{result.rates(LONG_RUN_CHUNK)[-1]:.1f}/s, Azurite "
+                    f"{result.cpu_ms(result.azurite_cpu, LONG_RUN_CHUNK)[-1]:.1f} ms CPU each, "
+                    f"{result.purged} purged, "
                     f"Azurite {_process_mb(azurite.process.pid):.0f} MB, host {rss_mb():.0f} MB "
                     f"({time.perf_counter() - started:.0f} s)"
                 )
@@ -386,16 +400,23 @@ def long_run_chart(runs: list[LongRun], path: Path) -> None:
     matplotlib.use("Agg")  # no display: a file
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(7, 3.6), dpi=100)
-    for run in runs:
+    figure, (rate_axes, cpu_axes) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
+    for number, run in enumerate(runs):
         rates = run.rates(LONG_RUN_STEP)
         done = [LONG_RUN_STEP * (i + 1) for i in range(len(rates))]
-        axes.plot(done, rates, label=run.label.replace("_", " "))
-    axes.set_xlabel("HelloSequence5 completed (100 in flight)")
-    axes.set_ylabel(f"completed per second (over each {LONG_RUN_STEP})")
-    axes.set_ylim(bottom=0)
-    axes.grid(alpha=0.3)
-    axes.legend()
+        label, color = run.label.replace("_", " "), f"C{number}"
+        rate_axes.plot(done, rates, color=color, label=label)
+        azurite_ms = run.cpu_ms(run.azurite_cpu, LONG_RUN_STEP)
+        host_ms = run.cpu_ms(run.host_cpu, LONG_RUN_STEP)
+        cpu_axes.plot(done, azurite_ms, color=color, label=f"Azurite, {label}")
+        cpu_axes.plot(done, host_ms, ":", color=color, label=f"host, {label}")
+    rate_axes.set_ylabel(f"completed per second (over each {LONG_RUN_STEP})")
+    cpu_axes.set_ylabel("CPU ms per orchestration")
+    for axes in (rate_axes, cpu_axes):
+        axes.set_xlabel("HelloSequence5 completed (100 in flight)")
+        axes.set_ylim(bottom=0)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
@@ -417,6 +438,9 @@ def long_run_report(out: Path, chart: Path | None) -> None:
             f"{run.stalls} storage stalls"
         )
         print(f"  per {LONG_RUN_CHUNK}:  " + " ".join(f"{r:.1f}" for r in rates))
+        for name, cpu in (("Azurite", run.azurite_cpu), ("host", run.host_cpu)):
+            per_run = run.cpu_ms(cpu, LONG_RUN_CHUNK)
+            print(f"  {name} CPU ms per orchestration:  " + " ".join(f"{c:.1f}" for c in per_run))
         if len(rates) >= 2:
             kept = rates[-1] / rates[0]
             verdict = "within" if kept >= 0.8 else "outside"
