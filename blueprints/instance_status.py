@@ -22,6 +22,7 @@ __all__ = [
     "instance_finished",
     "instance_not_found",
     "listed_status_view",
+    "raise_or_refuse",
     "refuse_foreign_instance",
     "require_instance",
     "require_instance_of",
@@ -293,6 +294,35 @@ def instance_finished(instance_id: str, status: str, refusal: str) -> ApiError:
         f"Instance '{instance_id}' is {status}; {refusal}.",
         [{"field": "instanceId", "code": "instance_finished", "message": f"instance is {status}"}],
     )
+
+
+async def raise_or_refuse(
+    client: df.DurableOrchestrationClient,
+    instance_id: str,
+    event_name: str,
+    payload: Any,
+    refusal: str,
+) -> None:
+    """Raise an event, answering 410 or 404 when the instance ended or vanished since it was read.
+
+    The Python client reports the host's 410 (finished) and 404 (unknown) only through an
+    exception's message; let through, they answered 500 for a request that was fine when the
+    route checked the instance.
+
+    Raises
+    ------
+    ApiError
+        410 ``InstanceFinished`` (with ``refusal``) or 404 ``InstanceNotFound``.
+    """
+    try:
+        await client.raise_event(instance_id, event_name, payload)
+    except Exception as error:
+        message = str(error)
+        if "is gone" in message:
+            raise instance_finished(instance_id, "finished", refusal) from error
+        if "No instance with ID" in message:
+            raise instance_not_found(instance_id) from error
+        raise
 
 
 def _iso(value: datetime | None) -> str | None:

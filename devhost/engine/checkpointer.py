@@ -248,7 +248,12 @@ class Checkpointer:
         try:
             await self._store.delete_messages(messages)
         except Exception as error:
-            log.warning("%d consumed messages not deleted yet: %s", len(messages), error)
+            log.warning(
+                "%d consumed messages not deleted yet: %s",
+                len(messages),
+                error,
+                extra={"event": "message_delete_failed", "detail": type(error).__name__},
+            )
 
     async def _flush(self, *, complete: bool) -> None:
         """Write changed targets (group commit).
@@ -308,7 +313,10 @@ class Checkpointer:
                     await self._flush(complete=bool(self._serving))
                 except Exception as error:
                     _release(self._serving, error)
-                    log.exception("Checkpoint failed; will retry")
+                    log.exception(
+                        "Checkpoint failed; will retry",
+                        extra={"event": "checkpoint_failed", "detail": type(error).__name__},
+                    )
                     await asyncio.sleep(0.5)
                 else:
                     _release(self._serving, None)
