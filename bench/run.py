@@ -421,28 +421,81 @@ async def main(quick: bool, ceiling_only: bool = False) -> None:
 # finished after it).
 LONG_RUN_SCHEDULE = "*/2 * * * * *"
 LONG_RUN_RETENTION_SECONDS = 60.0
+# Rates are taken over every LONG_RUN_STEP completions (the chart's points) and summed up over
+# every 1,000 (the table, and the target: the last 1,000 within 20 % of the first).
+LONG_RUN_STEP = 250
+LONG_RUN_CHUNK = 1000
 
 
-async def long_run(retention: bool, total: int, chunk: int = 1000) -> list[float]:
-    """The rate of each ``chunk`` of ``total`` HelloSequence5 at 100 in flight, on a fresh
-    Azurite; with ``retention``, the app's retention job runs beside it."""
+def _process_mb(pid: int) -> float:
+    """Resident memory of another process (Azurite)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclasses.dataclass
+class LongRun:
+    """One long run: the seconds each LONG_RUN_STEP took, and what the job purged."""
+
+    label: str
+    seconds: list[float] = dataclasses.field(default_factory=list)
+    # CPU seconds each step cost Azurite and this process: on a shared machine the wall-clock
+    # rate follows the machine's load, the CPU an orchestration costs does not.
+    azurite_cpu: list[float] = dataclasses.field(default_factory=list)
+    host_cpu: list[float] = dataclasses.field(default_factory=list)
+    purged: int = 0
+    stalls: int = 0
+
+    def cpu_ms(self, cpu: list[float], every: int) -> list[float]:
+        """CPU milliseconds per orchestration over each ``every`` completions."""
+        per = every // LONG_RUN_STEP
+        return [sum(cpu[i : i + per]) / every * 1000 for i in range(0, len(cpu) - per + 1, per)]
+
+    def rates(self, every: int) -> list[float]:
+        """Completions per second over each ``every`` completions."""
+        per = every // LONG_RUN_STEP
+        return [
+            every / sum(self.seconds[i : i + per])
+            for i in range(0, len(self.seconds) - per + 1, per)
+        ]
+
+
+async def long_run(retention: bool, total: int, out: Path) -> LongRun:
+    """``total`` HelloSequence5 at 100 in flight on a fresh Azurite, timed every LONG_RUN_STEP;
+    with ``retention``, the app's retention job runs beside it. Saves the result in ``out``
+    after every step, so that a run cut short still has its numbers."""
+    import shutil
+
     from aiohttp import web
 
+    from devhost.store.retrying import RetryingStore, StorageUnavailable
     from devhost.timers.monitor import MemoryTimerState
     from devhost.timers.scheduler import TimerScheduler, timer_functions
     from devhost.web.binding import client_binding_json
     from devhost.web.server import create_web_app
 
+    result = LongRun("with_retention" if retention else "without_retention")
     data_dir = Path(tempfile.mkdtemp(prefix="bench-azurite-"))
     azurite = start_azurite(ROOT, data_dir, free_ports(3))
     index = load_app(ROOT / "bench" / "app")
     hub = "long" + uuid.uuid4().hex[:8]
-    store = AzureStore(azurite.connection_string, hub)
+    # As the host runs it: on a busy machine a starved Azurite can take longer than the
+    # client's read timeout (60 s) to answer one request, which the host retries.
+    store = RetryingStore(AzureStore(azurite.connection_string, hub))
     engine = bench_engine(index, store, hub)
     await engine.start()
     runner: web.AppRunner | None = None
     scheduler: TimerScheduler | None = None
-    rates: list[float] = []
+
+    class CountPurged(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            words = record.getMessage().split()
+            if words[:2] == ["Retention:", "removed"]:
+                result.purged += int(words[2])
+
+    counter = CountPurged()
     try:
         if retention:
             # The job reaches the engine through its durable client, as on the host.
@@ -460,35 +513,120 @@ async def long_run(retention: bool, total: int, chunk: int = 1000) -> list[float
                 client_binding=lambda: client_binding_json(origin, hub),
             )
             await scheduler.start()
-            logging.getLogger("blueprints.retention.purge").setLevel(logging.INFO)
+            purge_log = logging.getLogger("blueprints.retention.purge")
+            purge_log.setLevel(logging.INFO)
+            purge_log.addHandler(counter)
         started = time.perf_counter()
-        for done in range(chunk, total + 1, chunk):
-            rate, _ = await throughput(engine, chunk, 100)
-            rates.append(rate)
-            progress(
-                f"{'with' if retention else 'without'} retention: {done} done, last "
-                f"{chunk} at {rate:.1f}/s ({time.perf_counter() - started:.0f} s)"
+
+        async def one() -> float:
+            instance_id = await engine.start_new("hello_sequence5", None, json.dumps("null"))
+            while True:
+                try:
+                    status = await engine.wait_for_completion(instance_id, 600)
+                except StorageUnavailable:
+                    # Azurite did not answer in time, the host's retries included: the engine
+                    # writes the checkpoint again on its own, the instance is not lost.
+                    result.stalls += 1
+                    progress(f"{result.label}: storage stalled ({result.stalls} so far)")
+                    continue
+                assert status and status["runtimeStatus"] == "Completed", status
+                return 0.0
+
+        for done in range(LONG_RUN_STEP, total + 1, LONG_RUN_STEP):
+            step_started = time.perf_counter()
+            cpu_before = cpu_seconds(), cpu_seconds(azurite.process.pid)
+            await concurrently(one, LONG_RUN_STEP, 100)
+            result.seconds.append(time.perf_counter() - step_started)
+            result.host_cpu.append(cpu_seconds() - cpu_before[0])
+            result.azurite_cpu.append(cpu_seconds(azurite.process.pid) - cpu_before[1])
+            (out / f"long_run_{result.label}.json").write_text(
+                json.dumps(dataclasses.asdict(result))
             )
+            if done % LONG_RUN_CHUNK == 0:
+                progress(
+                    f"{result.label}: {done} done, last {LONG_RUN_CHUNK} at "
+                    f"{result.rates(LONG_RUN_CHUNK)[-1]:.1f}/s, Azurite "
+                    f"{result.cpu_ms(result.azurite_cpu, LONG_RUN_CHUNK)[-1]:.1f} ms CPU each, "
+                    f"{result.purged} purged, "
+                    f"Azurite {_process_mb(azurite.process.pid):.0f} MB, host {rss_mb():.0f} MB "
+                    f"({time.perf_counter() - started:.0f} s)"
+                )
     finally:
-        if scheduler is not None:
-            await scheduler.stop()
-        if runner is not None:
-            await runner.cleanup()
-        await engine.stop()
-        azurite.stop()
-    return rates
+        logging.getLogger("blueprints.retention.purge").removeHandler(counter)
+        try:
+            if scheduler is not None:
+                await scheduler.stop()
+            if runner is not None:
+                await runner.cleanup()
+            await engine.stop()
+        finally:
+            azurite.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return result
 
 
-async def long_runs(total: int, only: str | None) -> None:
-    results: dict[str, list[float]] = {}
+def long_run_chart(runs: list[LongRun], path: Path) -> None:
+    """Throughput against orchestrations completed, one line per run (a PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: a file
+    import matplotlib.pyplot as plt
+
+    figure, (rate_axes, cpu_axes) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
+    for number, run in enumerate(runs):
+        rates = run.rates(LONG_RUN_STEP)
+        done = [LONG_RUN_STEP * (i + 1) for i in range(len(rates))]
+        label, color = run.label.replace("_", " "), f"C{number}"
+        rate_axes.plot(done, rates, color=color, label=label)
+        azurite_ms = run.cpu_ms(run.azurite_cpu, LONG_RUN_STEP)
+        host_ms = run.cpu_ms(run.host_cpu, LONG_RUN_STEP)
+        cpu_axes.plot(done, azurite_ms, color=color, label=f"Azurite, {label}")
+        cpu_axes.plot(done, host_ms, ":", color=color, label=f"host, {label}")
+    rate_axes.set_ylabel(f"completed per second (over each {LONG_RUN_STEP})")
+    cpu_axes.set_ylabel("CPU ms per orchestration")
+    for axes in (rate_axes, cpu_axes):
+        axes.set_xlabel("HelloSequence5 completed (100 in flight)")
+        axes.set_ylim(bottom=0)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def long_run_report(out: Path, chart: Path | None) -> None:
+    """The table of every saved run in ``out`` (rate per 1,000, last against first) and the
+    chart."""
+    runs = [
+        LongRun(**json.loads((out / f"long_run_{label}.json").read_text()))
+        for label in ("without_retention", "with_retention")
+        if (out / f"long_run_{label}.json").exists()
+    ]
+    for run in runs:
+        rates = run.rates(LONG_RUN_CHUNK)
+        done = len(run.seconds) * LONG_RUN_STEP
+        print(
+            f"{run.label}: {done} completed in {sum(run.seconds):.0f} s, {run.purged} purged, "
+            f"{run.stalls} storage stalls"
+        )
+        print(f"  per {LONG_RUN_CHUNK}:  " + " ".join(f"{r:.1f}" for r in rates))
+        for name, cpu in (("Azurite", run.azurite_cpu), ("host", run.host_cpu)):
+            per_run = run.cpu_ms(cpu, LONG_RUN_CHUNK)
+            print(f"  {name} CPU ms per orchestration:  " + " ".join(f"{c:.1f}" for c in per_run))
+        if len(rates) >= 2:
+            kept = rates[-1] / rates[0]
+            verdict = "within" if kept >= 0.8 else "outside"
+            print(f"  last {LONG_RUN_CHUNK} / first {LONG_RUN_CHUNK}: {kept:.2f} ({verdict} 20 %)")
+    if chart is not None and runs:
+        long_run_chart(runs, chart)
+        print(f"chart: {chart}")
+
+
+async def long_runs(total: int, only: str | None, out: Path) -> None:
     for retention in (False, True):
         label = "with_retention" if retention else "without_retention"
         if only is None or only == label:
-            results[label] = await long_run(retention, total)
-    for label, rates in results.items():
-        kept = rates[-1] / rates[0]
-        print(f"{label}_per_1000       " + " ".join(f"{r:.1f}" for r in rates))
-        print(f"{label}_last_vs_first  {kept:.2f} ({'within' if kept >= 0.8 else 'outside'} 20 %)")
+            await long_run(retention, total, out)
 
 
 if __name__ == "__main__":
@@ -507,11 +645,29 @@ if __name__ == "__main__":
     parser.add_argument(
         "--only",
         choices=("without_retention", "with_retention"),
-        help="with --long-run: one of the two runs",
+        help="with --long-run: one of the two runs (run each in its own process to run both "
+        "at once)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(tempfile.gettempdir()),
+        help="with --long-run: where each run saves its numbers (long_run_*.json)",
+    )
+    parser.add_argument(
+        "--chart", type=Path, help="with --long-run: write the chart (PNG) of the saved runs"
+    )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="with --long-run: only print the table (and --chart) of the runs saved in --out",
     )
     options = parser.parse_args()
     if options.long_run:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
-        asyncio.run(long_runs(2000 if options.quick else 10_000, options.only))
+        if not options.report:
+            total = 2000 if options.quick else 10_000
+            asyncio.run(long_runs(total, options.only, options.out))
+        long_run_report(options.out, options.chart)
     else:
         asyncio.run(main(options.quick, options.ceiling_only))

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from devhost.testing import DurableTestHost
+from devhost.testing import WAIT_SECONDS, DurableTestHost
 
 T = TypeVar("T")
 
@@ -96,21 +96,21 @@ class BlockingDurableHost:
         """The instance's status (with its history when asked), or None."""
         return self.call(self.host.status(instance_id, history=history))
 
-    def wait(self, instance_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    def wait(self, instance_id: str, timeout: float = WAIT_SECONDS) -> dict[str, Any]:
         """Wait until the instance is terminal; the error shows its history otherwise."""
         return self.call(self.host.wait(instance_id, timeout))
 
-    def run(self, name: str, input: Any = None, timeout: float = 10.0) -> dict[str, Any]:
+    def run(self, name: str, input: Any = None, timeout: float = WAIT_SECONDS) -> dict[str, Any]:
         """Start an orchestration and wait for it to finish; returns its status."""
         return self.call(self.host.run(name, input, timeout))
 
     def wait_for_custom_status(
-        self, instance_id: str, predicate: Callable[[Any], bool], timeout: float = 5.0
+        self, instance_id: str, predicate: Callable[[Any], bool], timeout: float = WAIT_SECONDS
     ) -> dict[str, Any]:
         """Wait until ``predicate(custom_status)`` is true (e.g. a stage was reached)."""
         return self.call(self.host.wait_for_custom_status(instance_id, predicate, timeout))
 
-    def idle(self, timeout: float = 5.0) -> None:
+    def idle(self, timeout: float = WAIT_SECONDS) -> None:
         """Wait until no episode, activity or entity operation is pending."""
         self.call(self.host.idle(timeout))
 

@@ -13,13 +13,19 @@ Example
 
 Activities that call outside services can be replaced by name:
 ``DurableTestHost(".", activity_overrides={"charge_card": lambda payment: {"ok": True}})``.
+
+Timer-triggered functions run on the virtual clock with ``timers=True`` (or a mapping of the
+settings their ``%Setting%`` schedules name): ``await host.elapse(timedelta(days=1))`` moves
+the clock past the next occurrence and returns once the function has run, once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +40,14 @@ from devhost.store.base import Store
 
 if TYPE_CHECKING:
     from aiohttp.test_utils import TestClient
+
+    from devhost.timers.monitor import MemoryTimerState
+    from devhost.timers.scheduler import TimerScheduler
+
+
+# How long a wait gives the work by default: generous, because a test suite often runs on a
+# busy machine (both cores taken, CI beside other jobs); a wait that succeeds returns at once.
+WAIT_SECONDS = 60.0
 
 
 class OrchestrationTimeout(AssertionError):
@@ -111,6 +125,13 @@ class DurableTestHost:
         ``advance()``. False: the wall clock.
     activity_overrides
         Activity name -> callable taking the decoded input, returning the result (or raising).
+    timers
+        Run the app's timer-triggered functions on this host's clock, as ``devhost start``
+        does: True reads ``%Setting%`` schedules from the environment, a mapping from itself
+        (over the environment). Off by default.
+    timer_state
+        Where schedule statuses and listener locks live; share one between hosts to see a
+        missed occurrence run after a restart (``isPastDue``). A new one by default.
     """
 
     def __init__(
@@ -123,6 +144,8 @@ class DurableTestHost:
         activity_overrides: dict[str, ActivityOverride] | None = None,
         task_hub: str | None = None,
         checkpoint_interval: float = 0.01,
+        timers: bool | Mapping[str, str] = False,
+        timer_state: MemoryTimerState | None = None,
     ) -> None:
         from devhost.store.memory import MemoryStore
 
@@ -141,13 +164,43 @@ class DurableTestHost:
             activity_overrides=activity_overrides,
         )
         self._http_clients: list[TestClient[Any, Any]] = []
+        self._timer_settings = (
+            None if timers is False else {**os.environ, **(timers if timers is not True else {})}
+        )
+        self._timer_state = timer_state
+        self.timers: TimerScheduler | None = None
+        """The timer listeners (``runs`` counts each function's runs), with ``timers``."""
 
     async def __aenter__(self) -> DurableTestHost:
         _forget_sdk_client_session()
         await self.engine.start()
+        if self._timer_settings is not None:
+            await self._start_timers(self._timer_settings)
         return self
 
+    async def _start_timers(self, settings: dict[str, str]) -> None:
+        """The timer listeners of ``devhost start``, on this host's clock; a function's durable
+        client reaches this engine through :meth:`http`."""
+        from devhost.timers.monitor import MemoryTimerState
+        from devhost.timers.scheduler import TimerScheduler, timer_functions
+        from devhost.web.binding import client_binding_json
+
+        timers = timer_functions(self.index, settings, self.clock.now())
+        origin = ""
+        if any(timer.info.client_param for timer in timers):
+            origin = str((await self.http()).make_url("")).rstrip("/")
+        state = self._timer_state or MemoryTimerState()
+        self.timers = TimerScheduler(
+            timers,
+            state.for_host(),
+            self.clock,
+            client_binding=lambda: client_binding_json(origin, self.task_hub),
+        )
+        await self.timers.start()
+
     async def __aexit__(self, *exc_info: object) -> None:
+        if self.timers is not None:
+            await self.timers.stop()
         for client in self._http_clients:
             await client.close()
         await self.engine.stop()
@@ -208,7 +261,7 @@ class DurableTestHost:
             instance_id, StatusOptions(show_history=history, show_history_output=history)
         )
 
-    async def wait(self, instance_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    async def wait(self, instance_id: str, timeout: float = WAIT_SECONDS) -> dict[str, Any]:
         """Wait until the instance is terminal; raises ``OrchestrationTimeout`` otherwise,
         with the instance's status and history in the message."""
         status = await self.engine.wait_for_completion(instance_id, timeout)
@@ -221,12 +274,14 @@ class DurableTestHost:
             )
         return status
 
-    async def run(self, name: str, input: Any = None, timeout: float = 10.0) -> dict[str, Any]:
+    async def run(
+        self, name: str, input: Any = None, timeout: float = WAIT_SECONDS
+    ) -> dict[str, Any]:
         """Start an orchestration and wait for it to finish; returns its status."""
         return await self.wait(await self.start(name, input), timeout)
 
     async def wait_for_custom_status(
-        self, instance_id: str, predicate: Any, timeout: float = 5.0
+        self, instance_id: str, predicate: Any, timeout: float = WAIT_SECONDS
     ) -> dict[str, Any]:
         """Poll until ``predicate(custom_status)`` is true (e.g. a stage was reached)."""
         deadline = asyncio.get_running_loop().time() + timeout
@@ -242,7 +297,7 @@ class DurableTestHost:
                 )
             await asyncio.sleep(0.005)
 
-    async def idle(self, timeout: float = 5.0) -> None:
+    async def idle(self, timeout: float = WAIT_SECONDS) -> None:
         """Wait until no episode, activity or entity operation is pending."""
         deadline = asyncio.get_running_loop().time() + timeout
         while not self.engine.is_idle():
@@ -256,6 +311,29 @@ class DurableTestHost:
             raise RuntimeError("advance() needs virtual time")
         self.clock.advance(delta)
         self.engine.wake_timers()
+        if self.timers is not None:
+            self.timers.wake()
+
+    async def elapse(self, delta: timedelta, timeout: float = WAIT_SECONDS) -> None:
+        """:meth:`advance`, then wait until what fell due has run: timer functions whose
+        occurrence passed (once each, however many occurrences passed), and what they started.
+        """
+        self.advance(delta)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self._timers_settled():
+            if asyncio.get_running_loop().time() > deadline:
+                raise OrchestrationTimeout(
+                    f"timer functions still due or running after {timeout} s"
+                )
+            await asyncio.sleep(0.002)
+        await self.idle(timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+
+    def _timers_settled(self) -> bool:
+        if self.timers is None:
+            return True
+        now = self.clock.now()
+        due = [when for when in self.timers.next_occurrences.values() if when and when <= now]
+        return not due and not self.timers.busy()
 
     def now(self) -> Any:
         return self.clock.now()

@@ -301,8 +301,11 @@ class TimerScheduler:
             if remaining <= 0:
                 return
             self._woken.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that arrives as the wake-up does, and stop() then waited for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), min(remaining, check))
+                async with asyncio.timeout(min(remaining, check)):
+                    await self._woken.wait()
 
     async def _invoke(
         self, timer: TimerFunction, status: ScheduleStatus, *, past_due: bool, scheduled: bool

@@ -150,7 +150,7 @@ async def test_every_caller_of_checkpoint_returns_after_its_own_changes_are_stor
         await asyncio.sleep(0.01)
         callers += [asyncio.ensure_future(change_then_checkpoint(t)) for t in targets[10:]]
         store.hold.set()
-        results = await asyncio.wait_for(asyncio.gather(*callers), 5)
+        results = await asyncio.wait_for(asyncio.gather(*callers), 60)
     finally:
         loop.cancel()
 

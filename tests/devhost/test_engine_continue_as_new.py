@@ -146,7 +146,7 @@ async def test_a_crash_between_generations_loses_neither_the_start_nor_a_carried
         # Both land in one episode: 1 ends the first generation, 2 is carried over to the next.
         for value in (1, 2):
             await first.engine.raise_event(instance_id, "Add", json.dumps(value))
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60
         while not first.point.crashed:
             assert time.monotonic() < deadline, "no generation ended"
             await asyncio.sleep(0.001)

@@ -31,7 +31,7 @@ from tests.durability.crash import CrashingMemoryStore, CrashPoint, EngineLife, 
 TASK_HUB = "crashes"
 
 
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+async def until(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
@@ -279,15 +279,15 @@ async def test_an_instance_evicted_while_it_is_started_again_runs_once() -> None
     try:
         store.slow_instance = ""
         await engine.start_new("hello_sequence", "again", None)
-        await engine.wait_for_completion("again", 5)
+        await engine.wait_for_completion("again", 60)
         store.slow_instance = "again"
         restart = asyncio.ensure_future(engine.start_new("hello_sequence", "again", None))
         await asyncio.sleep(0.02)
         for _ in range(2):
             other = await engine.start_new("hello_sequence", None, None)
-            await engine.wait_for_completion(other, 5)
+            await engine.wait_for_completion(other, 60)
         await restart
-        status = await engine.wait_for_completion("again", 5)
+        status = await engine.wait_for_completion("again", 60)
     finally:
         await engine.stop()
 

@@ -88,7 +88,7 @@ async def test_signal_sent_by_a_finished_orchestration_survives_a_crash(
     # first), before the entity's state was written.
     async with life_that_crashes(INDEX, store, crash_after=_ended) as first:
         instance_id = await first.engine.start_new("signal_and_finish", None, client_input("k4"))
-        status = await first.engine.wait_for_completion(instance_id, 5)
+        status = await first.engine.wait_for_completion(instance_id, 60)
         assert status is not None and status["runtimeStatus"] == "Completed"
         assert await store.read_messages(), "the signal is in the entity's inbox"
 

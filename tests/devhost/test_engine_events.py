@@ -53,7 +53,7 @@ async def test_event_raised_before_the_orchestrator_waits_is_buffered(
     assert status is not None and status["runtimeStatus"] == "Running"
 
     host.advance(timedelta(hours=1))
-    status = await host.wait(instance_id, timeout=2)
+    status = await host.wait(instance_id)
 
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == {"n": 1}
@@ -69,7 +69,7 @@ async def test_sdk_matches_event_names_case_sensitively(host: DurableTestHost) -
     assert status is not None and status["runtimeStatus"] == "Running"
 
     await host.raise_event(instance_id, "Approve", "right case", as_client=False)
-    status = await host.wait(instance_id, timeout=2)
+    status = await host.wait(instance_id)
 
     assert status["output"] == "right case"
     raised = [

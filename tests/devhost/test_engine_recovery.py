@@ -64,7 +64,7 @@ async def test_activity_in_flight_at_shutdown_runs_again_after_restart(slow_step
     first = DurableTestHost(index=INDEX, store=store, task_hub=TASK_HUB)
     await first.__aenter__()
     instance_id = await first.start("runs_slow_step", "order")
-    assert await asyncio.to_thread(outside_calls.slow_step_started.wait, 5)
+    assert await asyncio.to_thread(outside_calls.slow_step_started.wait, 60)
 
     # The host stops while the activity is still inside its body (it gives up after a
     # grace period); its result is never recorded.
@@ -138,7 +138,7 @@ async def test_a_restarted_instance_whose_row_still_shows_the_old_run_resumes(
     await first.engine.checkpoint()
     _lose_row_writes(store, instance_id, monkeypatch)
     await first.start("runs_slow_step", "order", instance_id=instance_id)
-    assert await asyncio.to_thread(outside_calls.slow_step_started.wait, 5)
+    assert await asyncio.to_thread(outside_calls.slow_step_started.wait, 60)
     await first.__aexit__(None, None, None)
     monkeypatch.undo()
     assert store.instances[instance_id].runtime_status == "Completed"  # the old run's row

@@ -144,7 +144,7 @@ async def test_an_acknowledged_rewind_survives_a_crash_before_the_checkpoint() -
     store = MemoryStore(TASK_HUB)
     async with life_that_crashes(INDEX, store) as first:
         instance_id = await first.engine.start_new("chain", None, None)
-        await first.engine.wait_for_completion(instance_id, 5)
+        await first.engine.wait_for_completion(instance_id, 60)
         # The crash: the rewind's message is stored (the 202 went out) but nothing after it
         # was, neither the rewritten history nor the episode.
         first.point.stop_after(1)

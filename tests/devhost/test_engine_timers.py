@@ -84,7 +84,7 @@ async def test_event_wins_the_race_and_the_cancelled_timer_does_not_block(
     await host.idle()
     await host.raise_event(instance_id, "Approve", "yes", as_client=False)
 
-    status = await host.wait(instance_id, timeout=2)
+    status = await host.wait(instance_id)
 
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == {"approved": "yes"}
@@ -105,7 +105,7 @@ async def test_returning_with_an_uncancelled_timer_waits_for_it(
     assert await runtime_status(host, instance_id) == "Running"
 
     host.advance(APPROVAL_TIMEOUT)
-    status = await host.wait(instance_id, timeout=2)
+    status = await host.wait(instance_id)
 
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == {"approved": "yes"}
@@ -121,7 +121,7 @@ async def test_manual_time_does_not_fire_timers_by_itself(manual_host: DurableTe
     assert await runtime_status(host, instance_id) == "Running"
 
     host.advance(timedelta(seconds=1))
-    status = await host.wait(instance_id, timeout=2)
+    status = await host.wait(instance_id)
     assert status["output"] == {"approved": None}
 
 

@@ -277,7 +277,7 @@ async def test_open_waits_for_storage_to_come_back() -> None:
     await asyncio.sleep(0.3)
     assert not opening.done()
     injector.bring_up()
-    await asyncio.wait_for(opening, 5)
+    await asyncio.wait_for(opening, 60)
 
 
 async def test_the_apps_own_start_routes_answer_503_while_storage_is_down() -> None:

@@ -226,3 +226,15 @@ async def test_a_durable_client_gets_the_binding(hosts):
 
     await eventually(lambda: seen, "the run on startup")
     assert seen == ["hub1"]
+
+
+async def test_a_host_stopped_as_the_clock_moves_stops(hosts):
+    """Stopping the listeners in the same moment as a wake-up (a test that fails right after
+    moving the clock, Ctrl-C as a clock check fires) ends them; it used to wait forever."""
+    for _ in range(5):
+        scheduler = await hosts.start(_app([]))
+        hosts.advance(timedelta(seconds=1))  # wakes the listener
+        stopping = asyncio.ensure_future(hosts.stop(scheduler))
+        # Not a timeout around stop(): stop() swallows the cancellation it would send.
+        done, _ = await asyncio.wait({stopping}, timeout=30)
+        assert done, "stop() did not return within 30 s"

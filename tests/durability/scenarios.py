@@ -74,7 +74,7 @@ def settle(step: str) -> Step:
     """Wait until the host rests (each event then gets an episode and a checkpoint of its own)."""
 
     async def call(client: Backend, record: ClientRecord) -> None:
-        deadline = asyncio.get_running_loop().time() + 10
+        deadline = asyncio.get_running_loop().time() + 60
         while not getattr(client, "is_idle", lambda: True)():
             assert asyncio.get_running_loop().time() < deadline, "the host never rested"
             await asyncio.sleep(0.001)

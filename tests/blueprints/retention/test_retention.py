@@ -1,5 +1,6 @@
-"""The retention job on the local host: the app's timer function, fired by the scheduler from
-the test host's virtual clock, purging through the durable client, state on Azurite."""
+"""The retention job on the local host: the app's timer function, run by the test host on its
+virtual clock (``DurableTestHost(timers=...)``), purging through the durable client, state on
+Azurite."""
 
 from __future__ import annotations
 
@@ -16,11 +17,8 @@ from blueprints.retention.purge import purge_finished
 from devhost.store.azure import AzureStore
 from devhost.store.base import InstanceQuery
 from devhost.testing import DurableTestHost
-from devhost.timers.monitor import MemoryTimerState
-from devhost.timers.scheduler import TimerScheduler, timer_functions
 from devhost.web.binding import client_binding_json
 from tests.conftest import PROJECT_DIR
-from tests.waiting import eventually
 
 pytestmark = pytest.mark.azurite
 SCHEDULE = {"WORKFLOW_RETENTION_SCHEDULE": "0 0 3 * * *"}
@@ -30,8 +28,8 @@ JOB = "purge_old_instances"
 class RetentionHost:
     """The whole app in-process on Azurite, its HTTP routes, and its timer functions."""
 
-    def __init__(self, host: DurableTestHost, http: Any, scheduler: TimerScheduler) -> None:
-        self.host, self.http, self.scheduler = host, http, scheduler
+    def __init__(self, host: DurableTestHost, http: Any) -> None:
+        self.host, self.http = host, http
 
     async def hello(self) -> str:
         status = await self.host.run("hello_sequence", {"cities": ["Tokyo", "Lima"]})
@@ -64,18 +62,11 @@ class RetentionHost:
 
     async def advance_days(self, days: int) -> None:
         """Day by day, as time passes: the job runs at each 03:00, for that occurrence."""
+        assert self.host.timers is not None
         for _ in range(days):
-            runs = self.scheduler.runs[JOB]
-            self.host.advance(timedelta(days=1))
-            self.scheduler.wake()
-            await self.run_job(runs + 1)
-            await self.host.idle(timeout=60)
-
-    async def run_job(self, runs: int) -> None:
-        await eventually(
-            lambda: self.scheduler.runs[JOB] >= runs and not self.scheduler.busy(),
-            f"run {runs} of the retention job",
-        )
+            runs = self.host.timers.runs[JOB]
+            await self.host.elapse(timedelta(days=1), timeout=120)
+            assert self.host.timers.runs[JOB] == runs + 1
 
 
 @pytest.fixture
@@ -85,22 +76,9 @@ async def retention(
     monkeypatch.setenv(RETENTION_DAYS_SETTING, "7")
     store = AzureStore(azurite.connection_string, task_hub)
     async with DurableTestHost(
-        PROJECT_DIR, store=store, task_hub=task_hub, virtual_time="manual"
+        PROJECT_DIR, store=store, task_hub=task_hub, virtual_time="manual", timers=SCHEDULE
     ) as host:
-        http = await host.http()
-        origin = str(http.make_url("")).rstrip("/")
-        timers = [t for t in timer_functions(host.index, SCHEDULE, host.now()) if t.name == JOB]
-        scheduler = TimerScheduler(
-            timers,
-            MemoryTimerState().for_host(),
-            host.clock,
-            client_binding=lambda: client_binding_json(origin, task_hub),
-        )
-        await scheduler.start()
-        try:
-            yield RetentionHost(host, http, scheduler)
-        finally:
-            await scheduler.stop()
+        yield RetentionHost(host, await host.http())
 
 
 async def test_the_job_purges_what_finished_before_the_retention_and_keeps_the_rest(
