@@ -100,7 +100,9 @@ async def test_a_hundred_and_ten_documents_in_parallel(host: DurableTestHost, ht
         )
         return int(response.status)
 
-    assert set(await asyncio.gather(*(complete(document_id) for document_id in ids))) == {200}
+    # 200 carries the outcome; 202 (documented) when it did not arrive within the route's wait,
+    # which a loaded machine can take: the listing below shows every submit took effect.
+    assert set(await asyncio.gather(*(complete(document_id) for document_id in ids))) <= {200, 202}
     submitted = await eventually(
         lambda: listed(http, "state=submitted&top=40"), lambda rows: len(rows) == count, 60
     )
