@@ -20,8 +20,7 @@ from blueprints import identity
 from blueprints.http_errors import ApiError, json_response, validate_model
 from blueprints.http_input import JsonBody, endpoint, path_id, read_json
 from blueprints.instance_status import (
-    instance_finished,
-    instance_not_found,
+    raise_event_unless_finished,
     require_instance,
     require_unfinished,
 )
@@ -78,19 +77,13 @@ async def raise_event(
     require_unfinished(instance_id, status, _NO_MORE_EVENTS)
 
     payload = identity.bind_identities(req, validate_model(model, body))
-    try:
-        await client.raise_event(
-            instance_id, registered_name, payload.model_dump(mode="json", by_alias=True)
-        )
-    except Exception as error:
-        # The instance may finish or vanish between the status check and the raise; the
-        # client reports those host answers (410, 404) only through the message.
-        message = str(error)
-        if "is gone" in message:
-            raise instance_finished(instance_id, "finished", _NO_MORE_EVENTS) from error
-        if "No instance with ID" in message:
-            raise instance_not_found(instance_id) from error
-        raise
+    await raise_event_unless_finished(
+        client,
+        instance_id,
+        registered_name,
+        payload.model_dump(mode="json", by_alias=True),
+        _NO_MORE_EVENTS,
+    )
     logger.info("Raised event %s on instance %s", registered_name, instance_id)
     return json_response(
         {"id": instance_id, "eventName": registered_name, "accepted": True}, status=202

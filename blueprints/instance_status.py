@@ -22,6 +22,7 @@ __all__ = [
     "instance_finished",
     "instance_not_found",
     "listed_status_view",
+    "raise_event_unless_finished",
     "refuse_foreign_instance",
     "require_instance",
     "require_instance_of",
@@ -268,6 +269,44 @@ def require_unfinished(
     current = runtime_status(status)
     if current is not None and current.is_finished:
         raise instance_finished(instance_id, current.value, refusal)
+
+
+async def raise_event_unless_finished(
+    client: df.DurableOrchestrationClient,
+    instance_id: str,
+    event_name: str,
+    payload: Any,
+    refusal: str,
+) -> None:
+    """Raise an event on an instance a route found unfinished, answering the route's 410 (or
+    404) when the instance finished (or was purged) between the status check and the raise.
+
+    The host answers those with 410 and 404, which the Python client reports only as an
+    ``Exception`` naming them in its message; left alone they would be 500s.
+
+    Parameters
+    ----------
+    client : azure.durable_functions.DurableOrchestrationClient
+        The durable client.
+    instance_id, event_name, payload
+        What to raise, as for ``client.raise_event``.
+    refusal : str
+        What a finished instance cannot do, as for :func:`instance_finished`.
+
+    Raises
+    ------
+    ApiError
+        410 ``InstanceFinished`` or 404 ``InstanceNotFound``.
+    """
+    try:
+        await client.raise_event(instance_id, event_name, payload)
+    except Exception as error:
+        message = str(error)
+        if "is gone" in message:
+            raise instance_finished(instance_id, "finished", refusal) from error
+        if "No instance with ID" in message:
+            raise instance_not_found(instance_id) from error
+        raise
 
 
 def instance_finished(instance_id: str, status: str, refusal: str) -> ApiError:

@@ -17,7 +17,11 @@ import azure.functions as func
 from blueprints import identity
 from blueprints.http_errors import ApiError, json_response
 from blueprints.http_input import JsonBody, endpoint, path_id, read_body
-from blueprints.instance_status import require_instance, require_unfinished
+from blueprints.instance_status import (
+    raise_event_unless_finished,
+    require_instance,
+    require_unfinished,
+)
 from blueprints.log_fields import log_fields, milliseconds
 from models.approvals import (
     HUMAN_APPROVAL_EVENT,
@@ -122,8 +126,11 @@ async def approve(
             f"Instance '{instance_id}' is not a human_approval.",
             [{"field": "instanceId", "code": "not_found", "message": "not a human_approval"}],
         )
-    require_unfinished(instance_id, status, "it no longer accepts approvals")
-    await client.raise_event(instance_id, HUMAN_APPROVAL_EVENT, event.to_wire())
+    refusal = "it no longer accepts approvals"
+    require_unfinished(instance_id, status, refusal)
+    await raise_event_unless_finished(
+        client, instance_id, HUMAN_APPROVAL_EVENT, event.to_wire(), refusal
+    )
     return json_response(
         {"id": instance_id, "eventName": HUMAN_APPROVAL_EVENT, "accepted": True}, status=202
     )

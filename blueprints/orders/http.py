@@ -240,7 +240,14 @@ async def _raise(
             f"Order '{order_id}' has shipped and can no longer be cancelled; return it instead.",
             [{"field": "orderId", "code": "already_shipped", "message": "order has shipped"}],
         )
-    await client.raise_event(order_id, event_name, payload)
+    try:
+        await client.raise_event(order_id, event_name, payload)
+    except Exception as error:
+        # The order may end between the check and the raise (the host answers 410, which the
+        # client reports only in its message): the same 409 as an order found finished.
+        if "is gone" not in str(error):
+            raise
+        raise _finished_conflict(req, client, order_id, "finished") from error
     links = client.get_client_response_links(req, order_id)
     return json_response(
         {"orderId": order_id, "eventName": event_name, "accepted": True, **links}, status=202
