@@ -35,10 +35,16 @@ from typing import Any, Protocol
 
 from devhost.engine.instance import DurableState, Instance
 from devhost.store.base import Checkpoint, InstanceRow, Store, StoredHistory, StoredMessage
+from devhost.store.retrying import StorageUnavailable, for_a_client
 
 log = logging.getLogger("devhost.engine")
 
 _FLUSH_BATCH = 64  # instances written concurrently by one group commit
+# After a failed group commit: the first pause, doubled while storage stays away.
+_FIRST_PAUSE = 0.5
+_LONGEST_PAUSE = 8.0
+# How often a client waiting for a write looks whether storage is known to be down.
+_DOWN_CHECK_SECONDS = 0.2
 
 
 class Checkpointed(Protocol):
@@ -188,16 +194,29 @@ class Checkpointer:
 
     # -- writing --------------------------------------------------------------------------------
 
-    async def write(self, target: Checkpointed) -> None:
-        """Write ``target`` now; return once nothing of it is unwritten."""
+    async def write(self, target: Checkpointed, *, for_client: bool = False) -> None:
+        """Write ``target`` now; return once nothing of it is unwritten.
+
+        ``for_client``: a client waits (a status read of a finished instance, a purge, an
+        entity read). While storage is down it gets ``StorageUnavailable`` (503) after one
+        attempt of its own, instead of waiting for a background write that rides the outage
+        out (another write of ``target`` under way is awaited only while storage answers).
+        """
         while True:
             current = self._writing.get(target.instance_id)
             if current is not None:
-                await asyncio.shield(current[1])
+                if for_client:
+                    await self._unless_down(current[1], "write_checkpoint")
+                else:
+                    await asyncio.shield(current[1])
                 continue
             if not target.durable.dirty:
                 return
-            await self._write_once(target)
+            if for_client:
+                with for_a_client():
+                    await self._write_once(target)
+            else:
+                await self._write_once(target)
 
     async def _write_once(self, target: Checkpointed) -> None:
         state = target.durable
@@ -247,6 +266,9 @@ class Checkpointer:
     async def _delete(self, messages: list[StoredMessage]) -> None:
         try:
             await self._store.delete_messages(messages)
+        except StorageUnavailable as error:
+            # Reported once per outage by the store; left behind, the watermark drops them.
+            log.debug("%d consumed messages not deleted: %s", len(messages), error)
         except Exception as error:
             log.warning("%d consumed messages not deleted yet: %s", len(messages), error)
 
@@ -290,11 +312,26 @@ class Checkpointer:
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._requested.set()
-        await waiter
+        try:
+            await self._unless_down(waiter, "checkpoint")
+        except StorageUnavailable:
+            waiter.cancel()  # the flush will not tell anyone
+            raise
+
+    async def _unless_down(self, future: asyncio.Future[None], operation: str) -> None:
+        """Await ``future`` for a client, giving up with ``StorageUnavailable`` (503) once
+        storage is known to be down: the write it waits for then rides the outage out."""
+        while True:
+            if self._store.is_down():
+                raise StorageUnavailable(operation)
+            done, _ = await asyncio.wait({future}, timeout=_DOWN_CHECK_SECONDS)
+            if done:
+                return future.result()
 
     async def run(self) -> None:
         """The group commit: a flush every ``interval`` seconds, or when one is asked for."""
         self._running = True
+        pause = _FIRST_PAUSE
         try:
             while True:
                 # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a
@@ -306,12 +343,20 @@ class Checkpointer:
                 self._serving, self._waiters = self._waiters, []
                 try:
                     await self._flush(complete=bool(self._serving))
+                except StorageUnavailable as error:
+                    # The store reports an outage once, when it starts and when it ends; the
+                    # loop backs off quietly until then (what failed stays dirty).
+                    _release(self._serving, error)
+                    log.debug("Checkpoint failed, retrying in %.1f s: %s", pause, error)
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, _LONGEST_PAUSE)
                 except Exception as error:
                     _release(self._serving, error)
                     log.exception("Checkpoint failed; will retry")
-                    await asyncio.sleep(0.5)
+                    await asyncio.sleep(_FIRST_PAUSE)
                 else:
                     _release(self._serving, None)
+                    pause = _FIRST_PAUSE
                 self._serving = []
         finally:
             self._running = False

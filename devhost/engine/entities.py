@@ -306,7 +306,7 @@ class EntityHost:
     async def read(self, name: str, key: str) -> tuple[bool, str | None]:
         """The entity's state, once it is stored (a crash must not take back what was read)."""
         entity = await self._get(entity_instance_id(name, key))
-        await self._checkpointer.write(entity)
+        await self._checkpointer.write(entity, for_client=True)
         return entity.exists, entity.state
 
     async def list(
