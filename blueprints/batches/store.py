@@ -158,6 +158,18 @@ def finish_chunk_run(job_id: str, row_key: str, skipped: bool) -> None:
     )
 
 
+def chunk_processed(job_id: str, run_id: str, chunk_index: int) -> bool:
+    """Return whether an earlier execution of a chunk activity of this run wrote its output
+    (an orchestrator's record of it can be lost to a crash, and the activity then runs again)."""
+    return any(
+        row.get("RunId") == run_id
+        and row.get("ChunkIndex") == chunk_index
+        and row.get("FinishedAt") is not None
+        and row.get("Skipped") is False
+        for row in chunk_runs(job_id)
+    )
+
+
 def chunk_runs(job_id: str) -> list[dict[str, Any]]:
     """Return every recorded execution of the job's chunk activities, in chunk order."""
     rows = table(RUNS_TABLE).query_entities(

@@ -9,7 +9,7 @@ import pytest
 
 from blueprints.app_storage import blob_container
 from blueprints.batches import store
-from blueprints.batches.activities import partition_batch_input
+from blueprints.batches.activities import partition_batch_input, process_batch_chunk
 from devhost.testing import DurableTestHost
 from tests.waiting import eventually
 
@@ -440,3 +440,26 @@ async def test_a_cancel_during_a_later_group_stops_it_within_a_few_chunks(monkey
         if run["StartedAt"] > cancelled_at and not run["Skipped"]
     ]
     assert len(worked_after) <= 8, f"{len(worked_after)} chunks started after the cancel"
+
+
+async def test_a_chunk_processed_before_a_cancel_and_run_again_after_a_crash_is_counted() -> None:
+    # A chunk activity wrote its output, the job then took a cancel, and a crash took the
+    # chunk's result from the orchestration's history: the activity runs again and finds the
+    # flag. It reports the output already written (the chaos run found it counted zero times).
+    job_id, run_id = "crashed-1", "run-1"
+    lines = [json.dumps(record(n, valid=n != 1)) for n in range(3)]
+    store.write_text(store.chunk_blob(job_id, 0), "\n".join(lines))
+    store.write_text(store.chunk_blob(job_id, 1), "\n".join(lines))
+    chunk = {"jobId": job_id, "runId": run_id, "chunkIndex": 0, "firstItem": 0}
+    first = await asyncio.to_thread(process_batch_chunk, chunk)
+    assert (first["processed"], first["failed"]) == (3, 1)
+
+    store.request_cancel(job_id, run_id, "stop")
+    again = await asyncio.to_thread(process_batch_chunk, chunk)
+    never_run = await asyncio.to_thread(process_batch_chunk, {**chunk, "chunkIndex": 1})
+
+    assert again == first
+    assert never_run["skipped"] is True and never_run["processed"] == 0
+    # Another run of the same job ID does not count this run's output.
+    other_run = await asyncio.to_thread(process_batch_chunk, {**chunk, "runId": "run-2"})
+    assert other_run["processed"] == 3  # not cancelled: it processes the chunk itself
