@@ -463,3 +463,24 @@ async def test_a_chunk_processed_before_a_cancel_and_run_again_after_a_crash_is_
     # Another run of the same job ID does not count this run's output.
     other_run = await asyncio.to_thread(process_batch_chunk, {**chunk, "runId": "run-2"})
     assert other_run["processed"] == 3  # not cancelled: it processes the chunk itself
+
+
+async def test_the_run_id_is_chosen_at_the_start_and_keys_every_chunk_of_the_run() -> None:
+    # A run's ID keys its cancel flag and its chunk ledger. The start route chooses it and puts
+    # it in the input: an episode that a crash lost runs again with another timestamp, and an
+    # ID drawn there (new_uuid) differs from the one the lost episode's chunks recorded (the
+    # chaos run found a cancelled job whose chunks, processed by the lost episode, were then
+    # skipped under the second ID and never counted).
+    async with DurableTestHost(".") as host:
+        client = await host.http()
+        response = await client.post(
+            "/api/batches",
+            json={"jobId": "runid-1", "dataSource": {"items": records(6)}, "batchSize": 2},
+        )
+        assert response.status == 202
+        await finished_job(client, "runid-1")
+        status = await host.status("runid-1")
+        assert status is not None
+        run_id = json.loads(status["input"])["runId"]
+
+    assert {run["RunId"] for run in store.chunk_runs("runid-1")} == {run_id}
