@@ -23,7 +23,6 @@ from blueprints.batches.processing import (
 )
 from models.batches import (
     FlagCancelInput,
-    ItemEnvelope,
     PartitionInput,
     PartitionResult,
     ProcessChunkInput,
@@ -106,15 +105,14 @@ def process_batch_chunk(payload: dict) -> dict:
     """
     request = ProcessChunkInput.model_validate(payload)
     run = store.start_chunk_run(request.job_id, request.run_id, request.chunk_index)
-    if store.cancel_requested(request.job_id, request.run_id):
-        if store.chunk_processed(request.job_id, request.run_id, request.chunk_index):
-            # Processed before the cancel by an execution whose result a crash took from the
-            # history: its output stands and is counted (else the report would miss it).
-            result = _written_result(request)
-            store.finish_chunk_run(request.job_id, run, skipped=False)
-            return result.to_wire()
+    if store.cancel_requested(request.job_id, request.run_id) and not store.chunk_begun_before(
+        request.job_id, request.run_id, request.chunk_index, run
+    ):
         store.finish_chunk_run(request.job_id, run, skipped=True)
         return ProcessChunkResult(chunk_index=request.chunk_index, skipped=True).to_wire()
+    # A chunk begun before the cancel by an execution whose result a crash took from the
+    # history is done again (its output is overwritten) and counted: else its output, perhaps
+    # written, would be counted nowhere.
     latency = float(os.environ.get(LATENCY_SETTING) or 0) / 1000
     if latency > 0:
         time.sleep(latency)
@@ -134,19 +132,6 @@ def process_batch_chunk(payload: dict) -> dict:
         succeeded=len(envelopes) - failed,
         failed=failed,
     ).to_wire()
-
-
-def _written_result(request: ProcessChunkInput) -> ProcessChunkResult:
-    """The counts of a chunk's output blob, as the execution that wrote it reported them."""
-    text = store.read_text(store.output_blob(request.job_id, request.chunk_index)) or ""
-    envelopes = [ItemEnvelope.model_validate_json(line) for line in text.splitlines() if line]
-    failed = sum(1 for envelope in envelopes if not envelope.ok)
-    return ProcessChunkResult(
-        chunk_index=request.chunk_index,
-        processed=len(envelopes),
-        succeeded=len(envelopes) - failed,
-        failed=failed,
-    )
 
 
 @bp.activity_trigger(input_name="payload")

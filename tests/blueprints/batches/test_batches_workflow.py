@@ -445,7 +445,8 @@ async def test_a_cancel_during_a_later_group_stops_it_within_a_few_chunks(monkey
 async def test_a_chunk_processed_before_a_cancel_and_run_again_after_a_crash_is_counted() -> None:
     # A chunk activity wrote its output, the job then took a cancel, and a crash took the
     # chunk's result from the orchestration's history: the activity runs again and finds the
-    # flag. It reports the output already written (the chaos run found it counted zero times).
+    # flag. A chunk begun before the cancel is done and counted (the chaos run found such
+    # output counted zero times); one never begun is skipped.
     job_id, run_id = "crashed-1", "run-1"
     lines = [json.dumps(record(n, valid=n != 1)) for n in range(3)]
     store.write_text(store.chunk_blob(job_id, 0), "\n".join(lines))
@@ -454,11 +455,17 @@ async def test_a_chunk_processed_before_a_cancel_and_run_again_after_a_crash_is_
     first = await asyncio.to_thread(process_batch_chunk, chunk)
     assert (first["processed"], first["failed"]) == (3, 1)
 
+    # Chunk 2 was begun and its execution killed before it recorded finishing.
+    store.write_text(store.chunk_blob(job_id, 2), "\n".join(lines))
+    store.start_chunk_run(job_id, run_id, 2)
+
     store.request_cancel(job_id, run_id, "stop")
     again = await asyncio.to_thread(process_batch_chunk, chunk)
     never_run = await asyncio.to_thread(process_batch_chunk, {**chunk, "chunkIndex": 1})
+    killed = await asyncio.to_thread(process_batch_chunk, {**chunk, "chunkIndex": 2})
 
     assert again == first
+    assert (killed["processed"], killed["skipped"]) == (3, False)
     assert never_run["skipped"] is True and never_run["processed"] == 0
     # Another run of the same job ID does not count this run's output.
     other_run = await asyncio.to_thread(process_batch_chunk, {**chunk, "runId": "run-2"})
