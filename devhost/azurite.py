@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from devhost.storage_settings import DEVSTORE_ACCOUNT_NAME, development_storage_connection_string
 from devhost.store.azure_layout import is_development_storage
-from storage_settings import DEVSTORE_ACCOUNT_NAME, development_storage_connection_string
 
 __all__ = [
     "AzuriteError",
@@ -40,9 +40,10 @@ _KEEP_ALIVE_SECONDS = 60
 
 _INSTALL_HINT = (
     "install Node.js {min_node}+ (e.g. 'apt-get install nodejs npm'), then run './dev setup' "
-    "(or 'npm ci' in {project})"
+    "in devhost's repository (or 'npm ci' there, or 'npm install azurite' in {project})"
 )
-# Where devhost's own checkout keeps node_modules, for apps that have none of their own.
+# Where devhost's own checkout keeps node_modules, for apps that have none of their own. An
+# installed devhost has no checkout: the parent of its folder is site-packages.
 DEVHOST_PROJECT = Path(__file__).resolve().parent.parent
 
 
@@ -58,10 +59,12 @@ class AzuriteError(RuntimeError):
 
 
 def azurite_project(app_dir: Path) -> Path:
-    """The folder whose ``node_modules`` has Azurite: the app's own, else devhost's checkout."""
-    if (app_dir / "node_modules" / ".bin" / "azurite").exists():
-        return app_dir
-    return DEVHOST_PROJECT
+    """The folder whose ``node_modules`` has Azurite: the app's own, else devhost's checkout;
+    the app's when neither has it (so a missing Azurite is named where to install it)."""
+    for project in (app_dir, DEVHOST_PROJECT):
+        if (project / "node_modules" / ".bin" / "azurite").exists():
+            return project
+    return app_dir
 
 
 def emulator_endpoint(connection_string: str) -> tuple[str, tuple[int, int, int]] | None:

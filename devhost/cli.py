@@ -42,13 +42,13 @@ from devhost.preflight import (
     port_taken,
     storage_failure,
 )
-from devhost.timers.schedule import ScheduleError
-from storage_settings import (
+from devhost.storage_settings import (
     STORAGE_CONNECTION,
     StorageConnection,
     StorageSettingsError,
     resolve_storage,
 )
+from devhost.timers.schedule import ScheduleError
 
 if TYPE_CHECKING:
     from devhost.engine.runtime import Engine
@@ -65,7 +65,7 @@ _MISTAKES = (AppLoadError, AzuriteError, ConfigError, ScheduleError, StartupErro
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m devhost",
+        prog="devhost",  # also `python -m devhost`
         description="Run an Azure Durable Functions Python app (v2 model) locally: real HTTP, "
         "the /runtime/webhooks/durabletask API, replay through the real SDK, state in Azure "
         "Storage (Azurite started for you).",

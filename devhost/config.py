@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from devhost.engine.runtime import EngineSettings
-from storage_settings import (
+from devhost.storage_settings import (
     STORAGE_CONNECTION,
     StorageConnection,
     StorageSettingsError,

@@ -21,7 +21,7 @@ from azure.core.exceptions import (
 from azure.data.tables import TableServiceClient as SyncTableServiceClient
 from azure.data.tables.aio import TableServiceClient
 
-from storage_settings import StorageConnection, service_client
+from devhost.storage_settings import StorageConnection, service_client
 
 __all__ = ["StartupError", "check_app_folder", "check_port", "check_storage", "storage_failure"]
 

@@ -45,6 +45,43 @@ def client_input(value: Any) -> str | None:
     return None if value is None else json.dumps(codec.df_dumps(value))
 
 
+def describe_instance(status: dict[str, Any], *, width: int = 160) -> str:
+    """An instance's status and history for a person reading a failed test.
+
+    Parameters
+    ----------
+    status
+        ``GET instances/{id}`` with ``showHistory`` (and ``showHistoryOutput``).
+    width
+        Longest shown value of an input, output, result or reason.
+
+    Returns
+    -------
+    str
+        One line of status, then one line per history event: what ran, what it returned,
+        what it waited for, so a stuck wait shows the step it is stuck on.
+    """
+
+    def short(value: Any) -> str:
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        return text if len(text) <= width else text[: width - 3] + "..."
+
+    lines = [
+        f"runtimeStatus={status.get('runtimeStatus')} customStatus="
+        f"{short(status.get('customStatus'))} lastUpdated={status.get('lastUpdatedTime')}"
+    ]
+    events = status.get("historyEvents") or []
+    lines.append(f"history ({len(events)} events):" if events else "history: none recorded")
+    for event in events:
+        name = event.get("FunctionName") or event.get("Name") or ""
+        shown = [f"  {event.get('Timestamp', '')} {event.get('EventType')}", name]
+        for key in ("FireAt", "Result", "Reason", "Details", "Input"):
+            if event.get(key) is not None:
+                shown.append(f"{key}={short(event[key])}")
+        lines.append(" ".join(part for part in shown if part))
+    return "\n".join(lines)
+
+
 def _forget_sdk_client_session() -> None:
     """Drop the durable SDK's process-wide aiohttp session and its lock.
 
@@ -172,12 +209,16 @@ class DurableTestHost:
         )
 
     async def wait(self, instance_id: str, timeout: float = 10.0) -> dict[str, Any]:
-        """Wait until the instance is terminal; raises ``OrchestrationTimeout`` otherwise."""
+        """Wait until the instance is terminal; raises ``OrchestrationTimeout`` otherwise,
+        with the instance's status and history in the message."""
         status = await self.engine.wait_for_completion(instance_id, timeout)
         if status is None:
             raise OrchestrationTimeout(f"No instance '{instance_id}'.")
         if status["runtimeStatus"] not in ("Completed", "Failed", "Terminated", "Canceled"):
-            raise OrchestrationTimeout(f"'{instance_id}' still {status['runtimeStatus']}: {status}")
+            raise OrchestrationTimeout(
+                f"'{instance_id}' is still {status['runtimeStatus']} after {timeout:g} s.\n"
+                + describe_instance(await self.status(instance_id, history=True) or status)
+            )
         return status
 
     async def run(self, name: str, input: Any = None, timeout: float = 10.0) -> dict[str, Any]:
@@ -194,7 +235,11 @@ class DurableTestHost:
             if status is not None and predicate(status.get("customStatus")):
                 return status
             if asyncio.get_running_loop().time() > deadline:
-                raise OrchestrationTimeout(f"custom status never matched: {status}")
+                shown = await self.status(instance_id, history=True) or status
+                raise OrchestrationTimeout(
+                    f"The custom status of '{instance_id}' did not match within {timeout:g} s.\n"
+                    + (describe_instance(shown) if shown else "No such instance.")
+                )
             await asyncio.sleep(0.005)
 
     async def idle(self, timeout: float = 5.0) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from devhost.azurite import AzuriteError, AzuriteProcess, start_azurite
-from storage_settings import STORAGE_CONNECTION
+from devhost.storage_settings import STORAGE_CONNECTION
 from tests.storage_identity import TokenIssuer, make_tls_files
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -79,6 +79,13 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteProcess
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def durable_storage_connection(azurite: AzuriteProcess) -> str:
+    """The account of the durable_host fixtures on Azurite (``--durable-store=azurite``, or
+    ``@pytest.mark.durable_store("azurite")``): the session's Azurite, not a second one."""
+    return azurite.connection_string
 
 
 @dataclass

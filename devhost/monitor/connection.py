@@ -1,14 +1,14 @@
 """Which store the monitor reads: the one place a connection setting becomes a ``Store``.
 
-Resolved as the host resolves ``AzureWebJobsStorage`` (``storage_settings``): a connection
+Resolved as the host resolves ``AzureWebJobsStorage`` (``devhost.storage_settings``): a connection
 string, or the identity-based settings (``AzureWebJobsStorage__accountName`` with a managed
 identity or a developer's sign-in), so the monitor opens any hub the host could.
 """
 
 from __future__ import annotations
 
+from devhost.storage_settings import STORAGE_CONNECTION, resolve_storage
 from devhost.store.base import Store
-from storage_settings import STORAGE_CONNECTION, resolve_storage
 
 _SERVICES = ("blob", "queue", "table")
 
@@ -32,7 +32,7 @@ def open_hub_store(connection: str | None, task_hub: str) -> Store:
 
     Raises
     ------
-    storage_settings.StorageSettingsError
+    devhost.storage_settings.StorageSettingsError
         No usable connection (the message names the settings looked for).
     ValueError
         The task hub name is not valid.

@@ -41,6 +41,7 @@ from azure.storage.blob.aio import LinearRetry as AsyncLinearRetry
 from azure.storage.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
+from devhost.storage_settings import StorageConnection, service_client
 from devhost.store.azure_layout import (
     BLOB_SUFFIX,
     MAX_TRANSACTION_OPERATIONS,
@@ -72,7 +73,6 @@ from devhost.store.base import (
     StoredMessage,
     split_copies,
 )
-from storage_settings import StorageConnection, service_client
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class AzureStore(Store):
     connection_string
         ``UseDevelopmentStorage=true`` (Azurite on its default ports), an explicit
         ``DefaultEndpointsProtocol=...;AccountName=...;AccountKey=...;...`` string, or a
-        :class:`~storage_settings.StorageConnection` resolved from the app's settings
+        :class:`~devhost.storage_settings.StorageConnection` resolved from the app's settings
         (identity-based ones included).
     task_hub
         The task hub name (3-45 letters and digits, starting with a letter).

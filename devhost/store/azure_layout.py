@@ -30,8 +30,8 @@ from urllib.parse import quote
 
 from azure.data.tables import EdmType, EntityProperty
 
+from devhost.storage_settings import development_storage_connection_string
 from devhost.store.base import RUNTIME_STATUS_NAMES, InstanceQuery, InstanceRow
-from storage_settings import development_storage_connection_string
 
 # -- connection strings ------------------------------------------------------------------------
 

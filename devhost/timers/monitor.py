@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobLeaseClient, BlobServiceClient
 
-from storage_settings import StorageConnection, service_client
+from devhost.storage_settings import StorageConnection, service_client
 
 log = logging.getLogger("devhost.timers")
 

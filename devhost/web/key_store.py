@@ -27,6 +27,7 @@ from aiohttp import web
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobServiceClient
 
+from devhost.storage_settings import StorageConnection, service_client
 from devhost.store.azure_layout import expand_connection_string
 from devhost.web.keys import (
     DURABLE_SYSTEM_KEY,
@@ -42,7 +43,6 @@ from devhost.web.keys import (
     webhook_allows,
     webhook_unauthorized,
 )
-from storage_settings import StorageConnection, service_client
 
 log = logging.getLogger("devhost.keys")
 

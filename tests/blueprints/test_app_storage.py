@@ -15,7 +15,8 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError
 
 from blueprints import app_storage as storage
-from storage_settings import DEVSTORE_ACCOUNT_KEY, StorageSettingsError
+from devhost.storage_settings import DEVSTORE_ACCOUNT_KEY
+from storage_settings import StorageSettingsError
 from tests.conftest import StoragePath
 
 pytestmark = pytest.mark.azurite

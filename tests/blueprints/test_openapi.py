@@ -141,12 +141,13 @@ def test_a_route_value_the_declaration_misses_fails_the_generation() -> None:
         openapi_document(app, route_prefix="api")
 
 
-async def test_the_document_is_served_anonymously_at_api_openapi_json() -> None:
-    async with DurableTestHost(".") as host:
-        client = await host.http()
+async def test_the_document_is_served_anonymously_at_api_openapi_json(
+    async_durable_host: DurableTestHost,
+) -> None:
+    client = await async_durable_host.http()
 
-        response = await client.get("/api/openapi.json")
+    response = await client.get("/api/openapi.json")
 
-        assert response.status == 200
-        assert response.headers["Content-Type"].startswith("application/json")
-        assert json.loads(await response.text()) == DOCUMENT
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert json.loads(await response.text()) == DOCUMENT

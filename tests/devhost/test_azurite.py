@@ -6,13 +6,33 @@ from pathlib import Path
 
 import pytest
 
-from devhost.azurite import AzuriteError, AzuriteProcess, ports_listening, start_azurite
+from devhost import azurite as azurite_module
+from devhost.azurite import (
+    AzuriteError,
+    AzuriteProcess,
+    azurite_project,
+    ports_listening,
+    start_azurite,
+)
 
 
 def test_missing_azurite_says_to_run_npm_ci(tmp_path: Path) -> None:
     with pytest.raises(AzuriteError, match="npm ci") as error:
         start_azurite(tmp_path, tmp_path / "data")
     assert "node_modules/.bin/azurite" in str(error.value)
+
+
+def test_an_installed_devhost_names_the_apps_folder_for_azurite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installed, devhost has no checkout with node_modules: Azurite is the app's to install."""
+    monkeypatch.setattr(azurite_module, "DEVHOST_PROJECT", tmp_path / "site-packages")
+    app = tmp_path / "app"
+    app.mkdir()
+
+    assert azurite_project(app) == app
+    with pytest.raises(AzuriteError, match=f"'npm install azurite' in {app}"):
+        start_azurite(azurite_project(app), tmp_path / "data")
 
 
 def test_missing_node_says_to_install_node(

@@ -21,7 +21,7 @@ import pytest
 
 from devhost.azurite import AzuriteProcess
 from devhost.cli import main
-from storage_settings import DEVSTORE_ACCOUNT_KEY, development_storage_connection_string
+from devhost.storage_settings import DEVSTORE_ACCOUNT_KEY, development_storage_connection_string
 from tests.conftest import PROJECT_DIR, _free_ports
 
 VALID_APP = """\

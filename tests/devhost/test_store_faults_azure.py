@@ -10,12 +10,12 @@ import pytest
 
 from devhost.azurite import AzuriteProcess
 from devhost.engine.history import EventType
+from devhost.storage_settings import DEVSTORE_ACCOUNT_NAME
 from devhost.store.azure import AzureStore
 from devhost.store.base import Checkpoint, InstanceQuery, InstanceRow
 from devhost.store.faults import FAULT_KINDS, FaultInjector, FaultPlan, faulty_azure_store
 from devhost.store.retrying import RetryingStore
 from devhost.testing import DurableTestHost
-from storage_settings import DEVSTORE_ACCOUNT_NAME
 from tests.devhost.apps import mixed_work
 
 pytestmark = pytest.mark.azurite

@@ -1,8 +1,10 @@
-"""Fixtures of the monitor's tests: a seeded local host on Azurite, and Debian's Chromium.
+"""Fixtures of the monitor's tests: a seeded local host on Azurite, Debian's Chromium and
+Debian's Firefox ESR.
 
-The browser tests need ``/usr/bin/chromium`` (``apt-get install -y chromium``; ``.ci/run``
-installs it). Without it they are skipped with that reason on a developer's machine, and fail
-in CI (``CI`` set, or ``DEVHOST_REQUIRE_BROWSER=1``), where they must run.
+The browser tests need ``/usr/bin/chromium`` and ``/usr/bin/firefox-esr``
+(``apt-get install -y chromium firefox-esr``; ``.ci/run`` installs both). Without one, its
+tests are skipped with that reason on a developer's machine, and fail in CI (``CI`` set, or
+``DEVHOST_REQUIRE_BROWSER=1``), where they must run.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from firefox_driver import OLDEST_FIREFOX, FirefoxSession, firefox_major
 from monitor_host import MonitoredHost
+from seeding import seed_workflows
 
 PROJECT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
+FIREFOX = Path("/usr/bin/firefox-esr")
 # The machine's network is closed: nothing in the browser may try to reach out.
 CHROMIUM_FLAGS = [
     "--headless",
@@ -51,13 +56,30 @@ def monitored_host(
 
 
 @pytest.fixture(scope="module")
+def seeded(monitored_host: MonitoredHost) -> dict[str, str]:
+    """One instance (or more) of each workflow on the module's host, by role."""
+    return seed_workflows(monitored_host)
+
+
+def _require(browser: Path, package: str, oldest: int = 0) -> None:
+    message = ""
+    if not browser.exists():
+        message = f"Debian's {package} is not installed (apt-get install -y {package})"
+    elif oldest and (major := firefox_major(browser)) < oldest:
+        message = (
+            f"{package} {major} is older than {oldest}, the oldest these tests can drive"
+            f" (apt-get install -y {package} from the security updates)"
+        )
+    if message and browser_required():
+        pytest.fail(message + ": the browser tests must run in CI")
+    if message:
+        pytest.skip(message + "; CI installs it and runs these tests")
+
+
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     """Debian's Chromium driven by Playwright, with a fresh profile; skipped where absent."""
-    if not CHROMIUM.exists():
-        message = "Debian's chromium is not installed (apt-get install -y chromium)"
-        if browser_required():
-            pytest.fail(message + ": the browser tests must run in CI")
-        pytest.skip(message + "; CI installs it and runs these tests")
+    _require(CHROMIUM, "chromium")
     from playwright.sync_api import sync_playwright
 
     profile = tempfile.TemporaryDirectory(prefix="monitor-chromium-")
@@ -74,6 +96,17 @@ def chromium() -> Iterator[Any]:
         finally:
             context.close()
     profile.cleanup()
+
+
+@pytest.fixture(scope="module")
+def firefox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirefoxSession]:
+    """Debian's Firefox ESR in one Puppeteer session for the module; skipped where absent."""
+    _require(FIREFOX, "firefox-esr", OLDEST_FIREFOX)
+    session = FirefoxSession(FIREFOX, tmp_path_factory.mktemp("firefox") / "firefox.log")
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 @pytest.fixture(scope="module")

@@ -72,43 +72,44 @@ def average_in_flight(runs: list[dict[str, Any]]) -> float:
     return work / span
 
 
-async def test_inline_items_are_validated_normalised_and_reported() -> None:
+async def test_inline_items_are_validated_normalised_and_reported(
+    async_durable_host: DurableTestHost,
+) -> None:
     items = records(25, invalid_every=5)
     items.append("not an object")  # type: ignore[arg-type]
-    async with DurableTestHost(".") as host:
-        client = await host.http()
-        response = await client.post(
-            "/api/batches",
-            json={
-                "jobId": "inline-1",
-                "dataSource": {"items": items},
-                "batchSize": 4,
-                "maxParallelism": 2,
-                "maxFailurePercent": 50,
-            },
-        )
-        assert response.status == 202
-        assert response.headers["Location"] == (await response.json())["statusQueryGetUri"]
-        assert response.headers["Retry-After"]
+    client = await async_durable_host.http()
+    response = await client.post(
+        "/api/batches",
+        json={
+            "jobId": "inline-1",
+            "dataSource": {"items": items},
+            "batchSize": 4,
+            "maxParallelism": 2,
+            "maxFailurePercent": 50,
+        },
+    )
+    assert response.status == 202
+    assert response.headers["Location"] == (await response.json())["statusQueryGetUri"]
+    assert response.headers["Retry-After"]
 
-        body = await finished_job(client, "inline-1")
-        summary = body["summary"]
-        assert body["runtimeStatus"] == "Completed"
-        assert summary["outcome"] == "succeeded"
-        assert (summary["totalProcessed"], summary["totalSuccess"], summary["totalFailed"]) == (
-            26,
-            20,
-            6,
-        )
-        assert summary["chunks"] == summary["chunksProcessed"] == 7
-        assert summary["reportUrl"] == "/api/batches/inline-1/report"
-        assert body["progress"]["percentComplete"] == 100.0
+    body = await finished_job(client, "inline-1")
+    summary = body["summary"]
+    assert body["runtimeStatus"] == "Completed"
+    assert summary["outcome"] == "succeeded"
+    assert (summary["totalProcessed"], summary["totalSuccess"], summary["totalFailed"]) == (
+        26,
+        20,
+        6,
+    )
+    assert summary["chunks"] == summary["chunksProcessed"] == 7
+    assert summary["reportUrl"] == "/api/batches/inline-1/report"
+    assert body["progress"]["percentComplete"] == 100.0
 
-        report = await (await client.get(summary["reportUrl"])).json()
-        assert [f["index"] for f in report["failures"]] == [4, 9, 14, 19, 24, 25]
-        assert report["failures"][0]["errorCode"] == "invalid_record"
-        assert "email" in report["failures"][0]["detail"]
-        assert report["failures"][-1]["errorCode"] == "not_an_object"
+    report = await (await client.get(summary["reportUrl"])).json()
+    assert [f["index"] for f in report["failures"]] == [4, 9, 14, 19, 24, 25]
+    assert report["failures"][0]["errorCode"] == "invalid_record"
+    assert "email" in report["failures"][0]["detail"]
+    assert report["failures"][-1]["errorCode"] == "not_an_object"
 
     first = [
         json.loads(line) for line in store.read_text(store.output_blob("inline-1", 0)).split("\n")
@@ -124,73 +125,76 @@ async def test_inline_items_are_validated_normalised_and_reported() -> None:
     }
 
 
-async def test_a_job_reads_an_uploaded_json_lines_blob() -> None:
+async def test_a_job_reads_an_uploaded_json_lines_blob(async_durable_host: DurableTestHost) -> None:
     lines = [json.dumps(item) for item in records(30)] + ["{broken", ""]
-    async with DurableTestHost(".") as host:
-        client = await host.http()
-        upload = await client.put("/api/batches/inputs/may.jsonl", data="\n".join(lines))
-        assert upload.status == 201
-        assert await upload.json() == {
-            "blobName": "inputs/may.jsonl",
-            "items": 31,
-            "bytes": len("\n".join(lines)),
-        }
+    client = await async_durable_host.http()
+    upload = await client.put("/api/batches/inputs/may.jsonl", data="\n".join(lines))
+    assert upload.status == 201
+    assert await upload.json() == {
+        "blobName": "inputs/may.jsonl",
+        "items": 31,
+        "bytes": len("\n".join(lines)),
+    }
 
-        start = await client.post(
-            "/api/batches",
-            json={
-                "jobId": "blob-1",
-                "dataSource": {"blobName": "inputs/may.jsonl"},
-                "batchSize": 10,
-            },
-        )
-        assert start.status == 202
-        summary = (await finished_job(client, "blob-1"))["summary"]
-        assert (summary["totalProcessed"], summary["totalFailed"], summary["chunks"]) == (31, 1, 4)
-        report = await (await client.get("/api/batches/blob-1/report")).json()
-        assert report["failures"][0]["errorCode"] == "malformed_json"
+    start = await client.post(
+        "/api/batches",
+        json={
+            "jobId": "blob-1",
+            "dataSource": {"blobName": "inputs/may.jsonl"},
+            "batchSize": 10,
+        },
+    )
+    assert start.status == 202
+    summary = (await finished_job(client, "blob-1"))["summary"]
+    assert (summary["totalProcessed"], summary["totalFailed"], summary["chunks"]) == (31, 1, 4)
+    report = await (await client.get("/api/batches/blob-1/report")).json()
+    assert report["failures"][0]["errorCode"] == "malformed_json"
 
 
-async def test_parallelism_bound_is_kept_and_the_window_stays_full(monkeypatch) -> None:
+async def test_parallelism_bound_is_kept_and_the_window_stays_full(
+    async_durable_host: DurableTestHost, monkeypatch
+) -> None:
     monkeypatch.setenv("BATCH_CHUNK_LATENCY_MS", "40")
-    async with DurableTestHost(".") as host:
-        client = await host.http()
-        await client.post(
-            "/api/batches",
-            json={
-                "jobId": "bound-1",
-                "dataSource": {"items": records(60)},
-                "batchSize": 2,
-                "maxParallelism": 3,
-            },
-        )
-        summary = (await finished_job(client, "bound-1"))["summary"]
+    client = await async_durable_host.http()
+    await client.post(
+        "/api/batches",
+        json={
+            "jobId": "bound-1",
+            "dataSource": {"items": records(60)},
+            "batchSize": 2,
+            "maxParallelism": 3,
+        },
+    )
+    summary = (await finished_job(client, "bound-1"))["summary"]
     assert summary["chunksProcessed"] == 30
     runs = store.chunk_runs("bound-1")
     assert sorted(run["ChunkIndex"] for run in runs) == list(range(30))
     assert max_concurrency(runs) == 3
 
 
+@pytest.mark.durable_host(virtual_time=False)
 async def test_the_window_keeps_max_parallelism_chunks_in_flight_for_the_whole_job(
+    async_durable_host: DurableTestHost,
     monkeypatch,
 ) -> None:
     # Wall-clock timers: the window hands each new chunk to the host with a timer due at once,
     # and the virtual clock fires timers only when the engine has nothing else to do.
     monkeypatch.setenv("BATCH_CHUNK_LATENCY_MS", "400")
-    async with DurableTestHost(".", virtual_time=False) as host:
-        client = await host.http()
-        response = await client.post(
-            "/api/batches",
-            json={
-                "jobId": "window-1",
-                "dataSource": {"items": records(80)},
-                "batchSize": 1,
-                "maxParallelism": 4,
-            },
-        )
-        assert response.status == 202
-        await host.wait("window-1", timeout=120)  # no polling: it would take CPU from the job
-        summary = (await finished_job(client, "window-1"))["summary"]
+    client = await async_durable_host.http()
+    response = await client.post(
+        "/api/batches",
+        json={
+            "jobId": "window-1",
+            "dataSource": {"items": records(80)},
+            "batchSize": 1,
+            "maxParallelism": 4,
+        },
+    )
+    assert response.status == 202
+    await async_durable_host.wait(
+        "window-1", timeout=120
+    )  # no polling: it would take CPU from the job
+    summary = (await finished_job(client, "window-1"))["summary"]
     assert summary["chunksProcessed"] == 80
     runs = store.chunk_runs("window-1")
     assert sorted(run["ChunkIndex"] for run in runs) == list(range(80))
@@ -199,90 +203,91 @@ async def test_the_window_keeps_max_parallelism_chunks_in_flight_for_the_whole_j
     assert average >= 0.75 * 4, f"on average {average:.2f} chunks were in flight, not 3+"
 
 
-async def test_failures_over_the_threshold_fail_the_job_with_the_report_written() -> None:
-    async with DurableTestHost(".") as host:
-        client = await host.http()
-        for job_id, limit in (("under-1", 10.0), ("over-1", 5.0)):
-            response = await client.post(
-                "/api/batches",
-                json={
-                    "jobId": job_id,
-                    "dataSource": {"items": records(40, invalid_every=10)},
-                    "batchSize": 8,
-                    "maxFailurePercent": limit,
-                },
-            )
-            assert response.status == 202
-        under = await finished_job(client, "under-1")
-        over = await finished_job(client, "over-1")
-
-        assert under["runtimeStatus"] == "Completed"
-        assert under["summary"]["outcome"] == "succeeded"
-        assert under["summary"]["failurePercent"] == 10.0
-
-        assert over["runtimeStatus"] == "Failed"
-        assert "10.0% of the processed items failed, over the limit of 5.0%" in over["error"]
-        assert over["summary"]["outcome"] == "failed"
-        assert over["summary"]["totalFailed"] == 4
-        report = await (await client.get("/api/batches/over-1/report")).json()
-        assert len(report["failures"]) == 4
-
-
-async def test_ten_thousand_items_with_small_histories() -> None:
-    async with DurableTestHost(".") as host:
-        client = await host.http()
+async def test_failures_over_the_threshold_fail_the_job_with_the_report_written(
+    async_durable_host: DurableTestHost,
+) -> None:
+    client = await async_durable_host.http()
+    for job_id, limit in (("under-1", 10.0), ("over-1", 5.0)):
         response = await client.post(
             "/api/batches",
             json={
-                "jobId": "big-1",
-                "dataSource": {"items": records(10_000, invalid_every=100)},
-                "batchSize": 100,
-                "maxParallelism": 8,
+                "jobId": job_id,
+                "dataSource": {"items": records(40, invalid_every=10)},
+                "batchSize": 8,
+                "maxFailurePercent": limit,
             },
         )
         assert response.status == 202
-        # 100 chunks of 100 items: generous, the suite also runs with both cores busy.
-        summary = (await finished_job(client, "big-1", timeout=300))["summary"]
-        assert summary["totalProcessed"] == 10_000
-        assert summary["totalFailed"] == 100
-        assert summary["chunksProcessed"] == 100
+    under = await finished_job(client, "under-1")
+    over = await finished_job(client, "over-1")
 
-        job = await host.status("big-1", history=True)
-        assert job is not None and len(job["historyEvents"]) < 40
-        # Groups of 10 x maxParallelism chunks: 80 and 20; a chunk costs its completion and
-        # the hand-off timer's two events.
-        for group, chunks in ((0, 80), (1, 20)):
-            status = await host.status(f"big-1:group:{group:04d}", history=True)
-            assert status is not None and len(status["historyEvents"]) < 4 * chunks
-        assert await host.status("big-1:group:0002") is None
+    assert under["runtimeStatus"] == "Completed"
+    assert under["summary"]["outcome"] == "succeeded"
+    assert under["summary"]["failurePercent"] == 10.0
+
+    assert over["runtimeStatus"] == "Failed"
+    assert "10.0% of the processed items failed, over the limit of 5.0%" in over["error"]
+    assert over["summary"]["outcome"] == "failed"
+    assert over["summary"]["totalFailed"] == 4
+    report = await (await client.get("/api/batches/over-1/report")).json()
+    assert len(report["failures"]) == 4
+
+
+async def test_ten_thousand_items_with_small_histories(async_durable_host: DurableTestHost) -> None:
+    client = await async_durable_host.http()
+    response = await client.post(
+        "/api/batches",
+        json={
+            "jobId": "big-1",
+            "dataSource": {"items": records(10_000, invalid_every=100)},
+            "batchSize": 100,
+            "maxParallelism": 8,
+        },
+    )
+    assert response.status == 202
+    # 100 chunks of 100 items: generous, the suite also runs with both cores busy.
+    summary = (await finished_job(client, "big-1", timeout=300))["summary"]
+    assert summary["totalProcessed"] == 10_000
+    assert summary["totalFailed"] == 100
+    assert summary["chunksProcessed"] == 100
+
+    job = await async_durable_host.status("big-1", history=True)
+    assert job is not None and len(job["historyEvents"]) < 40
+    # Groups of 10 x maxParallelism chunks: 80 and 20; a chunk costs its completion and
+    # the hand-off timer's two events.
+    for group, chunks in ((0, 80), (1, 20)):
+        status = await async_durable_host.status(f"big-1:group:{group:04d}", history=True)
+        assert status is not None and len(status["historyEvents"]) < 4 * chunks
+    assert await async_durable_host.status("big-1:group:0002") is None
     assert len(store.chunk_runs("big-1")) == 100
 
 
-async def test_cancel_stops_scheduling_and_reports_what_was_done(monkeypatch) -> None:
+async def test_cancel_stops_scheduling_and_reports_what_was_done(
+    async_durable_host: DurableTestHost, monkeypatch
+) -> None:
     monkeypatch.setenv("BATCH_CHUNK_LATENCY_MS", "30")
-    async with DurableTestHost(".") as host:
-        client = await host.http()
-        await client.post(
-            "/api/batches",
-            json={
-                "jobId": "cancel-1",
-                "dataSource": {"items": records(80)},
-                "batchSize": 2,
-                "maxParallelism": 2,
-            },
-        )
-        await host.wait_for_custom_status(
-            "cancel-1:group:0000", lambda status: status and status["processedChunks"] >= 4
-        )
-        response = await client.post("/api/batches/cancel-1/cancel", json={"reason": "wrong file"})
-        assert response.status == 202
-        body = await finished_job(client, "cancel-1")
+    client = await async_durable_host.http()
+    await client.post(
+        "/api/batches",
+        json={
+            "jobId": "cancel-1",
+            "dataSource": {"items": records(80)},
+            "batchSize": 2,
+            "maxParallelism": 2,
+        },
+    )
+    await async_durable_host.wait_for_custom_status(
+        "cancel-1:group:0000", lambda status: status and status["processedChunks"] >= 4
+    )
+    response = await client.post("/api/batches/cancel-1/cancel", json={"reason": "wrong file"})
+    assert response.status == 202
+    body = await finished_job(client, "cancel-1")
 
-        summary = body["summary"]
-        assert summary["outcome"] == "cancelled"
-        assert 4 <= summary["chunksProcessed"] < 40
-        again = await client.post("/api/batches/cancel-1/cancel")
-        assert again.status == 410
+    summary = body["summary"]
+    assert summary["outcome"] == "cancelled"
+    assert 4 <= summary["chunksProcessed"] < 40
+    again = await client.post("/api/batches/cancel-1/cancel")
+    assert again.status == 410
 
     runs = store.chunk_runs("cancel-1")
     worked = [run for run in runs if not run["Skipped"]]
@@ -291,33 +296,34 @@ async def test_cancel_stops_scheduling_and_reports_what_was_done(monkeypatch) ->
     assert len(runs) - len(worked) <= 2
 
 
-async def test_the_failure_limit_stops_scheduling_as_soon_as_it_is_exceeded() -> None:
+async def test_the_failure_limit_stops_scheduling_as_soon_as_it_is_exceeded(
+    async_durable_host: DurableTestHost,
+) -> None:
     # 80 chunks of one invalid item, 10 % allowed: the 9th failure is over the limit for the
     # whole job (9 of 80 items), so at most the 2 chunks then in flight run after it.
-    async with DurableTestHost(".") as host:
-        client = await host.http()
-        response = await client.post(
-            "/api/batches",
-            json={
-                "jobId": "limit-1",
-                "dataSource": {"items": [record(n, valid=False) for n in range(80)]},
-                "batchSize": 1,
-                "maxParallelism": 2,
-                "maxFailurePercent": 10,
-            },
-        )
-        assert response.status == 202
-        body = await finished_job(client, "limit-1")
-        assert body["runtimeStatus"] == "Failed"
-        summary = body["summary"]
-        assert summary["outcome"] == "failed"
-        assert 9 <= summary["chunksProcessed"] <= 11
-        assert summary["chunks"] == 80
-        assert "scheduling stopped after" in body["error"]
-        report = await (await client.get("/api/batches/limit-1/report")).json()
-        assert len(report["failures"]) == summary["totalFailed"] == summary["chunksProcessed"]
-        # The second group (chunks 40-79) never started.
-        assert await host.status("limit-1:group:0001") is None
+    client = await async_durable_host.http()
+    response = await client.post(
+        "/api/batches",
+        json={
+            "jobId": "limit-1",
+            "dataSource": {"items": [record(n, valid=False) for n in range(80)]},
+            "batchSize": 1,
+            "maxParallelism": 2,
+            "maxFailurePercent": 10,
+        },
+    )
+    assert response.status == 202
+    body = await finished_job(client, "limit-1")
+    assert body["runtimeStatus"] == "Failed"
+    summary = body["summary"]
+    assert summary["outcome"] == "failed"
+    assert 9 <= summary["chunksProcessed"] <= 11
+    assert summary["chunks"] == 80
+    assert "scheduling stopped after" in body["error"]
+    report = await (await client.get("/api/batches/limit-1/report")).json()
+    assert len(report["failures"]) == summary["totalFailed"] == summary["chunksProcessed"]
+    # The second group (chunks 40-79) never started.
+    assert await async_durable_host.status("limit-1:group:0001") is None
     assert len(store.chunk_runs("limit-1")) == summary["chunksProcessed"]
 
 
@@ -350,89 +356,91 @@ async def test_progress_is_zero_until_the_chunks_exist() -> None:
         assert done["progress"]["percentComplete"] == 100
 
 
-async def test_a_start_naming_a_missing_input_blob_is_refused() -> None:
-    async with DurableTestHost(".") as host:
-        client = await host.http()
-        response = await client.post(
-            "/api/batches",
-            json={"jobId": "missing-1", "dataSource": {"blobName": "inputs/nope.jsonl"}},
-        )
-        assert response.status == 400
-        error = (await response.json())["error"]
-        assert error["details"][0]["field"] == "dataSource.blobName"
-        assert error["details"][0]["code"] == "not_found"
-        assert await host.status("missing-1") is None
+async def test_a_start_naming_a_missing_input_blob_is_refused(
+    async_durable_host: DurableTestHost,
+) -> None:
+    client = await async_durable_host.http()
+    response = await client.post(
+        "/api/batches",
+        json={"jobId": "missing-1", "dataSource": {"blobName": "inputs/nope.jsonl"}},
+    )
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["details"][0]["field"] == "dataSource.blobName"
+    assert error["details"][0]["code"] == "not_found"
+    assert await async_durable_host.status("missing-1") is None
 
 
-async def test_an_upload_that_is_not_utf8_is_refused() -> None:
+async def test_an_upload_that_is_not_utf8_is_refused(async_durable_host: DurableTestHost) -> None:
     good = json.dumps(record(1)).encode()
     latin1 = json.dumps(record(2)).replace("Customer2", "Müller").encode("latin-1")
-    async with DurableTestHost(".") as host:
-        client = await host.http()
-        refused = await client.put("/api/batches/inputs/bad.jsonl", data=good + b"\n" + latin1)
-        assert refused.status == 400
-        error = (await refused.json())["error"]
-        assert error["code"] == "InvalidEncoding"
-        assert "line 2" in error["message"]
-        assert store.read_text(store.input_blob("bad.jsonl")) is None
+    client = await async_durable_host.http()
+    refused = await client.put("/api/batches/inputs/bad.jsonl", data=good + b"\n" + latin1)
+    assert refused.status == 400
+    error = (await refused.json())["error"]
+    assert error["code"] == "InvalidEncoding"
+    assert "line 2" in error["message"]
+    assert store.read_text(store.input_blob("bad.jsonl")) is None
 
 
-async def test_an_upload_with_a_byte_order_mark_is_read_as_utf8() -> None:
+async def test_an_upload_with_a_byte_order_mark_is_read_as_utf8(
+    async_durable_host: DurableTestHost,
+) -> None:
     good = json.dumps(record(1)).encode()
-    async with DurableTestHost(".") as host:
-        client = await host.http()
-        upload = await client.put(
-            "/api/batches/inputs/bom.jsonl", data=b"\xef\xbb\xbf" + good + b"\n" + good
-        )
-        assert upload.status == 201
-        assert (await upload.json())["items"] == 2
-        await client.post(
-            "/api/batches", json={"jobId": "bom-1", "dataSource": {"blobName": "inputs/bom.jsonl"}}
-        )
-        summary = (await finished_job(client, "bom-1"))["summary"]
-        assert (summary["totalSuccess"], summary["totalFailed"]) == (2, 0)
+    client = await async_durable_host.http()
+    upload = await client.put(
+        "/api/batches/inputs/bom.jsonl", data=b"\xef\xbb\xbf" + good + b"\n" + good
+    )
+    assert upload.status == 201
+    assert (await upload.json())["items"] == 2
+    await client.post(
+        "/api/batches", json={"jobId": "bom-1", "dataSource": {"blobName": "inputs/bom.jsonl"}}
+    )
+    summary = (await finished_job(client, "bom-1"))["summary"]
+    assert (summary["totalSuccess"], summary["totalFailed"]) == (2, 0)
 
 
-async def test_a_blob_written_past_the_upload_route_that_is_not_utf8_fails_the_job_clearly() -> (
-    None
-):
+async def test_a_blob_written_past_the_upload_route_that_is_not_utf8_fails_the_job_clearly(
+    async_durable_host: DurableTestHost,
+) -> None:
     raw = json.dumps(record(1)).encode() + b"\n\xff{}"
     blob_container(store.BATCH_CONTAINER).upload_blob(store.input_blob("raw.jsonl"), raw)
-    async with DurableTestHost(".") as host:
-        client = await host.http()
-        await client.post(
-            "/api/batches", json={"jobId": "raw-1", "dataSource": {"blobName": "inputs/raw.jsonl"}}
-        )
-        body = await finished_job(client, "raw-1")
-        assert body["runtimeStatus"] == "Failed"
-        assert "invalid_encoding" in body["error"]
-        assert "line 2 is not valid UTF-8" in body["error"]
+    client = await async_durable_host.http()
+    await client.post(
+        "/api/batches", json={"jobId": "raw-1", "dataSource": {"blobName": "inputs/raw.jsonl"}}
+    )
+    body = await finished_job(client, "raw-1")
+    assert body["runtimeStatus"] == "Failed"
+    assert "invalid_encoding" in body["error"]
+    assert "line 2 is not valid UTF-8" in body["error"]
 
 
-async def test_a_cancel_during_a_later_group_stops_it_within_a_few_chunks(monkeypatch) -> None:
+@pytest.mark.durable_host(virtual_time=False)
+async def test_a_cancel_during_a_later_group_stops_it_within_a_few_chunks(
+    async_durable_host: DurableTestHost, monkeypatch
+) -> None:
     # The cancel flag is an action after the group's own; without the hand-off the host held it
     # back until the whole group had run.
     monkeypatch.setenv("BATCH_CHUNK_LATENCY_MS", "60")
-    async with DurableTestHost(".", virtual_time=False) as host:
-        client = await host.http()
-        await client.post(
-            "/api/batches",
-            json={
-                "jobId": "cancel-2",
-                "dataSource": {"items": records(120)},
-                "batchSize": 1,
-                "maxParallelism": 2,
-            },
-        )
-        await host.wait_for_custom_status(
-            "cancel-2:group:0001",
-            lambda status: status and status["processedChunks"] >= 2,
-            timeout=60,
-        )
-        cancelled_at = time.time()
-        response = await client.post("/api/batches/cancel-2/cancel", json={"reason": "stop"})
-        assert response.status == 202
-        summary = (await finished_job(client, "cancel-2"))["summary"]
+    client = await async_durable_host.http()
+    await client.post(
+        "/api/batches",
+        json={
+            "jobId": "cancel-2",
+            "dataSource": {"items": records(120)},
+            "batchSize": 1,
+            "maxParallelism": 2,
+        },
+    )
+    await async_durable_host.wait_for_custom_status(
+        "cancel-2:group:0001",
+        lambda status: status and status["processedChunks"] >= 2,
+        timeout=60,
+    )
+    cancelled_at = time.time()
+    response = await client.post("/api/batches/cancel-2/cancel", json={"reason": "stop"})
+    assert response.status == 202
+    summary = (await finished_job(client, "cancel-2"))["summary"]
     assert summary["outcome"] == "cancelled"
     worked_after = [
         run

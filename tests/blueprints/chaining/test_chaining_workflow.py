@@ -23,23 +23,22 @@ def steps(**second_step: Any) -> list[dict[str, Any]]:
     ]
 
 
-async def run_chain(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    async with DurableTestHost(".") as host:
-        client = await host.http()
-        response = await client.post("/api/orchestrators/chain_with_compensation", json=body)
-        assert response.status == 202
-        assert response.headers["Location"] and response.headers["Retry-After"]
-        instance_id = (await response.json())["id"]
-        status = await host.wait(instance_id)
-        polled = await client.get(URL(response.headers["Location"]).path_qs)
-        assert polled.status == 200
-        assert (await polled.json())["output"] == status["output"]
+async def run_chain(host: DurableTestHost, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    client = await host.http()
+    response = await client.post("/api/orchestrators/chain_with_compensation", json=body)
+    assert response.status == 202
+    assert response.headers["Location"] and response.headers["Retry-After"]
+    instance_id = (await response.json())["id"]
+    status = await host.wait(instance_id)
+    polled = await client.get(URL(response.headers["Location"]).path_qs)
+    assert polled.status == 200
+    assert (await polled.json())["output"] == status["output"]
     assert status["runtimeStatus"] == "Completed"
     return status, instance_id
 
 
-async def test_each_step_feeds_the_next() -> None:
-    status, instance_id = await run_chain({"steps": steps(), "input": 5})
+async def test_each_step_feeds_the_next(async_durable_host: DurableTestHost) -> None:
+    status, instance_id = await run_chain(async_durable_host, {"steps": steps(), "input": 5})
 
     output = status["output"]
     assert output["outcome"] == "completed"
@@ -53,9 +52,13 @@ async def test_each_step_feeds_the_next() -> None:
     assert len(attempts_of(instance_id)) == 3
 
 
-async def test_a_flaky_step_is_retried_with_exponential_backoff() -> None:
+async def test_a_flaky_step_is_retried_with_exponential_backoff(
+    async_durable_host: DurableTestHost,
+) -> None:
     retry = {"maxAttempts": 4, "firstRetryIntervalSeconds": 1, "backoffCoefficient": 2}
-    status, instance_id = await run_chain({"steps": steps(failTimes=3, retry=retry), "input": 5})
+    status, instance_id = await run_chain(
+        async_durable_host, {"steps": steps(failTimes=3, retry=retry), "input": 5}
+    )
 
     assert status["output"]["output"] == 60
     assert status["output"]["steps"][1]["attempts"] == 4
@@ -68,9 +71,11 @@ async def test_a_flaky_step_is_retried_with_exponential_backoff() -> None:
     assert gaps == pytest.approx([1.0, 2.0, 4.0], abs=0.01)
 
 
-async def test_exhausted_retries_run_the_error_handler() -> None:
+async def test_exhausted_retries_run_the_error_handler(async_durable_host: DurableTestHost) -> None:
     retry = {"maxAttempts": 3, "firstRetryIntervalSeconds": 30, "maxRetryIntervalSeconds": 45}
-    status, instance_id = await run_chain({"steps": steps(failTimes=5, retry=retry), "input": 5})
+    status, instance_id = await run_chain(
+        async_durable_host, {"steps": steps(failTimes=5, retry=retry), "input": 5}
+    )
 
     output = status["output"]
     assert output["outcome"] == "compensated"
@@ -88,8 +93,8 @@ async def test_exhausted_retries_run_the_error_handler() -> None:
     assert incident["FailedStep"] == "add-ten"
 
 
-async def test_a_business_error_is_not_retried() -> None:
-    status, _ = await run_chain({"steps": steps(), "input": "five"})
+async def test_a_business_error_is_not_retried(async_durable_host: DurableTestHost) -> None:
+    status, _ = await run_chain(async_durable_host, {"steps": steps(), "input": "five"})
 
     output = status["output"]
     assert output["outcome"] == "compensated"
@@ -99,13 +104,12 @@ async def test_a_business_error_is_not_retried() -> None:
     assert output["compensated"] == []
 
 
-async def test_the_starter_rejects_a_bad_chain() -> None:
-    async with DurableTestHost(".") as host:
-        client = await host.http()
-        response = await client.post(
-            "/api/orchestrators/chain_with_compensation",
-            json={"steps": [{"name": "x", "operation": "divide"}]},
-        )
-        assert response.status == 400
-        body = await response.json()
-        assert body["error"]["details"][0]["field"] == "steps[0].operation"
+async def test_the_starter_rejects_a_bad_chain(async_durable_host: DurableTestHost) -> None:
+    client = await async_durable_host.http()
+    response = await client.post(
+        "/api/orchestrators/chain_with_compensation",
+        json={"steps": [{"name": "x", "operation": "divide"}]},
+    )
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"]["details"][0]["field"] == "steps[0].operation"

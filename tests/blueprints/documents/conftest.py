@@ -1,6 +1,5 @@
 """Fixtures of the document tests: the document blueprints on an in-process host, on Azurite."""
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import azure.durable_functions as df
@@ -33,10 +32,15 @@ def documents_index() -> FunctionIndex:
 
 
 @pytest.fixture
-async def host(app_storage: str) -> AsyncIterator[DurableTestHost]:
-    """An in-process host running the document workflow against Azurite."""
-    async with DurableTestHost(index=documents_index()) as running:
-        yield running
+def durable_host_options() -> dict[str, Any]:
+    """The plugin's hosts in these tests run the document workflow's own app."""
+    return {"index": documents_index()}
+
+
+@pytest.fixture
+async def host(app_storage: str, async_durable_host: DurableTestHost) -> DurableTestHost:
+    """The document workflow on the plugin's host, its business data on Azurite."""
+    return async_durable_host
 
 
 @pytest.fixture

@@ -69,22 +69,21 @@ def monitor_body(endpoint: HealthEndpoint, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def test_alerts_once_per_transition_with_intervals_per_state(endpoint) -> None:
+async def test_alerts_once_per_transition_with_intervals_per_state(
+    async_durable_host: DurableTestHost, endpoint
+) -> None:
     endpoint.script = [200, 200, 500, 503, 200, 200, 500, 200]
-    async with DurableTestHost(".") as host:
-        endpoint.clock = host.now
-        start = host.now()
-        client = await host.http()
-        expires = (start + timedelta(seconds=3600)).isoformat()
-        response = await client.post(
-            "/api/monitors", json=monitor_body(endpoint, expiresAt=expires)
-        )
-        assert response.status == 202
-        assert response.headers["Location"] and response.headers["Retry-After"]
-        final = await host.wait("api-health")
-        history = await host.status("api-health", history=True)
+    endpoint.clock = async_durable_host.now
+    start = async_durable_host.now()
+    client = await async_durable_host.http()
+    expires = (start + timedelta(seconds=3600)).isoformat()
+    response = await client.post("/api/monitors", json=monitor_body(endpoint, expiresAt=expires))
+    assert response.status == 202
+    assert response.headers["Location"] and response.headers["Retry-After"]
+    final = await async_durable_host.wait("api-health")
+    history = await async_durable_host.status("api-health", history=True)
 
-        body = await (await client.get("/api/monitors/api-health")).json()
+    body = await (await client.get("/api/monitors/api-health")).json()
 
     gaps = [
         (b - a).total_seconds() for a, b in zip(endpoint.calls, endpoint.calls[1:], strict=False)
@@ -110,53 +109,61 @@ async def test_alerts_once_per_transition_with_intervals_per_state(endpoint) -> 
     assert history is not None and len(history["historyEvents"]) < 15
 
 
-async def test_stop_event_while_sleeping_and_the_async_status_route(endpoint) -> None:
-    async with DurableTestHost(".", virtual_time="manual") as host:
-        client = await host.http()
-        await client.post("/api/monitors", json=monitor_body(endpoint, healthyIntervalSeconds=3600))
-        await host.wait_for_custom_status("api-health", lambda s: s and s["cycle"] == 1)
-        host.advance(timedelta(hours=1))
-        await host.wait_for_custom_status("api-health", lambda s: s and s["cycle"] == 2)
+@pytest.mark.durable_host(virtual_time="manual")
+async def test_stop_event_while_sleeping_and_the_async_status_route(
+    async_durable_host: DurableTestHost, endpoint
+) -> None:
+    client = await async_durable_host.http()
+    await client.post("/api/monitors", json=monitor_body(endpoint, healthyIntervalSeconds=3600))
+    await async_durable_host.wait_for_custom_status("api-health", lambda s: s and s["cycle"] == 1)
+    async_durable_host.advance(timedelta(hours=1))
+    await async_durable_host.wait_for_custom_status("api-health", lambda s: s and s["cycle"] == 2)
 
-        running = await client.get("/api/monitors/api-health")
-        assert running.status == 202
-        assert running.headers["Location"].endswith("/api/monitors/api-health")
-        assert (await running.json())["state"] == "healthy"
+    running = await client.get("/api/monitors/api-health")
+    assert running.status == 202
+    assert running.headers["Location"].endswith("/api/monitors/api-health")
+    assert (await running.json())["state"] == "healthy"
 
-        stop = await client.post("/api/monitors/api-health/stop", json={"reason": "maintenance"})
-        assert stop.status == 202
-        final = await host.wait("api-health")
-        done = await client.get("/api/monitors/api-health")
-        assert done.status == 200
-        assert (await client.post("/api/monitors/api-health/stop")).status == 410
+    stop = await client.post("/api/monitors/api-health/stop", json={"reason": "maintenance"})
+    assert stop.status == 202
+    final = await async_durable_host.wait("api-health")
+    done = await client.get("/api/monitors/api-health")
+    assert done.status == 200
+    assert (await client.post("/api/monitors/api-health/stop")).status == 410
 
     assert final["output"]["stoppedBecause"] == "stopped"
     assert final["output"]["detail"] == "maintenance"
     assert len(endpoint.calls) == 2
 
 
-async def test_a_stop_raised_during_a_check_is_not_lost(endpoint) -> None:
+@pytest.mark.durable_host(virtual_time="manual")
+async def test_a_stop_raised_during_a_check_is_not_lost(
+    async_durable_host: DurableTestHost, endpoint
+) -> None:
     endpoint.hold = asyncio.Event()
-    async with DurableTestHost(".", virtual_time="manual") as host:
-        client = await host.http()
-        await client.post("/api/monitors", json=monitor_body(endpoint))
-        await eventually(lambda: endpoint.calls, "the monitor's first check", interval=0.005)
-        await host.raise_event("api-health", "stop", {"reason": "during the check"})
-        endpoint.hold.set()
-        final = await host.wait("api-health")
+    client = await async_durable_host.http()
+    await client.post("/api/monitors", json=monitor_body(endpoint))
+    await eventually(lambda: endpoint.calls, "the monitor's first check", interval=0.005)
+    await async_durable_host.raise_event("api-health", "stop", {"reason": "during the check"})
+    endpoint.hold.set()
+    final = await async_durable_host.wait("api-health")
 
     assert final["output"]["stoppedBecause"] == "stopped"
     assert final["output"]["cycles"] == 1
 
 
-async def test_an_unreachable_endpoint_is_unhealthy(endpoint) -> None:
-    async with DurableTestHost(".", virtual_time="manual") as host:
-        client = await host.http()
-        body = monitor_body(endpoint, url="http://127.0.0.1:9/health")
-        await client.post("/api/monitors", json=body)
-        status = await host.wait_for_custom_status("api-health", lambda s: s and s["cycle"] == 1)
-        await host.raise_event("api-health", "stop")
-        await host.wait("api-health")
+@pytest.mark.durable_host(virtual_time="manual")
+async def test_an_unreachable_endpoint_is_unhealthy(
+    async_durable_host: DurableTestHost, endpoint
+) -> None:
+    client = await async_durable_host.http()
+    body = monitor_body(endpoint, url="http://127.0.0.1:9/health")
+    await client.post("/api/monitors", json=body)
+    status = await async_durable_host.wait_for_custom_status(
+        "api-health", lambda s: s and s["cycle"] == 1
+    )
+    await async_durable_host.raise_event("api-health", "stop")
+    await async_durable_host.wait("api-health")
 
     check = status["customStatus"]["recentChecks"][0]
     assert status["customStatus"]["state"] == "unhealthy"

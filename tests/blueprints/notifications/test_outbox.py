@@ -44,48 +44,53 @@ def _app() -> df.DFApp:
     return app
 
 
-async def test_an_orchestration_writes_once_and_the_route_lists_it() -> None:
-    async with DurableTestHost(index=index_app(_app())) as host:
-        status = await host.run("notify_twice", _notification(1))
-        assert [item["created"] for item in status["output"]] == [True, False]
-
-        client = await host.http()
-        response = await client.get("/api/notifications", params={"recipient": "ANA@example.com"})
-        assert response.status == 200
-        body = await response.json()
-        assert [n["subject"] for n in body["notifications"]] == ["Reminder 1"]
-        assert body["notifications"][0]["instanceId"] == "inst-1"
-        assert body["continuationToken"] is None
+@pytest.fixture
+def durable_host_options() -> dict[str, Any]:
+    """The durable host of these tests runs this module's own app."""
+    return {"index": index_app(_app())}
 
 
-async def test_listing_pages_and_filters() -> None:
+async def test_an_orchestration_writes_once_and_the_route_lists_it(
+    async_durable_host: DurableTestHost,
+) -> None:
+    status = await async_durable_host.run("notify_twice", _notification(1))
+    assert [item["created"] for item in status["output"]] == [True, False]
+
+    client = await async_durable_host.http()
+    response = await client.get("/api/notifications", params={"recipient": "ANA@example.com"})
+    assert response.status == 200
+    body = await response.json()
+    assert [n["subject"] for n in body["notifications"]] == ["Reminder 1"]
+    assert body["notifications"][0]["instanceId"] == "inst-1"
+    assert body["continuationToken"] is None
+
+
+async def test_listing_pages_and_filters(async_durable_host: DurableTestHost) -> None:
     for number in range(5):
         record_notification(SendNotificationInput.model_validate(_notification(number)))
     record_notification(SendNotificationInput.model_validate(_notification(9, "bo@example.com")))
-    async with DurableTestHost(index=index_app(_app())) as host:
-        client = await host.http()
-        seen: list[str] = []
-        params: dict[str, Any] = {"recipient": "ana@example.com", "top": "2"}
-        while True:
-            body = await (await client.get("/api/notifications", params=params)).json()
-            seen += [n["instanceId"] for n in body["notifications"]]
-            if not body["continuationToken"]:
-                break
-            params["continuationToken"] = body["continuationToken"]
-        assert sorted(seen) == [f"inst-{n}" for n in range(5)]
+    client = await async_durable_host.http()
+    seen: list[str] = []
+    params: dict[str, Any] = {"recipient": "ana@example.com", "top": "2"}
+    while True:
+        body = await (await client.get("/api/notifications", params=params)).json()
+        seen += [n["instanceId"] for n in body["notifications"]]
+        if not body["continuationToken"]:
+            break
+        params["continuationToken"] = body["continuationToken"]
+    assert sorted(seen) == [f"inst-{n}" for n in range(5)]
 
-        by_instance = await client.get("/api/notifications", params={"instanceId": "inst-9"})
-        assert [n["recipient"] for n in (await by_instance.json())["notifications"]] == [
-            "bo@example.com"
-        ]
+    by_instance = await client.get("/api/notifications", params={"instanceId": "inst-9"})
+    assert [n["recipient"] for n in (await by_instance.json())["notifications"]] == [
+        "bo@example.com"
+    ]
 
 
-async def test_bad_queries_name_the_field() -> None:
-    async with DurableTestHost(index=index_app(_app())) as host:
-        client = await host.http()
-        response = await client.get("/api/notifications", params={"top": "0"})
-        assert response.status == 400
-        assert (await response.json())["error"]["details"][0]["field"] == "top"
-        response = await client.get("/api/notifications", params={"continuationToken": "x!"})
-        assert response.status == 400
-        assert (await response.json())["error"]["code"] == "InvalidContinuationToken"
+async def test_bad_queries_name_the_field(async_durable_host: DurableTestHost) -> None:
+    client = await async_durable_host.http()
+    response = await client.get("/api/notifications", params={"top": "0"})
+    assert response.status == 400
+    assert (await response.json())["error"]["details"][0]["field"] == "top"
+    response = await client.get("/api/notifications", params={"continuationToken": "x!"})
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "InvalidContinuationToken"

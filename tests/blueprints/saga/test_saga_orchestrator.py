@@ -67,16 +67,23 @@ def _app() -> df.DFApp:
     return app
 
 
+@pytest.fixture
+def durable_host_options() -> dict[str, Any]:
+    """The durable host of these tests runs this module's own app."""
+    return {"index": index_app(_app())}
+
+
 def _step(name: str, fail: bool = False) -> dict[str, Any]:
     return {"name": name, "action": JOURNAL_STEP, "input": {"name": name, "fail": fail}}
 
 
 @pytest.mark.parametrize("failing", [0, 1, 2, 3])
-async def test_a_failure_compensates_exactly_the_earlier_steps_in_reverse(failing: int) -> None:
+async def test_a_failure_compensates_exactly_the_earlier_steps_in_reverse(
+    async_durable_host: DurableTestHost, failing: int
+) -> None:
     names = ["a", "b", "c", "d"]
     steps = [_step(name, fail=index == failing) for index, name in enumerate(names)]
-    async with DurableTestHost(index=index_app(_app())) as host:
-        status = await host.run("saga", {"steps": steps})
+    status = await async_durable_host.run("saga", {"steps": steps})
 
     result = status["output"]
     assert result["status"] == "compensated"
@@ -87,24 +94,26 @@ async def test_a_failure_compensates_exactly_the_earlier_steps_in_reverse(failin
     assert journal == [f"do:{n}" for n in names[: failing + 1]] + [f"undo:{n}" for n in earlier]
 
 
-async def test_all_steps_succeeding_completes_without_compensation() -> None:
-    async with DurableTestHost(index=index_app(_app())) as host:
-        status = await host.run("saga", {"steps": [_step("a"), _step("b")]})
+async def test_all_steps_succeeding_completes_without_compensation(
+    async_durable_host: DurableTestHost,
+) -> None:
+    status = await async_durable_host.run("saga", {"steps": [_step("a"), _step("b")]})
 
     assert status["output"]["status"] == "completed"
     assert status["output"]["outputs"]["b"] == {"ok": True, "name": "b"}
     assert journal == ["do:a", "do:b"]
 
 
-async def test_a_failing_compensation_is_retried_recorded_and_the_rest_still_run() -> None:
+async def test_a_failing_compensation_is_retried_recorded_and_the_rest_still_run(
+    async_durable_host: DurableTestHost,
+) -> None:
     flaky_failures["b"] = 99  # never recovers
     flaky_failures["a"] = 1  # recovers on the second try
     steps = [_step("a"), _step("b"), _step("c", fail=True)]
     policy = {"firstDelaySeconds": 10, "factor": 3, "maxDelaySeconds": 60, "maxAttempts": 3}
-    async with DurableTestHost(index=index_app(_app())) as host:
-        started = host.now()
-        status = await host.run("saga", {"steps": steps, "compensationRetry": policy})
-        elapsed = host.now() - started
+    started = async_durable_host.now()
+    status = await async_durable_host.run("saga", {"steps": steps, "compensationRetry": policy})
+    elapsed = async_durable_host.now() - started
 
     result = status["output"]
     assert result["status"] == "compensation_failed"
@@ -117,10 +126,13 @@ async def test_a_failing_compensation_is_retried_recorded_and_the_rest_still_run
     assert elapsed >= timedelta(seconds=50)
 
 
-async def test_a_caller_can_hand_over_completed_steps_for_compensation_only() -> None:
+async def test_a_caller_can_hand_over_completed_steps_for_compensation_only(
+    async_durable_host: DurableTestHost,
+) -> None:
     steps = [{**_step("a"), "completed": True}, {**_step("b"), "completed": True}]
-    async with DurableTestHost(index=index_app(_app())) as host:
-        status = await host.run("saga_parent", {"steps": steps, "abortReason": "payment declined"})
+    status = await async_durable_host.run(
+        "saga_parent", {"steps": steps, "abortReason": "payment declined"}
+    )
 
     result = status["output"]
     assert result["status"] == "compensated"
@@ -128,20 +140,20 @@ async def test_a_caller_can_hand_over_completed_steps_for_compensation_only() ->
     assert journal == ["undo:b", "undo:a"]
 
 
-async def test_entity_operations_can_be_steps_and_compensations() -> None:
+async def test_entity_operations_can_be_steps_and_compensations(
+    async_durable_host: DurableTestHost,
+) -> None:
     reserve = {
         "name": "reserve",
         "action": "inventory_reservation",
         "key": "SKU-1",
         "input": {"reservationId": "r1", "quantity": 2},
     }
-    async with DurableTestHost(index=index_app(_app())) as host:
-        # Encoded twice, as the Python client sends an operation's input.
-        restock = json.dumps(json.dumps({"quantity": 5}))
-        await host.engine.signal_entity("inventory", "SKU-1", "add", restock)
-        await host.idle()
-        status = await host.run("saga", {"steps": [reserve, _step("x", fail=True)]})
-        _, state = await host.engine.read_entity("inventory", "SKU-1")
+    restock = json.dumps(json.dumps({"quantity": 5}))
+    await async_durable_host.engine.signal_entity("inventory", "SKU-1", "add", restock)
+    await async_durable_host.idle()
+    status = await async_durable_host.run("saga", {"steps": [reserve, _step("x", fail=True)]})
+    _, state = await async_durable_host.engine.read_entity("inventory", "SKU-1")
 
     assert status["output"]["compensations"][0]["status"] == "compensated"
     assert '"available": 5' in (state or "") and '"reserved": 0' in (state or "")
