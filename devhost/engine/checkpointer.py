@@ -232,15 +232,27 @@ class Checkpointer:
         self._dirty.pop(target.instance_id, None)
         done = asyncio.get_running_loop().create_future()
         self._writing[target.instance_id] = (target, done)
-        sent = False
+        # Signals go before the history, calls after it. A signal recorded as EventSent is
+        # then never lost (an orchestration that signals and finishes in one episode has
+        # nothing left to send it again). A call is applied only once the episode that made
+        # it is stored: an episode a crash takes back runs again and may not make it (a
+        # cancel arrived meanwhile), and an entity that applied it would keep its effect (a
+        # reservation) for ever. A call stored but not sent is an unanswered call in the
+        # history, which recovery sends again.
+        signals = [m for m in outbox if _is_signal(m)]
+        calls = [m for m in outbox if not _is_signal(m)]
+        sent: list[StoredMessage] = []
         try:
-            if outbox:
-                await asyncio.gather(*(self._store.put_message(m) for m in outbox))
-            sent = True
+            if signals:
+                await asyncio.gather(*(self._store.put_message(m) for m in signals))
+                sent += signals
             await self._store.write_checkpoint(checkpoint)
+            if calls:
+                await asyncio.gather(*(self._store.put_message(m) for m in calls))
+                sent += calls
         except BaseException:
-            if not sent:
-                state.outbox[:0] = outbox
+            handed = {id(m) for m in sent}
+            state.outbox[:0] = [m for m in outbox if id(m) not in handed]
             state.consumed[:0] = consumed
             state.after_stored[:0] = callbacks
             self._mark(target)  # written again by the next flush
@@ -248,9 +260,10 @@ class Checkpointer:
         finally:
             del self._writing[target.instance_id]
             done.set_result(None)
-            if sent:
-                self._unsent -= len(outbox)
-                for message in outbox:
+            self._unsent -= len(sent)
+            durable = {id(m) for m in sent}
+            for message in outbox:  # in the order sent (the durable inbox orders by ID)
+                if id(message) in durable:
                     self._hand_off(message)
         state.stored_execution = row.execution_id
         floor = state.rewritten_from  # the history was rewritten while it was being written
@@ -381,6 +394,10 @@ def _release(waiters: list[asyncio.Future[None]], error: BaseException | None) -
             waiter.set_result(None)
         else:
             waiter.set_exception(error)
+
+
+def _is_signal(message: StoredMessage) -> bool:
+    return bool(message.body.get("request", {}).get("signal"))
 
 
 def _mid_step(target: Checkpointed, dirty_before: float) -> bool:
