@@ -5,10 +5,11 @@ store holds, the inbox watermark, consumed messages, the outbox) and decides the
 durable writes. One instance's checkpoint, in order:
 
 1. a snapshot, taken at one instant: history, row, watermark, consumed messages, outbox;
-2. the outbox (entity calls and signals) is put in the entities' durable inboxes, before the
-   history that records them as sent (DTFx sends outbound messages before it commits);
+2. the entity signals of the outbox are put in the entities' durable inboxes, before the
+   history that records them as sent;
 3. ``write_checkpoint``: the new history rows, the sentinel (``HistoryCount`` and
-   ``InboxWatermark``) last, then the instance row;
+   ``InboxWatermark``) last, then the instance row; then the entity calls of the outbox
+   (applied only for an episode that is stored; recovery sends a stored, unanswered one again);
 4. the sent messages are handed to the entities in memory, and what waited for this state to
    be stored is told (a parent learns of its child's end, a caller gets an entity's answer,
    only once that end or that answer cannot be taken back by a crash, as in DTFx, where
