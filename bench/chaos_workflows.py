@@ -237,7 +237,8 @@ async def drive_order(api: Api, workflow: Workflow, rng: random.Random, deadline
         await asyncio.sleep(rng.uniform(0, 2))
         decision = {"approved": twist == "approve", "approver": "manager", "comment": "chaos"}
         sent = await api.event("POST", f"{path}/approval", decision)
-        if sent.status == 202:
+        # 200: the order took it; 202: raised, not taken yet; 409: refused (not raised).
+        if sent.status in (200, 202):
             workflow.acknowledged("ManagerApproval", twist)
     elif twist == "cancel":
         await asyncio.sleep(rng.uniform(0, 3))
@@ -258,7 +259,7 @@ async def drive_order(api: Api, workflow: Workflow, rng: random.Random, deadline
             sent = await api.event(
                 "POST", f"{path}/resolution", {"resolvedBy": "ops", "note": "chaos"}
             )
-            if sent.status == 202:
+            if sent.status in (200, 202):
                 workflow.acknowledged("ManualResolution", "resolution")
         await asyncio.sleep(0.3)
 

@@ -9,6 +9,12 @@ The Python client encodes event data twice (protocol notes §2.6), so orchestrat
 payload with ``models.common.parse_event``. An event that names a person (its model declares
 ``identity_fields``: who approved, who wrote the feedback) is checked against the caller's
 principal first (``blueprints.identity``).
+
+An event that a workflow routes through its own endpoint (``register_workflow(routes=...)``:
+an order's approval, a human approval...) is refused here with 403 naming that endpoint. Its
+route checks what this one cannot (the stage that waits for it, who may decide) and answers
+with what became of the request; raised here, it would answer 202 and might be dropped or
+buffered for a wait nobody has seen yet.
 """
 
 import logging
@@ -19,11 +25,7 @@ import azure.functions as func
 from blueprints import identity
 from blueprints.http_errors import ApiError, json_response, validate_model
 from blueprints.http_input import JsonBody, endpoint, path_id, read_json
-from blueprints.instance_status import (
-    raise_event_unless_finished,
-    require_instance,
-    require_unfinished,
-)
+from blueprints.instance_status import raise_or_refuse, require_instance, require_unfinished
 from models.registry import get_workflow
 from models.responses import EventAccepted
 
@@ -73,17 +75,29 @@ async def raise_event(
             ],
         )
     registered_name, model = event
+    route = spec.route_for(registered_name, instance_id) if spec else None
+    if route is not None:
+        raise ApiError(
+            403,
+            "EventHasOwnRoute",
+            f"'{registered_name}' is raised on '{orchestrator}' through {route}, which checks "
+            "that the instance waits for it and who sends it, and answers with its outcome.",
+            [
+                {
+                    "field": "eventName",
+                    "code": "use_route",
+                    "message": f"use {route}",
+                    "route": route,
+                }
+            ],
+        )
 
     require_unfinished(instance_id, status, _NO_MORE_EVENTS)
 
     payload = identity.bind_identities(req, validate_model(model, body))
-    await raise_event_unless_finished(
-        client,
-        instance_id,
-        registered_name,
-        payload.model_dump(mode="json", by_alias=True),
-        _NO_MORE_EVENTS,
-    )
+    # The instance may finish or vanish between the status check and the raise.
+    wire = payload.model_dump(mode="json", by_alias=True)
+    await raise_or_refuse(client, instance_id, registered_name, wire, _NO_MORE_EVENTS)
     logger.info("Raised event %s on instance %s", registered_name, instance_id)
     return json_response(
         {"id": instance_id, "eventName": registered_name, "accepted": True}, status=202

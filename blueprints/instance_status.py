@@ -22,7 +22,7 @@ __all__ = [
     "instance_finished",
     "instance_not_found",
     "listed_status_view",
-    "raise_event_unless_finished",
+    "raise_or_refuse",
     "refuse_foreign_instance",
     "require_instance",
     "require_instance_of",
@@ -271,44 +271,6 @@ def require_unfinished(
         raise instance_finished(instance_id, current.value, refusal)
 
 
-async def raise_event_unless_finished(
-    client: df.DurableOrchestrationClient,
-    instance_id: str,
-    event_name: str,
-    payload: Any,
-    refusal: str,
-) -> None:
-    """Raise an event on an instance a route found unfinished, answering the route's 410 (or
-    404) when the instance finished (or was purged) between the status check and the raise.
-
-    The host answers those with 410 and 404, which the Python client reports only as an
-    ``Exception`` naming them in its message; left alone they would be 500s.
-
-    Parameters
-    ----------
-    client : azure.durable_functions.DurableOrchestrationClient
-        The durable client.
-    instance_id, event_name, payload
-        What to raise, as for ``client.raise_event``.
-    refusal : str
-        What a finished instance cannot do, as for :func:`instance_finished`.
-
-    Raises
-    ------
-    ApiError
-        410 ``InstanceFinished`` or 404 ``InstanceNotFound``.
-    """
-    try:
-        await client.raise_event(instance_id, event_name, payload)
-    except Exception as error:
-        message = str(error)
-        if "is gone" in message:
-            raise instance_finished(instance_id, "finished", refusal) from error
-        if "No instance with ID" in message:
-            raise instance_not_found(instance_id) from error
-        raise
-
-
 def instance_finished(instance_id: str, status: str, refusal: str) -> ApiError:
     """Return the 410 answered when an instance has finished and cannot take a request.
 
@@ -332,6 +294,35 @@ def instance_finished(instance_id: str, status: str, refusal: str) -> ApiError:
         f"Instance '{instance_id}' is {status}; {refusal}.",
         [{"field": "instanceId", "code": "instance_finished", "message": f"instance is {status}"}],
     )
+
+
+async def raise_or_refuse(
+    client: df.DurableOrchestrationClient,
+    instance_id: str,
+    event_name: str,
+    payload: Any,
+    refusal: str,
+) -> None:
+    """Raise an event, answering 410 or 404 when the instance ended or vanished since it was read.
+
+    The Python client reports the host's 410 (finished) and 404 (unknown) only through an
+    exception's message; let through, they answered 500 for a request that was fine when the
+    route checked the instance.
+
+    Raises
+    ------
+    ApiError
+        410 ``InstanceFinished`` (with ``refusal``) or 404 ``InstanceNotFound``.
+    """
+    try:
+        await client.raise_event(instance_id, event_name, payload)
+    except Exception as error:
+        message = str(error)
+        if "is gone" in message:
+            raise instance_finished(instance_id, "finished", refusal) from error
+        if "No instance with ID" in message:
+            raise instance_not_found(instance_id) from error
+        raise
 
 
 def _iso(value: datetime | None) -> str | None:

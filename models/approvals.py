@@ -35,6 +35,8 @@ __all__ = [
     "DecisionRefusal",
     "HumanApprovalEvent",
     "HumanApprovalInput",
+    "HumanApprovalOutcome",
+    "HumanApprovalStatus",
     "PlacePurchaseOrderInput",
     "PurchaseOrderApprovalEvent",
     "PurchaseOrderDecision",
@@ -297,6 +299,31 @@ class HumanApprovalEvent(WireModel):
     identity_fields: ClassVar[tuple[str, ...]] = ("approver",)
 
     approver: str | None = Field(default=None, max_length=320)
+    request_id: IdempotencyKey | None = Field(
+        default=None,
+        description="Names this approval's outcome; the route sets it (Idempotency-Key or new).",
+    )
+
+
+class HumanApprovalStatus(WireModel):
+    """Custom status of ``human_approval``: waiting until the deadline, then how it ended."""
+
+    stage: Literal["awaiting_approval", "completed"]
+    deadline: datetime | None = None
+    outcome: Literal["Approved", "Timed out"] | None = None
+    approver: str | None = Field(default=None, description="Who approved.")
+    request_id: str | None = Field(default=None, description="The approval request taken.")
+
+
+class HumanApprovalOutcome(WireModel):
+    """What became of one approval request (``GET /api/approve/{instanceId}/{requestId}``)."""
+
+    instance_id: str
+    request_id: str
+    outcome: Literal["accepted", "refused", "pending"]
+    code: str | None = Field(default=None, description="Why it was refused.")
+    reason: str | None = None
+    approver: str | None = Field(default=None, description="Who approved, once someone did.")
 
 
 # --- Purchase orders -----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, StringConstraints
 
 from models.common import ContinuationToken, WireModel
-from models.ids import OrderId, Sku
+from models.ids import IdempotencyKey, OrderId, Sku
 from models.saga import BackoffPolicy, CompensationRecord
 
 __all__ = [
@@ -23,6 +23,8 @@ __all__ = [
     "CreateShipmentInput",
     "ManagerApprovalEvent",
     "ManualResolutionEvent",
+    "OrderDecisionOutcome",
+    "OrderDecisionRecord",
     "OrderInput",
     "OrderItem",
     "OrderListQuery",
@@ -225,6 +227,10 @@ class ManagerApprovalEvent(WireModel):
     approved: bool
     approver: Text
     comment: str = Field(default="", max_length=2000)
+    request_id: IdempotencyKey | None = Field(
+        default=None,
+        description="Names this decision's outcome; the route sets it (Idempotency-Key or new).",
+    )
 
 
 class CancelOrderEvent(WireModel):
@@ -240,6 +246,21 @@ class ManualResolutionEvent(WireModel):
 
     resolved_by: Text
     note: str = Field(default="", max_length=2000)
+    request_id: IdempotencyKey | None = Field(
+        default=None,
+        description="Names this resolution's outcome; the route sets it (Idempotency-Key or new).",
+    )
+
+
+class OrderDecisionRecord(WireModel):
+    """A manager's approval or an operator's resolution as the order took it (custom status)."""
+
+    by: str = Field(description="Who decided (the approver, or who resolved).")
+    approved: bool | None = Field(
+        default=None, description="The approval's verdict; None for a resolution."
+    )
+    request_id: str | None = Field(default=None, description="The request that made it.")
+    decided_at: datetime
 
 
 class OrderStatus(WireModel):
@@ -251,6 +272,22 @@ class OrderStatus(WireModel):
     payment_attempts: int = 0
     next_attempt_at: datetime | None = None
     last_error: str | None = None
+    approval: OrderDecisionRecord | None = None
+    resolution: OrderDecisionRecord | None = None
+
+
+class OrderDecisionOutcome(WireModel):
+    """What became of one approval or resolution request on an order."""
+
+    order_id: str
+    kind: Literal["approval", "resolution"]
+    request_id: str
+    outcome: Literal["accepted", "refused", "pending"]
+    code: str | None = Field(default=None, description="Why it was refused.")
+    reason: str | None = None
+    decision: OrderDecisionRecord | None = Field(
+        default=None, description="The approval or resolution the order took."
+    )
 
 
 class OrderResult(WireModel):

@@ -45,12 +45,16 @@ class WorkflowSpec:
         Event name -> model of the event's payload.
     public : bool
         Whether the generic starter may start it and the instance routes manage it.
+    routes : Mapping[str, str]
+        Event name -> the workflow's own route that raises it (``"POST /api/x/{instanceId}"``);
+        the generic events endpoint refuses those events and names the route.
     """
 
     name: str
     input_model: type[BaseModel]
     events: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     public: bool = False
+    routes: Mapping[str, str] = field(default_factory=dict)
 
     def find_event(self, event_name: str) -> tuple[str, type[BaseModel]] | None:
         """Return the registered spelling and model of an event, matched case-insensitively.
@@ -71,6 +75,11 @@ class WorkflowSpec:
                 return name, model
         return None
 
+    def route_for(self, event_name: str, instance_id: str) -> str | None:
+        """Return the route that owns a registered event, for one instance, or None."""
+        route = self.routes.get(event_name)
+        return route.replace("{instanceId}", instance_id) if route else None
+
     @property
     def event_names(self) -> list[str]:
         """The accepted event names, sorted."""
@@ -86,6 +95,7 @@ def register_workflow(
     events: Mapping[str, type[BaseModel]] | None = None,
     *,
     public: bool = False,
+    routes: Mapping[str, str] | None = None,
 ) -> WorkflowSpec:
     """Register an orchestrator with the models of its input and events.
 
@@ -102,6 +112,11 @@ def register_workflow(
     public : bool
         True to let ``POST /api/orchestrators/{name}`` start it and the generic instance
         routes manage its instances; internal workflows and sub-orchestrations stay False.
+    routes : Mapping[str, str] | None
+        Event name -> the route that raises it after its own checks (the stage that waits, who
+        decides) and answers with the outcome. The generic events endpoint refuses those
+        events, naming the route, so that nobody bypasses its checks. Operators' tools (the
+        monitor) still raise them.
 
     Returns
     -------
@@ -115,11 +130,18 @@ def register_workflow(
         differ only in case.
     """
     event_map = dict(events or {})
+    route_map = dict(routes or {})
+    if unknown := set(route_map) - set(event_map):
+        raise ValueError(f"Workflow '{name}' routes events it does not register: {unknown}.")
     lowered = [event.lower() for event in event_map]
     if len(set(lowered)) != len(lowered):
         raise ValueError(f"Workflow '{name}' has event names that differ only in case.")
     spec = WorkflowSpec(
-        name=name, input_model=input_model, events=MappingProxyType(event_map), public=public
+        name=name,
+        input_model=input_model,
+        events=MappingProxyType(event_map),
+        public=public,
+        routes=MappingProxyType(route_map),
     )
     existing = _workflows.get(name.lower())
     if existing is not None:
@@ -128,6 +150,7 @@ def register_workflow(
             and existing.input_model is spec.input_model
             and dict(existing.events) == event_map
             and existing.public == public
+            and dict(existing.routes) == route_map
         )
         if same:
             return existing

@@ -37,6 +37,7 @@ from blueprints.http_input import (
 )
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
+    instance_not_found,
     refuse_foreign_instance,
     require_instance,
     runtime_status,
@@ -252,6 +253,8 @@ async def decide_level(
                 f"Approval '{instance_id}' finished; it takes no more decisions.",
                 [{"field": "instanceId", "code": "not_running", "message": "instance finished"}],
             ) from error
+        if "No instance with ID" in str(error):  # purged meanwhile (the host answers 404)
+            raise instance_not_found(instance_id) from error
         raise
     logger.info("Raised %s on %s (request %s)", event_name, instance_id, request_id)
 

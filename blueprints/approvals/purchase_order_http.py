@@ -296,6 +296,8 @@ async def decide_purchase_order(
             return _answer(
                 _read_outcome(await _require_purchase_order(client, order_id), request_id)
             )
+        if "No instance with ID" in str(error):  # purged meanwhile (the host answers 404)
+            raise _not_a_purchase_order(order_id) from error
         raise
 
     async def read() -> PurchaseOrderDecisionOutcome:
@@ -307,14 +309,29 @@ async def decide_purchase_order(
 @bp.route(route="purchase-orders/{orderId}/decisions/{requestId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 @endpoint(
-    path={"orderId": "request", "requestId": "idempotency"}, responses=_OUTCOME, errors=(404,)
+    path={"orderId": "request", "requestId": "idempotency"},
+    responses=_OUTCOME,
+    errors=(403, 404),
 )
 async def get_purchase_order_decision(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Read what became of a decision request: accepted, refused (with why) or pending."""
-    status = await _require_purchase_order(client, path_id(req, "orderId"))
+    order_id = path_id(req, "orderId")
+    status = await _purchase_order(client, order_id, show_input=True)
+    if status is None or status.name != PURCHASE_ORDER_ORCHESTRATOR:
+        raise _not_a_purchase_order(order_id)
+    # An outcome names who decided and why: shown to the order's people only, as a chain's is.
+    identity.require_one_of(req, _people(status), f"purchase order '{order_id}'", "orderId")
     return _answer(_read_outcome(status, path_id(req, "requestId")), read_back=True)
+
+
+def _people(status: DurableOrchestrationStatus) -> list[str]:
+    try:
+        order = PurchaseOrderInput.model_validate(decode_json_text(status.input_, levels=2))
+    except ValidationError:
+        return []
+    return [person for person in [order.requester_email, *order.deciders] if person]
 
 
 def _threshold(request: PurchaseOrderRequest) -> float:

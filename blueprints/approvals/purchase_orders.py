@@ -44,6 +44,7 @@ register_workflow(
     PURCHASE_ORDER_ORCHESTRATOR,
     PurchaseOrderInput,
     events={PURCHASE_ORDER_EVENT: PurchaseOrderApprovalEvent},
+    routes={PURCHASE_ORDER_EVENT: "POST /api/purchase-orders/{instanceId}/decision"},
 )
 
 # Refused decision requests kept in the custom status.

@@ -27,7 +27,7 @@ from blueprints.http_errors import ApiError, json_response
 from blueprints.http_input import JsonBody, TextBody, endpoint, path_id, read_body, read_text
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
-    raise_event_unless_finished,
+    raise_or_refuse,
     refuse_foreign_instance,
     require_instance_of,
     require_unfinished,
@@ -155,10 +155,11 @@ async def cancel_batch(
     job_id = path_id(req, "jobId")
     event = read_body(req, BatchCancelEvent)
     status = await require_instance_of(client, job_id, "batch_job")
-    refusal = "there is nothing left to cancel"
-    require_unfinished(job_id, status, refusal)
-    # The job may end between the check and the raise: the same 410.
-    await raise_event_unless_finished(client, job_id, CANCEL_EVENT, event.to_wire(), refusal)
+    require_unfinished(job_id, status, "there is nothing left to cancel")
+    # The job may finish between the check and the raise: 410, not a 500.
+    await raise_or_refuse(
+        client, job_id, CANCEL_EVENT, event.to_wire(), "there is nothing left to cancel"
+    )
     body = {"jobId": job_id, "cancelRequested": True, "runtimeStatus": runtime_status_name(status)}
     return json_response(body, status=202, headers={"Location": f"/api/batches/{job_id}"})
 

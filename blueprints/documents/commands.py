@@ -47,8 +47,9 @@ async def _raise_unless_gone(
         await client.raise_event(document_id, UPDATE_EVENT, update.to_wire())
     except Exception as error:
         # The document closed since it was read (perhaps by this very request, raised again
-        # after a slow second): the next read shows the outcome, or that it is closed.
-        if "is gone" not in str(error):
+        # after a slow second): the next read shows the outcome, or that it is closed. Purged
+        # meanwhile (the host answers 404): the next read finds its archive, or nothing.
+        if "is gone" not in str(error) and "No instance with ID" not in str(error):
             raise
 
 

@@ -20,7 +20,12 @@ from blueprints.app_storage import in_thread
 from blueprints.documents import rules
 from blueprints.documents.commands import closed_conflict, request_id_of, send_update
 from blueprints.documents.store import find_children
-from blueprints.documents.views import DocumentView, document_body, load_document
+from blueprints.documents.views import (
+    DocumentView,
+    document_body,
+    document_not_found,
+    load_document,
+)
 from blueprints.http_errors import ApiError, json_response
 from blueprints.http_headers import ACTOR, IDEMPOTENCY_KEY, IF_MATCH
 from blueprints.http_input import (
@@ -88,7 +93,9 @@ def _answer(
     document_id: str, outcome: RequestOutcome | None, view: DocumentView | None, request_id: str
 ) -> func.HttpResponse:
     if outcome is None:
-        if view is not None and (not view.is_running or view.document.state.is_closed):
+        if view is None:  # purged since the route read it, and not archived
+            raise document_not_found(document_id)
+        if not view.is_running or view.document.state.is_closed:
             raise closed_conflict(view)
         link = f"/api/documents/{document_id}/status?requestId={request_id}"
         return json_response(

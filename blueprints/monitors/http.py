@@ -21,7 +21,7 @@ from blueprints.http_errors import ApiError, json_response
 from blueprints.http_input import JsonBody, endpoint, path_id, read_body
 from blueprints.instance_status import (
     ACTIVE_STATUSES,
-    raise_event_unless_finished,
+    raise_or_refuse,
     refuse_foreign_instance,
     require_instance_of,
     require_unfinished,
@@ -122,8 +122,8 @@ async def stop_monitor(
     monitor_id = path_id(req, "monitorId")
     event = read_body(req, MonitorStopEvent)
     status = await require_instance_of(client, monitor_id, MONITOR_ORCHESTRATOR)
-    refusal = "it has already stopped"
-    require_unfinished(monitor_id, status, refusal)
-    await raise_event_unless_finished(client, monitor_id, STOP_EVENT, event.to_wire(), refusal)
+    require_unfinished(monitor_id, status, "it has already stopped")
+    # The monitor may stop between the check and the raise: 410, not a 500.
+    await raise_or_refuse(client, monitor_id, STOP_EVENT, event.to_wire(), "it has already stopped")
     body = {"monitorId": monitor_id, "stopRequested": True}
     return json_response(body, status=202, headers={"Location": f"/api/monitors/{monitor_id}"})

@@ -8,8 +8,15 @@ it finished (an order ID is processed once: place a new order under a new ID).
 An approval is taken only while the order waits for one (stage ``awaiting_approval``), a manual
 resolution only while a compensation failure waits for one (``compensation_failed``); at any
 other time they answer 409 instead of being buffered for a later wait nobody has seen yet.
+
+Each of them carries a request ID (the ``Idempotency-Key`` header, or a new one) and answers
+with what the order did with it (``decisions.py``): 200 taken, 409 refused with the reason
+(another request was taken first, or the order stopped waiting: a cancel or the deadline won),
+202 with ``outcomeUri`` while the order has not taken it yet. Two requests posted at once both
+see the stage waiting; the order takes one and the other is refused, never dropped silently.
 """
 
+import logging
 from collections.abc import Callable
 
 import azure.durable_functions as df
@@ -19,26 +26,41 @@ from pydantic import BaseModel, ValidationError
 
 from blueprints import identity
 from blueprints.http_errors import ApiError, json_response, list_page_response
+from blueprints.http_headers import IDEMPOTENCY_KEY
 from blueprints.http_input import HandlerT, JsonBody, endpoint, path_id, read_body, read_query
 from blueprints.instance_status import ACTIVE_STATUSES, refuse_foreign_instance, runtime_status
+from blueprints.orders.decisions import DecisionKind, decision_outcome
 from blueprints.orders.orchestrator import RESOLUTION_EVENT
 from blueprints.orders.read_model import list_orders
 from blueprints.orders.rules import order_problems
 from blueprints.orders.steps import APPROVAL_EVENT, CANCEL_EVENT
+from blueprints.request_outcomes import (
+    Outcome,
+    await_settled,
+    outcome_response,
+    refusal_error,
+    request_id_of,
+)
 from models.common import decode_json_text
 from models.orders import (
     CancelOrderEvent,
     ManagerApprovalEvent,
     ManualResolutionEvent,
+    OrderDecisionOutcome,
     OrderInput,
     OrderListQuery,
     OrderPage,
+    OrderStatus,
 )
 from models.responses import CheckStatusResponse, ExistingOrder, OrderEventAccepted, OrderView
+
+logger = logging.getLogger(__name__)
 
 bp = df.Blueprint()
 
 ORCHESTRATOR = "process_order"
+WAIT_SETTING = "ORDERS_DECISION_WAIT_SECONDS"
+DEFAULT_WAIT_SECONDS = 5.0
 # Once the orchestrator is at these stages the goods are (being) shipped: nothing is undone.
 _SHIPPED_STAGES = frozenset({"creating_shipment", "finalizing", "completed"})
 
@@ -203,23 +225,12 @@ async def read_order(
     return json_response(body)
 
 
-def _not_waiting(order_id: str, what: str, stage: str | None, field: str) -> ApiError:
-    return ApiError(
-        409,
-        f"NotAwaiting{what.title()}",
-        f"Order '{order_id}' is not waiting for a {what} (stage: {stage or 'unknown'}); "
-        "it is taken only while the order waits for one.",
-        [{"field": field, "code": "not_waiting", "message": f"stage is {stage}", "stage": stage}],
-    )
-
-
 async def _raise(
     req: func.HttpRequest,
     client: df.DurableOrchestrationClient,
     event_name: str,
     payload: dict,
     refuse_shipped: bool = False,
-    only_at: tuple[str, str] | None = None,
 ) -> func.HttpResponse:
     order_id = path_id(req, "orderId")
     status = await _order_status(client, order_id)
@@ -230,24 +241,19 @@ async def _raise(
         output = decode_json_text(status.output)
         outcome = output.get("status") if isinstance(output, dict) else current.value
         raise _finished_conflict(req, client, order_id, str(outcome))
-    stage = _stage(status)
-    if only_at is not None and stage != only_at[0]:
-        raise _not_waiting(order_id, only_at[1], stage, "orderId")
-    if refuse_shipped and stage in _SHIPPED_STAGES:
+    if refuse_shipped and _stage(status) in _SHIPPED_STAGES:
         raise ApiError(
             409,
             "OrderAlreadyShipped",
             f"Order '{order_id}' has shipped and can no longer be cancelled; return it instead.",
             [{"field": "orderId", "code": "already_shipped", "message": "order has shipped"}],
         )
-    try:
-        await client.raise_event(order_id, event_name, payload)
-    except Exception as error:
-        # The order may end between the check and the raise (the host answers 410, which the
-        # client reports only in its message): the same 409 as an order found finished.
-        if "is gone" not in str(error):
-            raise
-        raise _finished_conflict(req, client, order_id, "finished") from error
+    if not await _raised(client, order_id, event_name, payload):
+        # The order ended between the status check and the raise.
+        ended = await _require_order(client, order_id)
+        output = decode_json_text(ended.output)
+        outcome = output.get("status") if isinstance(output, dict) else "finished"
+        raise _finished_conflict(req, client, order_id, str(outcome))
     links = client.get_client_response_links(req, order_id)
     return json_response(
         {"orderId": order_id, "eventName": event_name, "accepted": True, **links}, status=202
@@ -265,31 +271,154 @@ async def cancel_order(
     return await _raise(req, client, CANCEL_EVENT, event.to_wire(), refuse_shipped=True)
 
 
+async def _raised(
+    client: df.DurableOrchestrationClient, order_id: str, event_name: str, payload: dict
+) -> bool:
+    """Raise an event on an order; False when it ended meanwhile (the host answers 410).
+
+    The Python client reports the host's 410 and 404 only in an exception's message; an order
+    purged meanwhile is not found (404), not a server error.
+    """
+    try:
+        await client.raise_event(order_id, event_name, payload)
+    except Exception as error:
+        if "is gone" in str(error):
+            return False
+        if "No instance with ID" in str(error):
+            raise _order_not_found(order_id) from error
+        raise
+    return True
+
+
+def _order_view(status: DurableOrchestrationStatus) -> OrderStatus | None:
+    try:
+        return OrderStatus.model_validate(decode_json_text(status.custom_status))
+    except ValidationError:
+        return None
+
+
+def _read_outcome(
+    status: DurableOrchestrationStatus, kind: DecisionKind, request_id: str
+) -> OrderDecisionOutcome:
+    finished = bool((current := runtime_status(status)) and current.is_finished)
+    return decision_outcome(status.instance_id, kind, request_id, _order_view(status), finished)
+
+
+def _outcome_uri(outcome: OrderDecisionOutcome) -> str:
+    return f"/api/orders/{outcome.order_id}/{outcome.kind}s/{outcome.request_id}"
+
+
+def _refusal(outcome: Outcome, uri: str) -> ApiError:
+    assert isinstance(outcome, OrderDecisionOutcome)
+    what = f"the {outcome.kind} of order '{outcome.order_id}'"
+    # Orders name no approvers: nobody is refused for who they are, only for when they ask.
+    return refusal_error(outcome, uri, what, "orderId", ("NotAllowed", "orderId"))
+
+
+def _answer(outcome: OrderDecisionOutcome, read_back: bool = False) -> func.HttpResponse:
+    return outcome_response(outcome, _outcome_uri(outcome), None if read_back else _refusal)
+
+
+async def _require_order(
+    client: df.DurableOrchestrationClient, order_id: str
+) -> DurableOrchestrationStatus:
+    status = await _order_status(client, order_id)
+    if status is None:
+        raise _order_not_found(order_id)
+    return status
+
+
+async def _decide(
+    req: func.HttpRequest,
+    client: df.DurableOrchestrationClient,
+    kind: DecisionKind,
+    event_name: str,
+    event: ManagerApprovalEvent | ManualResolutionEvent,
+) -> func.HttpResponse:
+    order_id = path_id(req, "orderId")
+    request_id = request_id_of(req)
+    event.request_id = request_id
+    status = await _require_order(client, order_id)
+    known = _read_outcome(status, kind, request_id)
+    # A retry of a request the order took gets the same answer, even once the order ended;
+    # so does a request that came after another one was taken.
+    if known.outcome == "accepted" or known.code == "AlreadyDecided":
+        return _answer(known)
+    current = runtime_status(status)
+    if current is not None and current.is_finished:
+        output = decode_json_text(status.output)
+        outcome = output.get("status") if isinstance(output, dict) else current.value
+        raise _finished_conflict(req, client, order_id, str(outcome))
+    if known.outcome == "refused":
+        return _answer(known)
+    # An order that ended between the status check and the raise: the read below says so.
+    await _raised(client, order_id, event_name, event.to_wire())
+    logger.info("Raised %s on order %s (request %s)", event_name, order_id, request_id)
+
+    async def read() -> OrderDecisionOutcome:
+        return _read_outcome(await _require_order(client, order_id), kind, request_id)
+
+    return _answer(await await_settled(read, WAIT_SETTING, DEFAULT_WAIT_SECONDS))
+
+
+# 200 with the outcome, or 202 while the order has not taken the request yet.
+_OUTCOME = {200: OrderDecisionOutcome, 202: OrderDecisionOutcome}
+
+
+def _order_decision(model: type[BaseModel]) -> Callable[[HandlerT], HandlerT]:
+    return endpoint(
+        path=_ORDER,
+        headers=(IDEMPOTENCY_KEY,),
+        body=JsonBody(model),
+        responses=_OUTCOME,
+        errors=(403, 404, 409),
+    )
+
+
 @bp.route(route="orders/{orderId}/approval", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@_order_event(ManagerApprovalEvent)
+@_order_decision(ManagerApprovalEvent)
 async def approve_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    """Give a manager's decision on a large order: ``{"approved", "approver", "comment"}``."""
+    """Decide a large order that waits: 200 taken, 409 refused (with why), 202 not taken yet."""
     event = identity.bind_identities(req, read_body(req, ManagerApprovalEvent))
-    return await _raise(
-        req, client, APPROVAL_EVENT, event.to_wire(), only_at=("awaiting_approval", "approval")
-    )
+    return await _decide(req, client, "approval", APPROVAL_EVENT, event)
 
 
 @bp.route(route="orders/{orderId}/resolution", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-@_order_event(ManualResolutionEvent)
+@_order_decision(ManualResolutionEvent)
 async def resolve_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    """Record that a person settled a failed compensation: ``{"resolvedBy", "note"}``."""
+    """Settle a failed compensation by hand: 200 taken, 409 refused, 202 not taken yet."""
     event = identity.bind_identities(req, read_body(req, ManualResolutionEvent))
-    return await _raise(
-        req,
-        client,
-        RESOLUTION_EVENT,
-        event.to_wire(),
-        only_at=("compensation_failed", "resolution"),
-    )
+    return await _decide(req, client, "resolution", RESOLUTION_EVENT, event)
+
+
+_read_back = endpoint(
+    path={**_ORDER, "requestId": "idempotency"}, responses=_OUTCOME, errors=(404,)
+)
+
+
+@bp.route(route="orders/{orderId}/approvals/{requestId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@_read_back
+async def get_order_approval_outcome(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Read what became of an approval request: accepted, refused (with why) or pending."""
+    status = await _require_order(client, path_id(req, "orderId"))
+    return _answer(_read_outcome(status, "approval", path_id(req, "requestId")), read_back=True)
+
+
+@bp.route(route="orders/{orderId}/resolutions/{requestId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@_read_back
+async def get_order_resolution_outcome(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Read what became of a resolution request: accepted, refused (with why) or pending."""
+    status = await _require_order(client, path_id(req, "orderId"))
+    return _answer(_read_outcome(status, "resolution", path_id(req, "requestId")), read_back=True)

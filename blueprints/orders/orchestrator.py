@@ -39,6 +39,7 @@ from models.orders import (
     CancelOrderEvent,
     ManagerApprovalEvent,
     ManualResolutionEvent,
+    OrderDecisionRecord,
     OrderInput,
     OrderResult,
     RecordOrderInput,
@@ -60,6 +61,11 @@ register_workflow(
         APPROVAL_EVENT: ManagerApprovalEvent,
         CANCEL_EVENT: CancelOrderEvent,
         RESOLUTION_EVENT: ManualResolutionEvent,
+    },
+    routes={
+        APPROVAL_EVENT: "POST /api/orders/{instanceId}/approval",
+        CANCEL_EVENT: "POST /api/orders/{instanceId}/cancel",
+        RESOLUTION_EVENT: "POST /api/orders/{instanceId}/resolution",
     },
 )
 
@@ -238,6 +244,12 @@ def _undo(
         resolution = parse_event(
             ManualResolutionEvent, (yield context.wait_for_external_event(RESOLUTION_EVENT))
         )
+        run.decisions["resolution"] = OrderDecisionRecord(
+            by=resolution.resolved_by,
+            request_id=resolution.request_id,
+            decided_at=context.current_utc_datetime,
+        )
+        run.show(context, "compensation_failed", last_error=failed[0].error)
         for compensation in failed:
             compensation.status = "resolved"
         if any(c.step == REFUND_STEP for c in failed):

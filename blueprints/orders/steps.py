@@ -33,6 +33,7 @@ from models.orders import (
     ChargePaymentInput,
     CreateShipmentInput,
     ManagerApprovalEvent,
+    OrderDecisionRecord,
     OrderInput,
     OrderStatus,
     PaymentResult,
@@ -73,10 +74,19 @@ class OrderRun:
     approval: ManagerApprovalEvent | None = None
     undo: list[SagaStep] = field(default_factory=list)
     holds_expire: bool = False  # orders started before reservations had limits keep none
+    # The approval and resolution taken, kept in every status so a route reads their outcome.
+    decisions: dict[str, OrderDecisionRecord] = field(default_factory=dict)
 
     def show(self, context: df.DurableOrchestrationContext, stage: Stage, **extra: Any) -> None:
         """Publish the stage as the custom status."""
-        status = OrderStatus(stage=stage, order_id=self.order.order_id, total=self.total, **extra)
+        status = OrderStatus(
+            stage=stage,
+            order_id=self.order.order_id,
+            total=self.total,
+            approval=self.decisions.get("approval"),
+            resolution=self.decisions.get("resolution"),
+            **extra,
+        )
         context.set_custom_status(status.to_wire())
 
     def cancelled(self) -> Stop | None:
@@ -153,6 +163,14 @@ def await_approval(
         hours = settings.approval_timeout_hours
         return Stop("cancelled", f"no manager decision within {hours:g} h")
     run.approval = parse_event(ManagerApprovalEvent, approval.result)
+    run.decisions["approval"] = OrderDecisionRecord(
+        by=run.approval.approver,
+        approved=run.approval.approved,
+        request_id=run.approval.request_id,
+        decided_at=context.current_utc_datetime,
+    )
+    # Shown at once: a second decision posted meanwhile reads that this one was taken.
+    run.show(context, "awaiting_approval")
     if not run.approval.approved:
         comment = f": {run.approval.comment}" if run.approval.comment else ""
         return Stop("failed", f"rejected by {run.approval.approver}{comment}")

@@ -284,7 +284,12 @@ class Checkpointer:
             # Reported once per outage by the store; left behind, the watermark drops them.
             log.debug("%d consumed messages not deleted: %s", len(messages), error)
         except Exception as error:
-            log.warning("%d consumed messages not deleted yet: %s", len(messages), error)
+            log.warning(
+                "%d consumed messages not deleted yet: %s",
+                len(messages),
+                error,
+                extra={"event": "message_delete_failed", "detail": type(error).__name__},
+            )
 
     async def _flush(self, *, complete: bool) -> None:
         """Write changed targets (group commit).
@@ -366,7 +371,10 @@ class Checkpointer:
                     pause = min(pause * 2, _LONGEST_PAUSE)
                 except Exception as error:
                     _release(self._serving, error)
-                    log.exception("Checkpoint failed; will retry")
+                    log.exception(
+                        "Checkpoint failed; will retry",
+                        extra={"event": "checkpoint_failed", "detail": type(error).__name__},
+                    )
                     await asyncio.sleep(_FIRST_PAUSE)
                 else:
                     _release(self._serving, None)

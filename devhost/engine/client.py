@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 import uuid
@@ -47,6 +48,8 @@ from devhost.store.base import (
     Store,
     StoredMessage,
 )
+
+log = logging.getLogger("devhost.engine")
 
 _INVALID_ID = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 
@@ -182,6 +185,13 @@ class ClientOperations:
 
     def begin(self, instance: Instance, message: StoredMessage | None) -> None:
         """Deliver the ExecutionStarted of the instance's current execution."""
+        log.info(
+            "%s (%s) started",
+            instance.name,
+            instance.instance_id,
+            extra={"instance_id": instance.instance_id, "workflow": instance.name,
+                   "event": "started"},
+        )  # fmt: skip
         started = execution_started(
             instance.created,
             instance.instance_id,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -126,11 +127,14 @@ class Dispatcher:
     def _task_done(self, task: asyncio.Future[Any]) -> None:
         self._inflight.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("Host task failed", exc_info=task.exception())
+            log.error(
+                "Host task failed", exc_info=task.exception(), extra={"event": "host_task_failed"}
+            )
         self._on_done()
 
     async def _run_activity(self, instance_id: str, execution_id: str, work: Work) -> None:
         async with self._slots:
+            began = time.monotonic()
             override = self._overrides.get(work.name.lower())
             info = self._index.activity(work.name)
             if override is not None:
@@ -144,6 +148,18 @@ class Dispatcher:
         else:
             name = info.durable_name if info is not None else work.name
             reason, details = activity_failure(name, error)
+            log.warning(
+                "Activity %s of %s failed: %s",
+                name,
+                instance_id,
+                reason,
+                extra={
+                    "instance_id": instance_id,
+                    "workflow": name,
+                    "event": "activity_failed",
+                    "duration_ms": round((time.monotonic() - began) * 1000, 1),
+                },
+            )
             event = new_event(
                 EventType.TaskFailed, now, TaskScheduledId=work.seq, Reason=reason, Details=details
             )

@@ -206,7 +206,11 @@ class EntityHost:
                 finally:
                     entity.running = False
         except Exception:
-            log.exception("Entity %s failed inside the host", instance_id)
+            log.exception(
+                "Entity %s failed inside the host",
+                instance_id,
+                extra={"instance_id": instance_id, "event": "entity_failed"},
+            )
         finally:
             entity_pending = self.entities.get(instance_id)
             if entity_pending is None or not (entity_pending.queue or entity_pending.running):

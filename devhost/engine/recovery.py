@@ -56,7 +56,12 @@ async def recover(
     if stale:
         await store.delete_messages(stale)
     if loaded or messages:
-        log.info("Recovered %d instances and %d messages", loaded, len(messages) - len(stale))
+        log.info(
+            "Recovered %d instances and %d messages",
+            loaded,
+            len(messages) - len(stale),
+            extra={"event": "recovered"},
+        )
 
 
 def redispatch(
@@ -81,7 +86,15 @@ def redispatch(
     try:
         work = open_work(instance, index, check_function)
     except Exception:
-        log.exception("The work in flight of %s could not be found", instance.instance_id)
+        log.exception(
+            "The work in flight of %s could not be found",
+            instance.instance_id,
+            extra={
+                "instance_id": instance.instance_id,
+                "workflow": instance.name,
+                "event": "recovery_failed",
+            },
+        )
         return
     for item in work or []:
         dispatcher.dispatch(instance, item, recovered=True)

@@ -260,7 +260,15 @@ class Engine(Backend):
         try:
             result = run_episode(instance, pending, self.index, now, self._check_function)
         except Exception as error:
-            log.exception("Episode of %s failed inside the host", instance.instance_id)
+            log.exception(
+                "Episode of %s failed inside the host",
+                instance.instance_id,
+                extra={
+                    "instance_id": instance.instance_id,
+                    "workflow": instance.name,
+                    "event": "episode_failed",
+                },
+            )
             if instance.is_terminal:
                 instance.inbox[:0] = pending  # dropped with its messages by the next episode
                 return
@@ -291,8 +299,26 @@ class Engine(Backend):
         if result.next_generation is not None:
             self._scheduler.mark_ready(instance)  # the new generation's first episode
             return
+        # The fields devhost/log_format.py writes (a plain dict: the engine does not import
+        # the command line's layer).
+        fields = {
+            "instance_id": instance.instance_id,
+            "workflow": instance.name,
+            "event": outcome.status.lower(),
+            "duration_ms": round((now - instance.created).total_seconds() * 1000, 1),
+            "status": outcome.status,
+        }
         if outcome.status == "Failed":
-            log.warning("%s (%s) failed: %s", instance.name, instance.instance_id, outcome.result)
+            log.warning(
+                "%s (%s) failed: %s",
+                instance.name,
+                instance.instance_id,
+                outcome.result,
+                extra=fields,
+            )
+        else:
+            log.info("%s (%s) %s", instance.name, instance.instance_id, fields["event"],
+                     extra=fields)  # fmt: skip
         self._client.finished(instance.instance_id)
 
     def _check_function(self, kind: str, name: str) -> str | None:

@@ -13,7 +13,6 @@ import pytest
 ROUTES = [
     ("batches/job-1/cancel", {}, "job-1", "batch_job", 410),
     ("monitors/mon-1/stop", {}, "mon-1", "health_monitor", 410),
-    ("approve/appr-1", {}, "appr-1", "human_approval", 410),
     ("orders/order-1/cancel", {}, "order-1", "process_order", 409),
     (
         "orders/order-1/approval",

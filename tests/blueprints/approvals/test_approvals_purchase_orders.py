@@ -143,10 +143,10 @@ async def test_a_rejection_rejects_the_order_and_places_nothing(
 
 
 @pytest.mark.durable_host(virtual_time="manual")
-async def test_a_rejection_through_the_event_endpoint_is_a_rejection_too(
+async def test_the_event_endpoint_refuses_approval_received_and_names_the_route(
     async_durable_host: DurableTestHost,
 ) -> None:
-    """The pattern's event, approval_received, with approved: false rejects as well."""
+    """approval_received goes through the decision route, which answers with its outcome."""
     client = await async_durable_host.http()
     body = {"orderId": "po-e", "amount": 2000, "approverEmail": "boss@example.com"}
     instance_id = await _start(client, body)
@@ -157,10 +157,13 @@ async def test_a_rejection_through_the_event_endpoint_is_a_rejection_too(
         f"/api/instances/{instance_id}/events/approval_received",
         json={"approver": "boss@example.com", "approved": False},
     )
-    assert response.status == 202
-    assert (await async_durable_host.wait(instance_id))[
-        "output"
-    ] == "Rejected by 'boss@example.com'"
+    assert response.status == 403
+    error = (await response.json())["error"]
+    assert error["code"] == "EventHasOwnRoute"
+    assert error["details"][0]["route"] == "POST /api/purchase-orders/po-e/decision"
+    await async_durable_host.idle()
+    status = await async_durable_host.status(instance_id)
+    assert status is not None and status["customStatus"]["stage"] == "awaiting_approval"
     assert _placed() == {}
 
 

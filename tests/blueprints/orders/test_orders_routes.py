@@ -67,7 +67,7 @@ async def test_manager_approval_given_completes_and_same_order_twice_starts_one_
         assert [o["orderId"] for o in listed["orders"]] == ["o-big"]
 
         decision = {"approved": True, "approver": "maria"}
-        assert (await client.post("/api/orders/o-big/approval", json=decision)).status == 202
+        assert (await client.post("/api/orders/o-big/approval", json=decision)).status == 200
         status = await host.wait("o-big")
         assert status["output"]["status"] == "completed"
         assert ledger("o-big")["charge"]["AmountCents"] == 120000
@@ -184,7 +184,7 @@ async def test_refund_failure_needs_attention_until_manually_resolved() -> None:
         ]
 
         resolution = {"resolvedBy": "ops-kim", "note": "refunded by bank transfer"}
-        assert (await client.post("/api/orders/o-stuck/resolution", json=resolution)).status == 202
+        assert (await client.post("/api/orders/o-stuck/resolution", json=resolution)).status == 200
         status = await host.wait("o-stuck")
         after = await (await client.get("/api/orders?status=compensation_failed")).json()
 

@@ -1,0 +1,144 @@
+"""Approvals and resolutions of orders end in an outcome the caller reads back, never dropped.
+
+Requests go through the local host's HTTP front; the activities write to the test's Azurite.
+"""
+
+import asyncio
+from typing import Any
+
+import pytest
+from orders_harness import ledger, make_order, order_host, seed
+
+from devhost.testing import DurableTestHost
+
+pytestmark = pytest.mark.usefixtures("app_storage")
+
+
+@pytest.fixture(autouse=True)
+def _patient_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A route answers as soon as the order took the request; the limit only matters when both
+    # cores are busy, where 5 s could turn a 200 into a 202 "pending".
+    monkeypatch.setenv("ORDERS_DECISION_WAIT_SECONDS", "60")
+
+
+BIG = [("SKU-A", 2, 600.0)]  # 1200: at or above the default approval threshold
+
+
+def _at(stage: str) -> Any:
+    return lambda custom: isinstance(custom, dict) and custom.get("stage") == stage
+
+
+async def _post(client: Any, url: str, body: dict[str, Any], key: str) -> tuple[int, Any]:
+    response = await client.post(url, json=body, headers={"Idempotency-Key": key})
+    return response.status, await response.json()
+
+
+async def test_two_approvals_at_once_one_is_taken_the_other_refused_with_why() -> None:
+    """Both see the order waiting; it takes one (200), the other is refused (409) naming it."""
+    async with order_host(virtual_time="manual") as host:
+        await seed(host, SKU_A=5)
+        client = await host.http()
+        await client.post("/api/orders", json=make_order("o-race", BIG))
+        await host.wait_for_custom_status("o-race", _at("awaiting_approval"))
+
+        url = "/api/orders/o-race/approval"
+        (first, a), (second, b) = await asyncio.gather(
+            _post(client, url, {"approved": True, "approver": "maria"}, "req-maria"),
+            _post(client, url, {"approved": False, "approver": "li", "comment": "no"}, "req-li"),
+        )
+        assert sorted([first, second]) == [200, 409], (a, b)
+        taken, refused = (a, b) if first == 200 else (b, a)
+        assert taken["outcome"] == "accepted"
+        assert refused["error"]["code"] == "AlreadyDecided"
+        by = taken["decision"]["by"]
+        assert f"by {by}" in refused["error"]["message"]
+        [detail] = refused["error"]["details"]
+        loser = "req-li" if by == "maria" else "req-maria"
+        assert detail["requestId"] == loser
+
+        status = await host.wait("o-race")
+        # Both outcomes read back, after the order ended, as they were answered.
+        taken_key = "req-maria" if by == "maria" else "req-li"
+        back = await (await client.get(f"/api/orders/o-race/approvals/{taken_key}")).json()
+        assert (back["outcome"], back["decision"]["by"]) == ("accepted", by)
+        lost = await (await client.get(f"/api/orders/o-race/approvals/{loser}")).json()
+        assert (lost["outcome"], lost["code"]) == ("refused", "AlreadyDecided")
+        # A retry of the request that was taken answers the same, though the order ended.
+        retry = {"approved": by == "maria", "approver": by, "comment": "no"}
+        again, body = await _post(client, url, retry, taken_key)
+        assert (again, body["outcome"]) == (200, "accepted")
+
+    expected = "completed" if by == "maria" else "failed"
+    assert status["output"]["status"] == expected
+    assert ("charge" in ledger("o-race")) == (by == "maria")
+
+
+async def test_an_approval_the_order_no_longer_waits_for_is_refused_not_dropped() -> None:
+    """A cancel that wins the race: the approval posted with it answers 409 with the stage."""
+    async with order_host(virtual_time="manual") as host:
+        await seed(host, SKU_A=5)
+        client = await host.http()
+        await client.post("/api/orders", json=make_order("o-gone", BIG))
+        await host.wait_for_custom_status("o-gone", _at("awaiting_approval"))
+        # The cancel is taken first: the approval raised behind it is never consumed.
+        await host.raise_event("o-gone", "CancelOrder", {"reason": "changed mind"})
+        code, body = await _post(
+            client, "/api/orders/o-gone/approval", {"approved": True, "approver": "maria"}, "k1"
+        )
+        await host.wait("o-gone")
+        back = await (await client.get("/api/orders/o-gone/approvals/k1")).json()
+
+    assert code == 409, body
+    assert body["error"]["code"] in ("NotAwaitingApproval", "OrderAlreadyProcessed")
+    assert back["outcome"] == "refused" and back["code"] == "NotAwaitingApproval"
+
+
+async def test_two_resolutions_at_once_one_is_taken() -> None:
+    """A failed compensation is settled once; the second operator hears who settled it."""
+    async with order_host() as host:
+        await seed(host, SKU_A=5)
+        client = await host.http()
+        order = make_order("o-two", token="tok_refund_fails", street="9 Undeliverable Rd")
+        await client.post("/api/orders", json=order)
+        await host.wait_for_custom_status("o-two", _at("compensation_failed"))
+
+        url = "/api/orders/o-two/resolution"
+        results = await asyncio.gather(
+            _post(client, url, {"resolvedBy": "ops-kim", "note": "bank"}, "r-kim"),
+            _post(client, url, {"resolvedBy": "ops-lee", "note": "cash"}, "r-lee"),
+        )
+        status = await host.wait("o-two")
+
+    codes = sorted(code for code, _ in results)
+    assert codes == [200, 409], results
+    [(_, taken)] = [r for r in results if r[0] == 200]
+    [(_, refused)] = [r for r in results if r[0] == 409]
+    assert refused["error"]["code"] == "AlreadyDecided"
+    assert f"resolved by {taken['decision']['by']}" in refused["error"]["message"]
+    assert status["output"]["manualResolution"]["resolvedBy"] == taken["decision"]["by"]
+
+
+async def test_the_generic_event_endpoint_refuses_the_order_events_and_names_their_routes() -> None:
+    """An approval raised around its route would be buffered by an order that needs none."""
+    # The whole app: the generic events endpoint is not one of the order blueprints.
+    async with DurableTestHost(".", virtual_time="manual") as host:
+        await seed(host, SKU_A=5)
+        client = await host.http()
+        # A small order needs no approval; it sits in its payment backoff.
+        await client.post("/api/orders", json=make_order("o-side", token="tok_transient_4"))
+        await host.wait_for_custom_status(
+            "o-side", lambda c: isinstance(c, dict) and c.get("paymentAttempts") == 1
+        )
+        for event, body, route in (
+            ("managerapproval", {"approved": True, "approver": "maria"}, "approval"),
+            ("ManualResolution", {"resolvedBy": "kim"}, "resolution"),
+            ("CancelOrder", {}, "cancel"),
+        ):
+            response = await client.post(f"/api/instances/o-side/events/{event}", json=body)
+            assert response.status == 403, event
+            error = (await response.json())["error"]
+            assert error["code"] == "EventHasOwnRoute"
+            assert error["details"][0]["route"] == f"POST /api/orders/o-side/{route}"
+        await host.idle()
+        status = await host.status("o-side")
+    assert status is not None and status["runtimeStatus"] == "Running"
