@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -83,6 +84,8 @@ class Dispatcher:
             max_workers=max_concurrent_activities, thread_name_prefix="activity"
         )
         self._inflight: set[asyncio.Future[Any]] = set()
+        # Activities and HTTP calls dispatched and not reported back yet, by instance ID.
+        self._working: Counter[str] = Counter()
 
     def has_override(self, name: str) -> bool:
         return name.lower() in self._overrides
@@ -90,11 +93,18 @@ class Dispatcher:
     def busy(self) -> bool:
         return bool(self._inflight)
 
+    def working_for(self, instance_id: str) -> bool:
+        """An activity or HTTP call of ``instance_id`` runs (or waits for a slot): its result,
+        and so the instance's next episode, is coming."""
+        return instance_id in self._working
+
     def dispatch(self, instance: Instance, work: Work, *, recovered: bool = False) -> None:
         """Carry out ``work``; ``recovered``: it was in flight when the host last stopped."""
         if work.kind == "activity":
+            self._working[instance.instance_id] += 1
             self.spawn(self._run_activity(instance.instance_id, instance.execution_id, work))
         elif work.kind == "http":
+            self._working[instance.instance_id] += 1
             self.spawn(self._run_http(instance.instance_id, instance.execution_id, work))
         elif work.kind == "timer":
             if not work.canceled:
@@ -132,7 +142,18 @@ class Dispatcher:
             )
         self._on_done()
 
+    def _reported(self, instance_id: str) -> None:
+        self._working[instance_id] -= 1
+        if self._working[instance_id] <= 0:
+            del self._working[instance_id]
+
     async def _run_activity(self, instance_id: str, execution_id: str, work: Work) -> None:
+        try:
+            await self._activity(instance_id, execution_id, work)
+        finally:
+            self._reported(instance_id)
+
+    async def _activity(self, instance_id: str, execution_id: str, work: Work) -> None:
         async with self._slots:
             began = time.monotonic()
             override = self._overrides.get(work.name.lower())
@@ -166,6 +187,12 @@ class Dispatcher:
         self._deliver(instance_id, execution_id, event)
 
     async def _run_http(self, instance_id: str, execution_id: str, work: Work) -> None:
+        try:
+            await self._http(instance_id, execution_id, work)
+        finally:
+            self._reported(instance_id)
+
+    async def _http(self, instance_id: str, execution_id: str, work: Work) -> None:
         from devhost.engine.http_activity import run_http_request  # aiohttp only when used
 
         assert work.request is not None

@@ -100,6 +100,7 @@ class Engine(Backend):
             spawn=self._spawn,
             after_flush=self._after_flush,
             settled=self._scheduler.check_idle,
+            working=lambda instance_id: self._dispatcher.working_for(instance_id),
         )
         self._cache = InstanceCache(
             store, self._checkpointer, self.settings.max_cached_instances, self._on_loaded

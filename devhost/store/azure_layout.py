@@ -297,6 +297,20 @@ def _key_literal(key: str) -> str:
     return quote(key.replace("'", "''"), safe="")
 
 
+def entity_body(entity: dict[str, Any]) -> str:
+    """An entity as the JSON text of an insert or replace (ASCII only: ``json.dumps`` escapes
+    the rest, so characters and bytes agree for Content-Length)."""
+    return json.dumps(_odata_properties(entity), separators=(",", ":"))
+
+
+def entity_address(account_url: str, table: str, partition_key: str, row_key: str) -> str:
+    """The URL of one entity: ``{table}(PartitionKey='...',RowKey='...')``."""
+    return (
+        f"{account_url.rstrip('/')}/{table}(PartitionKey='{_key_literal(partition_key)}',"
+        f"RowKey='{_key_literal(row_key)}')"
+    )
+
+
 def upsert_transaction(
     account_url: str, table: str, entities: list[dict[str, Any]]
 ) -> tuple[str, bytes]:
@@ -311,17 +325,12 @@ def upsert_transaction(
     entities
         At most 100 entities of one partition.
     """
-    base = account_url.rstrip("/")
     batch = f"batch_{uuid.uuid4()}"
     changeset = f"changeset_{uuid.uuid4()}"
     parts = [f"--{batch}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n"]
     for index, entity in enumerate(entities):
-        # json.dumps escapes non-ASCII, so characters and bytes agree for Content-Length.
-        body = json.dumps(_odata_properties(entity), separators=(",", ":"))
-        address = (
-            f"{base}/{table}(PartitionKey='{_key_literal(entity['PartitionKey'])}',"
-            f"RowKey='{_key_literal(entity['RowKey'])}')"
-        )
+        body = entity_body(entity)
+        address = entity_address(account_url, table, entity["PartitionKey"], entity["RowKey"])
         parts.append(
             f"--{changeset}\r\n"
             "Content-Type: application/http\r\n"

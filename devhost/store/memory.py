@@ -124,7 +124,7 @@ class MemoryStore(Store):
             # ones in the table.
             stored = MemoryHistory(execution_id=row.execution_id)
         start = checkpoint.persisted_count
-        new_rows = copy.deepcopy(checkpoint.history[start:])
+        new_rows = [_copy_event(event) for event in checkpoint.history[start:]]
         stored.rows[start : start + len(new_rows)] = new_rows
         stored.history_count = len(checkpoint.history)
         stored.inbox_watermark = checkpoint.inbox_watermark
@@ -170,6 +170,17 @@ class MemoryStore(Store):
         had_row = self.instances.pop(instance_id, None) is not None
         had_history = self.histories.pop(instance_id, None) is not None
         return had_row or had_history
+
+
+def _copy_event(value: Any) -> Any:
+    """A copy of a history event, which holds JSON values only: about a third of what
+    ``copy.deepcopy`` costs (which looks up a copier and tracks cycles for every value), and
+    the test host writes every event it records."""
+    if isinstance(value, dict):
+        return {key: _copy_event(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_event(item) for item in value]
+    return value  # str, int, float, bool, None: immutable
 
 
 def _encode_token(last_id: str) -> str:
