@@ -19,6 +19,8 @@ from typing import Any
 
 import aiohttp
 
+from models.approvals import decision_event_name
+
 # Order scenarios: every token the test-mode payment provider knows, an undeliverable address
 # (compensation, a refund that may fail), a manager's approval or rejection or silence, a
 # cancel, and more items than the stock holds.
@@ -287,18 +289,25 @@ async def drive_document(api: Api, workflow: Workflow, rng: random.Random, deadl
         sent = await api.event("POST", f"{events}/{name}", feedback)
         if sent.status == 202:
             workflow.acknowledged(name, "section")
-    ready = await _poll(
+    # An early approval is kept until the last section arrives (as the runtime keeps an event
+    # until an orchestrator waits for it), so the document may close without a final one.
+    state = await _poll(
         api,
         f"/api/documents/{document_id}/status",
-        lambda a: a.status == 200 and (a.body or {}).get("state") == "ready",
+        lambda a: (
+            a.status == 200
+            and (a.body or {}).get("state") in ("ready", "submitted", "cancelled")
+            and a.body["state"]
+        ),
         deadline,
     )
-    if not ready:
+    if not state:
         return
-    decision = {"approved": approved, "approver": "cto", "comments": "chaos"}
-    sent = await api.event("POST", f"{events}/SubmissionApproval", decision)
-    if sent.status == 202:
-        workflow.acknowledged("SubmissionApproval", "final")
+    if state == "ready":
+        decision = {"approved": approved, "approver": "cto", "comments": "chaos"}
+        sent = await api.event("POST", f"{events}/SubmissionApproval", decision)
+        if sent.status == 202:
+            workflow.acknowledged("SubmissionApproval", "final")
     final = await _poll(
         api,
         f"/api/documents/{document_id}",
@@ -366,8 +375,9 @@ async def drive_approval(api: Api, workflow: Workflow, rng: random.Random, deadl
             "comments": "chaos decision",
         }
         sent = await api.event("POST", f"{path}/levels/{level}", verdict)
-        if sent.status == 202:
-            workflow.acknowledged(sent.body["eventName"], decision)
+        # 200: applied; 202: raised, not taken yet (both acknowledged); 409: refused.
+        if sent.status in (200, 202):
+            workflow.acknowledged(decision_event_name(request_id, level), decision)
     final = await _poll(
         api,
         path,

@@ -106,6 +106,14 @@ class BatchRequest(WireModel):
 class BatchInput(BatchRequest):
     """Input of ``batch_job`` (also the generic starter's body)."""
 
+    run_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="This run of the job (the key of its cancel flag and chunk ledger); "
+        "chosen by the start route.",
+    )
+
 
 class PartitionInput(WireModel):
     """Input of ``partition_batch_input``."""

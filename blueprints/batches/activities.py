@@ -105,9 +105,14 @@ def process_batch_chunk(payload: dict) -> dict:
     """
     request = ProcessChunkInput.model_validate(payload)
     run = store.start_chunk_run(request.job_id, request.run_id, request.chunk_index)
-    if store.cancel_requested(request.job_id, request.run_id):
+    if store.cancel_requested(request.job_id, request.run_id) and not store.chunk_begun_before(
+        request.job_id, request.run_id, request.chunk_index, run
+    ):
         store.finish_chunk_run(request.job_id, run, skipped=True)
         return ProcessChunkResult(chunk_index=request.chunk_index, skipped=True).to_wire()
+    # A chunk begun before the cancel by an execution whose result a crash took from the
+    # history is done again (its output is overwritten) and counted: else its output, perhaps
+    # written, would be counted nowhere.
     latency = float(os.environ.get(LATENCY_SETTING) or 0) / 1000
     if latency > 0:
         time.sleep(latency)

@@ -120,7 +120,9 @@ async def start_batch(
         staged = store.staged_input_blob(request.job_id, uuid.uuid4().hex)
         await in_thread(store.write_text, staged, "\n".join(input_lines(source.items, None)))
         source = BatchDataSource(blob_name=staged)
-    job = BatchInput.model_validate({**request.to_wire(), "dataSource": source.to_wire()})
+    job = BatchInput.model_validate(
+        {**request.to_wire(), "dataSource": source.to_wire(), "runId": uuid.uuid4().hex}
+    )
     running = functools.partial(_running, request.job_id)
     await start_or_refuse(client, "batch_job", request.job_id, job.to_wire(), running)
     logger.info("Started batch job %s", request.job_id)

@@ -126,7 +126,10 @@ def batch_job(context: df.DurableOrchestrationContext) -> Generator[Any, Any, di
     request = BatchInput.model_validate(context.get_input(expected_type=dict))
     job_id = context.instance_id
     started_at = context.current_utc_datetime
-    run_id = context.new_uuid()
+    # From the input when the start route chose it: an episode lost to a crash runs again
+    # with another timestamp, so a new_uuid() there could differ from the one the lost
+    # episode's chunk activities (and their ledger) used.
+    run_id = request.run_id or context.new_uuid()
     context.set_custom_status(_status(BatchStage.PARTITIONING, 0, []))
     partition = PartitionResult.model_validate(
         (

@@ -158,6 +158,19 @@ def finish_chunk_run(job_id: str, row_key: str, skipped: bool) -> None:
     )
 
 
+def chunk_begun_before(job_id: str, run_id: str, chunk_index: int, row_key: str) -> bool:
+    """Return whether another execution of a chunk activity of this run began the chunk's work
+    (it did not skip it): its output may be written even if a crash took its result and, at
+    an unlucky instant, its own record of finishing."""
+    return any(
+        row.get("RunId") == run_id
+        and row.get("ChunkIndex") == chunk_index
+        and row["RowKey"] != row_key
+        and row.get("Skipped") is not True
+        for row in chunk_runs(job_id)
+    )
+
+
 def chunk_runs(job_id: str) -> list[dict[str, Any]]:
     """Return every recorded execution of the job's chunk activities, in chunk order."""
     rows = table(RUNS_TABLE).query_entities(

@@ -5,10 +5,11 @@ store holds, the inbox watermark, consumed messages, the outbox) and decides the
 durable writes. One instance's checkpoint, in order:
 
 1. a snapshot, taken at one instant: history, row, watermark, consumed messages, outbox;
-2. the outbox (entity calls and signals) is put in the entities' durable inboxes, before the
-   history that records them as sent (DTFx sends outbound messages before it commits);
+2. the entity signals of the outbox are put in the entities' durable inboxes, before the
+   history that records them as sent;
 3. ``write_checkpoint``: the new history rows, the sentinel (``HistoryCount`` and
-   ``InboxWatermark``) last, then the instance row;
+   ``InboxWatermark``) last, then the instance row; then the entity calls of the outbox
+   (applied only for an episode that is stored; recovery sends a stored, unanswered one again);
 4. the sent messages are handed to the entities in memory, and what waited for this state to
    be stored is told (a parent learns of its child's end, a caller gets an entity's answer,
    only once that end or that answer cannot be taken back by a crash, as in DTFx, where
@@ -36,10 +37,16 @@ from typing import Any, Protocol
 from devhost.engine.history import EventType
 from devhost.engine.instance import DurableState, Instance
 from devhost.store.base import Checkpoint, InstanceRow, Store, StoredHistory, StoredMessage
+from devhost.store.retrying import StorageUnavailable, for_a_client
 
 log = logging.getLogger("devhost.engine")
 
 _FLUSH_BATCH = 64  # instances written concurrently by one group commit
+# After a failed group commit: the first pause, doubled while storage stays away.
+_FIRST_PAUSE = 0.5
+_LONGEST_PAUSE = 8.0
+# How often a client waiting for a write looks whether storage is known to be down.
+_DOWN_CHECK_SECONDS = 0.2
 # An instance whose activity runs is left for a later group commit only while it holds fewer
 # unwritten results than this (each one an activity a crash would run again).
 _UNWRITTEN_RESULTS = 4
@@ -205,16 +212,29 @@ class Checkpointer:
 
     # -- writing --------------------------------------------------------------------------------
 
-    async def write(self, target: Checkpointed) -> None:
-        """Write ``target`` now; return once nothing of it is unwritten."""
+    async def write(self, target: Checkpointed, *, for_client: bool = False) -> None:
+        """Write ``target`` now; return once nothing of it is unwritten.
+
+        ``for_client``: a client waits (a status read of a finished instance, a purge, an
+        entity read). While storage is down it gets ``StorageUnavailable`` (503) after one
+        attempt of its own, instead of waiting for a background write that rides the outage
+        out (another write of ``target`` under way is awaited only while storage answers).
+        """
         while True:
             current = self._writing.get(target.instance_id)
             if current is not None:
-                await asyncio.shield(current[1])
+                if for_client:
+                    await self._unless_down(current[1], "write_checkpoint")
+                else:
+                    await asyncio.shield(current[1])
                 continue
             if not target.durable.dirty:
                 return
-            await self._write_once(target)
+            if for_client:
+                with for_a_client():
+                    await self._write_once(target)
+            else:
+                await self._write_once(target)
 
     async def _write_once(self, target: Checkpointed) -> None:
         state = target.durable
@@ -230,15 +250,27 @@ class Checkpointer:
         self._dirty.pop(target.instance_id, None)
         done = asyncio.get_running_loop().create_future()
         self._writing[target.instance_id] = (target, done)
-        sent = False
+        # Signals go before the history, calls after it. A signal recorded as EventSent is
+        # then never lost (an orchestration that signals and finishes in one episode has
+        # nothing left to send it again). A call is applied only once the episode that made
+        # it is stored: an episode a crash takes back runs again and may not make it (a
+        # cancel arrived meanwhile), and an entity that applied it would keep its effect (a
+        # reservation) for ever. A call stored but not sent is an unanswered call in the
+        # history, which recovery sends again.
+        signals = [m for m in outbox if _is_signal(m)]
+        calls = [m for m in outbox if not _is_signal(m)]
+        sent: list[StoredMessage] = []
         try:
-            if outbox:
-                await asyncio.gather(*(self._store.put_message(m) for m in outbox))
-            sent = True
+            if signals:
+                await asyncio.gather(*(self._store.put_message(m) for m in signals))
+                sent += signals
             await self._store.write_checkpoint(checkpoint)
+            if calls:
+                await asyncio.gather(*(self._store.put_message(m) for m in calls))
+                sent += calls
         except BaseException:
-            if not sent:
-                state.outbox[:0] = outbox
+            handed = {id(m) for m in sent}
+            state.outbox[:0] = [m for m in outbox if id(m) not in handed]
             state.consumed[:0] = consumed
             state.after_stored[:0] = callbacks
             self._mark(target)  # written again by the next flush
@@ -246,9 +278,10 @@ class Checkpointer:
         finally:
             del self._writing[target.instance_id]
             done.set_result(None)
-            if sent:
-                self._unsent -= len(outbox)
-                for message in outbox:
+            self._unsent -= len(sent)
+            durable = {id(m) for m in sent}
+            for message in outbox:  # in the order sent (the durable inbox orders by ID)
+                if id(message) in durable:
                     self._hand_off(message)
         state.stored_execution = row.execution_id
         floor = state.rewritten_from  # the history was rewritten while it was being written
@@ -264,6 +297,9 @@ class Checkpointer:
     async def _delete(self, messages: list[StoredMessage]) -> None:
         try:
             await self._store.delete_messages(messages)
+        except StorageUnavailable as error:
+            # Reported once per outage by the store; left behind, the watermark drops them.
+            log.debug("%d consumed messages not deleted: %s", len(messages), error)
         except Exception as error:
             log.warning(
                 "%d consumed messages not deleted yet: %s",
@@ -335,11 +371,26 @@ class Checkpointer:
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._requested.set()
-        await waiter
+        try:
+            await self._unless_down(waiter, "checkpoint")
+        except StorageUnavailable:
+            waiter.cancel()  # the flush will not tell anyone
+            raise
+
+    async def _unless_down(self, future: asyncio.Future[None], operation: str) -> None:
+        """Await ``future`` for a client, giving up with ``StorageUnavailable`` (503) once
+        storage is known to be down: the write it waits for then rides the outage out."""
+        while True:
+            if self._store.is_down():
+                raise StorageUnavailable(operation)
+            done, _ = await asyncio.wait({future}, timeout=_DOWN_CHECK_SECONDS)
+            if done:
+                return future.result()
 
     async def run(self) -> None:
         """The group commit: a flush every ``interval`` seconds, or when one is asked for."""
         self._running = True
+        pause = _FIRST_PAUSE
         try:
             while True:
                 # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a
@@ -351,15 +402,23 @@ class Checkpointer:
                 self._serving, self._waiters = self._waiters, []
                 try:
                     await self._flush(complete=bool(self._serving))
+                except StorageUnavailable as error:
+                    # The store reports an outage once, when it starts and when it ends; the
+                    # loop backs off quietly until then (what failed stays dirty).
+                    _release(self._serving, error)
+                    log.debug("Checkpoint failed, retrying in %.1f s: %s", pause, error)
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, _LONGEST_PAUSE)
                 except Exception as error:
                     _release(self._serving, error)
                     log.exception(
                         "Checkpoint failed; will retry",
                         extra={"event": "checkpoint_failed", "detail": type(error).__name__},
                     )
-                    await asyncio.sleep(0.5)
+                    await asyncio.sleep(_FIRST_PAUSE)
                 else:
                     _release(self._serving, None)
+                    pause = _FIRST_PAUSE
                 self._serving = []
         finally:
             self._running = False
@@ -392,3 +451,7 @@ def _release(waiters: list[asyncio.Future[None]], error: BaseException | None) -
             waiter.set_result(None)
         else:
             waiter.set_exception(error)
+
+
+def _is_signal(message: StoredMessage) -> bool:
+    return bool(message.body.get("request", {}).get("signal"))

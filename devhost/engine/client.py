@@ -135,7 +135,7 @@ class ClientOperations:
             if existing is not None:
                 if existing.is_terminal:
                     # Its end is stored before another execution may replace it.
-                    await self._checkpointer.write(existing)
+                    await self._checkpointer.write(existing, for_client=True)
                 if self._blocks_start(existing):
                     raise InstanceAlreadyExists(
                         f"An Orchestration instance with the status {existing.status} "
@@ -353,7 +353,7 @@ class ClientOperations:
         status is shown, instead of waiting for the next group commit.
         """
         if instance.is_terminal:
-            await self._checkpointer.write(instance)
+            await self._checkpointer.write(instance, for_client=True)
 
     async def list_instances(
         self, query: InstanceQuery, top: int, continuation: str | None, show_input: bool
@@ -407,7 +407,7 @@ class ClientOperations:
                 return 1 if await self._store.delete_instance(instance_id) else 0
             if not instance.is_terminal:
                 return 0
-            await self._checkpointer.write(instance)
+            await self._checkpointer.write(instance, for_client=True)
             self._cache.discard(instance_id)
             return 1 if await self._store.delete_instance(instance_id) else 0
 

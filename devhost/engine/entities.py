@@ -227,9 +227,15 @@ class EntityHost:
         # an answer an orchestration has recorded.
         answers: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
         fresh: list[tuple[dict[str, Any], StoredMessage | None]] = []
+        # The same request can be in the inbox twice: sent by a caller's life that a crash
+        # took back and sent again by the next one (the same ID), both read at recovery.
+        # It is applied once; the copy gets the same answer.
+        copies: list[dict[str, Any]] = []
         for request, message in batch:
             if request["id"] in entity.applied:
                 answers.append((request, entity.applied[request["id"]]))
+            elif any(request["id"] == other["id"] for other, _ in fresh):
+                copies.append(request)
             else:
                 fresh.append((request, message))
         if not fresh:
@@ -276,6 +282,7 @@ class EntityHost:
             while len(entity.applied) > _REMEMBERED_REQUESTS:
                 entity.applied.popitem(last=False)
             answers.append((request, response))
+        answers += [(request, entity.applied.get(request["id"])) for request in copies]
         self._checkpointer.record(entity, consumed=consumed, then=self._answers(answers))
 
     def _answers(
@@ -310,7 +317,7 @@ class EntityHost:
     async def read(self, name: str, key: str) -> tuple[bool, str | None]:
         """The entity's state, once it is stored (a crash must not take back what was read)."""
         entity = await self._get(entity_instance_id(name, key))
-        await self._checkpointer.write(entity)
+        await self._checkpointer.write(entity, for_client=True)
         return entity.exists, entity.state
 
     async def list(

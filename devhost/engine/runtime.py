@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -123,7 +124,7 @@ class Engine(Backend):
             self.clock,
             self._ids,
             self._checkpointer,
-            deliver=self._deliver_to_execution,
+            deliver=self._deliver_answer,
             on_idle=self._scheduler.check_idle,
         )
         self._client = ClientOperations(
@@ -338,6 +339,24 @@ class Engine(Backend):
             return
         self._scheduler.deliver(instance, event)
 
+    def _deliver_answer(self, instance_id: str, execution_id: str, event: dict[str, Any]) -> None:
+        """An entity's answer, delivered only to an execution whose history holds the call.
+
+        After a crash the entity may answer a request that an earlier incarnation of the
+        caller sent (its outbox is sent before its history is written) but whose
+        ``EventSent`` the stored history lacks. Recorded now, the answer would precede the
+        call; the SDK matches an answer only to a call sent before it, and the entity
+        answers the call, when the caller sends it again, from the requests it applied, so
+        the caller would wait for ever. Dropped, that later answer is the one recorded.
+        """
+        instance = self._cache.get(instance_id)
+        if instance is None or instance.execution_id != execution_id or instance.is_terminal:
+            return
+        if not _sent_request(instance.history, event["Name"]):
+            log.debug("Answer %s to %s precedes its call; dropped", event["Name"], instance_id)
+            return
+        self._scheduler.deliver(instance, event)
+
     def _fire_timer(self, instance_id: str, execution_id: str, seq: int, fire_at: datetime) -> None:
         event = new_event(
             EventType.TimerFired, self.clock.now(), TimerId=seq, FireAt=dotnet_time(fire_at)
@@ -453,6 +472,17 @@ class Engine(Backend):
             )
         parent = child.parent["OrchestrationInstance"]
         self._deliver_to_execution(parent["InstanceId"], parent["ExecutionId"], event)
+
+
+def _sent_request(history: list[dict[str, Any]], request_id: str) -> bool:
+    """Whether ``history`` records sending the entity request ``request_id``."""
+    for event in reversed(history):
+        if event["EventType"] != EventType.EventSent:
+            continue
+        text = event.get("Input") or ""
+        if request_id in text and json.loads(text).get("id") == request_id:
+            return True
+    return False
 
 
 def _parent_reference(parent: Instance, work: Work) -> dict[str, Any]:

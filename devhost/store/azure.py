@@ -85,8 +85,10 @@ logger = logging.getLogger(__name__)
 # message longer than this many (ASCII) characters keeps its body in a blob.
 _MAX_QUEUE_MESSAGE_CHARS = 48 * 1024
 # How long read_messages hides messages while it pages through a queue; they are made visible
-# again right after.
-_READ_VISIBILITY_SECONDS = 60
+# again right after. Long enough to page through a queue on a busy machine (a message seen
+# twice is kept once), short because a reader killed meanwhile leaves them hidden this long and
+# the next start waits for them.
+_READ_VISIBILITY_SECONDS = 15
 # At most this many requests at once when one call fans out.
 _FAN_OUT = 16
 # What the SDKs retry, and what devhost.store.retrying adds. Every request first goes through
@@ -413,6 +415,7 @@ class AzureStore(Store):
         agree, or until a read starts after the longest hiding has ended.
         """
         last_hidden_until = time.monotonic() + _READ_VISIBILITY_SECONDS
+        warned = False
         while True:
             started = time.monotonic()
             per_queue = await asyncio.gather(*(self._read_queue(q) for q in self._control_queues))
@@ -423,11 +426,14 @@ class AzureStore(Store):
             )
             if not hidden or started >= last_hidden_until:
                 break
-            logger.warning(
-                "%d queued messages are hidden by an earlier reader (a host killed while it "
-                "started?); reading again once they are visible",
-                hidden,
-            )
+            if not warned:  # once per read, not once per second of the wait
+                logger.warning(
+                    "%d queued messages are hidden by an earlier reader (a host killed while "
+                    "it started?); reading again once they are visible (at most %d s)",
+                    hidden,
+                    _READ_VISIBILITY_SECONDS,
+                )
+                warned = True
             await asyncio.sleep(min(1.0, max(0.0, last_hidden_until - time.monotonic())))
         messages = [message for queue_messages, _ in per_queue for message in queue_messages]
         messages.sort(key=lambda message: message.msg_id)

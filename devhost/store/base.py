@@ -187,6 +187,11 @@ class Store(abc.ABC):
     async def count_operations(self) -> int:
         """Storage requests made so far (for the benchmark's operations-per-orchestration)."""
 
+    def is_down(self) -> bool:
+        """Whether storage is known to be away (an outage under way); only a store that
+        retries (``RetryingStore``) can tell, the others never say so."""
+        return False
+
 
 def split_copies(messages: list[StoredMessage]) -> tuple[list[StoredMessage], list[StoredMessage]]:
     """The first message of each ``msg_id`` (in order), and the copies after it."""

@@ -84,14 +84,47 @@ async def test_one_checkpoint_writes_in_the_documented_order() -> None:
     await store.put_message(inbox)
     store.log.clear()
 
-    checkpointer.send(target, StoredMessage("out1", "@e@k", {"kind": "request"}))
+    checkpointer.send(target, _request("out1", signal=True))
+    checkpointer.send(target, _request("out2", signal=False))
     checkpointer.record(target, consumed=[inbox], then=lambda: store.log.append("told"))
     await checkpointer.write(target)
     await asyncio.sleep(0)  # the background delete
 
-    assert store.log == ["put out1", "checkpoint 1 from 0", "hand off out1", "told", "delete m1"]
+    assert store.log == [
+        "put out1",  # a signal before the history that records it
+        "checkpoint 1 from 0",
+        "put out2",  # a call after it
+        "hand off out1",
+        "hand off out2",
+        "told",
+        "delete m1",
+    ]
     stored = await store.read_history("a")
     assert stored is not None and stored.inbox_watermark == "m1"
+
+
+def _request(msg_id: str, *, signal: bool) -> StoredMessage:
+    request = {"id": f"r-{msg_id}", "op": "add", "signal": signal}
+    return StoredMessage(msg_id, "@e@k", {"kind": "request", "request": request})
+
+
+async def test_a_call_is_sent_only_once_the_history_that_makes_it_is_stored() -> None:
+    # A crash between the two would otherwise leave the call applied for an episode that runs
+    # again and may not make it (the chaos run: a reservation of a cancelled order kept).
+    store = RecordingStore()
+    checkpointer = checkpointer_for(store, store.log)
+    target = Target("a", history=[event(1)])
+    checkpointer.send(target, _request("sig", signal=True))
+    checkpointer.send(target, _request("call", signal=False))
+
+    store.fail_next = True
+    with pytest.raises(ConnectionResetError):
+        await checkpointer.write(target)
+    assert store.log == ["put sig", "hand off sig"]
+    assert [m.msg_id for m in await store.read_messages()] == ["sig"]
+
+    await checkpointer.write(target)
+    assert store.log[2:] == ["checkpoint 1 from 0", "put call", "hand off call"]
 
 
 async def test_a_failed_write_keeps_everything_for_the_next_one() -> None:

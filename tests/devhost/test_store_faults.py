@@ -28,7 +28,7 @@ from devhost.store.faults import FAULT_KINDS, FaultInjector, FaultPlan, FaultySt
 from devhost.store.memory import MemoryStore
 from devhost.store.retrying import RetryingStore, StorageUnavailable, is_transient
 from devhost.testing import DurableTestHost
-from tests.devhost.apps import mixed_work
+from tests.devhost.apps import gated, mixed_work
 
 HUB = "faultshub"
 
@@ -252,6 +252,89 @@ async def test_an_outage_is_ridden_out_reported_once_and_loses_nothing(
     assert sum("available again" in line for line in lines) == 1, lines
     assert memory.instances["after"].runtime_status == "Completed"
     assert all(memory.instances[i].runtime_status == "Completed" for i in before)
+
+
+async def test_status_of_an_instance_that_finished_during_an_outage_is_503_not_a_hang(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An instance ends while storage is down: its end cannot be stored, so its status is not
+    shown from memory; the client gets 503 with Retry-After after one failed write of its own
+    (not after the group commit's long patience), the engine logs no traceback per failed
+    checkpoint, and once storage is back the status is the stored end."""
+    caplog.set_level(logging.DEBUG, logger="devhost.engine")
+    injector = FaultInjector(FaultPlan())
+    memory = MemoryStore(HUB)
+    # The group commit rides an outage out for a minute: a status read must not wait for it.
+    store = _quick(FaultyStore(memory, injector), patience=5.0, background_patience=60.0)
+    store.health.outage_after = 0.2
+    gated.GATE.clear()
+    async with DurableTestHost(index=gated.INDEX, store=store, task_hub=HUB) as host:
+        http = await host.http()
+        url = "/runtime/webhooks/durabletask/instances/gated-1"
+        await host.start("gated", 1, instance_id="gated-1")
+        await host.engine.checkpoint()
+        injector.take_down()
+        gated.GATE.set()
+        deadline = time.monotonic() + 30
+        while not host.engine.instances["gated-1"].is_terminal:
+            assert time.monotonic() < deadline, "the instance never finished in memory"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # the group commit is now retrying the write through the outage
+        for _ in range(3):
+            started = time.monotonic()
+            try:
+                response = await asyncio.wait_for(http.get(url), 20)
+            except TimeoutError:
+                pytest.fail("the status read waited for storage to come back")
+            assert response.status == 503, await response.text()
+            assert response.headers["Retry-After"] == "5"
+            assert time.monotonic() - started < 10
+        listing = await asyncio.wait_for(http.get("/runtime/webhooks/durabletask/instances"), 20)
+        assert listing.status == 503, await listing.text()
+
+        injector.bring_up()
+        deadline = time.monotonic() + 30
+        while True:
+            response = await http.get(url)
+            if response.status == 200 or time.monotonic() > deadline:
+                break
+            assert response.status == 503, await response.text()
+            await asyncio.sleep(0.1)
+        body = await response.json()
+        assert (response.status, body["runtimeStatus"], body["output"]) == (200, "Completed", 2)
+    assert memory.instances["gated-1"].runtime_status == "Completed"
+    tracebacks = [r for r in caplog.records if r.name == "devhost.engine" and r.exc_info]
+    assert tracebacks == [], [r.getMessage() for r in tracebacks]
+
+
+async def test_checkpoints_failing_through_an_outage_back_off_without_tracebacks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An outage longer than a checkpoint's patience: the group commit tries again with a
+    growing pause and logs no traceback per attempt (the store reports the outage once), and
+    writes what waited once storage is back."""
+    caplog.set_level(logging.DEBUG, logger="devhost.engine")
+    injector = FaultInjector(FaultPlan())
+    memory = MemoryStore(HUB)
+    store = _quick(FaultyStore(memory, injector), patience=5.0, background_patience=0.2)
+    store.health.outage_after = 0.1
+    gated.GATE.clear()
+    async with DurableTestHost(index=gated.INDEX, store=store, task_hub=HUB) as host:
+        await host.start("gated", 1, instance_id="gated-2")
+        await host.engine.checkpoint()
+        injector.take_down()
+        gated.GATE.set()
+        await asyncio.sleep(4.0)
+        tracebacks = [r for r in caplog.records if r.name == "devhost.engine" and r.exc_info]
+        assert tracebacks == [], [r.getMessage() for r in tracebacks]
+        pauses = [r for r in caplog.records if "Checkpoint failed, retrying" in r.getMessage()]
+        # 0.2 s of patience per attempt, then pauses of 0.5, 1, 2 s...: a handful, not one
+        # every half second.
+        assert 1 <= len(pauses) <= 5, [r.getMessage() for r in pauses]
+        injector.bring_up()
+        status = await host.wait("gated-2", 30)
+        assert status["runtimeStatus"] == "Completed", status
+    assert memory.instances["gated-2"].runtime_status == "Completed"
 
 
 async def test_a_failed_call_keeps_trying_within_its_patience_then_gives_up() -> None:

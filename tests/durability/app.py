@@ -76,6 +76,16 @@ def count_with_entity(context: df.DurableOrchestrationContext):
     return after_add
 
 
+@app.orchestration_trigger(context_name="context")
+def count_twice(context: df.DurableOrchestrationContext):
+    """Two calls in a row: a crash between sending the second and recording it leaves the
+    second request in the entity's inbox, to be answered before the first answer comes again."""
+    counter = df.EntityId("Tally", context.get_input())
+    first = yield context.call_entity(counter, "add", 5)
+    second = yield context.call_entity(counter, "add", 7)
+    return [first, second]
+
+
 @app.entity_trigger(context_name="context")
 def Tally(context: df.DurableEntityContext) -> None:  # noqa: N802 - entity names are public
     value = context.get_state(lambda: 0)

@@ -267,3 +267,33 @@ async def enumerate_crash_points(
             for i in range(max(0, second.lives[2].recovery_writes)):
                 await attempt((k, j, i, None))
     raise AssertionError(f"{enumeration.scenario.name}: more than {max_k} writes")
+
+
+async def enumerate_two_lives(
+    enumeration: Enumeration,
+    reset: Callable[[], Awaitable[None]],
+    *,
+    max_k: int = 500,
+) -> tuple[int, list[Run]]:
+    """Every pair of crash points (k, m): the first life crashed after its write k, the
+    second after its write m, during its recovery or after it (the plans above crash the
+    second life during its recovery only), and a third life finishes.
+
+    What a crash leaves for the next life to finish can be left half done again by that
+    life: an entity's answer to a request whose call the first crash took back is recorded
+    by the second life, which then crashes before the call's second answer is stored.
+    """
+    failures: list[Run] = []
+    runs = 0
+    for k in range(max_k):
+        for m in range(max_k):
+            await reset()
+            run = await enumeration.run((k, m, None))
+            runs += 1
+            if run.problems:
+                failures.append(run)
+            if not run.lives[0].crashed:
+                return runs, failures
+            if len(run.lives) < 2 or not run.lives[1].crashed:
+                break
+    raise AssertionError(f"{enumeration.scenario.name}: more than {max_k} writes")

@@ -175,6 +175,14 @@ def _check_entity(final: FinalState) -> list[str]:
     return problems
 
 
+def _check_entity_calls(final: FinalState) -> list[str]:
+    problems = _completed_with(final, "start", [5, 12])
+    exists, state = final.entities.get("k2", (False, None))
+    if not exists or state is None or json.loads(state) != 12:
+        problems.append(f"entity Tally@k2: expected state 12 (each operation once), got {state}")
+    return problems
+
+
 def _check_race(final: FinalState) -> list[str]:
     status = final.statuses.get("race")
     history = final.histories.get("race")
@@ -233,6 +241,12 @@ SCENARIOS = [
         _check_collect,
     ),
     Scenario("entity", [start("start", "count_with_entity", "k", "ent")], _check_entity, ["k"]),
+    Scenario(
+        "entity_calls_in_a_row",
+        [start("start", "count_twice", "k2", "ent2")],
+        _check_entity_calls,
+        ["k2"],
+    ),
     Scenario(
         "event_racing_timer",
         [start("start", "race", None, "race"), raise_event("go", "race", "Go", "now")],

@@ -111,6 +111,12 @@ def _friendly_starts(health_url: str) -> list[tuple[str, dict[str, Any], int]]:
         ("/api/orders", make_order("order-race-1"), 200),
         ("/api/approvals", chain_body("req-race-1", level(1, APPROVER_1)), 409),
         ("/api/documents", document_fields(id="doc-race-1"), 409),
+        # A repost of a running purchase order with the same body answers 200 with its links.
+        (
+            "/api/purchase-orders",
+            {"orderId": "po-race-1", "amount": 5000, "approverEmail": APPROVER_1},
+            200,
+        ),
         ("/api/batches", {"jobId": "job-race-1", "dataSource": {"items": [{"a": 1}]}}, 409),
         (
             "/api/monitors",

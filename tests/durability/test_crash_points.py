@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from devhost.store.base import Store
 from devhost.store.memory import MemoryStore
 
 from .crash import CrashingMemoryStore, CrashPoint, crashing_azure_store
-from .enumerate import Enumeration, Run, enumerate_crash_points
+from .enumerate import Enumeration, Run, enumerate_crash_points, enumerate_two_lives
 from .scenarios import SCENARIOS, Scenario
 
 TASK_HUB = "crashpoints"
@@ -59,6 +60,37 @@ async def test_every_crash_point_on_the_memory_store(
 
     enumeration = Enumeration(scenario, open_store, inspect, TASK_HUB, settings)
     runs, failures = await enumerate_crash_points(enumeration, reset)
+
+    assert not failures, _report(scenario, runs, failures)
+
+
+def _memory_enumeration(scenario: Scenario, settings: EngineSettings) -> tuple[Any, Any]:
+    surviving = [MemoryStore(TASK_HUB)]
+
+    async def reset() -> None:
+        surviving[0] = MemoryStore(TASK_HUB)
+
+    async def open_store(point: CrashPoint) -> Store:
+        return CrashingMemoryStore(surviving[0], point)
+
+    async def inspect() -> Store:
+        return surviving[0]
+
+    return Enumeration(scenario, open_store, inspect, TASK_HUB, settings), reset
+
+
+# The scenarios where a life after a crash can be left half done again in its normal running
+# (not only in its recovery): entity calls, answered from what an earlier life sent.
+TWO_LIVES = [s for s in SCENARIOS if s.name in ("entity", "entity_calls_in_a_row")]
+
+
+@pytest.mark.parametrize("settings", SETTINGS.values(), ids=SETTINGS.keys())
+@pytest.mark.parametrize("scenario", TWO_LIVES, ids=lambda s: s.name)
+async def test_every_pair_of_crash_points_on_the_memory_store(
+    scenario: Scenario, settings: EngineSettings
+) -> None:
+    enumeration, reset = _memory_enumeration(scenario, settings)
+    runs, failures = await enumerate_two_lives(enumeration, reset)
 
     assert not failures, _report(scenario, runs, failures)
 

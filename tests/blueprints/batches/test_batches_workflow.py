@@ -9,7 +9,7 @@ import pytest
 
 from blueprints.app_storage import blob_container
 from blueprints.batches import store
-from blueprints.batches.activities import partition_batch_input
+from blueprints.batches.activities import partition_batch_input, process_batch_chunk
 from devhost.testing import DurableTestHost
 from tests.waiting import eventually
 
@@ -448,3 +448,54 @@ async def test_a_cancel_during_a_later_group_stops_it_within_a_few_chunks(
         if run["StartedAt"] > cancelled_at and not run["Skipped"]
     ]
     assert len(worked_after) <= 8, f"{len(worked_after)} chunks started after the cancel"
+
+
+async def test_a_chunk_processed_before_a_cancel_and_run_again_after_a_crash_is_counted() -> None:
+    # A chunk activity wrote its output, the job then took a cancel, and a crash took the
+    # chunk's result from the orchestration's history: the activity runs again and finds the
+    # flag. A chunk begun before the cancel is done and counted (the chaos run found such
+    # output counted zero times); one never begun is skipped.
+    job_id, run_id = "crashed-1", "run-1"
+    lines = [json.dumps(record(n, valid=n != 1)) for n in range(3)]
+    store.write_text(store.chunk_blob(job_id, 0), "\n".join(lines))
+    store.write_text(store.chunk_blob(job_id, 1), "\n".join(lines))
+    chunk = {"jobId": job_id, "runId": run_id, "chunkIndex": 0, "firstItem": 0}
+    first = await asyncio.to_thread(process_batch_chunk, chunk)
+    assert (first["processed"], first["failed"]) == (3, 1)
+
+    # Chunk 2 was begun and its execution killed before it recorded finishing.
+    store.write_text(store.chunk_blob(job_id, 2), "\n".join(lines))
+    store.start_chunk_run(job_id, run_id, 2)
+
+    store.request_cancel(job_id, run_id, "stop")
+    again = await asyncio.to_thread(process_batch_chunk, chunk)
+    never_run = await asyncio.to_thread(process_batch_chunk, {**chunk, "chunkIndex": 1})
+    killed = await asyncio.to_thread(process_batch_chunk, {**chunk, "chunkIndex": 2})
+
+    assert again == first
+    assert (killed["processed"], killed["skipped"]) == (3, False)
+    assert never_run["skipped"] is True and never_run["processed"] == 0
+    # Another run of the same job ID does not count this run's output.
+    other_run = await asyncio.to_thread(process_batch_chunk, {**chunk, "runId": "run-2"})
+    assert other_run["processed"] == 3  # not cancelled: it processes the chunk itself
+
+
+async def test_the_run_id_is_chosen_at_the_start_and_keys_every_chunk_of_the_run() -> None:
+    # A run's ID keys its cancel flag and its chunk ledger. The start route chooses it and puts
+    # it in the input: an episode that a crash lost runs again with another timestamp, and an
+    # ID drawn there (new_uuid) differs from the one the lost episode's chunks recorded (the
+    # chaos run found a cancelled job whose chunks, processed by the lost episode, were then
+    # skipped under the second ID and never counted).
+    async with DurableTestHost(".") as host:
+        client = await host.http()
+        response = await client.post(
+            "/api/batches",
+            json={"jobId": "runid-1", "dataSource": {"items": records(6)}, "batchSize": 2},
+        )
+        assert response.status == 202
+        await finished_job(client, "runid-1")
+        status = await host.status("runid-1")
+        assert status is not None
+        run_id = json.loads(status["input"])["runId"]
+
+    assert {run["RunId"] for run in store.chunk_runs("runid-1")} == {run_id}
