@@ -129,8 +129,11 @@ async def run_once(
                 if number < kills - 2 or kills == 1:
                     await host.start()
                     continue
-                for _ in range(5):
-                    if await host.start_and_kill_during_recovery(rng.uniform(0.05, 0.7)):
+                # The estimate is the last recovery's length, and this one may be much
+                # shorter (fewer messages left): each miss aims earlier.
+                for attempt in range(5):
+                    fraction = rng.uniform(0.05, 0.7) * 0.3**attempt
+                    if await host.start_and_kill_during_recovery(fraction):
                         break
             if host.process is None or host.process.poll() is not None:
                 await host.start()
