@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import gc
 import json
 import logging
 import os
@@ -47,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from devhost.app.loader import FunctionIndex, load_app  # noqa: E402
 from devhost.azurite import start_azurite  # noqa: E402
 from devhost.engine.api import StatusOptions  # noqa: E402
+from devhost.engine.collector import tune_for_host  # noqa: E402
 from devhost.engine.runtime import Engine, EngineSettings  # noqa: E402
 from devhost.store.azure import AzureStore  # noqa: E402
 from devhost.store.base import Checkpoint  # noqa: E402
@@ -280,7 +280,7 @@ async def main(quick: bool, ceiling_only: bool = False) -> None:
     index = load_app(ROOT / "bench" / "app")
     hub = "bench" + uuid.uuid4().hex[:8]
     store = AzureStore(conn, hub)
-    gc.freeze()  # as ``devhost start`` does before its engine starts
+    tune_for_host()  # as ``devhost start`` does before its engine starts
     engine = bench_engine(index, store, hub)
     await engine.start()
     # Storage only writes in a task hub of its own, as fresh as the host's: Azurite slows as

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -34,6 +33,7 @@ from devhost.azurite import (
     start_azurite,
 )
 from devhost.config import ConfigError, HostConfig, load_config
+from devhost.engine.collector import tune_for_host
 from devhost.log_format import configure_logging
 from devhost.preflight import (
     StartupError,
@@ -231,8 +231,8 @@ async def _start(args: argparse.Namespace) -> int:
         )
         # What is loaded by now (the app, the SDKs, the storage clients) lives as long as the
         # host: kept out of the cyclic collector's way, whose full collections otherwise walk
-        # it all again and again (docs/benchmarks.md: 0.3 ms of CPU per HelloSequence5).
-        gc.freeze()
+        # it all again and again, and young collections made rarer (docs/benchmarks.md).
+        tune_for_host()
         engine = Engine(index, store, task_hub=config.task_hub, settings=config.engine)
         monitor = host_monitor(store, engine, config.app_dir)
         try:

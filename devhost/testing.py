@@ -35,6 +35,7 @@ from azure.functions import _durable_functions as codec
 from devhost.app.loader import FunctionIndex, load_app
 from devhost.engine.api import StatusOptions
 from devhost.engine.clock import Clock, VirtualClock
+from devhost.engine.collector import ScopedTuning
 from devhost.engine.runtime import ActivityOverride, Engine, EngineSettings
 from devhost.store.base import Store
 
@@ -170,10 +171,18 @@ class DurableTestHost:
         self._timer_state = timer_state
         self.timers: TimerScheduler | None = None
         """The timer listeners (``runs`` counts each function's runs), with ``timers``."""
+        # The collector's settings of a host, for as long as this one runs (devhost.engine.
+        # collector): the test session's process is not ours, so they are undone on exit.
+        self._collector = ScopedTuning()
 
     async def __aenter__(self) -> DurableTestHost:
         _forget_sdk_client_session()
-        await self.engine.start()
+        self._collector.apply()
+        try:
+            await self.engine.start()
+        except BaseException:
+            self._collector.restore()
+            raise
         if self._timer_settings is not None:
             await self._start_timers(self._timer_settings)
         return self
@@ -199,16 +208,19 @@ class DurableTestHost:
         await self.timers.start()
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self.timers is not None:
-            await self.timers.stop()
-        for client in self._http_clients:
-            await client.close()
-        await self.engine.stop()
-        if self._http_clients:
-            from azure.durable_functions.models.utils import http_utils
+        try:
+            if self.timers is not None:
+                await self.timers.stop()
+            for client in self._http_clients:
+                await client.close()
+            await self.engine.stop()
+            if self._http_clients:
+                from azure.durable_functions.models.utils import http_utils
 
-            await http_utils._close_session()
-        _forget_sdk_client_session()
+                await http_utils._close_session()
+            _forget_sdk_client_session()
+        finally:
+            self._collector.restore()
 
     async def http(self, route_prefix: str = "api") -> TestClient[Any, Any]:
         """An HTTP client for the app's own routes, served in-process by the local host's front.
