@@ -355,10 +355,11 @@ def host_replay(
 
 def context_json(instance: Instance, history: list[dict[str, Any]]) -> str:
     """The orchestration trigger payload (protocol notes §2.1, §2.4)."""
-    last_started = max(
-        (i for i, e in enumerate(history) if e["EventType"] == EventType.OrchestratorStarted),
-        default=0,
-    )
+    last_started = 0
+    for position in range(len(history) - 1, -1, -1):  # the last episode's start is near the end
+        if history[position]["EventType"] == EventType.OrchestratorStarted:
+            last_started = position
+            break
     events = [
         e if e.get("IsPlayed") == (i < last_started) else {**e, "IsPlayed": i < last_started}
         for i, e in enumerate(history)
