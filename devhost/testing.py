@@ -133,6 +133,12 @@ class DurableTestHost:
     timer_state
         Where schedule statuses and listener locks live; share one between hosts to see a
         missed occurrence run after a restart (``isPastDue``). A new one by default.
+
+    Notes
+    -----
+    From entry to exit the process's cyclic garbage collector runs as in ``devhost start``:
+    what exists at entry is frozen (``gc.freeze``, unless something froze objects already) and
+    young collections are rarer (``devhost.engine.collector``); both are undone at exit.
     """
 
     def __init__(
