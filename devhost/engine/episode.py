@@ -366,17 +366,18 @@ def context_json(instance: Instance, history: list[dict[str, Any]]) -> str:
         if history[position]["EventType"] == EventType.OrchestratorStarted:
             last_started = position
             break
-    known = instance.played_json
-    played: list[tuple[dict[str, Any], str]] = []
-    for position in range(last_started):
-        event = history[position]
-        if position < len(known) and known[position][0] is event:
-            played.append(known[position])
-        else:
-            played.append((event, json.dumps(_marked(event, True))))
-    instance.played_json = played
-    texts = [text for _, text in played]
-    texts += (json.dumps(_marked(event, False)) for event in history[last_started:])
+    # The text of the events played by the episode before, if they are still the same objects.
+    known, played_text = instance.played_json
+    reused = len(known)
+    if reused > last_started or not all(a is b for a, b in zip(known, history, strict=False)):
+        reused, played_text = 0, ""
+    texts = [played_text] if played_text else []
+    # json.dumps writes a list as its items' texts joined by ", " in brackets.
+    if reused < last_started:
+        texts.append(json.dumps([_marked(e, True) for e in history[reused:last_started]])[1:-1])
+    instance.played_json = (history[:last_started], ", ".join(texts))
+    if last_started < len(history):
+        texts.append(json.dumps([_marked(e, False) for e in history[last_started:]])[1:-1])
     stored_input = history[1].get("Input") if len(history) > 1 else None
     rest = json.dumps(
         {
@@ -391,7 +392,6 @@ def context_json(instance: Instance, history: list[dict[str, Any]]) -> str:
             "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
         }
     )
-    # json.dumps writes a list as its items' texts joined by ", " in brackets.
     return '{"history": [' + ", ".join(texts) + "], " + rest[1:]
 
 

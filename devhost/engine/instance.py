@@ -67,9 +67,11 @@ class Instance:
     held: list[Pending] = field(default_factory=list)  # events that arrived while suspended
     in_ready_queue: bool = False
     durable: DurableState = field(default_factory=DurableState)
-    # The JSON of each played event as the last episode's context sent it, with the event it
-    # was made from (``devhost.engine.episode.context_json``'s own, a cache of its output).
-    played_json: list[tuple[dict[str, Any], str]] = field(default_factory=list, repr=False)
+    # The events the last episode's context sent as played, and their JSON text as it sent it
+    # (``devhost.engine.episode.context_json``'s own, a cache of its output).
+    played_json: tuple[list[dict[str, Any]], str] = field(
+        default_factory=lambda: ([], ""), repr=False
+    )
 
     @property
     def is_terminal(self) -> bool:
@@ -140,7 +142,7 @@ class Instance:
         self.output = output
         self.completed = self.updated = now
         self.held = []
-        self.played_json = []  # an ended execution runs no more episodes (a rewind starts over)
+        self.played_json = ([], "")  # an ended execution runs no more episodes
 
     def rewind(self, now: datetime) -> int:
         """Rewrite the failed parts of the history as ``GenericEvent`` rows, as DTFx does.
