@@ -38,10 +38,11 @@ bp = df.Blueprint()
 PER_INSTANCE_ENTITIES = {DOCUMENT_ORCHESTRATOR: INDEX_ENTITY}
 # Operation that makes such an entity delete its state.
 DELETE_OPERATION = "delete"
-# Purges of one page in flight at once. One: on Azurite, which answers on one thread, eight at
-# once purged 14.3/s against 13.5/s one at a time (docs/benchmarks.md), and on Azure a page
-# takes seconds either way.
-PURGES_AT_ONCE = 1
+# Purges in flight at once. The run keeps this many going and lists again whenever half of
+# them are done, instead of purging page by page: under a load that keeps storage busy a page
+# waited for its slowest purge (tens of seconds on Azurite), the job fell behind the instances
+# finishing, and the hub it was meant to keep small grew (docs/benchmarks.md, the long run).
+PURGE_WINDOW = PAGE_SIZE
 
 
 def run_time(timer: func.TimerRequest) -> datetime:
@@ -75,10 +76,12 @@ async def purge_finished(
     """
     before = cutoff(as_of, days).astimezone(UTC)
     report = PurgeReport(cutoff=before)
-    slots = asyncio.Semaphore(PURGES_AT_ONCE)
+    purging: dict[str, asyncio.Task[None]] = {}
+    seen: set[str] = set()  # purged, or being purged, by this run
+    failures: list[BaseException] = []
 
     async def purge(status: df.DurableOrchestrationStatus) -> None:
-        async with slots:
+        try:
             result = await client.purge_instance_history(status.instance_id)
             if not result.instances_deleted:
                 return  # purged meanwhile by someone else
@@ -89,29 +92,49 @@ async def purge_finished(
                     df.EntityId(entity, status.instance_id), DELETE_OPERATION
                 )
                 report.entities += 1
+        except Exception as error:  # reported once the run's purges have ended
+            failures.append(error)
+        finally:
+            purging.pop(status.instance_id, None)
 
     statuses = [df.OrchestrationRuntimeStatus(name) for name in FINISHED_STATUSES]
-    while report.pages < max_pages:
-        # Without a continuation token the host answers the first page: what was purged is
-        # gone from the next listing, so each call lists what is still left.
-        page = await client.get_status_by(created_time_to=before, runtime_status=statuses)
-        expired = [
-            status
-            for status in page
-            if is_expired(
-                status.runtime_status.value if status.runtime_status else "",
-                status.last_updated_time,
-                before,
-            )
-        ]
-        report.kept_recent = len(page) - len(expired)
-        if not expired:
-            return report
-        report.pages += 1
-        await asyncio.gather(*(purge(status) for status in expired))
-        if len(page) < PAGE_SIZE:
-            return report
-    report.more_left = True
+    try:
+        while not failures:
+            # Without a continuation token the host answers the first page: what was purged
+            # is gone from the next listing, so each call lists what is still left (and what
+            # is still being purged, which is skipped).
+            page = await client.get_status_by(created_time_to=before, runtime_status=statuses)
+            expired = [
+                status
+                for status in page
+                if is_expired(
+                    status.runtime_status.value if status.runtime_status else "",
+                    status.last_updated_time,
+                    before,
+                )
+            ]
+            report.kept_recent = len(page) - len(expired)
+            fresh = [status for status in expired if status.instance_id not in seen]
+            if fresh:
+                report.pages += 1
+                for status in fresh:
+                    seen.add(status.instance_id)
+                    purging[status.instance_id] = asyncio.create_task(purge(status))
+            more = len(page) >= PAGE_SIZE and bool(expired)
+            if not more or report.pages >= max_pages or not (fresh or purging):
+                await asyncio.gather(*purging.values())
+                report.more_left = more and report.pages >= max_pages
+                break
+            # List again once half the window is free, or (when this listing found nothing
+            # new: the page is what is being purged and what is kept) once one purge is done.
+            room = PURGE_WINDOW // 2 if fresh else len(purging) - 1
+            while len(purging) > room:
+                await asyncio.wait(list(purging.values()), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in purging.values():
+            task.cancel()
+    if failures:
+        raise failures[0]
     return report
 
 

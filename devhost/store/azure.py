@@ -51,6 +51,7 @@ from devhost.store.azure_layout import (
     SENTINEL_ROW_KEY,
     control_queue_index,
     decode_token,
+    delete_transaction,
     encode_token,
     entity_address,
     entity_body,
@@ -591,6 +592,14 @@ class AzureStore(Store):
         """Commit one entity-group transaction of upserts (body built by azure_layout)."""
         table = self._history
         content_type, body = upsert_transaction(table.url, table.table_name, batch)
+        await self._commit(content_type, body, len(batch), batch[0]["PartitionKey"])
+
+    async def _commit(
+        self, content_type: str, body: bytes, operations: int, partition: str
+    ) -> None:
+        """Send one entity-group transaction on the History table; raise unless every
+        operation in it succeeded."""
+        table = self._history
         request = HttpRequest(
             "POST",
             f"{table.url.rstrip('/')}/$batch",
@@ -609,10 +618,10 @@ class AzureStore(Store):
         # RetryingStore resends the checkpoint.
         response = await _send(table, self._history_writes, request)
         error = None if response.status_code == 202 else f"HTTP {response.status_code}"
-        error = error or transaction_error(response.text(), len(batch))
+        error = error or transaction_error(response.text(), operations)
         if error is not None:
             raise HttpResponseError(
-                message=f"history transaction for {batch[0]['PartitionKey'][:80]} failed: {error}",
+                message=f"history transaction for {partition[:80]} failed: {error}",
                 response=response,
             )
 
@@ -692,27 +701,58 @@ class AzureStore(Store):
         return await self._instance_rows(entities), encode_token(token)
 
     async def delete_instance(self, instance_id: str) -> bool:
-        """Delete the history rows, the blobs, then the instance row (so a crash can retry)."""
+        """Delete the history rows, the blobs, then the instance row (so a crash can retry).
+
+        Four requests, the first two at once: list the history rows' keys and the blobs,
+        delete the rows (one transaction per 100), delete the blobs, delete the instance
+        row. No read of the instance row first: its delete says whether it was there.
+        """
         partition_key = sanitize_key(instance_id)
-        try:
-            await self._instances.get_entity(partition_key, "", select=["PartitionKey"])
-            exists = True
-        except ResourceNotFoundError:
-            exists = False
-        keys = [
-            {"PartitionKey": partition_key, "RowKey": entity["RowKey"]}
-            async for entity in self._history.query_entities(
-                f"PartitionKey eq {odata_string(partition_key)}", select=["RowKey"]
-            )
-        ]
+
+        async def history_keys() -> list[tuple[str, str]]:
+            return [
+                (partition_key, entity["RowKey"])
+                async for entity in self._history.query_entities(
+                    f"PartitionKey eq {odata_string(partition_key)}", select=["RowKey"]
+                )
+            ]
+
+        async def blob_names() -> list[str]:
+            return [
+                blob.name
+                async for blob in self._container.list_blobs(name_starts_with=f"{partition_key}/")
+            ]
+
+        keys, blobs = await asyncio.gather(history_keys(), blob_names())
+        table = self._history
         for start in range(0, len(keys), MAX_TRANSACTION_OPERATIONS):
             batch = keys[start : start + MAX_TRANSACTION_OPERATIONS]
-            await self._history.submit_transaction([("delete", key) for key in batch])
-        blobs = [
-            blob.name
-            async for blob in self._container.list_blobs(name_starts_with=f"{partition_key}/")
-        ]
+            content_type, body = delete_transaction(table.url, table.table_name, batch)
+            await self._commit(content_type, body, len(batch), partition_key)
         await _bounded(self._delete_blob(name) for name in blobs)
-        if exists:
-            await self._instances.delete_entity(partition_key, "")
-        return exists or bool(keys)
+        return await self._delete_instance_row(partition_key) or bool(keys)
+
+    async def _delete_instance_row(self, partition_key: str) -> bool:
+        """Delete one Instances row whatever its ETag; whether it was there. (The SDK's
+        ``delete_entity`` answers a missing row as a success, so the request is sent here.)"""
+        table = self._instances
+        request = HttpRequest(
+            "DELETE",
+            entity_address(table.url, table.table_name, partition_key, ""),
+            headers={
+                "x-ms-version": table.api_version,
+                "DataServiceVersion": "3.0",
+                "Accept": "application/json;odata=nometadata",
+                "If-Match": "*",
+            },
+        )
+        response = await _send(table, self._instance_writes, request)
+        if response.status_code == 404:
+            return False
+        if response.status_code not in (200, 204):
+            raise HttpResponseError(
+                message=f"instance row {partition_key[:80]} not deleted: "
+                f"HTTP {response.status_code} {response.text()[:500]}",
+                response=response,
+            )
+        return True

@@ -311,6 +311,24 @@ def entity_address(account_url: str, table: str, partition_key: str, row_key: st
     )
 
 
+def _transaction(operations: list[str]) -> tuple[str, bytes]:
+    """The content type and body of an entity-group transaction of ``operations`` (each an
+    HTTP request's text: request line, headers, blank line, body)."""
+    batch = f"batch_{uuid.uuid4()}"
+    changeset = f"changeset_{uuid.uuid4()}"
+    parts = [f"--{batch}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n"]
+    for index, operation in enumerate(operations):
+        parts.append(
+            f"--{changeset}\r\n"
+            "Content-Type: application/http\r\n"
+            "Content-Transfer-Encoding: binary\r\n"
+            f"Content-ID: {index}\r\n\r\n"
+            f"{operation}"
+        )
+    parts.append(f"--{changeset}--\r\n--{batch}--\r\n")
+    return f"multipart/mixed; boundary={batch}", "".join(parts).encode("ascii")
+
+
 def upsert_transaction(
     account_url: str, table: str, entities: list[dict[str, Any]]
 ) -> tuple[str, bytes]:
@@ -325,17 +343,11 @@ def upsert_transaction(
     entities
         At most 100 entities of one partition.
     """
-    batch = f"batch_{uuid.uuid4()}"
-    changeset = f"changeset_{uuid.uuid4()}"
-    parts = [f"--{batch}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n"]
-    for index, entity in enumerate(entities):
+    operations = []
+    for entity in entities:
         body = entity_body(entity)
         address = entity_address(account_url, table, entity["PartitionKey"], entity["RowKey"])
-        parts.append(
-            f"--{changeset}\r\n"
-            "Content-Type: application/http\r\n"
-            "Content-Transfer-Encoding: binary\r\n"
-            f"Content-ID: {index}\r\n\r\n"
+        operations.append(
             f"PUT {address} HTTP/1.1\r\n"
             "Content-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n"
@@ -343,8 +355,25 @@ def upsert_transaction(
             "DataServiceVersion: 3.0\r\n\r\n"
             f"{body}\r\n"
         )
-    parts.append(f"--{changeset}--\r\n--{batch}--\r\n")
-    return f"multipart/mixed; boundary={batch}", "".join(parts).encode("ascii")
+    return _transaction(operations)
+
+
+def delete_transaction(
+    account_url: str, table: str, keys: list[tuple[str, str]]
+) -> tuple[str, bytes]:
+    """The content type and body of a transaction deleting the entities ``keys`` names
+    (``(PartitionKey, RowKey)`` pairs, at most 100, one partition), whatever their ETag: what
+    the SDK's ``submit_transaction`` sends for ``("delete", ...)`` operations, built without
+    its multipart serializer (the ``email`` package: about 14 ms of CPU for one purge)."""
+    return _transaction(
+        [
+            f"DELETE {entity_address(account_url, table, partition_key, row_key)} HTTP/1.1\r\n"
+            "Accept: application/json;odata=nometadata\r\n"
+            "If-Match: *\r\n"
+            "DataServiceVersion: 3.0\r\n\r\n"
+            for partition_key, row_key in keys
+        ]
+    )
 
 
 _PART_STATUS = re.compile(r"^HTTP/1\.1 (\d{3})", re.MULTILINE)

@@ -516,6 +516,28 @@ async def test_delete_instance_removes_everything(store: Store) -> None:
     await assert_history(store, "gone/10", [event(12)])
 
 
+async def test_delete_instance_removes_a_history_of_several_transactions(store: Store) -> None:
+    long = [event(4, number, Name="step") for number in range(230)]  # three transactions
+    await checkpoint(store, make_row("long/1", runtime_status="Completed"), long)
+    await checkpoint(store, make_row("long/2"), [event(12)])
+
+    assert await store.delete_instance("long/1") is True
+
+    assert await store.read_history("long/1") is None
+    assert await store.read_instance("long/1") is None
+    await assert_history(store, "long/2", [event(12)])
+
+
+async def test_delete_instance_finishes_a_purge_cut_short(store: Store) -> None:
+    # A crash after the history rows went and before the instance row did: the retry removes
+    # the row and says it removed something; the next finds nothing.
+    await store.write_row(make_row("cut/2", runtime_status="Completed"))
+
+    assert await store.delete_instance("cut/2") is True
+    assert await store.read_instance("cut/2") is None
+    assert await store.delete_instance("cut/2") is False
+
+
 # -- key sanitation -----------------------------------------------------------------------------
 
 AWKWARD_IDS = ["a/b", "a\\b", "a#b", "a?b", "a^b", "a^0b", "^", "tab\tand\x7f", "é/ü", "o'brien"]

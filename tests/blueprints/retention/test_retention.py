@@ -142,3 +142,37 @@ async def test_a_run_purges_in_pages_and_the_next_run_goes_on(memory_host) -> No
     assert (second.instances, second.pages, second.more_left) == (5, 1, False)
     assert "more remain for the next run" in first.summary()
     assert await host.engine.list_instances(InstanceQuery(), 10, None, False) == ([], None)
+
+
+async def test_a_slow_purge_does_not_hold_up_the_rest_of_the_run(memory_host) -> None:
+    """One purge hangs until 100 others are done (as a purge stuck behind a busy storage
+    does): the run keeps purging past its page meanwhile, and ends with everything gone."""
+    host, client = memory_host
+    await asyncio.gather(
+        *(host.run("hello_sequence", {"cities": ["Oslo"]}, timeout=60) for _ in range(150))
+    )
+    host.advance(timedelta(days=31))
+    first_page = await client.get_status_by()
+    slow_id = first_page[0].instance_id
+    others_done = 0
+    enough = asyncio.Event()
+
+    class SlowClient:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(client, name)
+
+        async def purge_instance_history(self, instance_id: str) -> Any:
+            nonlocal others_done
+            if instance_id == slow_id:
+                await enough.wait()
+                return await client.purge_instance_history(instance_id)
+            result = await client.purge_instance_history(instance_id)
+            others_done += 1
+            if others_done >= 100:
+                enough.set()
+            return result
+
+    report = await asyncio.wait_for(purge_finished(SlowClient(), host.now(), 30), timeout=60)
+
+    assert report.instances == 150
+    assert await host.engine.list_instances(InstanceQuery(), 10, None, False) == ([], None)
