@@ -523,7 +523,8 @@ class AzureStore(Store):
         """Replace the instance row (its large values go to blobs first)."""
         uploads: list[tuple[str, str]] = []
         entity = self._instance_entity(row, uploads)
-        await _bounded(self._upload(name, text) for name, text in uploads)
+        if uploads:
+            await _bounded(self._upload(name, text) for name, text in uploads)
         await self._replace_instance(entity)
 
     async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
@@ -554,11 +555,13 @@ class AzureStore(Store):
         )
         instance = self._instance_entity(row, uploads)
         # Blobs first: a committed row must never name a blob that is not there yet.
-        await _bounded(self._upload(name, text) for name, text in uploads)
+        if uploads:
+            await _bounded(self._upload(name, text) for name, text in uploads)
         batches = list(transactions(entities))
         # Earlier transactions may run in parallel; the one holding the sentinel commits the
         # checkpoint, so it goes last.
-        await asyncio.gather(*(self._submit(batch) for batch in batches[:-1]))
+        if len(batches) > 1:
+            await asyncio.gather(*(self._submit(batch) for batch in batches[:-1]))
         await self._submit(batches[-1])
         await self._replace_instance(instance)
 
@@ -609,7 +612,11 @@ class AzureStore(Store):
         # RetryingStore resends the checkpoint.
         response = await _send(table, self._history_writes, request)
         error = None if response.status_code == 202 else f"HTTP {response.status_code}"
-        error = error or transaction_error(response.text(), len(batch))
+        # What ``response.text()`` decodes (the answer names no charset), without the SDK
+        # looking for one in its Content-Type on every checkpoint.
+        error = error or transaction_error(
+            response.content.decode("utf-8-sig", "replace"), len(batch)
+        )
         if error is not None:
             raise HttpResponseError(
                 message=f"history transaction for {batch[0]['PartitionKey'][:80]} failed: {error}",
