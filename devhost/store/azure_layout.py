@@ -308,6 +308,8 @@ def _odata_properties(entity: dict[str, Any]) -> dict[str, Any]:
 
 
 def _key_literal(key: str) -> str:
+    if key.isascii() and key.isalnum():  # history row keys, most instance ids: as they are
+        return key
     return quote(key.replace("'", "''"), safe="")
 
 
