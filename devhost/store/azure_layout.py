@@ -208,9 +208,8 @@ def _entity_size(entity: dict[str, Any]) -> int:
 def _payload_size(entity: dict[str, Any]) -> int:
     """Upper bound of an entity's JSON in a transaction body (an ASCII JSON escape at most
     doubles a character; a non-ASCII UTF-16 unit becomes a 6-byte \\uXXXX escape)."""
-    size = _TRANSACTION_OPERATION_OVERHEAD
-    for name, value in entity.items():
-        size += len(name) + 40
+    size = _TRANSACTION_OPERATION_OVERHEAD + 40 * len(entity) + sum(map(len, entity))
+    for value in entity.values():
         if isinstance(value, str):
             size += 2 * len(value) if value.isascii() else 6 * _utf16_units(value)
     return size
@@ -222,6 +221,13 @@ def too_large_columns(entity: dict[str, Any]) -> list[str]:
     Every string over 32K UTF-16 units; then, if the entity is still over 1 MiB, the largest
     remaining strings until it fits.
     """
+    # Fast path for the usual row: if its names and strings hold at most 16K characters in
+    # all, no string is over 32K UTF-16 units and the whole is under 128 KiB as stored.
+    characters = 0
+    for name, value in entity.items():
+        characters += len(name) + len(value) if isinstance(value, str) else len(name)
+    if characters <= MAX_STRING_UNITS // 2 and len(entity) <= 1024:
+        return []
     # A string of at most 16K characters is at most 32K UTF-16 units: no need to measure.
     large = [
         column
@@ -274,11 +280,19 @@ def transactions(entities: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]
 # transactions") and leaves only the sending to the SDK.
 
 
+# ``json.dumps`` with other separators than the default builds a new encoder on every call;
+# this one writes the same text (ASCII only) for the rows of every checkpoint.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _odata_properties(entity: dict[str, Any]) -> dict[str, Any]:
     """An entity's JSON body, with ``@odata.type`` where JSON alone would lose the type."""
     body: dict[str, Any] = {}
     for name, value in entity.items():
-        if isinstance(value, tuple):  # (int, EdmType.INT64): Int64 travels as a string
+        kind = type(value)
+        if kind is str or kind is int or kind is bool:  # most columns
+            body[name] = value
+        elif isinstance(value, tuple):  # (int, EdmType.INT64): Int64 travels as a string
             body[name] = str(value[0])
             body[name + "@odata.type"] = "Edm.Int64"
         elif isinstance(value, datetime):
@@ -294,13 +308,20 @@ def _odata_properties(entity: dict[str, Any]) -> dict[str, Any]:
 
 
 def _key_literal(key: str) -> str:
+    if key.isascii() and key.isalnum():  # history row keys, most instance ids: as they are
+        return key
     return quote(key.replace("'", "''"), safe="")
 
 
 def entity_body(entity: dict[str, Any]) -> str:
     """An entity as the JSON text of an insert or replace (ASCII only: ``json.dumps`` escapes
     the rest, so characters and bytes agree for Content-Length)."""
-    return json.dumps(_odata_properties(entity), separators=(",", ":"))
+    for value in entity.values():
+        kind = type(value)
+        if kind is not str and kind is not int and kind is not bool:
+            return _compact_json(_odata_properties(entity))
+    # Most history rows hold only strings, ints and booleans: their JSON is the entity's.
+    return _compact_json(entity)
 
 
 def entity_address(account_url: str, table: str, partition_key: str, row_key: str) -> str:
@@ -438,7 +459,10 @@ def event_to_entity(event: dict[str, Any]) -> dict[str, Any]:
         if key in _HISTORY_COLUMNS or key == "_Timestamp":
             raise ValueError(f"history event field {key!r} collides with a storage column")
         column = "_Timestamp" if key == "Timestamp" else key
-        if value is None:
+        kind = type(value)
+        if kind is str or kind is bool:  # most fields; the checks below cover every type
+            entity[column] = value
+        elif value is None:
             null_columns.append(column)
         elif isinstance(value, bool | str | float):
             entity[column] = value
@@ -448,7 +472,7 @@ def event_to_entity(event: dict[str, Any]) -> dict[str, Any]:
                 names[value] if names and 0 <= value < len(names) else _table_int(value)
             )
         elif isinstance(value, dict | list):
-            entity[column] = json.dumps(value, separators=(",", ":"))
+            entity[column] = _compact_json(value)
             json_columns.append(column)
         else:
             raise TypeError(f"history event field {key!r} has unsupported type {type(value)}")

@@ -312,12 +312,12 @@ class FaultyTransport(AsyncHttpTransport):
         if kind in _STATUS:
             response = _status_response(request, *_STATUS[kind])
             if not kwargs.get("stream", False):
-                # As the real transport does: the pipeline's policies read the body unawaited.
-                await (
-                    response.read()
-                    if isinstance(request, RestHttpRequest)
-                    else response.load_body()
-                )
+                # As the real transport does: the pipeline's policies read the body unawaited
+                # (the older response type reads it from its http.client response itself).
+                if isinstance(request, RestHttpRequest):
+                    await response.read()
+                else:
+                    response.body()
             return response
         if kind in ("reset", "refused"):
             raise ServiceRequestError(f"connection {kind} (injected) for {key}")
