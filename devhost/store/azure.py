@@ -32,6 +32,7 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
+    ServiceRequestError,
 )
 from azure.core.pipeline import AsyncPipeline
 from azure.core.pipeline.policies import AsyncHTTPPolicy
@@ -144,9 +145,10 @@ async def _send(
     url: str,
     headers: dict[str, str],
     body: bytes,
-) -> tuple[Any, bytes]:
-    """Send a write through ``writes`` (or the table client's whole pipeline): the answer
-    and its body.
+) -> tuple[Any, bytes, list[Any]]:
+    """Send a write through ``writes`` (or the table client's whole pipeline): the answer,
+    its body, and the attempts the retry policy made before it (azure-core's
+    ``RequestHistory``; empty through the whole pipeline, which does not hand them back).
 
     Through ``writes`` the request is azure-core's ``pipeline.transport.HttpRequest``, which
     every policy and transport still takes, rather than the newer ``azure.core.rest`` one:
@@ -157,11 +159,28 @@ async def _send(
         request = HttpRequest(method, url, headers=headers, content=body)
         response = await table._client.send_request(request, stream=True)
         await response.read()
-        return response, response.content
+        return response, response.content, []
     legacy = LegacyHttpRequest(method, url, headers=headers)
     legacy.set_bytes_body(body)
-    response = (await writes.run(legacy)).http_response
-    return response, response.body()
+    answer = await writes.run(legacy)
+    response = answer.http_response
+    return response, response.body(), list(answer.context.get("history") or [])
+
+
+def _may_have_been_applied(attempts: list[Any]) -> bool:
+    """Whether an earlier attempt of a request may have reached the service and been applied:
+    one whose answer was lost (a dropped connection, a timeout) or was a server error; not one
+    refused before it was sent, nor one the service turned away as too busy."""
+    for attempt in attempts:
+        error = getattr(attempt, "error", None)
+        if error is not None:
+            if not isinstance(error, ServiceRequestError):
+                return True
+            continue
+        status = getattr(getattr(attempt, "http_response", None), "status_code", None)
+        if status is not None and status >= 500 and status != 503:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -587,7 +606,7 @@ class AzureStore(Store):
         ``azure_layout.entity_body``) instead of by the SDK's generic model serializer, and
         sent through the write pipeline (``_write_pipeline``)."""
         table = self._instances
-        response, _ = await _send(
+        response, _, _ = await _send(
             table,
             self._instance_writes,
             "PUT",
@@ -623,7 +642,7 @@ class AzureStore(Store):
         # submit_transaction uses it, less what _WRITE_PATH_SKIPS names; the multipart answer
         # is read, not decoded. A lost connection is not resent by the SDK (a POST);
         # RetryingStore resends the checkpoint.
-        response, answer = await _send(
+        response, answer, _ = await _send(
             table,
             self._history_writes,
             "POST",
@@ -756,9 +775,13 @@ class AzureStore(Store):
 
     async def _delete_instance_row(self, partition_key: str) -> bool:
         """Delete one Instances row whatever its ETag; whether it was there. (The SDK's
-        ``delete_entity`` answers a missing row as a success, so the request is sent here.)"""
+        ``delete_entity`` answers a missing row as a success, so the request is sent here.)
+
+        The SDK resends a DELETE whose answer was lost; the row the first attempt deleted is
+        then missing for the second, which says 404: that counts as deleted here, or a purge
+        would say it removed nothing (and the retention job would skip what follows one)."""
         table = self._instances
-        response, answer = await _send(
+        response, answer, attempts = await _send(
             table,
             self._instance_writes,
             "DELETE",
@@ -772,7 +795,7 @@ class AzureStore(Store):
             b"",
         )
         if response.status_code == 404:
-            return False
+            return _may_have_been_applied(attempts)
         if response.status_code not in (200, 204):
             raise HttpResponseError(
                 message=f"instance row {partition_key[:80]} not deleted: "

@@ -110,3 +110,30 @@ async def test_a_busy_answer_is_retried_by_the_sdk_a_lost_post_by_the_host(
         assert stored is not None and len(stored.events) == 1
     finally:
         await store.close()
+
+
+async def test_a_purge_whose_row_delete_answer_is_lost_says_it_deleted_the_row(
+    azurite: AzuriteProcess, task_hub: str
+) -> None:
+    """The instance row's DELETE is applied and its answer lost; the SDK resends it and gets
+    404: the purge still says it removed the instance (its retention job would otherwise skip
+    what follows a purge)."""
+    injector = FaultInjector(FaultPlan())
+    store = faulty_azure_store(azurite.connection_string, task_hub, injector)
+    await store.open()
+    try:
+        now = datetime.now(UTC)
+        await store.write_row(InstanceRow("lost-1", "mixed", "exec-1", "Completed", now, now))
+        account = f"/{DEVSTORE_ACCOUNT_NAME}"
+        row = f"DELETE {account}/{task_hub}Instances(PartitionKey='lost-1',RowKey='')"
+        injector.force(row, "lost")
+
+        assert await store.delete_instance("lost-1") is True
+
+        assert [(fault.kind, fault.key) for fault in injector.injected] == [("lost", row)]
+        assert await store.read_instance("lost-1") is None
+        # Refused before it was sent, the first attempt deleted nothing: 404 is the answer.
+        injector.force(row, "reset")
+        assert await store.delete_instance("lost-1") is False
+    finally:
+        await store.close()
