@@ -70,9 +70,11 @@ from devhost.store.azure_layout import (
     too_large_columns,
     transaction_error,
     transactions,
+    unsanitize_key,
     upsert_transaction,
 )
 from devhost.store.base import (
+    TERMINAL_STATUSES,
     Checkpoint,
     InstanceQuery,
     InstanceRow,
@@ -398,8 +400,18 @@ class AzureStore(Store):
             uploads.append((name, entity.pop(column)))
             entity[column + BLOB_SUFFIX] = name
 
-    async def _fetch_large_values(self, entities: list[dict[str, Any]]) -> None:
-        """Replace each ``{Column}BlobName`` column by the blob's text under ``Column``."""
+    async def _fetch_large_values(
+        self, entities: list[dict[str, Any]], *, instance_rows: bool = False
+    ) -> None:
+        """Replace each ``{Column}BlobName`` column by the blob's text under ``Column``.
+
+        A purge deletes an instance's blobs before its row (``delete_instance``), so a purge
+        cut short there leaves a finished instance's row naming blobs that are gone: with
+        ``instance_rows``, such a value of a finished instance reads as absent (with a warning)
+        and the row stays readable, listable and purgeable. Any other missing blob raises: an
+        unfinished instance's blobs are never deleted, and its input read as null would run
+        it on a value nobody sent.
+        """
         refs = [
             (entity, column)
             for entity in entities
@@ -408,10 +420,25 @@ class AzureStore(Store):
             and isinstance(value, str)
             and value.startswith(entity["PartitionKey"] + "/")
         ]
-        texts = await _bounded(self._download(entity[column]) for entity, column in refs)
+
+        async def fetch(entity: dict[str, Any], column: str) -> str | None:
+            try:
+                return await self._download(entity[column])
+            except ResourceNotFoundError:
+                if not instance_rows or entity.get("RuntimeStatus") not in TERMINAL_STATUSES:
+                    raise
+                logger.warning(
+                    "instance %s: the blob of its %s is gone (a purge cut short); read as absent",
+                    unsanitize_key(entity["PartitionKey"]),
+                    column.removesuffix(BLOB_SUFFIX),
+                )
+                return None
+
+        texts = await _bounded(fetch(entity, column) for entity, column in refs)
         for (entity, column), text in zip(refs, texts, strict=True):
             del entity[column]
-            entity[column.removesuffix(BLOB_SUFFIX)] = text
+            if text is not None:
+                entity[column.removesuffix(BLOB_SUFFIX)] = text
 
     # -- durable inbox --------------------------------------------------------------------------
 
@@ -676,7 +703,7 @@ class AzureStore(Store):
 
     async def _instance_rows(self, entities: list[TableEntity]) -> list[InstanceRow]:
         plain = [dict(entity) for entity in entities]
-        await self._fetch_large_values(plain)
+        await self._fetch_large_values(plain, instance_rows=True)
         return [entity_to_instance(entity) for entity in plain]
 
     async def read_history(self, instance_id: str) -> StoredHistory | None:
@@ -766,8 +793,17 @@ class AzureStore(Store):
 
         keys, blobs = await asyncio.gather(history_keys(), blob_names())
         table = self._history
-        for start in range(0, len(keys), MAX_TRANSACTION_OPERATIONS):
-            batch = keys[start : start + MAX_TRANSACTION_OPERATIONS]
+        batches = [
+            keys[start : start + MAX_TRANSACTION_OPERATIONS]
+            for start in range(0, len(keys), MAX_TRANSACTION_OPERATIONS)
+        ]
+        # The sentinel's transaction first (RowKey order puts it last): a purge cut short then
+        # leaves a history without a sentinel, which reads as none (read_history), rather than
+        # a sentinel counting rows that are gone; the row, still there, says the instance
+        # finished, and a re-run deletes the rest. (Rows without a sentinel are also what a
+        # first checkpoint cut short leaves: every reader already takes them as no history.)
+        batches.sort(key=lambda batch: batch[-1][1] != SENTINEL_ROW_KEY)
+        for batch in batches:
             content_type, body = delete_transaction(table.url, table.table_name, batch)
             await self._commit(content_type, body, len(batch), partition_key)
         await _bounded(self._delete_blob(name) for name in blobs)
