@@ -189,8 +189,15 @@ class DurableTestHost:
         except BaseException:
             self._collector.restore()
             raise
-        if self._timer_settings is not None:
-            await self._start_timers(self._timer_settings)
+        try:
+            if self._timer_settings is not None:
+                await self._start_timers(self._timer_settings)
+        except BaseException as error:
+            # ``async with`` runs no __aexit__ for an __aenter__ that raised: stop what started
+            # (the engine, an HTTP client the timers opened) and give the session's collector
+            # back here, or every later test runs with the host's settings.
+            await self.__aexit__(type(error), error, error.__traceback__)
+            raise
         return self
 
     async def _start_timers(self, settings: dict[str, str]) -> None:

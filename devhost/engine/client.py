@@ -393,6 +393,9 @@ class ClientOperations:
     # -- purge ------------------------------------------------------------------------------------
 
     async def purge(self, instance_id: str) -> int:
+        # The instance's row is there (read, or written just now) and held under its lock:
+        # once delete_instance returns, it is gone, whatever the store says it found (a delete
+        # resent after its answer was lost finds nothing; so does a store call retried whole).
         async with self._locks.hold(instance_id):
             instance = self._cache.get(instance_id)
             if instance is None:
@@ -404,12 +407,14 @@ class ClientOperations:
                     raise InstanceNotFound(instance_id)
                 if row.runtime_status not in TERMINAL_STATUSES:
                     return 0
-                return 1 if await self._store.delete_instance(instance_id) else 0
+                await self._store.delete_instance(instance_id)
+                return 1
             if not instance.is_terminal:
                 return 0
             await self._checkpointer.write(instance, for_client=True)
             self._cache.discard(instance_id)
-            return 1 if await self._store.delete_instance(instance_id) else 0
+            await self._store.delete_instance(instance_id)
+            return 1
 
     async def purge_many(
         self, created_from: datetime, created_to: datetime | None, statuses: list[str]
@@ -432,6 +437,9 @@ class ClientOperations:
                     if cached is not None and not cached.is_terminal:
                         continue  # started again since the query
                     self._cache.discard(row.instance_id)
+                    # The store's answer, not 1: a purge of this one instance may have removed
+                    # it since the listing. (A delete resent by the SDK after a lost answer
+                    # still counts: AzureStore._delete_instance_row.)
                     deleted += 1 if await self._store.delete_instance(row.instance_id) else 0
             if not token:
                 return deleted

@@ -32,6 +32,7 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
+    ServiceRequestError,
 )
 from azure.core.pipeline import AsyncPipeline
 from azure.core.pipeline.policies import AsyncHTTPPolicy
@@ -69,9 +70,11 @@ from devhost.store.azure_layout import (
     too_large_columns,
     transaction_error,
     transactions,
+    unsanitize_key,
     upsert_transaction,
 )
 from devhost.store.base import (
+    TERMINAL_STATUSES,
     Checkpoint,
     InstanceQuery,
     InstanceRow,
@@ -144,9 +147,10 @@ async def _send(
     url: str,
     headers: dict[str, str],
     body: bytes,
-) -> tuple[Any, bytes]:
-    """Send a write through ``writes`` (or the table client's whole pipeline): the answer
-    and its body.
+) -> tuple[Any, bytes, list[Any]]:
+    """Send a write through ``writes`` (or the table client's whole pipeline): the answer,
+    its body, and the attempts the retry policy made before it (azure-core's
+    ``RequestHistory``; empty through the whole pipeline, which does not hand them back).
 
     Through ``writes`` the request is azure-core's ``pipeline.transport.HttpRequest``, which
     every policy and transport still takes, rather than the newer ``azure.core.rest`` one:
@@ -157,11 +161,28 @@ async def _send(
         request = HttpRequest(method, url, headers=headers, content=body)
         response = await table._client.send_request(request, stream=True)
         await response.read()
-        return response, response.content
+        return response, response.content, []
     legacy = LegacyHttpRequest(method, url, headers=headers)
     legacy.set_bytes_body(body)
-    response = (await writes.run(legacy)).http_response
-    return response, response.body()
+    answer = await writes.run(legacy)
+    response = answer.http_response
+    return response, response.body(), list(answer.context.get("history") or [])
+
+
+def _may_have_been_applied(attempts: list[Any]) -> bool:
+    """Whether an earlier attempt of a request may have reached the service and been applied:
+    one whose answer was lost (a dropped connection, a timeout) or was a server error; not one
+    refused before it was sent, nor one the service turned away as too busy."""
+    for attempt in attempts:
+        error = getattr(attempt, "error", None)
+        if error is not None:
+            if not isinstance(error, ServiceRequestError):
+                return True
+            continue
+        status = getattr(getattr(attempt, "http_response", None), "status_code", None)
+        if status is not None and status >= 500 and status != 503:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -379,8 +400,18 @@ class AzureStore(Store):
             uploads.append((name, entity.pop(column)))
             entity[column + BLOB_SUFFIX] = name
 
-    async def _fetch_large_values(self, entities: list[dict[str, Any]]) -> None:
-        """Replace each ``{Column}BlobName`` column by the blob's text under ``Column``."""
+    async def _fetch_large_values(
+        self, entities: list[dict[str, Any]], *, instance_rows: bool = False
+    ) -> None:
+        """Replace each ``{Column}BlobName`` column by the blob's text under ``Column``.
+
+        A purge deletes an instance's blobs before its row (``delete_instance``), so a purge
+        cut short there leaves a finished instance's row naming blobs that are gone: with
+        ``instance_rows``, such a value of a finished instance reads as absent (with a warning)
+        and the row stays readable, listable and purgeable. Any other missing blob raises: an
+        unfinished instance's blobs are never deleted, and its input read as null would run
+        it on a value nobody sent.
+        """
         refs = [
             (entity, column)
             for entity in entities
@@ -389,10 +420,25 @@ class AzureStore(Store):
             and isinstance(value, str)
             and value.startswith(entity["PartitionKey"] + "/")
         ]
-        texts = await _bounded(self._download(entity[column]) for entity, column in refs)
+
+        async def fetch(entity: dict[str, Any], column: str) -> str | None:
+            try:
+                return await self._download(entity[column])
+            except ResourceNotFoundError:
+                if not instance_rows or entity.get("RuntimeStatus") not in TERMINAL_STATUSES:
+                    raise
+                logger.warning(
+                    "instance %s: the blob of its %s is gone (a purge cut short); read as absent",
+                    unsanitize_key(entity["PartitionKey"]),
+                    column.removesuffix(BLOB_SUFFIX),
+                )
+                return None
+
+        texts = await _bounded(fetch(entity, column) for entity, column in refs)
         for (entity, column), text in zip(refs, texts, strict=True):
             del entity[column]
-            entity[column.removesuffix(BLOB_SUFFIX)] = text
+            if text is not None:
+                entity[column.removesuffix(BLOB_SUFFIX)] = text
 
     # -- durable inbox --------------------------------------------------------------------------
 
@@ -587,7 +633,7 @@ class AzureStore(Store):
         ``azure_layout.entity_body``) instead of by the SDK's generic model serializer, and
         sent through the write pipeline (``_write_pipeline``)."""
         table = self._instances
-        response, _ = await _send(
+        response, _, _ = await _send(
             table,
             self._instance_writes,
             "PUT",
@@ -623,7 +669,7 @@ class AzureStore(Store):
         # submit_transaction uses it, less what _WRITE_PATH_SKIPS names; the multipart answer
         # is read, not decoded. A lost connection is not resent by the SDK (a POST);
         # RetryingStore resends the checkpoint.
-        response, answer = await _send(
+        response, answer, _ = await _send(
             table,
             self._history_writes,
             "POST",
@@ -657,7 +703,7 @@ class AzureStore(Store):
 
     async def _instance_rows(self, entities: list[TableEntity]) -> list[InstanceRow]:
         plain = [dict(entity) for entity in entities]
-        await self._fetch_large_values(plain)
+        await self._fetch_large_values(plain, instance_rows=True)
         return [entity_to_instance(entity) for entity in plain]
 
     async def read_history(self, instance_id: str) -> StoredHistory | None:
@@ -747,8 +793,17 @@ class AzureStore(Store):
 
         keys, blobs = await asyncio.gather(history_keys(), blob_names())
         table = self._history
-        for start in range(0, len(keys), MAX_TRANSACTION_OPERATIONS):
-            batch = keys[start : start + MAX_TRANSACTION_OPERATIONS]
+        batches = [
+            keys[start : start + MAX_TRANSACTION_OPERATIONS]
+            for start in range(0, len(keys), MAX_TRANSACTION_OPERATIONS)
+        ]
+        # The sentinel's transaction first (RowKey order puts it last): a purge cut short then
+        # leaves a history without a sentinel, which reads as none (read_history), rather than
+        # a sentinel counting rows that are gone; the row, still there, says the instance
+        # finished, and a re-run deletes the rest. (Rows without a sentinel are also what a
+        # first checkpoint cut short leaves: every reader already takes them as no history.)
+        batches.sort(key=lambda batch: batch[-1][1] != SENTINEL_ROW_KEY)
+        for batch in batches:
             content_type, body = delete_transaction(table.url, table.table_name, batch)
             await self._commit(content_type, body, len(batch), partition_key)
         await _bounded(self._delete_blob(name) for name in blobs)
@@ -756,9 +811,13 @@ class AzureStore(Store):
 
     async def _delete_instance_row(self, partition_key: str) -> bool:
         """Delete one Instances row whatever its ETag; whether it was there. (The SDK's
-        ``delete_entity`` answers a missing row as a success, so the request is sent here.)"""
+        ``delete_entity`` answers a missing row as a success, so the request is sent here.)
+
+        The SDK resends a DELETE whose answer was lost; the row the first attempt deleted is
+        then missing for the second, which says 404: that counts as deleted here, or a purge
+        would say it removed nothing (and the retention job would skip what follows one)."""
         table = self._instances
-        response, answer = await _send(
+        response, answer, attempts = await _send(
             table,
             self._instance_writes,
             "DELETE",
@@ -772,7 +831,7 @@ class AzureStore(Store):
             b"",
         )
         if response.status_code == 404:
-            return False
+            return _may_have_been_applied(attempts)
         if response.status_code not in (200, 204):
             raise HttpResponseError(
                 message=f"instance row {partition_key[:80]} not deleted: "

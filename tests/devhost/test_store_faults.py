@@ -197,6 +197,25 @@ async def test_a_send_whose_answer_was_lost_is_read_back_once() -> None:
     assert await memory.read_messages() == []
 
 
+async def test_a_purge_retried_after_its_answer_was_lost_still_counts_the_instance() -> None:
+    """The store deletes the instance and the answer is lost; the retried call finds nothing:
+    the purge still says one instance was deleted, and it is gone."""
+    from tests.devhost.apps.sequences import INDEX
+
+    injector = FaultInjector(FaultPlan())
+    async with DurableTestHost(
+        index=INDEX, store=_quick(FaultyStore(MemoryStore(HUB), injector))
+    ) as host:
+        status = await host.run("hello_sequence")
+        instance_id = status["instanceId"]
+        injector.force(f"delete_instance {instance_id}", "lost")
+
+        assert await host.engine.purge(instance_id) == 1
+
+        assert [fault.kind for fault in injector.injected] == ["lost"]
+        assert await host.status(instance_id) is None
+
+
 async def test_an_outage_is_ridden_out_reported_once_and_loses_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -7,6 +7,7 @@ import random
 from datetime import UTC, datetime
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError
 
 from devhost.azurite import AzuriteProcess
 from devhost.engine.history import EventType
@@ -108,5 +109,112 @@ async def test_a_busy_answer_is_retried_by_the_sdk_a_lost_post_by_the_host(
         assert store.retries == 1
         stored = await store.read_history("busy-1")
         assert stored is not None and len(stored.events) == 1
+    finally:
+        await store.close()
+
+
+async def test_a_purge_whose_row_delete_answer_is_lost_says_it_deleted_the_row(
+    azurite: AzuriteProcess, task_hub: str
+) -> None:
+    """The instance row's DELETE is applied and its answer lost; the SDK resends it and gets
+    404: the purge still says it removed the instance (its retention job would otherwise skip
+    what follows a purge)."""
+    injector = FaultInjector(FaultPlan())
+    store = faulty_azure_store(azurite.connection_string, task_hub, injector)
+    await store.open()
+    try:
+        now = datetime.now(UTC)
+        await store.write_row(InstanceRow("lost-1", "mixed", "exec-1", "Completed", now, now))
+        account = f"/{DEVSTORE_ACCOUNT_NAME}"
+        row = f"DELETE {account}/{task_hub}Instances(PartitionKey='lost-1',RowKey='')"
+        injector.force(row, "lost")
+
+        assert await store.delete_instance("lost-1") is True
+
+        assert [(fault.kind, fault.key) for fault in injector.injected] == [("lost", row)]
+        assert await store.read_instance("lost-1") is None
+        # Refused before it was sent, the first attempt deleted nothing: 404 is the answer.
+        injector.force(row, "reset")
+        assert await store.delete_instance("lost-1") is False
+    finally:
+        await store.close()
+
+
+def _steps(count: int) -> list[dict[str, object]]:
+    return [
+        {
+            "EventType": int(EventType.TaskScheduled),
+            "EventId": number,
+            "IsPlayed": False,
+            "Timestamp": "2024-05-01T12:00:00Z",
+            "Name": "step",
+        }
+        for number in range(count)
+    ]
+
+
+async def test_a_purge_cut_short_after_the_blobs_leaves_an_instance_that_reads_and_purges(
+    azurite: AzuriteProcess, task_hub: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The purge of a finished instance with a large input and output stops after its blobs
+    went and before its row did (the row DELETE never reaches the service): the row reads and
+    lists with those values absent (and a warning), and the next purge removes it. A running
+    instance whose blob is missing still fails to read: its input is never made up."""
+    injector = FaultInjector(FaultPlan())
+    store = faulty_azure_store(azurite.connection_string, task_hub, injector)
+    await store.open()
+    big = '"' + "x" * 70_000 + '"'
+    try:
+        now = datetime.now(UTC)
+        done = InstanceRow("cut-1", "mixed", "exec-1", "Completed", now, now, input=big, output=big)
+        await store.write_checkpoint(Checkpoint(row=done, history=_steps(3), persisted_count=0))
+        account = f"/{DEVSTORE_ACCOUNT_NAME}"
+        row_delete = f"DELETE {account}/{task_hub}Instances(PartitionKey='cut-1',RowKey='')"
+        injector.force(row_delete, *["reset"] * 4)  # the first attempt and the SDK's 3 retries
+        with pytest.raises(ServiceRequestError):
+            await store.delete_instance("cut-1")
+
+        row = await store.read_instance("cut-1")
+        assert row is not None and row.runtime_status == "Completed"
+        assert (row.input, row.output) == (None, None)
+        assert "cut-1: the blob of its Input is gone" in caplog.text
+        rows, _ = await store.query_instances(InstanceQuery(), 100, None)
+        assert [listed.instance_id for listed in rows] == ["cut-1"]
+        assert await store.read_history("cut-1") is None
+        assert await store.delete_instance("cut-1") is True
+        assert await store.read_instance("cut-1") is None
+
+        running = InstanceRow("run-1", "mixed", "exec-1", "Running", now, now, input=big)
+        await store.write_row(running)
+        await store._container.delete_blob("run-1/instance-Input.json.gz")  # type: ignore[attr-defined]
+        with pytest.raises(ResourceNotFoundError):
+            await store.read_instance("run-1")
+    finally:
+        await store.close()
+
+
+async def test_a_purge_cut_short_in_the_history_leaves_no_history_rather_than_a_gapped_one(
+    azurite: AzuriteProcess, task_hub: str
+) -> None:
+    """A history of three transactions; the purge's second transaction never reaches the
+    service: what is left reads as no history (not a sentinel counting rows that are gone),
+    and the next purge removes the rest."""
+    injector = FaultInjector(FaultPlan())
+    store = faulty_azure_store(azurite.connection_string, task_hub, injector)
+    await store.open()
+    try:
+        now = datetime.now(UTC)
+        done = InstanceRow("long-1", "mixed", "exec-1", "Completed", now, now)
+        await store.write_checkpoint(Checkpoint(row=done, history=_steps(230), persisted_count=0))
+        injector.force(f"POST /{DEVSTORE_ACCOUNT_NAME}/$batch long-1", "slow", "reset")
+        with pytest.raises(ServiceRequestError):
+            await store.delete_instance("long-1")
+
+        assert await store.read_history("long-1") is None
+        row = await store.read_instance("long-1")
+        assert row is not None and row.runtime_status == "Completed"
+        assert await store.delete_instance("long-1") is True
+        assert await store.read_history("long-1") is None
+        assert await store.read_instance("long-1") is None
     finally:
         await store.close()

@@ -82,3 +82,30 @@ async def test_overlapping_hosts_restore_once(default_collector: None) -> None:
 
     assert gc.get_threshold() == DEFAULT
     assert gc.get_freeze_count() == 0
+
+
+async def test_a_host_that_fails_to_start_its_timers_stops_and_restores(
+    default_collector: None,
+) -> None:
+    """A timer schedule the host refuses fails the ``async with`` after the engine started:
+    the engine is stopped and the collector is the session's again (no __aexit__ runs)."""
+    import azure.durable_functions as df
+    import azure.functions as func
+
+    from devhost.app.loader import index_app
+    from devhost.timers.schedule import ScheduleError
+
+    app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.timer_trigger(schedule="%NIGHTLY_SCHEDULE%", arg_name="timer")
+    def nightly(timer: func.TimerRequest) -> None:
+        pass
+
+    host = DurableTestHost(index=index_app(app), timers={"NIGHTLY_SCHEDULE": "not a schedule"})
+    with pytest.raises(ScheduleError):
+        async with host:
+            pass
+
+    assert gc.get_threshold() == DEFAULT
+    assert gc.get_freeze_count() == 0
+    assert host.engine._tasks and all(task.done() for task in host.engine._tasks)

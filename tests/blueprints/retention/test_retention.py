@@ -176,3 +176,128 @@ async def test_a_slow_purge_does_not_hold_up_the_rest_of_the_run(memory_host) ->
 
     assert report.instances == 150
     assert await host.engine.list_instances(InstanceQuery(), 10, None, False) == ([], None)
+
+
+async def _expired(host: DurableTestHost, count: int, prefix: str = "1-old") -> list[str]:
+    """``count`` finished hello_sequence instances, IDs in listing order after ``prefix``."""
+    ids = [f"{prefix}-{number:04d}" for number in range(count)]
+    for instance_id in ids:
+        await host.start("hello_sequence", {"cities": ["Oslo"]}, instance_id=instance_id)
+    for instance_id in ids:
+        assert (await host.wait(instance_id, timeout=60))["runtimeStatus"] == "Completed"
+    return ids
+
+
+async def _remaining(host: DurableTestHost, ids: list[str]) -> set[str]:
+    return {instance_id for instance_id in ids if await host.status(instance_id) is not None}
+
+
+class RecordingClient:
+    """The real client, its entity signals recorded instead of sent, some purges failing."""
+
+    def __init__(self, client: Any, failing: set[int]) -> None:
+        self.client, self.failing = client, failing
+        self.purges = self.in_flight = 0
+        self.signalled: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    async def signal_entity(self, entity_id: Any, operation: str) -> None:
+        await asyncio.sleep(0.01)  # a request, as the real one is
+        self.signalled.append(entity_id.key)
+
+    async def purge_instance_history(self, instance_id: str) -> Any:
+        self.purges += 1
+        self.in_flight += 1
+        try:
+            if self.purges in self.failing:
+                raise Exception(
+                    f"The operation failed with an unexpected status code 50{self.purges}"
+                )
+            return await self.client.purge_instance_history(instance_id)
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.fixture
+def hello_entity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """hello_sequence instances have a per-instance entity, as documents do."""
+    from blueprints.retention import purge
+
+    monkeypatch.setitem(purge.PER_INSTANCE_ENTITIES, "hello_sequence", "hello_index")
+
+
+async def test_failed_purges_let_the_others_finish_and_every_failure_is_logged(
+    memory_host, hello_entity: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Purges 10 and 20 of 300 fail: the run lists no more, the purges under way end, every
+    instance gone had its entity delete sent, both failures are logged and raised."""
+    host, client = memory_host
+    ids = await _expired(host, 300)
+    host.advance(timedelta(days=31))
+    recording = RecordingClient(client, failing={10, 20})
+
+    with pytest.raises(ExceptionGroup) as raised:
+        await purge_finished(recording, host.now(), 30)
+
+    assert len(raised.value.exceptions) == 2
+    assert recording.in_flight == 0
+    gone = set(ids) - await _remaining(host, ids)
+    assert gone and gone <= set(recording.signalled)
+    assert len(gone) == recording.purges - 2 < 300  # the listing stopped
+    assert "status code 5010" in caplog.text and "status code 5020" in caplog.text
+
+
+async def test_a_cancelled_run_waits_for_its_purges_and_strands_no_entity(
+    memory_host, hello_entity: None
+) -> None:
+    """The run is cancelled while purges are under way: once it has ended, none is left
+    running, and every instance gone had its entity delete sent."""
+    host, client = memory_host
+    ids = await _expired(host, 200)
+    host.advance(timedelta(days=31))
+    recording = RecordingClient(client, failing=set())
+    run: asyncio.Task[Any] | None = None
+    original = recording.purge_instance_history
+
+    async def cancelling(instance_id: str) -> Any:
+        if recording.purges == 150 and run is not None:
+            run.cancel()
+        return await original(instance_id)
+
+    recording.purge_instance_history = cancelling  # type: ignore[method-assign]
+    run = asyncio.create_task(purge_finished(recording, host.now(), 30))
+
+    with pytest.raises(asyncio.CancelledError):
+        await run
+
+    assert recording.in_flight == 0
+    gone = set(ids) - await _remaining(host, ids)
+    assert gone and gone <= set(recording.signalled)
+
+
+async def test_instances_kept_at_the_head_of_the_listing_do_not_use_up_the_run(
+    memory_host,
+) -> None:
+    """60 instances created before the cutoff but finished after it come first in every
+    listing, 300 expired ones after them: a run of two pages still purges 200, and the next
+    the other 100; the 60 stay."""
+    host, client = memory_host
+    expired = await _expired(host, 300)
+    kept = [f"0-kept-{number:02d}" for number in range(60)]
+    for instance_id in kept:
+        await host.start("human_approval", {"timeoutSeconds": 2 * 86400}, instance_id=instance_id)
+    for instance_id in kept:
+        await host.wait_for_custom_status(instance_id, bool, timeout=60)
+    host.advance(timedelta(days=31))  # the approvals time out now: after the cutoff
+    for instance_id in kept:
+        assert (await host.wait(instance_id, timeout=60))["runtimeStatus"] == "Completed"
+
+    first = await asyncio.wait_for(purge_finished(client, host.now(), 30, max_pages=2), 120)
+    second = await asyncio.wait_for(purge_finished(client, host.now(), 30, max_pages=2), 120)
+
+    assert (first.instances, first.more_left, first.kept_recent) == (200, True, 60)
+    assert (second.instances, second.more_left) == (100, False)
+    assert await _remaining(host, expired) == set()
+    assert await _remaining(host, kept) == set(kept)
