@@ -643,6 +643,11 @@ if __name__ == "__main__":
         help="only the long run: 10,000 (2,000 with --quick) without and with retention",
     )
     parser.add_argument(
+        "--total",
+        type=int,
+        help="with --long-run: orchestrations in each run (default 10,000; 2,000 with --quick)",
+    )
+    parser.add_argument(
         "--only",
         choices=("without_retention", "with_retention"),
         help="with --long-run: one of the two runs (run each in its own process to run both "
@@ -666,7 +671,7 @@ if __name__ == "__main__":
     if options.long_run:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
         if not options.report:
-            total = 2000 if options.quick else 10_000
+            total = options.total or (2000 if options.quick else 10_000)
             asyncio.run(long_runs(total, options.only, options.out))
         long_run_report(options.out, options.chart)
     else:
