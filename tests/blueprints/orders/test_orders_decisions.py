@@ -142,3 +142,62 @@ async def test_the_generic_event_endpoint_refuses_the_order_events_and_names_the
         await host.idle()
         status = await host.status("o-side")
     assert status is not None and status["runtimeStatus"] == "Running"
+
+
+def _reused(answer: tuple[int, Any]) -> str:
+    """The fields a 422 for a reused Idempotency-Key names (asserting its shape)."""
+    status, body = answer
+    assert status == 422, answer
+    error = body["error"]
+    assert error["code"] == "IdempotencyKeyReused"
+    [detail] = error["details"]
+    assert (detail["field"], detail["code"]) == ("Idempotency-Key", "key_reused")
+    message: str = detail["message"]
+    return message
+
+
+async def test_a_key_reused_for_another_decision_is_refused_not_answered_with_the_first() -> None:
+    """Same key, same decision: the same answer again. Same key, another verdict or another
+    approver: 422 naming Idempotency-Key, and the order keeps the decision it took."""
+    async with order_host(virtual_time="manual") as host:
+        await seed(host, SKU_A=5)
+        client = await host.http()
+        await client.post("/api/orders", json=make_order("o-key", BIG))
+        await host.wait_for_custom_status("o-key", _at("awaiting_approval"))
+
+        url = "/api/orders/o-key/approval"
+        approve = {"approved": True, "approver": "maria"}
+        first = await _post(client, url, approve, "k-1")
+        again = await _post(client, url, approve, "k-1")
+        assert first[0] == 200 and again == first
+        rejected = await _post(client, url, {**approve, "approved": False, "comment": "no"}, "k-1")
+        assert _reused(rejected) == "differs in approved"
+        assert _reused(await _post(client, url, {**approve, "approver": "li"}, "k-1")) == (
+            "differs in approver"
+        )
+        status = await host.wait("o-key")
+        # Read back and retried after the order ended: still the first decision.
+        back = await (await client.get("/api/orders/o-key/approvals/k-1")).json()
+        assert await _post(client, url, approve, "k-1") == first
+
+    assert status["output"]["status"] == "completed"
+    assert (back["outcome"], back["decision"]["approved"]) == ("accepted", True)
+
+
+async def test_a_key_reused_for_another_resolution_is_refused() -> None:
+    """A resolution retried by the same operator answers again; by another one, 422."""
+    async with order_host() as host:
+        await seed(host, SKU_A=5)
+        client = await host.http()
+        order = make_order("o-res-key", token="tok_refund_fails", street="9 Undeliverable Rd")
+        await client.post("/api/orders", json=order)
+        await host.wait_for_custom_status("o-res-key", _at("compensation_failed"))
+
+        url = "/api/orders/o-res-key/resolution"
+        first = await _post(client, url, {"resolvedBy": "ops-kim", "note": "bank"}, "r-1")
+        await host.wait("o-res-key")
+        again = await _post(client, url, {"resolvedBy": "ops-kim", "note": "bank"}, "r-1")
+        other = await _post(client, url, {"resolvedBy": "ops-lee"}, "r-1")
+
+    assert first[0] == 200 and again == first
+    assert _reused(other) == "differs in resolvedBy"
