@@ -28,19 +28,23 @@ from pydantic import BaseModel
 
 from blueprints.http_errors import ApiError
 
-__all__ = ["REUSED_KEY", "fingerprint", "refuse_reused_key"]
+__all__ = ["REUSED_KEY", "digest", "fingerprint", "refuse_reused_key"]
 
 REUSED_KEY = "IdempotencyKeyReused"
 
 
-def fingerprint(request: BaseModel, exclude: Collection[str] = ("request_id",)) -> str:
-    """Return a short digest of a validated request, leaving out the fields the route fills.
+def digest(value: object) -> str:
+    """Return a short digest of a JSON value (a free text a record cannot keep in full).
 
     Deterministic (sorted keys, no randomness), so an orchestrator may compute it on replay.
     """
-    data = request.model_dump(mode="json", exclude=set(exclude))
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def fingerprint(request: BaseModel, exclude: Collection[str] = ("request_id",)) -> str:
+    """Return the digest of a validated request, leaving out the fields the route fills."""
+    return digest(request.model_dump(mode="json", exclude=set(exclude)))
 
 
 def refuse_reused_key(request_id: str, compared: Mapping[str, tuple[object, object]]) -> None:

@@ -10,9 +10,11 @@ it in every later status. A plain function reads a request's outcome back:
   a cancel or the deadline won the race, the order ended, or it never needed one);
 * **pending**: the order waits at that stage and has not taken the event yet.
 
-A request whose key names the record, but whose verdict or author differ from it, reused the
-key for another request: :func:`refuse_reused_key` answers it 422 (``blueprints/key_reuse.py``).
-The record keeps no comment or note (the custom status is small), so those are not compared.
+A request whose key names the record, but whose verdict, author, comment or note differ from
+it, reused the key for another request: :func:`refuse_reused_key` answers it 422
+(``blueprints/key_reuse.py``). The record keeps a digest of the comment or note rather than the
+text (up to 2,000 characters each, in a custom status capped at 16 KB); a record kept before it
+did compares the verdict and the author only.
 """
 
 from __future__ import annotations
@@ -119,7 +121,11 @@ def refuse_reused_key(
         compared = {
             "approved": (record.approved, event.approved),
             "approver": (record.by, event.approver),
+            "comment": (record.text_fingerprint, key_reuse.digest(event.comment)),
         }
     else:
-        compared = {"resolvedBy": (record.by, event.resolved_by)}
+        compared = {
+            "resolvedBy": (record.by, event.resolved_by),
+            "note": (record.text_fingerprint, key_reuse.digest(event.note)),
+        }
     key_reuse.refuse_reused_key(known.request_id, compared)
