@@ -12,10 +12,11 @@ The comparison is field-wise, against what the recorded outcome holds, and not a
 body: the records already keep the decision (the verdict, the comments, who made it), which
 answers for instances already running, whose records could hold no hash; and two bodies that
 differ only in bytes (key order, spacing, a default left out, the identity taken from the
-signed-in caller instead of the body) are the same request. A record that holds no field of
-the request (a document's outcome) keeps a fingerprint of the request as validated
-(:func:`fingerprint`, not of the body's bytes, for the same reason); an outcome recorded before
-it kept one answers a retry as it always did.
+signed-in caller instead of the body) are the same request. What a record cannot keep in full
+(an order's comment, in a custom status capped at 16 KB) it keeps as a :func:`digest`; a
+record that holds no field of the request (a document's outcome) keeps a :func:`fingerprint`
+of the request as validated (not of the body's bytes, for the same reason). A record kept
+before either answers a retry as it always did: a field recorded as None is not compared.
 """
 
 from __future__ import annotations
