@@ -75,6 +75,10 @@ _ADDRESS_CLAIMS = frozenset(
         "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
     }
 )
+# Claims that carry an app role (Entra ID app roles arrive as ``roles``), besides ``role_typ``.
+_ROLE_CLAIMS = frozenset(
+    {"roles", "role", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"}
+)
 _MAX_PRINCIPAL_HEADER = 16 * 1024
 
 
@@ -124,6 +128,15 @@ class Principal:
     name: str | None
     provider: str | None
     claims: tuple[tuple[str, str], ...] = ()
+    role_type: str | None = None
+
+    @property
+    def roles(self) -> frozenset[str]:
+        """The caller's app roles: the claims of the principal's ``role_typ`` and ``roles``."""
+        kinds = _ROLE_CLAIMS | ({self.role_type.lower()} if self.role_type else set())
+        return frozenset(
+            value.strip() for kind, value in self.claims if kind.lower() in kinds and value.strip()
+        )
 
     @property
     def identities(self) -> frozenset[str]:
@@ -151,7 +164,9 @@ def _invalid(reason: str) -> ApiError:
     )
 
 
-def _decode_claims(encoded: str) -> tuple[str | None, tuple[tuple[str, str], ...], str | None]:
+def _decode_claims(
+    encoded: str,
+) -> tuple[str | None, tuple[tuple[str, str], ...], str | None, str | None]:
     if len(encoded) > _MAX_PRINCIPAL_HEADER:
         raise _invalid("the header is too long")
     try:
@@ -168,7 +183,8 @@ def _decode_claims(encoded: str) -> tuple[str | None, tuple[tuple[str, str], ...
     name_type = str(data.get("name_typ") or "")
     name = next((value for kind, value in claims if name_type and kind == name_type), None)
     provider = data.get("auth_typ")
-    return name, claims, str(provider) if provider else None
+    role_type = str(data.get("role_typ") or "") or None
+    return name, claims, str(provider) if provider else None, role_type
 
 
 def read_principal(req: func.HttpRequest) -> Principal | None:
@@ -184,15 +200,18 @@ def read_principal(req: func.HttpRequest) -> Principal | None:
     principal_id = (req.headers.get(PRINCIPAL_ID_HEADER) or "").strip() or None
     provider = (req.headers.get(PRINCIPAL_IDP_HEADER) or "").strip() or None
     claims: tuple[tuple[str, str], ...] = ()
+    role_type = None
     if encoded:
-        claimed_name, claims, claimed_provider = _decode_claims(encoded)
+        claimed_name, claims, claimed_provider, role_type = _decode_claims(encoded)
         name = name or claimed_name
         provider = provider or claimed_provider
     if not (encoded or name or principal_id):
         return None
     if not (name or principal_id or claims):
         raise _invalid("it names nobody")
-    return Principal(id=principal_id, name=name, provider=provider, claims=claims)
+    return Principal(
+        id=principal_id, name=name, provider=provider, claims=claims, role_type=role_type
+    )
 
 
 def _unauthenticated() -> ApiError:

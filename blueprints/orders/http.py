@@ -8,6 +8,8 @@ it finished (an order ID is processed once: place a new order under a new ID).
 An approval is taken only while the order waits for one (stage ``awaiting_approval``), a manual
 resolution only while a compensation failure waits for one (``compensation_failed``); at any
 other time they answer 409 instead of being buffered for a later wait nobody has seen yet.
+Only a designated approver who is not the order's customer may send either (``approvers.py``):
+anyone else gets 403 before anything is raised.
 
 Each of them carries a request ID (the ``Idempotency-Key`` header, or a new one) and answers
 with what the order did with it (``decisions.py``): 200 taken, 409 refused with the reason
@@ -29,6 +31,7 @@ from blueprints.http_errors import ApiError, json_response, list_page_response
 from blueprints.http_headers import IDEMPOTENCY_KEY
 from blueprints.http_input import HandlerT, JsonBody, endpoint, path_id, read_body, read_query
 from blueprints.instance_status import ACTIVE_STATUSES, refuse_foreign_instance, runtime_status
+from blueprints.orders.approvers import require_decider
 from blueprints.orders.decisions import DecisionKind, decision_outcome, refuse_reused_key
 from blueprints.orders.orchestrator import RESOLUTION_EVENT
 from blueprints.orders.read_model import list_orders
@@ -311,7 +314,8 @@ def _outcome_uri(outcome: OrderDecisionOutcome) -> str:
 def _refusal(outcome: Outcome, uri: str) -> ApiError:
     assert isinstance(outcome, OrderDecisionOutcome)
     what = f"the {outcome.kind} of order '{outcome.order_id}'"
-    # Orders name no approvers: nobody is refused for who they are, only for when they ask.
+    # Who may decide is checked before the event is raised (approvers.py): the order itself
+    # refuses a request only for when it came.
     return refusal_error(outcome, uri, what, "orderId", ("NotAllowed", "orderId"))
 
 
@@ -338,7 +342,16 @@ async def _decide(
     order_id = path_id(req, "orderId")
     request_id = request_id_of(req)
     event.request_id = request_id
-    status = await _require_order(client, order_id)
+    status = await _order_status(client, order_id, show_input=True)
+    if status is None:
+        raise _order_not_found(order_id)
+    # Who may decide comes before when: a retry is checked too, with today's approvers.
+    if isinstance(event, ManagerApprovalEvent):
+        person, field, what = event.approver, "approver", f"approve order '{order_id}'"
+    else:
+        person, field = event.resolved_by, "resolvedBy"
+        what = f"resolve order '{order_id}'"
+    require_decider(req, decode_json_text(status.input_, levels=2), person, field, what)
     known = _read_outcome(status, kind, request_id)
     refuse_reused_key(known, event)  # the key names a decision taken with another payload: 422
     # A retry of a request the order took gets the same answer, even once the order ended;

@@ -36,7 +36,11 @@ async def test_an_instance_that_ends_before_the_raise_gets_the_routes_refusal(
     api, client, monkeypatch, route, body, instance_id, orchestrator, expected
 ):
     """The host's 410 for the raise becomes the route's documented answer, not a 500."""
-    client.add_instance(instance_id, name=orchestrator)
+    # An order names its customer, whom the approval route refuses as an approver.
+    placed = {"customerId": "cust-1", "customerEmail": "ana@example.com"}
+    client.add_instance(
+        instance_id, name=orchestrator, input_=placed if orchestrator == "process_order" else None
+    )
     if orchestrator == "process_order":
         # The approval route takes an approval only while the order waits for one.
         client.instances[instance_id]["customStatus"] = {"stage": "awaiting_approval"}

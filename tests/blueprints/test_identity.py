@@ -116,3 +116,23 @@ def test_declared_identity_fields_are_bound_to_the_principal(easyauth: None) -> 
     assert identity.bind_identities(kim, event).approver == "kim@example.com"
     forged = PurchaseOrderApprovalEvent(approver="cfo@example.com")
     assert refusal(lambda: identity.bind_identities(kim, forged)).status == 403
+
+
+def test_the_principals_app_roles_are_read_from_its_role_claims() -> None:
+    """Entra ID app roles arrive as ``roles`` claims; ``role_typ`` names the role claim too."""
+    payload = {
+        "auth_typ": "aad",
+        "claims": [
+            {"typ": "preferred_username", "val": "kim@example.com"},
+            {"typ": "roles", "val": "OrderApprover"},
+            {"typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role", "val": "Ops"},
+            {"typ": "groups", "val": "not-a-role"},
+        ],
+        "name_typ": "preferred_username",
+        "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+    }
+    encoded = base64.b64encode(json.dumps(payload).encode()).decode()
+    principal = identity.read_principal(request({"X-MS-CLIENT-PRINCIPAL": encoded}))
+    assert principal is not None and principal.roles == {"OrderApprover", "Ops"}
+    plain = identity.read_principal(request(principal_headers("kim@example.com")))
+    assert plain is not None and plain.roles == frozenset()

@@ -33,7 +33,9 @@ class EndsWhenRaised(FakeDurableClient):
 
 
 def _order(client: FakeDurableClient, stage: str) -> None:
-    client.add_instance("o-1", "process_order")
+    # Who placed it: the approval routes check that the customer does not decide their order.
+    placed = {"orderId": "o-1", "customerId": "cust-1", "customerEmail": "ana@example.com"}
+    client.add_instance("o-1", "process_order", input_=json.dumps(placed))
     status = {"stage": stage, "orderId": "o-1", "total": 1200}
     client.instances["o-1"]["customStatus"] = status
 

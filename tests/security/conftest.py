@@ -27,6 +27,8 @@ def secure_host(
     log = tmp_path_factory.mktemp("security") / "host.log"
     env = {
         "WORKFLOW_AUTH": "easyauth",
+        # Who may approve and resolve orders (test_attack_identity's orders).
+        "ORDER_APPROVERS": "manager@example.com",
         "WORKFLOW_STORAGE_PREFIX": f"S{uuid.uuid4().hex[:8]}",
         "DEVHOST_TEST_LOG": str(log),
     }

@@ -150,6 +150,47 @@ def test_a_purchase_order_is_approved_only_by_the_signed_in_approver(
     assert status["customStatus"]["stage"] == "awaiting_approval"
 
 
+def test_an_order_is_approved_only_by_a_designated_approver_never_its_customer(
+    secure_host: SecureHost,
+) -> None:
+    host = secure_host
+    sku, order_id, customer = unique("SKU"), unique("o"), "buyer@example.com"
+    assert host.call("POST", f"/api/inventory/{sku}", {"quantity": 5}).status == 202
+    eventually(lambda: host.call("GET", f"/api/inventory/{sku}").status == 200, what="the stock")
+    line = {"productId": "p", "sku": sku, "name": "Desk", "quantity": 2, "unitPrice": 600.0}
+    order = {
+        "orderId": order_id,
+        "customerId": "c-1",
+        "customerEmail": customer,
+        "items": [line],
+        "shippingAddress": {
+            "street": "1 Main St",
+            "city": "Seattle",
+            "state": "WA",
+            "zipCode": "98101",
+            "country": "US",
+        },
+        "paymentDetails": {"method": "credit_card", "token": "tok_visa"},
+    }
+    assert host.call("POST", "/api/orders", order, as_=customer).status == 202
+    eventually(
+        lambda: (
+            host.call("GET", f"/api/orders/{order_id}").body.get("stage") == "awaiting_approval"
+        ),
+        what="the order to wait for approval",
+    )
+    url = f"/api/orders/{order_id}/approval"
+    own = host.call("POST", url, {"approved": True, "approver": customer}, as_=customer)
+    assert (own.status, own.code) == (403, "OwnOrder")
+    other = host.call("POST", url, {"approved": True, "approver": MALLORY}, as_=MALLORY)
+    assert (other.status, other.code) == (403, "NotAnApprover")
+    assert host.call("GET", f"/api/orders/{order_id}").body["stage"] == "awaiting_approval"
+    manager = "manager@example.com"
+    taken = host.call("POST", url, {"approved": True, "approver": manager}, as_=manager)
+    assert taken.status in (200, 202), taken.body
+    assert taken.status == 202 or taken.body["outcome"] == "accepted"
+
+
 def _document(host: SecureHost) -> str:
     document_id = unique("doc")
     body = {"id": document_id, "title": "Onboarding", "creator": "hr", "applicationId": "A1"}
