@@ -241,6 +241,11 @@ class RequestOutcome(WireModel):
     code: str | None = None
     message: str | None = None
     missing_sections: list[str] = Field(default_factory=list)
+    fingerprint: str | None = Field(
+        default=None,
+        description="A digest of the request as validated, telling a retry from another request "
+        "reusing its Idempotency-Key; none on outcomes recorded before it was kept.",
+    )
 
 
 class DocumentInput(WireModel):

@@ -261,6 +261,12 @@ class OrderDecisionRecord(WireModel):
     )
     request_id: str | None = Field(default=None, description="The request that made it.")
     decided_at: datetime
+    text_fingerprint: str | None = Field(
+        default=None,
+        description="A digest of the request's comment (approval) or note (resolution), which "
+        "the record does not keep, to tell a retry from another request reusing its "
+        "Idempotency-Key; none on records kept before it was.",
+    )
 
 
 class OrderStatus(WireModel):

@@ -20,7 +20,7 @@ from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrc
 from pydantic import ValidationError
 
 from blueprints import identity
-from blueprints.approvals.chain_outcomes import decision_outcome
+from blueprints.approvals.chain_outcomes import decision_outcome, refuse_reused_key
 from blueprints.approvals.inbox import list_inbox
 from blueprints.async_api import is_finished
 from blueprints.http_errors import ApiError, json_response, list_page_response
@@ -203,7 +203,7 @@ def _check_running(instance_id: str, status: DurableOrchestrationStatus) -> None
     headers=(IDEMPOTENCY_KEY,),
     body=JsonBody(ApprovalDecisionEvent),
     responses=_OUTCOME,
-    errors=(403, 404, 409),
+    errors=(403, 404, 409, 422),
 )
 async def decide_level(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
@@ -218,6 +218,7 @@ async def decide_level(
 
     status = await _require_chain(client, instance_id)
     known = _read_outcome(status, level, request_id)
+    refuse_reused_key(known, decision)  # the key names a decision with another payload: 422
     if known.outcome != "pending":
         # A retry of a request with an outcome gets the same answer; any other request on a
         # level already decided, or on a chain that ended, is refused with the reason.
@@ -261,7 +262,9 @@ async def decide_level(
     async def read() -> ApprovalDecisionOutcome:
         return _read_outcome(await _require_chain(client, instance_id), level, request_id)
 
-    return _answer(await await_settled(read, WAIT_SETTING, _DEFAULT_WAIT_SECONDS))
+    settled = await await_settled(read, WAIT_SETTING, _DEFAULT_WAIT_SECONDS)
+    refuse_reused_key(settled, decision)  # another request under this key was taken meanwhile
+    return _answer(settled)
 
 
 @bp.route(route="approvals/{instanceId}/levels/{level}/decisions/{requestId}", methods=["GET"])

@@ -9,15 +9,24 @@ request ID and the chain's custom status records what it did with it (see
   was decided by another request or by its deadline before this one could count, or the chain
   ended without applying it;
 * **pending**: none of that yet (the event is on its way).
+
+A request whose key names the level's decision but whose verdict, approver or comments differ
+from it reused the key for another request: :func:`refuse_reused_key` answers it 422.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from models.approvals import ApprovalChainStatus, ApprovalDecision, ApprovalDecisionOutcome
+from blueprints import key_reuse
+from models.approvals import (
+    ApprovalChainStatus,
+    ApprovalDecision,
+    ApprovalDecisionEvent,
+    ApprovalDecisionOutcome,
+)
 
-__all__ = ["decision_outcome"]
+__all__ = ["decision_outcome", "refuse_reused_key"]
 
 
 def _by_whom(decision: ApprovalDecision) -> str:
@@ -84,3 +93,22 @@ def decision_outcome(
     if finished:
         return outcome("refused", "ApprovalNotRunning", "the chain ended before this decision")
     return outcome("pending")
+
+
+def refuse_reused_key(known: ApprovalDecisionOutcome, event: ApprovalDecisionEvent) -> None:
+    """Answer 422 when the level's decision took the request's key with another payload.
+
+    Raises
+    ------
+    ApiError
+        422 ``IdempotencyKeyReused`` (``blueprints.key_reuse``); nothing for any other outcome.
+    """
+    decided = known.decision
+    if known.outcome != "accepted" or decided is None:
+        return
+    compared: dict[str, tuple[object, object]] = {
+        "approved": (decided.approved, event.approved),
+        "approverEmail": (decided.approver_email, event.approver_email),
+        "comments": (decided.comments, event.comments),
+    }
+    key_reuse.refuse_reused_key(known.request_id, compared)

@@ -28,6 +28,7 @@ from blueprints.http_errors import ApiError
 from blueprints.http_headers import IDEMPOTENCY_KEY
 from blueprints.http_input import JsonBody, endpoint, path_id, read_body
 from blueprints.instance_status import instance_not_found, require_instance
+from blueprints.key_reuse import refuse_reused_key
 from blueprints.log_fields import log_fields, milliseconds
 from blueprints.request_outcomes import (
     Outcome,
@@ -181,6 +182,13 @@ def _refusal(outcome: Outcome, uri: str) -> ApiError:
     return refusal_error(outcome, uri, what, "instanceId", ("NotAllowed", "approver"))
 
 
+def _refuse_reused_key(known: HumanApprovalOutcome, event: HumanApprovalEvent) -> None:
+    # The key names the approval taken: made by somebody else, it is another request (422).
+    if known.outcome == "accepted":
+        compared = {"approver": (known.approver or "", event.approver or "")}
+        refuse_reused_key(known.request_id, compared)
+
+
 def _answer(outcome: HumanApprovalOutcome, read_back: bool = False) -> func.HttpResponse:
     return outcome_response(outcome, _outcome_uri(outcome), None if read_back else _refusal)
 
@@ -206,7 +214,7 @@ async def _require_human_approval(
     headers=(IDEMPOTENCY_KEY,),
     body=JsonBody(HumanApprovalEvent),
     responses=_OUTCOME,
-    errors=(403, 404, 409),
+    errors=(403, 404, 409, 422),
 )
 async def approve(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
@@ -217,6 +225,7 @@ async def approve(
     event.request_id = request_id_of(req)
     status = await _require_human_approval(client, instance_id)
     known = _read_outcome(status, event.request_id)
+    _refuse_reused_key(known, event)
     if known.outcome != "pending":
         # A retry of the approval taken answers the same; any other is refused with the reason.
         return _answer(known)
@@ -234,7 +243,9 @@ async def approve(
     async def read() -> HumanApprovalOutcome:
         return _read_outcome(await _require_human_approval(client, instance_id), request_id)
 
-    return _answer(await await_settled(read, WAIT_SETTING, _DEFAULT_WAIT_SECONDS))
+    settled = await await_settled(read, WAIT_SETTING, _DEFAULT_WAIT_SECONDS)
+    _refuse_reused_key(settled, event)  # another request under this key was taken meanwhile
+    return _answer(settled)
 
 
 @bp.route(route="approve/{instanceId}/{requestId}", methods=["GET"])

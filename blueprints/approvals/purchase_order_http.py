@@ -258,7 +258,7 @@ async def _require_purchase_order(
     headers=(IDEMPOTENCY_KEY,),
     body=JsonBody(PurchaseOrderDecisionRequest),
     responses=_OUTCOME,
-    errors=(403, 404, 409),
+    errors=(403, 404, 409, 422),
 )
 async def decide_purchase_order(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
@@ -271,6 +271,7 @@ async def decide_purchase_order(
     request_id = request_id_of(req)
     status = await _require_purchase_order(client, order_id)
     known = _read_outcome(status, request_id)
+    rules.refuse_reused_key(known, body)  # the key names a decision with another payload: 422
     if known.outcome != "pending":
         return _answer(known)
     current = _status_of(status)
@@ -293,9 +294,9 @@ async def decide_purchase_order(
         await client.raise_event(order_id, PURCHASE_ORDER_EVENT, event.to_wire())
     except Exception as error:
         if "is gone" in str(error):
-            return _answer(
-                _read_outcome(await _require_purchase_order(client, order_id), request_id)
-            )
+            ended = _read_outcome(await _require_purchase_order(client, order_id), request_id)
+            rules.refuse_reused_key(ended, body)
+            return _answer(ended)
         if "No instance with ID" in str(error):  # purged meanwhile (the host answers 404)
             raise _not_a_purchase_order(order_id) from error
         raise
@@ -303,7 +304,9 @@ async def decide_purchase_order(
     async def read() -> PurchaseOrderDecisionOutcome:
         return _read_outcome(await _require_purchase_order(client, order_id), request_id)
 
-    return _answer(await await_settled(read, WAIT_SETTING, DEFAULT_WAIT_SECONDS))
+    settled = await await_settled(read, WAIT_SETTING, DEFAULT_WAIT_SECONDS)
+    rules.refuse_reused_key(settled, body)  # another request under this key was taken meanwhile
+    return _answer(settled)
 
 
 @bp.route(route="purchase-orders/{orderId}/decisions/{requestId}", methods=["GET"])

@@ -1,7 +1,8 @@
 """The rules of purchase-order approval, as plain functions (no host, no storage).
 
-Who may decide an order, what a decision does, whether a repost is the same order, and what
-became of a decision request (read from the order's custom status).
+Who may decide an order, what a decision does, whether a repost is the same order, what
+became of a decision request (read from the order's custom status), and whether a request
+reused the key of a decision made with another payload (answered 422).
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from blueprints import key_reuse
 from models.approvals import (
     PurchaseOrderApprovalEvent,
     PurchaseOrderDecision,
     PurchaseOrderDecisionOutcome,
+    PurchaseOrderDecisionRequest,
     PurchaseOrderInput,
     PurchaseOrderRefusal,
     PurchaseOrderRequest,
@@ -23,6 +26,7 @@ __all__ = [
     "decide",
     "decision_outcome",
     "parse_approvers",
+    "refuse_reused_key",
     "same_order",
     "verdict",
 ]
@@ -123,3 +127,25 @@ def decision_outcome(
     if finished:
         return outcome("refused", "NotAwaitingApproval", "the order ended before this decision")
     return outcome("pending")
+
+
+def refuse_reused_key(
+    known: PurchaseOrderDecisionOutcome, request: PurchaseOrderDecisionRequest
+) -> None:
+    """Answer 422 when the order's decision took the request's key with another payload.
+
+    Raises
+    ------
+    ApiError
+        422 ``IdempotencyKeyReused`` (``blueprints.key_reuse``); nothing for any other outcome.
+    """
+    decision = known.decision
+    if known.outcome != "accepted" or decision is None:
+        return
+    compared: dict[str, tuple[object, object]] = {
+        "approved": (decision.approved, request.approved),
+        # decide() records the approver stripped.
+        "approver": (decision.approver, request.approver.strip()),
+        "comments": (decision.comments, request.comments),
+    }
+    key_reuse.refuse_reused_key(known.request_id, compared)

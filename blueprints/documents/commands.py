@@ -13,12 +13,20 @@ import asyncio
 
 import azure.durable_functions as df
 
+from blueprints import key_reuse
+from blueprints.documents.handling import update_fingerprint
 from blueprints.documents.views import DocumentView, find_document
 from blueprints.http_errors import ApiError
 from blueprints.request_outcomes import request_id_of, wait_seconds
 from models.documents import UPDATE_EVENT, DocumentUpdateEvent, RequestOutcome
 
-__all__ = ["WAIT_SETTING", "closed_conflict", "request_id_of", "send_update"]
+__all__ = [
+    "WAIT_SETTING",
+    "closed_conflict",
+    "refuse_reused_key",
+    "request_id_of",
+    "send_update",
+]
 
 WAIT_SETTING = "DOCUMENTS_UPDATE_WAIT_SECONDS"
 _DEFAULT_WAIT_SECONDS = 5.0
@@ -38,6 +46,20 @@ def closed_conflict(view: DocumentView) -> ApiError:
 
 def _outcome_in(view: DocumentView, request_id: str) -> RequestOutcome | None:
     return next((item for item in view.outcomes if item.request_id == request_id), None)
+
+
+def refuse_reused_key(
+    found: DocumentView | RequestOutcome | None, update: DocumentUpdateEvent
+) -> None:
+    """Answer 422 when the outcome under the update's key was recorded for another payload.
+
+    ``found`` is the document as read (its outcome under the key, if any) or that outcome.
+    An outcome without a fingerprint (recorded before it was kept) answers as before.
+    """
+    outcome = _outcome_in(found, update.request_id) if isinstance(found, DocumentView) else found
+    if outcome is not None and outcome.request_id == update.request_id:
+        compared = {"payload": (outcome.fingerprint, update_fingerprint(update))}
+        key_reuse.refuse_reused_key(update.request_id, compared)
 
 
 async def _raise_unless_gone(

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from blueprints import key_reuse
 from blueprints.documents import rules
 from models.common import decode_json_text, parse_event, validation_details
 from models.documents import (
@@ -27,7 +28,7 @@ from models.documents import (
     SubmissionApprovalEvent,
 )
 
-__all__ = ["EVENT_NAMES", "MAX_OUTCOMES", "handle_event"]
+__all__ = ["EVENT_NAMES", "MAX_OUTCOMES", "handle_event", "update_fingerprint"]
 
 EVENT_NAMES = [UPDATE_EVENT, *SECTION_EVENTS, APPROVAL_EVENT]
 # Request IDs remembered for deduplication; a retry older than this many requests is applied
@@ -45,6 +46,16 @@ def _refuse(state: DocumentInput, now: datetime, via: str, detail: str, **audit:
 
 def _problem_text(error: ValidationError) -> str:
     return "; ".join(f"{d['field']}: {d['message']}" for d in validation_details(error))
+
+
+def update_fingerprint(update: DocumentUpdateEvent) -> str:
+    """Return the fingerprint an update's outcome keeps (``blueprints/key_reuse.py``).
+
+    An outcome holds none of the request's fields, so it keeps this digest of them instead:
+    all but the request ID and ``If-Match``'s expected revision, which the route fills from
+    headers (a retry after a change reads the changed revision).
+    """
+    return key_reuse.fingerprint(update, exclude=("request_id", "expected_revision"))
 
 
 def _remember(state: DocumentInput, outcome: RequestOutcome) -> None:
@@ -69,6 +80,7 @@ def _apply_update(state: DocumentInput, update: DocumentUpdateEvent, now: dateti
                 revision=document.revision,
                 code=code,
                 message=message,
+                fingerprint=update_fingerprint(update),
                 **extra,
             ),
         )

@@ -1,9 +1,10 @@
 """Changing documents: ``PATCH /api/documents/{id}`` and ``POST .../submit|cancel``.
 
-Each handler checks what it can up front (404, 409 closed, 412 stale, 400, 409 incomplete),
-then sends the request to the orchestrator, which decides for good, and answers with the
-outcome it recorded: 200 with the new revision, 412, 409, 400, or 202 with a status link when
-the outcome did not arrive in time.
+Each handler checks what it can up front (404, 422 for an ``Idempotency-Key`` whose outcome
+was recorded for another payload, 409 closed, 412 stale, 400, 409 incomplete), then sends the
+request to the orchestrator, which decides for good, and answers with the outcome it recorded:
+200 with the new revision, 412, 409, 400, 422, or 202 with a status link when the outcome did
+not arrive in time.
 """
 
 import json
@@ -18,7 +19,12 @@ from pydantic import BaseModel
 from blueprints import identity
 from blueprints.app_storage import in_thread
 from blueprints.documents import rules
-from blueprints.documents.commands import closed_conflict, request_id_of, send_update
+from blueprints.documents.commands import (
+    closed_conflict,
+    refuse_reused_key,
+    request_id_of,
+    send_update,
+)
 from blueprints.documents.store import find_children
 from blueprints.documents.views import (
     DocumentView,
@@ -58,7 +64,7 @@ def _change(model: type[BaseModel]) -> Callable[[HandlerT], HandlerT]:
         headers=_CHANGE_HEADERS,
         body=JsonBody(model),
         responses=_CHANGED,
-        errors=(403, 404, 409, 412),
+        errors=(403, 404, 409, 412, 422),
     )
 
 
@@ -90,8 +96,14 @@ def _incomplete(missing: list[str]) -> ApiError:
 
 
 def _answer(
-    document_id: str, outcome: RequestOutcome | None, view: DocumentView | None, request_id: str
+    document_id: str,
+    outcome: RequestOutcome | None,
+    view: DocumentView | None,
+    update: DocumentUpdateEvent,
 ) -> func.HttpResponse:
+    # Another request under the same key, sent meanwhile, was the one applied.
+    refuse_reused_key(outcome, update)
+    request_id = update.request_id
     if outcome is None:
         if view is None:  # purged since the route read it, and not archived
             raise document_not_found(document_id)
@@ -133,9 +145,13 @@ def _answer(
 
 
 async def _open_document(
-    client: df.DurableOrchestrationClient, document_id: str, expected: int | None = None
+    client: df.DurableOrchestrationClient,
+    document_id: str,
+    expected: int | None,
+    update: DocumentUpdateEvent,
 ) -> DocumentView:
     view = await load_document(client, document_id)
+    refuse_reused_key(view, update)  # first: the key's outcome may be why it is closed or stale
     if not view.is_running or view.document.state.is_closed:
         raise closed_conflict(view)
     if expected is not None and expected != view.document.revision:
@@ -150,7 +166,7 @@ async def _open_document(
     headers=(*_CHANGE_HEADERS, ACTOR),
     body=JsonBody(None, description="A JSON merge patch (RFC 7396) of the document."),
     responses=_CHANGED,
-    errors=(403, 404, 409, 412),
+    errors=(403, 404, 409, 412, 422),
 )
 async def patch_document(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
@@ -166,21 +182,20 @@ async def patch_document(
             [{"field": "body", "code": "object_expected", "message": "not an object"}],
         )
     expected = _if_match(req)
-    request_id = request_id_of(req)
-    view = await _open_document(client, document_id, expected)
-    try:  # a dry run, so a bad patch gets its 400 without a round trip
-        rules.apply_patch(view.document.model_copy(deep=True), patch, datetime.now(UTC))
-    except rules.PatchRejected as error:
-        raise ApiError(400, "ValidationFailed", f"{error} See details.", error.details) from error
     update = DocumentUpdateEvent(
-        request_id=request_id,
+        request_id=request_id_of(req),
         action="patch",
         expected_revision=expected,
         patch=patch,
         actor=identity.resolve_actor(req, read_header(req, ACTOR), "X-Actor"),
     )
+    view = await _open_document(client, document_id, expected, update)
+    try:  # a dry run, so a bad patch gets its 400 without a round trip
+        rules.apply_patch(view.document.model_copy(deep=True), patch, datetime.now(UTC))
+    except rules.PatchRejected as error:
+        raise ApiError(400, "ValidationFailed", f"{error} See details.", error.details) from error
     outcome, latest = await send_update(client, document_id, update)
-    return _answer(document_id, outcome, latest, request_id)
+    return _answer(document_id, outcome, latest, update)
 
 
 @bp.route(route="documents/{id}/submit", methods=["POST"])
@@ -194,13 +209,8 @@ async def submit_document(
     request = read_body(req, SubmitRequest)
     approver = identity.resolve_actor(req, request.approver, "approver")
     expected = _if_match(req)
-    request_id = request_id_of(req)
-    view = await _open_document(client, document_id, expected)
-    missing = rules.missing_sections(view.document)
-    if missing:
-        raise _incomplete(missing)
     update = DocumentUpdateEvent(
-        request_id=request_id,
+        request_id=request_id_of(req),
         action="submit",
         expected_revision=expected,
         approved=request.approved,
@@ -208,8 +218,12 @@ async def submit_document(
         comments=request.comments,
         actor=approver,
     )
+    view = await _open_document(client, document_id, expected, update)
+    missing = rules.missing_sections(view.document)
+    if missing:
+        raise _incomplete(missing)
     outcome, latest = await send_update(client, document_id, update)
-    return _answer(document_id, outcome, latest, request_id)
+    return _answer(document_id, outcome, latest, update)
 
 
 async def _cascade(
@@ -249,12 +263,12 @@ async def cancel_document(
     request = read_body(req, CancelRequest)
     request.actor = identity.resolve_actor(req, request.actor, "actor")
     request_id = request_id_of(req)
-    await _open_document(client, document_id, _if_match(req))
     update = DocumentUpdateEvent(
         request_id=request_id, action="cancel", reason=request.reason, actor=request.actor
     )
+    await _open_document(client, document_id, _if_match(req), update)
     outcome, latest = await send_update(client, document_id, update)
-    response = _answer(document_id, outcome, latest, request_id)
+    response = _answer(document_id, outcome, latest, update)
     if not request.cascade or response.status_code != 200:
         return response
     answer = json.loads(response.get_body())

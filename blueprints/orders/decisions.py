@@ -9,15 +9,28 @@ it in every later status. A plain function reads a request's outcome back:
   longer) at the stage that waits for one (``NotAwaitingApproval`` / ``NotAwaitingResolution``:
   a cancel or the deadline won the race, the order ended, or it never needed one);
 * **pending**: the order waits at that stage and has not taken the event yet.
+
+A request whose key names the record, but whose verdict, author, comment or note differ from
+it, reused the key for another request: :func:`refuse_reused_key` answers it 422
+(``blueprints/key_reuse.py``). The record keeps a digest of the comment or note rather than the
+text (up to 2,000 characters each, in a custom status capped at 16 KB); a record kept before it
+did compares the verdict and the author only.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from models.orders import OrderDecisionOutcome, OrderDecisionRecord, OrderStatus
+from blueprints import key_reuse
+from models.orders import (
+    ManagerApprovalEvent,
+    ManualResolutionEvent,
+    OrderDecisionOutcome,
+    OrderDecisionRecord,
+    OrderStatus,
+)
 
-__all__ = ["WAITING_STAGE", "DecisionKind", "decision_outcome"]
+__all__ = ["WAITING_STAGE", "DecisionKind", "decision_outcome", "refuse_reused_key"]
 
 DecisionKind = Literal["approval", "resolution"]
 # The stage at which the order waits for each kind of request.
@@ -88,3 +101,31 @@ def decision_outcome(
         reason = f"the order is not waiting for a {kind} (stage: {stage or 'unknown'})"
         return outcome("refused", code, reason)
     return outcome("pending")
+
+
+def refuse_reused_key(
+    known: OrderDecisionOutcome, event: ManagerApprovalEvent | ManualResolutionEvent
+) -> None:
+    """Answer 422 when the order took the request's key with another verdict or author.
+
+    Raises
+    ------
+    ApiError
+        422 ``IdempotencyKeyReused`` (``blueprints.key_reuse``); nothing for any other outcome.
+    """
+    record = known.decision
+    if known.outcome != "accepted" or record is None:
+        return
+    compared: dict[str, tuple[object, object]]
+    if isinstance(event, ManagerApprovalEvent):
+        compared = {
+            "approved": (record.approved, event.approved),
+            "approver": (record.by, event.approver),
+            "comment": (record.text_fingerprint, key_reuse.digest(event.comment)),
+        }
+    else:
+        compared = {
+            "resolvedBy": (record.by, event.resolved_by),
+            "note": (record.text_fingerprint, key_reuse.digest(event.note)),
+        }
+    key_reuse.refuse_reused_key(known.request_id, compared)

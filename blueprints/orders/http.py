@@ -32,7 +32,7 @@ from blueprints.http_headers import IDEMPOTENCY_KEY
 from blueprints.http_input import HandlerT, JsonBody, endpoint, path_id, read_body, read_query
 from blueprints.instance_status import ACTIVE_STATUSES, refuse_foreign_instance, runtime_status
 from blueprints.orders.approvers import require_decider
-from blueprints.orders.decisions import DecisionKind, decision_outcome
+from blueprints.orders.decisions import DecisionKind, decision_outcome, refuse_reused_key
 from blueprints.orders.orchestrator import RESOLUTION_EVENT
 from blueprints.orders.read_model import list_orders
 from blueprints.orders.rules import order_problems
@@ -353,6 +353,7 @@ async def _decide(
         what = f"resolve order '{order_id}'"
     require_decider(req, decode_json_text(status.input_, levels=2), person, field, what)
     known = _read_outcome(status, kind, request_id)
+    refuse_reused_key(known, event)  # the key names a decision taken with another payload: 422
     # A retry of a request the order took gets the same answer, even once the order ended;
     # so does a request that came after another one was taken.
     if known.outcome == "accepted" or known.code == "AlreadyDecided":
@@ -371,7 +372,9 @@ async def _decide(
     async def read() -> OrderDecisionOutcome:
         return _read_outcome(await _require_order(client, order_id), kind, request_id)
 
-    return _answer(await await_settled(read, WAIT_SETTING, DEFAULT_WAIT_SECONDS))
+    settled = await await_settled(read, WAIT_SETTING, DEFAULT_WAIT_SECONDS)
+    refuse_reused_key(settled, event)  # another request under this key was taken meanwhile
+    return _answer(settled)
 
 
 # 200 with the outcome, or 202 while the order has not taken the request yet.
@@ -384,7 +387,7 @@ def _order_decision(model: type[BaseModel]) -> Callable[[HandlerT], HandlerT]:
         headers=(IDEMPOTENCY_KEY,),
         body=JsonBody(model),
         responses=_OUTCOME,
-        errors=(403, 404, 409),
+        errors=(403, 404, 409, 422),
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from blueprints import key_reuse
 from blueprints.log_fields import log_fields
 from blueprints.orders.rules import OPERATIONS_RECIPIENT, notification, order_problems, order_total
 from blueprints.orders.steps import (
@@ -248,6 +249,7 @@ def _undo(
             by=resolution.resolved_by,
             request_id=resolution.request_id,
             decided_at=context.current_utc_datetime,
+            text_fingerprint=key_reuse.digest(resolution.note),
         )
         run.show(context, "compensation_failed", last_error=failed[0].error)
         for compensation in failed:

@@ -23,6 +23,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from blueprints import key_reuse
 from blueprints.orders.rules import quantities_by_sku, reservation_id
 from blueprints.saga.actions import INVENTORY_RESERVATION, PAYMENT
 from blueprints.saga.retry import Attempted, retry_with_backoff
@@ -168,6 +169,7 @@ def await_approval(
         approved=run.approval.approved,
         request_id=run.approval.request_id,
         decided_at=context.current_utc_datetime,
+        text_fingerprint=key_reuse.digest(run.approval.comment),
     )
     # Shown at once: a second decision posted meanwhile reads that this one was taken.
     run.show(context, "awaiting_approval")

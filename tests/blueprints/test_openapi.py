@@ -87,6 +87,19 @@ def test_parameters_bodies_answers_and_errors_come_from_the_declarations() -> No
     assert headers == {"If-Match", "Idempotency-Key", "X-Actor"}
 
 
+def test_every_route_taking_an_idempotency_key_documents_its_422() -> None:
+    """A key reused for a different request answers 422; each route that reads one says so."""
+    keyed = [
+        (method, path, operation)
+        for path, item in DOCUMENT["paths"].items()
+        for method, operation in item.items()
+        if any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
+    ]
+
+    assert len(keyed) == 8
+    assert [(m, p) for m, p, operation in keyed if "422" not in operation["responses"]] == []
+
+
 def test_security_follows_the_registered_auth_level() -> None:
     """Anonymous routes need nothing; a function-level route takes a key, as registered."""
 

@@ -355,3 +355,39 @@ async def test_an_early_refused_event_for_a_later_level_does_not_come_back(
         (2, "approved", APPROVER_2),
     ]
     assert [r["requestId"] for r in final["customStatus"]["refusals"]] == ["m-2"]
+
+
+@pytest.mark.durable_host(virtual_time="manual")
+async def test_a_key_reused_for_another_decision_answers_422(
+    async_durable_host: DurableTestHost,
+) -> None:
+    """The key names the decision taken: the same key with another verdict or comments is
+    another request, refused 422 naming Idempotency-Key, not answered with the first's outcome."""
+    client = await async_durable_host.http()
+    instance_id = await start_chain(
+        client, chain_body("r11", level(1, APPROVER_1), level(2, APPROVER_2))
+    )
+    await waiting_on(async_durable_host, instance_id, 1)
+    decision = {"approved": True, "approverEmail": APPROVER_1, "comments": "fine"}
+    headers = {"Idempotency-Key": "k-1"}
+    uri = f"/api/approvals/{instance_id}/levels/1"
+    first = await client.post(uri, json=decision, headers=headers)
+    again = await client.post(uri, json=decision, headers=headers)
+    assert (first.status, again.status) == (200, 200)
+    assert await again.json() == await first.json()
+
+    rejection = {**decision, "approved": False, "comments": "no budget"}
+    reused = await client.post(uri, json=rejection, headers=headers)
+    assert reused.status == 422
+    error = (await reused.json())["error"]
+    assert error["code"] == "IdempotencyKeyReused"
+    assert error["details"] == [
+        {
+            "field": "Idempotency-Key",
+            "code": "key_reused",
+            "message": "differs in approved, comments",
+        }
+    ]
+    assert "k-1" in error["message"]
+    # The chain went on with the decision it took: level 2 waits.
+    await waiting_on(async_durable_host, instance_id, 2)

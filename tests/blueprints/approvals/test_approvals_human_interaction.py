@@ -130,3 +130,33 @@ async def test_two_approvals_at_once_one_is_taken_the_other_refused(
     back = await client.get(f"/api/approve/{instance_id}/key-{loser}")
     assert (back.status, (await back.json())["code"]) == (200, "AlreadyDecided")
     assert (await approve(taken["approver"]))[0] == 200
+
+
+@pytest.mark.durable_host(virtual_time="manual")
+async def test_a_key_reused_by_another_approver_answers_422(
+    async_durable_host: DurableTestHost,
+) -> None:
+    """The approval taken under a key answers a retry again; the same key naming another
+    approver is another request: 422 naming Idempotency-Key."""
+    host = async_durable_host
+    client = await host.http()
+    instance_id = await _start(client, {"timeoutSeconds": 600})
+    await host.wait_for_custom_status(
+        instance_id, lambda c: c and c["stage"] == "awaiting_approval"
+    )
+    uri = f"/api/approve/{instance_id}"
+    headers = {"Idempotency-Key": "k-ana"}
+    first = await client.post(uri, json={"approver": "ana"}, headers=headers)
+    again = await client.post(uri, json={"approver": "ana"}, headers=headers)
+    assert (first.status, again.status) == (200, 200)
+    assert await again.json() == await first.json()
+
+    reused = await client.post(uri, json={"approver": "bo"}, headers=headers)
+    assert reused.status == 422
+    error = (await reused.json())["error"]
+    assert (error["code"], error["details"][0]["field"]) == (
+        "IdempotencyKeyReused",
+        "Idempotency-Key",
+    )
+    assert error["details"][0]["message"] == "differs in approver"
+    assert (await host.wait(instance_id))["customStatus"]["approver"] == "ana"

@@ -248,3 +248,35 @@ async def test_a_decision_on_an_order_that_waits_for_none_is_refused(
     )
     assert response.status == 409
     assert (await response.json())["error"]["code"] == "NotAwaitingApproval"
+
+
+@pytest.mark.durable_host(virtual_time="manual")
+async def test_a_key_reused_for_another_decision_answers_422(
+    async_durable_host: DurableTestHost,
+) -> None:
+    """Same key and decision: the same answer again (the order decided once). Same key with
+    other comments: 422 naming Idempotency-Key, not the first decision's outcome."""
+    client = await async_durable_host.http()
+    body = {"orderId": "po-k", "amount": 2000, "approverEmail": "boss@example.com"}
+    instance_id = await _start(client, body)
+    await async_durable_host.wait_for_custom_status(
+        instance_id, lambda c: c and c["stage"] == "awaiting_approval"
+    )
+    uri = "/api/purchase-orders/po-k/decision"
+    headers = {"Idempotency-Key": "k-1"}
+    decision = {"approved": True, "approver": "boss@example.com", "comments": "ok"}
+    first = await client.post(uri, json=decision, headers=headers)
+    again = await client.post(uri, json=decision, headers=headers)
+    assert (first.status, again.status) == (200, 200)
+    assert await again.json() == await first.json()
+
+    reused = await client.post(uri, json={**decision, "comments": "ok, but"}, headers=headers)
+    assert reused.status == 422
+    error = (await reused.json())["error"]
+    assert error["code"] == "IdempotencyKeyReused"
+    assert error["details"] == [
+        {"field": "Idempotency-Key", "code": "key_reused", "message": "differs in comments"}
+    ]
+    assert (await async_durable_host.wait(instance_id))[
+        "output"
+    ] == "Approved by 'boss@example.com'"

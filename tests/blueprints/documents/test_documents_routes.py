@@ -129,6 +129,31 @@ async def test_the_same_request_id_is_applied_once(http: Any) -> None:
     assert [entry["requestId"] for entry in body["audit"][1:]] == ["req-42"]
 
 
+async def test_a_key_reused_for_another_change_answers_422(http: Any) -> None:
+    """Same key and patch: the same answer. Same key, another patch or another action: 422
+    naming Idempotency-Key, and the document keeps the change the key made."""
+    document_id = await create_document(http)
+    uri = f"/api/documents/{document_id}"
+    headers = {"Idempotency-Key": "req-7"}
+    first = await http.patch(uri, json={"properties": {"n": 1}}, headers=headers)
+    again = await http.patch(uri, json={"properties": {"n": 1}}, headers=headers)
+    assert (first.status, again.status) == (200, 200)
+    assert (await first.json())["revision"] == (await again.json())["revision"] == 2
+
+    for reused in (
+        await http.patch(uri, json={"properties": {"n": 2}}, headers=headers),
+        await http.post(f"{uri}/cancel", json={"reason": "dup"}, headers=headers),
+    ):
+        assert reused.status == 422
+        error = (await reused.json())["error"]
+        assert error["code"] == "IdempotencyKeyReused"
+        assert error["details"] == [
+            {"field": "Idempotency-Key", "code": "key_reused", "message": "differs in payload"}
+        ]
+    body = await get_json(http, uri)
+    assert (body["revision"], body["state"], body["properties"]) == (2, "collecting", {"n": 1})
+
+
 async def test_cancel_with_cascade_cancels_the_children(http: Any) -> None:
     parent = await create_document(http, id="parent-doc")
     child = await create_document(http, id="child-doc", parentId="parent-doc")
@@ -208,6 +233,7 @@ async def test_an_outcome_not_seen_in_time_answers_202_with_a_status_link(
     assert link == f"/api/documents/{document_id}/status?requestId=k1"
     assert (await http.post(f"{base}/resume?reason=test")).status == 202
     body = await eventually(lambda: get_json(http, link), lambda body: body["request"])
+    assert len(body["request"].pop("fingerprint")) == 32
     assert body["request"] == {
         "requestId": "k1",
         "ok": True,

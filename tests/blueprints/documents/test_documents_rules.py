@@ -2,9 +2,19 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from blueprints.documents import rules
-from blueprints.documents.handling import MAX_OUTCOMES, handle_event
-from models.documents import DocumentFields, DocumentInput, DocumentState
+from blueprints.documents.commands import refuse_reused_key
+from blueprints.documents.handling import MAX_OUTCOMES, handle_event, update_fingerprint
+from blueprints.http_errors import ApiError
+from models.documents import (
+    DocumentFields,
+    DocumentInput,
+    DocumentState,
+    DocumentUpdateEvent,
+    RequestOutcome,
+)
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -97,3 +107,22 @@ def test_a_malformed_update_is_refused_with_its_request_id() -> None:
     assert state.document.revision == 1
     assert [o.code for o in state.outcomes] == ["InvalidRequest"]
     assert [entry.action for entry in state.document.audit] == ["created", "refused", "refused"]
+
+
+def test_an_outcome_keeps_the_fingerprint_the_route_compares_and_old_ones_answer_retries() -> None:
+    """The route's update and the event the orchestrator parsed fingerprint alike; an outcome
+    recorded before fingerprints were kept still answers a retry (no 422)."""
+    state = _state()
+    update = DocumentUpdateEvent(
+        request_id="k", action="patch", expected_revision=1, patch={"title": "T", "n": 1.5}
+    )
+    handle_event(state, "DocumentUpdate", update.to_wire(), NOW)
+    [outcome] = state.outcomes
+    assert outcome.fingerprint == update_fingerprint(update)
+    refuse_reused_key(outcome, update.model_copy(update={"expected_revision": 2}))  # a retry
+    with pytest.raises(ApiError) as reused:
+        refuse_reused_key(outcome, update.model_copy(update={"patch": {"title": "U"}}))
+    assert (reused.value.status, reused.value.details[0]["field"]) == (422, "Idempotency-Key")
+
+    old = RequestOutcome.model_validate({"requestId": "k", "ok": True, "revision": 2})
+    refuse_reused_key(old, update.model_copy(update={"patch": {"title": "U"}}))

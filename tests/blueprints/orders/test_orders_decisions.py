@@ -4,12 +4,16 @@ Requests go through the local host's HTTP front; the activities write to the tes
 """
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from orders_harness import ledger, make_order, order_host, seed
 
+from blueprints.http_errors import ApiError
+from blueprints.orders.decisions import refuse_reused_key
 from devhost.testing import DurableTestHost
+from models.orders import ManagerApprovalEvent, OrderDecisionOutcome
 
 pytestmark = pytest.mark.usefixtures("app_storage")
 
@@ -64,7 +68,8 @@ async def test_two_approvals_at_once_one_is_taken_the_other_refused_with_why() -
         lost = await (await client.get(f"/api/orders/o-race/approvals/{loser}")).json()
         assert (lost["outcome"], lost["code"]) == ("refused", "AlreadyDecided")
         # A retry of the request that was taken answers the same, though the order ended.
-        retry = {"approved": by == "maria", "approver": by, "comment": "no"}
+        retries = {"maria": {"approved": True, "approver": "maria"}}
+        retry = retries.get(by, {"approved": False, "approver": "li", "comment": "no"})
         again, body = await _post(client, url, retry, taken_key)
         assert (again, body["outcome"]) == (200, "accepted")
 
@@ -142,3 +147,86 @@ async def test_the_generic_event_endpoint_refuses_the_order_events_and_names_the
         await host.idle()
         status = await host.status("o-side")
     assert status is not None and status["runtimeStatus"] == "Running"
+
+
+def _reused(answer: tuple[int, Any]) -> str:
+    """The fields a 422 for a reused Idempotency-Key names (asserting its shape)."""
+    status, body = answer
+    assert status == 422, answer
+    error = body["error"]
+    assert error["code"] == "IdempotencyKeyReused"
+    [detail] = error["details"]
+    assert (detail["field"], detail["code"]) == ("Idempotency-Key", "key_reused")
+    message: str = detail["message"]
+    return message
+
+
+async def test_a_key_reused_for_another_decision_is_refused_not_answered_with_the_first() -> None:
+    """Same key, same decision: the same answer again. Same key, another verdict or another
+    approver: 422 naming Idempotency-Key, and the order keeps the decision it took."""
+    async with order_host(virtual_time="manual") as host:
+        await seed(host, SKU_A=5)
+        client = await host.http()
+        await client.post("/api/orders", json=make_order("o-key", BIG))
+        await host.wait_for_custom_status("o-key", _at("awaiting_approval"))
+
+        url = "/api/orders/o-key/approval"
+        approve = {"approved": True, "approver": "maria"}
+        first = await _post(client, url, approve, "k-1")
+        again = await _post(client, url, approve, "k-1")
+        assert first[0] == 200 and again == first
+        rejected = await _post(client, url, {**approve, "approved": False, "comment": "no"}, "k-1")
+        assert _reused(rejected) == "differs in approved, comment"
+        assert _reused(await _post(client, url, {**approve, "approver": "li"}, "k-1")) == (
+            "differs in approver"
+        )
+        noted = await _post(client, url, {**approve, "comment": "ok"}, "k-1")
+        assert _reused(noted) == "differs in comment"
+        status = await host.wait("o-key")
+        # Read back and retried after the order ended: still the first decision.
+        back = await (await client.get("/api/orders/o-key/approvals/k-1")).json()
+        assert await _post(client, url, approve, "k-1") == first
+
+    assert status["output"]["status"] == "completed"
+    assert (back["outcome"], back["decision"]["approved"]) == ("accepted", True)
+
+
+async def test_a_key_reused_for_another_resolution_is_refused() -> None:
+    """A resolution retried by the same operator answers again; by another one, 422."""
+    async with order_host() as host:
+        await seed(host, SKU_A=5)
+        client = await host.http()
+        order = make_order("o-res-key", token="tok_refund_fails", street="9 Undeliverable Rd")
+        await client.post("/api/orders", json=order)
+        await host.wait_for_custom_status("o-res-key", _at("compensation_failed"))
+
+        url = "/api/orders/o-res-key/resolution"
+        first = await _post(client, url, {"resolvedBy": "ops-kim", "note": "bank"}, "r-1")
+        await host.wait("o-res-key")
+        again = await _post(client, url, {"resolvedBy": "ops-kim", "note": "bank"}, "r-1")
+        other = await _post(client, url, {"resolvedBy": "ops-lee", "note": "bank"}, "r-1")
+        renoted = await _post(client, url, {"resolvedBy": "ops-kim"}, "r-1")
+
+    assert first[0] == 200 and again == first
+    assert _reused(other) == "differs in resolvedBy"
+    assert _reused(renoted) == "differs in note"
+
+
+def test_a_record_kept_before_the_comment_digest_still_answers_retries() -> None:
+    """An order already running keeps records with no digest: its comment cannot be compared,
+    so a retry answers as before; its verdict still can."""
+    old = {"by": "maria", "approved": True, "requestId": "k-1", "decidedAt": datetime.now(UTC)}
+    known = OrderDecisionOutcome.model_validate(
+        {
+            "orderId": "o",
+            "kind": "approval",
+            "requestId": "k-1",
+            "outcome": "accepted",
+            "decision": old,
+        }  # fmt: skip
+    )
+    retry = ManagerApprovalEvent(approved=True, approver="maria", comment="typed again")
+    refuse_reused_key(known, retry)
+    with pytest.raises(ApiError) as reused:
+        refuse_reused_key(known, retry.model_copy(update={"approved": False}))
+    assert (reused.value.status, reused.value.details[0]["message"]) == (422, "differs in approved")
