@@ -30,6 +30,15 @@ FAST_SETTINGS: dict[str, Any] = {
 }
 
 
+# 1200: at or above the default approval threshold, so the order waits for an approval.
+BIG = [("SKU-A", 2, 600.0)]
+
+
+def at_stage(stage: str) -> Any:
+    """A ``wait_for_custom_status`` check: the order's custom status shows ``stage``."""
+    return lambda custom: isinstance(custom, dict) and custom.get("stage") == stage
+
+
 def order_index() -> FunctionIndex:
     """The indexed app: inventory, saga, orders and the notification outbox."""
     app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)

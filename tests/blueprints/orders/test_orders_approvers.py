@@ -10,13 +10,12 @@ import json
 from typing import Any
 
 import pytest
-from orders_harness import make_order, order_host, seed
+from orders_harness import BIG, at_stage, make_order, order_host, seed
 
 from blueprints.orders.approvers import APPROVER_ROLE_SETTING, APPROVERS_SETTING
 
 pytestmark = pytest.mark.usefixtures("app_storage")
 
-BIG = [("SKU-A", 2, 600.0)]  # 1200: at or above the default approval threshold
 CUSTOMER = "ana@example.com"  # make_order's customerEmail
 MARIA = "maria@example.com"
 MALLORY = "mallory@example.com"
@@ -55,10 +54,6 @@ def signed_in(name: str, *roles: str, key: str | None = None) -> dict[str, str]:
     return {**headers, "Idempotency-Key": key} if key else headers
 
 
-def _at(stage: str) -> Any:
-    return lambda custom: isinstance(custom, dict) and custom.get("stage") == stage
-
-
 async def _post(client: Any, url: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
     response = await client.post(url, json=body, headers=headers)
     return response.status, await response.json()
@@ -94,7 +89,7 @@ async def test_only_a_listed_approver_who_is_not_the_customer_approves(
         client = await host.http()
         placed = await client.post("/api/orders", json=make_order("o-sod", BIG))
         assert placed.status == 202
-        await host.wait_for_custom_status("o-sod", _at("awaiting_approval"))
+        await host.wait_for_custom_status("o-sod", at_stage("awaiting_approval"))
         url = "/api/orders/o-sod/approval"
 
         own = await _approve(client, url, CUSTOMER, key="k-own")
@@ -127,7 +122,7 @@ async def test_with_easyauth_no_designated_approver_means_nobody_then_the_role_d
         await seed(host, SKU_A=5)
         client = await host.http()
         await client.post("/api/orders", json=make_order("o-role", BIG))
-        await host.wait_for_custom_status("o-role", _at("awaiting_approval"))
+        await host.wait_for_custom_status("o-role", at_stage("awaiting_approval"))
         url = "/api/orders/o-role/approval"
 
         nobody = await _approve(client, url, MARIA, "OrderApprover")
@@ -158,7 +153,7 @@ async def test_a_resolution_follows_the_same_rules(easyauth: pytest.MonkeyPatch)
         client = await host.http()
         order = make_order("o-res", token="tok_refund_fails", street="9 Undeliverable Rd")
         await client.post("/api/orders", json=order)
-        await host.wait_for_custom_status("o-res", _at("compensation_failed"))
+        await host.wait_for_custom_status("o-res", at_stage("compensation_failed"))
         url = "/api/orders/o-res/resolution"
 
         _refused(await _resolve(client, url, CUSTOMER), "OwnOrder", "resolvedBy")
@@ -184,7 +179,7 @@ async def test_locally_the_body_names_the_person_and_the_customer_is_still_refus
         await seed(host, SKU_A=5)
         client = await host.http()
         await client.post("/api/orders", json=make_order("o-local", BIG))
-        await host.wait_for_custom_status("o-local", _at("awaiting_approval"))
+        await host.wait_for_custom_status("o-local", at_stage("awaiting_approval"))
         url = "/api/orders/o-local/approval"
 
         own = await _post(client, url, {"approved": True, "approver": "Ana@Example.com"}, {})
@@ -198,7 +193,7 @@ async def test_locally_the_body_names_the_person_and_the_customer_is_still_refus
         # Designated locally too: the list applies to the body's name.
         monkeypatch.setenv(APPROVERS_SETTING, "maria")
         await client.post("/api/orders", json=make_order("o-local2", BIG))
-        await host.wait_for_custom_status("o-local2", _at("awaiting_approval"))
+        await host.wait_for_custom_status("o-local2", at_stage("awaiting_approval"))
         url2 = "/api/orders/o-local2/approval"
         other = await _post(client, url2, {"approved": True, "approver": "li"}, {})
         _refused(other, "NotAnApprover", "approver")

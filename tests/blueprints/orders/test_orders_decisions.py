@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from orders_harness import ledger, make_order, order_host, seed
+from orders_harness import BIG, at_stage, ledger, make_order, order_host, seed
 
 from blueprints.http_errors import ApiError
 from blueprints.orders.decisions import refuse_reused_key
@@ -25,13 +25,6 @@ def _patient_routes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERS_DECISION_WAIT_SECONDS", "60")
 
 
-BIG = [("SKU-A", 2, 600.0)]  # 1200: at or above the default approval threshold
-
-
-def _at(stage: str) -> Any:
-    return lambda custom: isinstance(custom, dict) and custom.get("stage") == stage
-
-
 async def _post(client: Any, url: str, body: dict[str, Any], key: str) -> tuple[int, Any]:
     response = await client.post(url, json=body, headers={"Idempotency-Key": key})
     return response.status, await response.json()
@@ -43,7 +36,7 @@ async def test_two_approvals_at_once_one_is_taken_the_other_refused_with_why() -
         await seed(host, SKU_A=5)
         client = await host.http()
         await client.post("/api/orders", json=make_order("o-race", BIG))
-        await host.wait_for_custom_status("o-race", _at("awaiting_approval"))
+        await host.wait_for_custom_status("o-race", at_stage("awaiting_approval"))
 
         url = "/api/orders/o-race/approval"
         (first, a), (second, b) = await asyncio.gather(
@@ -84,7 +77,7 @@ async def test_an_approval_the_order_no_longer_waits_for_is_refused_not_dropped(
         await seed(host, SKU_A=5)
         client = await host.http()
         await client.post("/api/orders", json=make_order("o-gone", BIG))
-        await host.wait_for_custom_status("o-gone", _at("awaiting_approval"))
+        await host.wait_for_custom_status("o-gone", at_stage("awaiting_approval"))
         # The cancel is taken first: the approval raised behind it is never consumed.
         await host.raise_event("o-gone", "CancelOrder", {"reason": "changed mind"})
         code, body = await _post(
@@ -105,7 +98,7 @@ async def test_two_resolutions_at_once_one_is_taken() -> None:
         client = await host.http()
         order = make_order("o-two", token="tok_refund_fails", street="9 Undeliverable Rd")
         await client.post("/api/orders", json=order)
-        await host.wait_for_custom_status("o-two", _at("compensation_failed"))
+        await host.wait_for_custom_status("o-two", at_stage("compensation_failed"))
 
         url = "/api/orders/o-two/resolution"
         results = await asyncio.gather(
@@ -168,7 +161,7 @@ async def test_a_key_reused_for_another_decision_is_refused_not_answered_with_th
         await seed(host, SKU_A=5)
         client = await host.http()
         await client.post("/api/orders", json=make_order("o-key", BIG))
-        await host.wait_for_custom_status("o-key", _at("awaiting_approval"))
+        await host.wait_for_custom_status("o-key", at_stage("awaiting_approval"))
 
         url = "/api/orders/o-key/approval"
         approve = {"approved": True, "approver": "maria"}
@@ -198,7 +191,7 @@ async def test_a_key_reused_for_another_resolution_is_refused() -> None:
         client = await host.http()
         order = make_order("o-res-key", token="tok_refund_fails", street="9 Undeliverable Rd")
         await client.post("/api/orders", json=order)
-        await host.wait_for_custom_status("o-res-key", _at("compensation_failed"))
+        await host.wait_for_custom_status("o-res-key", at_stage("compensation_failed"))
 
         url = "/api/orders/o-res-key/resolution"
         first = await _post(client, url, {"resolvedBy": "ops-kim", "note": "bank"}, "r-1")

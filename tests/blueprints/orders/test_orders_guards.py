@@ -8,15 +8,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from orders_harness import compensated_steps, ledger, make_order, order_host, seed, stock_of
+from orders_harness import (
+    BIG,
+    at_stage,
+    compensated_steps,
+    ledger,
+    make_order,
+    order_host,
+    seed,
+    stock_of,
+)
 
 pytestmark = pytest.mark.usefixtures("app_storage")
-
-BIG = [("SKU-A", 2, 600.0)]  # 1200: at or above the default approval threshold
-
-
-def _at(stage: str) -> Any:
-    return lambda custom: isinstance(custom, dict) and custom.get("stage") == stage
 
 
 async def _customer_notices(client: Any, order_id: str) -> dict[str, dict[str, Any]]:
@@ -46,7 +49,7 @@ async def test_approval_and_resolution_are_refused_unless_the_order_waits_for_th
 
         # A big order waiting for its approval takes no resolution, then takes the approval.
         await client.post("/api/orders", json=make_order("o-wait", BIG))
-        await host.wait_for_custom_status("o-wait", _at("awaiting_approval"))
+        await host.wait_for_custom_status("o-wait", at_stage("awaiting_approval"))
         early = await client.post("/api/orders/o-wait/resolution", json={"resolvedBy": "k"})
         assert early.status == 409
         ok = await client.post(
@@ -62,7 +65,7 @@ async def test_the_customer_is_not_told_of_a_refund_that_failed() -> None:
         client = await host.http()
         order = make_order("o-norefund", token="tok_refund_fails", street="9 Undeliverable Rd")
         await client.post("/api/orders", json=order)
-        await host.wait_for_custom_status("o-norefund", _at("compensation_failed"))
+        await host.wait_for_custom_status("o-norefund", at_stage("compensation_failed"))
         failed = (await _customer_notices(client, "o-norefund"))["order_failed"]
         assert "refunded" not in failed["body"].replace("could not be refunded", "")
         assert "could not be refunded automatically" in failed["body"]
@@ -148,7 +151,7 @@ async def test_a_stuck_order_loses_its_reservation_when_it_expires() -> None:
         client = await host.http()
         stuck = make_order("o-stuck", BIG, reservationHoldHours=hold, approvalTimeoutHours=hold)
         await client.post("/api/orders", json=stuck)
-        await host.wait_for_custom_status("o-stuck", _at("awaiting_approval"))
+        await host.wait_for_custom_status("o-stuck", at_stage("awaiting_approval"))
         held = await stock_of(host, "SKU-A")
         assert (held["available"], held["reserved"]) == (0, 2)
         # The limit is the order's (virtual) clock + 3 s; wait on the wall clock until it passed.
@@ -178,7 +181,7 @@ async def test_a_repost_with_a_different_body_is_a_conflict() -> None:
         await seed(host, SKU_A=5)
         client = await host.http()
         assert (await client.post("/api/orders", json=make_order("o-twice", BIG))).status == 202
-        await host.wait_for_custom_status("o-twice", _at("awaiting_approval"))
+        await host.wait_for_custom_status("o-twice", at_stage("awaiting_approval"))
         same = await client.post("/api/orders", json=make_order("o-twice", BIG))
         assert same.status == 200
         other = await client.post("/api/orders", json=make_order("o-twice", [("SKU-A", 3, 600.0)]))
@@ -203,7 +206,7 @@ async def test_a_cancel_raised_while_the_order_starts_is_not_lost() -> None:
         await seed(host, SKU_A=5)
         client = await host.http()
         await client.post("/api/orders", json=make_order("o-early"))
-        await host.wait_for_custom_status("o-early", _at("validating"))
+        await host.wait_for_custom_status("o-early", at_stage("validating"))
         response = await client.post("/api/orders/o-early/cancel", json={"reason": "oops"})
         assert response.status == 202
         await asyncio.sleep(0.2)

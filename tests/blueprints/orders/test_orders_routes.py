@@ -8,16 +8,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from orders_harness import compensated_steps, ledger, make_order, order_host, seed, stock_of
+from orders_harness import (
+    BIG,
+    at_stage,
+    compensated_steps,
+    ledger,
+    make_order,
+    order_host,
+    seed,
+    stock_of,
+)
 
 # Run once with a connection string and once identity-based (a token, no account key).
 pytestmark = [pytest.mark.usefixtures("app_storage"), pytest.mark.both_storage_paths]
-
-BIG = [("SKU-A", 2, 600.0)]  # 1200: at or above the default approval threshold
-
-
-def _at(stage: str) -> Any:
-    return lambda custom: isinstance(custom, dict) and custom.get("stage") == stage
 
 
 async def test_stock_is_seeded_and_read_over_http() -> None:
@@ -56,7 +59,7 @@ async def test_manager_approval_given_completes_and_same_order_twice_starts_one_
         client = await host.http()
         first = await client.post("/api/orders", json=make_order("o-big", BIG))
         assert first.status == 202
-        await host.wait_for_custom_status("o-big", _at("awaiting_approval"))
+        await host.wait_for_custom_status("o-big", at_stage("awaiting_approval"))
 
         again = await client.post("/api/orders", json=make_order("o-big", BIG))
         assert again.status == 200
@@ -85,7 +88,7 @@ async def test_manager_denial_fails_and_releases() -> None:
     async with order_host(virtual_time="manual") as host:
         await seed(host, SKU_A=5)
         await host.start("process_order", make_order("o-deny", BIG), "o-deny")
-        await host.wait_for_custom_status("o-deny", _at("awaiting_approval"))
+        await host.wait_for_custom_status("o-deny", at_stage("awaiting_approval"))
         await host.raise_event("o-deny", "ManagerApproval", {"approved": False, "approver": "li"})
         status = await host.wait("o-deny")
         stock = await stock_of(host, "SKU-A")
@@ -116,7 +119,7 @@ async def test_cancel_while_waiting_for_approval_over_http() -> None:
         await seed(host, SKU_A=5)
         client = await host.http()
         await client.post("/api/orders", json=make_order("o-cxl", BIG))
-        await host.wait_for_custom_status("o-cxl", _at("awaiting_approval"))
+        await host.wait_for_custom_status("o-cxl", at_stage("awaiting_approval"))
         response = await client.post("/api/orders/o-cxl/cancel", json={"reason": "changed mind"})
         assert response.status == 202
         status = await host.wait("o-cxl")
@@ -157,7 +160,7 @@ async def test_cancel_after_shipment_answers_409() -> None:
         await seed(host, SKU_A=5)
         client = await host.http()
         await client.post("/api/orders", json=make_order("o-gone"))
-        await host.wait_for_custom_status("o-gone", _at("finalizing"))
+        await host.wait_for_custom_status("o-gone", at_stage("finalizing"))
         response = await client.post("/api/orders/o-gone/cancel")
         assert response.status == 409
         assert (await response.json())["error"]["code"] == "OrderAlreadyShipped"
@@ -172,7 +175,7 @@ async def test_refund_failure_needs_attention_until_manually_resolved() -> None:
         client = await host.http()
         order = make_order("o-stuck", token="tok_refund_fails", street="9 Undeliverable Rd")
         await client.post("/api/orders", json=order)
-        await host.wait_for_custom_status("o-stuck", _at("compensation_failed"))
+        await host.wait_for_custom_status("o-stuck", at_stage("compensation_failed"))
         stock = await stock_of(host, "SKU-A")
         listed = await (await client.get("/api/orders?status=compensation_failed")).json()
         assert [(o["orderId"], o["needsAttention"]) for o in listed["orders"]] == [
