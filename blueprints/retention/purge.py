@@ -160,13 +160,18 @@ async def purge_finished(
             queued[status.instance_id] = status
         if len(page) < PAGE_SIZE:
             return []  # the whole slice was listed
-        created = [status.created_time for status in page if status.created_time is not None]
+        created = [_utc(status.created_time) for status in page if status.created_time]
         point = split_point(piece.start, piece.end, created)
         if point is not None:
             return [_Slice(piece.start, point), _Slice(point, piece.end)]
         # Taken as it is, as one page was before slices: what is purged leaves the listing,
-        # so listing it again (once enough of that is gone) shows what came after.
-        waiting = frozenset(status.instance_id for status in expired) & seen
+        # so listing it again (once enough of that is gone) shows what came after. Only
+        # purges still to end can change the listing: with none, the slice is done.
+        waiting = frozenset(
+            status.instance_id
+            for status in expired
+            if status.instance_id in queued or status.instance_id in purging
+        )
         return [_Slice(piece.start, piece.end, waiting)] if waiting else []
 
     statuses = [df.OrchestrationRuntimeStatus(name) for name in FINISHED_STATUSES]
@@ -215,6 +220,11 @@ async def purge_finished(
     report.kept_recent = len(kept)
     report.more_left = len(seen) >= limit and (bool(slices) or cut_short)
     return report
+
+
+def _utc(moment: datetime) -> datetime:
+    """A listed time in UTC, a time without an offset taken as UTC (as the host means it)."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _describe(error: BaseException) -> str:
