@@ -45,7 +45,10 @@ DELETE_OPERATION = "delete"
 # as one ends, instead of purging page by page: under a load that keeps storage busy a page
 # waited for its slowest purge (tens of seconds on Azurite), the job fell behind the instances
 # finishing, and the hub it was meant to keep small grew (docs/benchmarks.md, the long run).
-PURGE_WINDOW = PAGE_SIZE
+# No more than the durable client sends at once: its one HTTP session holds 30 connections
+# (azure-functions-durable 1.x, ``http_utils._get_session``), and purges beyond those waited in
+# it, ahead of the next listing (a listing then took up to a minute on a loaded Azurite).
+PURGE_WINDOW = 25
 
 
 def run_time(timer: func.TimerRequest) -> datetime:
