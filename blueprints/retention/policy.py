@@ -23,6 +23,9 @@ FINISHED_STATUSES = ("Completed", "Failed", "Terminated")
 # page size); pages per run bound how long one run takes, the next run goes on.
 PAGE_SIZE = 100
 MAX_PAGES_PER_RUN = 50
+# The status API gives times to the second (``ToString("s")``): a listed instance created at
+# ``t`` was created in ``[t, t + 1 s)``.
+CREATED_TIME_PRECISION = timedelta(seconds=1)
 
 
 class RetentionSettingError(ValueError):
@@ -55,6 +58,36 @@ def is_expired(runtime_status: str, last_updated: datetime | None, before: datet
     return (
         runtime_status in FINISHED_STATUSES and last_updated is not None and last_updated < before
     )
+
+
+def split_point(start: datetime | None, end: datetime, created: list[datetime]) -> datetime | None:
+    """Where to split the created-time range ``[start, end]`` (``start`` None: from the
+    first instance) whose listing came back full, given the created times the listing showed.
+
+    The listing is the first page in instance-ID order, a sample of the range: the point
+    chosen splits that sample most evenly, among the listed times and the ends of their seconds
+    (``CREATED_TIME_PRECISION``) that lie strictly inside the range, so both parts are
+    narrower than it. None when there is no such point: every listed instance was created in
+    the range's first second or its last one, and the range is listed as it is.
+    """
+    candidates = sorted(
+        {
+            point
+            for time in created
+            for point in (time, time + CREATED_TIME_PRECISION)
+            if (start is None or point > start) and point < end
+        }
+    )
+    if not candidates:
+        return None
+
+    def evenness(point: datetime) -> int:
+        # An instance listed at t was created in [t, t + 1 s): those listed before the point
+        # fall in the first part, the others in the second.
+        before = sum(1 for time in created if time < point)
+        return min(before, len(created) - before)
+
+    return max(candidates, key=evenness)
 
 
 @dataclass

@@ -108,7 +108,9 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def purge(self, instance_id: str) -> int:
-        """Delete one terminal instance's data; returns the number deleted (0 or 1)."""
+        """Delete one terminal instance's data; returns the number deleted (0 or 1).
+
+        Raises ``InstanceNotFound`` if there is no such instance."""
 
     @abc.abstractmethod
     async def purge_many(

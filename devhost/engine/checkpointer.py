@@ -135,8 +135,19 @@ class Checkpointer:
             state.persisted_count = len(stored.events)
             state.stored_execution = stored.execution_id
             state.watermark = stored.inbox_watermark
+        state.stored_rows = stored.rows if stored is not None else None
         if repaired:
             self._mark(target)
+
+    def adopt_new(self, target: Checkpointed) -> None:
+        """A target the store holds nothing of (an instance ID this host generated)."""
+        target.durable.stored_rows = 0
+
+    def stored_rows(self, target: Checkpointed) -> int | None:
+        """The history rows the store holds of ``target`` besides its sentinel, if known
+        (``Store.delete_instance``'s ``history_rows``); None before its first checkpoint."""
+        state = target.durable
+        return state.stored_rows if state.stored_execution else None
 
     def record(
         self,
@@ -247,6 +258,8 @@ class Checkpointer:
         callbacks, state.after_stored = state.after_stored, []
         state.dirty = False
         state.rewritten_from = None
+        if state.stored_rows is not None:  # whether or not the write succeeds, rows may be
+            state.stored_rows = max(state.stored_rows, len(history))
         self._dirty.pop(target.instance_id, None)
         done = asyncio.get_running_loop().create_future()
         self._writing[target.instance_id] = (target, done)

@@ -125,6 +125,7 @@ class ClientOperations:
             instance_id = uuid.uuid4().hex
             now = self._clock.now()
             instance = _new_instance(instance_id, info.durable_name, None, input_json, now)
+            self._checkpointer.adopt_new(instance)
             await self._store.write_row(instance.row())
             self._cache.add(instance)
             self.begin(instance, None)
@@ -413,7 +414,7 @@ class ClientOperations:
                 return 0
             await self._checkpointer.write(instance, for_client=True)
             self._cache.discard(instance_id)
-            await self._store.delete_instance(instance_id)
+            await self._store.delete_instance(instance_id, self._checkpointer.stored_rows(instance))
             return 1
 
     async def purge_many(
@@ -440,7 +441,8 @@ class ClientOperations:
                     # The store's answer, not 1: a purge of this one instance may have removed
                     # it since the listing. (A delete resent by the SDK after a lost answer
                     # still counts: AzureStore._delete_instance_row.)
-                    deleted += 1 if await self._store.delete_instance(row.instance_id) else 0
+                    known = self._checkpointer.stored_rows(cached) if cached is not None else None
+                    deleted += 1 if await self._store.delete_instance(row.instance_id, known) else 0
             if not token:
                 return deleted
 

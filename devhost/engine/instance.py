@@ -30,6 +30,9 @@ class DurableState:
 
     persisted_count: int = 0  # events of ``stored_execution`` already in the store
     stored_execution: str = ""  # the execution whose history the store holds
+    # The history rows the store holds besides the sentinel (every execution's), when they
+    # are known to be the ordinals below this number: a purge then deletes them by key.
+    stored_rows: int | None = None
     watermark: str = ""  # msg_id of the newest inbox message applied (stored in the sentinel)
     consumed: list[StoredMessage] = field(default_factory=list)  # applied, to delete once stored
     outbox: list[StoredMessage] = field(default_factory=list)  # to send before the history

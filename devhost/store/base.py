@@ -96,6 +96,9 @@ class StoredHistory:
     execution_id: str
     events: list[dict[str, Any]]
     inbox_watermark: str = ""
+    # Every history row the store holds besides the sentinel, when they are the ordinals
+    # below this number (none missing, none of another shape); None when not known.
+    rows: int | None = None
 
 
 @dataclass
@@ -180,8 +183,13 @@ class Store(abc.ABC):
         """One page of instance rows matching ``query`` and the token of the next page."""
 
     @abc.abstractmethod
-    async def delete_instance(self, instance_id: str) -> bool:
-        """Purge the instance row, its history and its large-payload blobs. True if it existed."""
+    async def delete_instance(self, instance_id: str, history_rows: int | None = None) -> bool:
+        """Purge the instance row, its history and its large-payload blobs. True if it existed.
+
+        ``history_rows``, when the caller knows it: the instance's history is the sentinel and
+        the rows of ordinals below it, nothing else (rows of every execution, a longer earlier
+        one's included). A store may then delete them by key instead of listing them first;
+        a row found missing makes it list them after all."""
 
     @abc.abstractmethod
     async def count_operations(self) -> int:

@@ -150,6 +150,10 @@ class FaultInjector:
         """How many faults of each kind were injected."""
         return Counter(fault.kind for fault in self.injected)
 
+    def requests(self) -> Counter[str]:
+        """How many requests addressed each key so far, faulty or not."""
+        return Counter(self._seen)
+
     def decide(self, key: str) -> str | None:
         """The fault for the next request addressing ``key`` (``"slow"``, a failure kind,
         ``"refused"`` during an outage), or None."""
@@ -410,7 +414,8 @@ class FaultyStore(Store):
             lambda: self.inner.query_instances(query, top, continuation),
         )
 
-    async def delete_instance(self, instance_id: str) -> bool:
+    async def delete_instance(self, instance_id: str, history_rows: int | None = None) -> bool:
         return await self.injector.run(
-            f"delete_instance {instance_id}", lambda: self.inner.delete_instance(instance_id)
+            f"delete_instance {instance_id}",
+            lambda: self.inner.delete_instance(instance_id, history_rows),
         )

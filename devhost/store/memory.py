@@ -165,8 +165,9 @@ class MemoryStore(Store):
         token = _encode_token(page[-1]) if len(ids) > top else None
         return [_copy_row(self.instances[instance_id]) for instance_id in page], token
 
-    async def delete_instance(self, instance_id: str) -> bool:
-        """Forget the instance row and history. True if either existed."""
+    async def delete_instance(self, instance_id: str, history_rows: int | None = None) -> bool:
+        """Forget the instance row and history (all of it, whatever ``history_rows`` says).
+        True if either existed."""
         self._operations += 1
         had_row = self.instances.pop(instance_id, None) is not None
         had_history = self.histories.pop(instance_id, None) is not None

@@ -337,5 +337,7 @@ class RetryingStore(Store):
             "query_instances", lambda: self.inner.query_instances(query, top, continuation)
         )
 
-    async def delete_instance(self, instance_id: str) -> bool:
-        return await self._call("delete_instance", lambda: self.inner.delete_instance(instance_id))
+    async def delete_instance(self, instance_id: str, history_rows: int | None = None) -> bool:
+        return await self._call(
+            "delete_instance", lambda: self.inner.delete_instance(instance_id, history_rows)
+        )

@@ -184,7 +184,9 @@ class FakeBackend(Backend):
 
     async def purge(self, instance_id: str) -> int:
         self.calls.append(("purge", instance_id))
-        return 1 if self.instances.pop(instance_id, None) else 0
+        if self.instances.pop(instance_id, None) is None:
+            raise InstanceNotFound(instance_id)
+        return 1
 
     async def purge_many(
         self, created_from: datetime, created_to: datetime | None, statuses: list[str]

@@ -204,3 +204,34 @@ async def test_longest_valid_instance_id_is_accepted(host: DurableTestHost) -> N
 
     assert instance_id == "x" * 256
     assert await host.status(instance_id) is not None
+
+
+class HistoryReadsCounted(MemoryStore):
+    """A memory store that counts the whole-history reads (on Azurite, a History table scan)."""
+
+    history_reads = 0
+
+    async def read_history(self, instance_id: str) -> Any:
+        self.history_reads += 1
+        return await super().read_history(instance_id)
+
+
+async def test_purging_a_finished_instance_over_http_does_not_read_its_history() -> None:
+    """The retention job purges instances no host holds in memory: a purge deletes them
+    without loading their histories first, and an unknown ID still answers 404."""
+    store = HistoryReadsCounted("purges")
+    async with DurableTestHost(index=INDEX, store=store, task_hub="purges") as first:
+        instance_id = await waiting_instance(first)
+        await first.engine.terminate(instance_id, "stop")
+        await first.wait(instance_id)
+
+    async with DurableTestHost(index=INDEX, store=store, task_hub="purges") as second:
+        http = await second.http()
+        store.history_reads = 0
+        purged = await http.delete(f"/runtime/webhooks/durabletask/instances/{instance_id}")
+        again = await http.delete(f"/runtime/webhooks/durabletask/instances/{instance_id}")
+
+        assert (purged.status, await purged.json()) == (200, {"instancesDeleted": 1})
+        assert again.status == 404
+        assert store.history_reads == 0
+        assert await second.status(instance_id) is None

@@ -152,9 +152,9 @@ class CrashingMemoryStore(Store):
         self.point.read()
         return await self.inner.query_instances(query, top, continuation)
 
-    async def delete_instance(self, instance_id: str) -> bool:
+    async def delete_instance(self, instance_id: str, history_rows: int | None = None) -> bool:
         self.point.write()
-        return await self.inner.delete_instance(instance_id)
+        return await self.inner.delete_instance(instance_id, history_rows)
 
 
 _READ_METHODS = frozenset({"GET", "HEAD"})

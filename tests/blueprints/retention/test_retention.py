@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from blueprints.retention.policy import RETENTION_DAYS_SETTING
-from blueprints.retention.purge import purge_finished
+from blueprints.retention.purge import PURGE_WINDOW, purge_finished
 from devhost.store.azure import AzureStore
 from devhost.store.base import InstanceQuery
 from devhost.testing import DurableTestHost
@@ -301,3 +301,104 @@ async def test_instances_kept_at_the_head_of_the_listing_do_not_use_up_the_run(
     assert (second.instances, second.more_left) == (100, False)
     assert await _remaining(host, expired) == set()
     assert await _remaining(host, kept) == set(kept)
+
+
+@pytest.fixture(params=["memory", "azurite"])
+async def any_store_host(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[DurableTestHost, Any]]:
+    """The app on the memory store and on Azurite (whose filter the listing's created-time
+    bounds go through), and a durable client reaching it as a function's does."""
+    import azure.durable_functions as df
+
+    store = None
+    if request.param == "azurite":
+        azurite = request.getfixturevalue("azurite")
+        store = AzureStore(azurite.connection_string, request.getfixturevalue("task_hub"))
+    async with DurableTestHost(PROJECT_DIR, store=store, virtual_time="manual") as host:
+        http = await host.http()
+        origin = str(http.make_url("")).rstrip("/")
+        yield host, df.DurableOrchestrationClient(client_binding_json(origin, host.task_hub))
+
+
+async def _start_over_seconds(
+    host: DurableTestHost, starts: list[tuple[str, Any, str]], per_second: int
+) -> None:
+    """Start (orchestrator, input, instance ID) in this order, ``per_second`` of them in each
+    second of virtual time: their created times, as listed, are whole seconds."""
+    for number, (name, body, instance_id) in enumerate(starts):
+        if number and number % per_second == 0:
+            host.advance(timedelta(seconds=1))
+        await host.start(name, body, instance_id=instance_id)
+    host.advance(timedelta(seconds=1))
+
+
+async def test_kept_instances_ahead_of_the_expired_ones_hide_none_of_them(
+    any_store_host,
+) -> None:
+    """120 instances created before the cutoff but finished after it, whose IDs come before
+    those of 30 expired ones created in the same seconds (4 kept and 1 expired a second), so
+    the host's page of the whole range holds only kept ones: one run purges the 30 and keeps
+    the 120."""
+    host, client = any_store_host
+    kept = [f"0-kept-{number:03d}" for number in range(120)]
+    expired = [f"1-old-{number:04d}" for number in range(30)]
+    starts: list[tuple[str, Any, str]] = []
+    for second, instance_id in enumerate(expired):
+        for kept_id in kept[4 * second : 4 * second + 4]:
+            starts.append(("human_approval", {"timeoutSeconds": 2 * 86400}, kept_id))
+        starts.append(("hello_sequence", {"cities": ["Oslo"]}, instance_id))
+    await _start_over_seconds(host, starts, per_second=5)
+    for instance_id in expired:
+        assert (await host.wait(instance_id, timeout=60))["runtimeStatus"] == "Completed"
+    for instance_id in kept:
+        await host.wait_for_custom_status(instance_id, bool, timeout=60)
+    host.advance(timedelta(days=31))  # the approvals time out now: after the cutoff
+    for instance_id in kept:
+        assert (await host.wait(instance_id, timeout=60))["runtimeStatus"] == "Completed"
+
+    report = await asyncio.wait_for(purge_finished(client, host.now(), 30), 120)
+
+    assert (report.instances, report.kept_recent, report.more_left) == (30, 120, False)
+    assert await _remaining(host, expired) == set()
+    assert await _remaining(host, kept) == set(kept)
+
+
+async def test_purges_stuck_in_most_of_the_window_hold_up_none_of_the_rest(memory_host) -> None:
+    """250 expired instances, 10 created a second; the first purges, most of the window, hang
+    until 150 others are done (as purges stuck behind a busy storage do): the run goes on
+    purging in the rest of its window, and removes all 250 in one run."""
+    host, client = memory_host
+    ids = [f"1-old-{number:04d}" for number in range(250)]
+    await _start_over_seconds(
+        host, [("hello_sequence", {"cities": ["Oslo"]}, key) for key in ids], per_second=10
+    )
+    for instance_id in ids:
+        assert (await host.wait(instance_id, timeout=60))["runtimeStatus"] == "Completed"
+    host.advance(timedelta(days=31))
+    started = others_done = 0
+    stuck = PURGE_WINDOW * 6 // 10
+    enough = asyncio.Event()
+
+    class StuckClient:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(client, name)
+
+        async def purge_instance_history(self, instance_id: str) -> Any:
+            nonlocal started, others_done
+            started += 1
+            if started <= stuck:
+                await enough.wait()
+                return await client.purge_instance_history(instance_id)
+            result = await client.purge_instance_history(instance_id)
+            others_done += 1
+            if others_done >= 150:
+                enough.set()
+            return result
+
+    report = await asyncio.wait_for(
+        purge_finished(StuckClient(), host.now(), 30, max_pages=3), timeout=60
+    )
+
+    assert (report.instances, report.more_left) == (250, False)
+    assert await _remaining(host, ids) == set()

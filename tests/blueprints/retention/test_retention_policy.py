@@ -11,6 +11,7 @@ from blueprints.retention.policy import (
     cutoff,
     is_expired,
     retention_days,
+    split_point,
 )
 from blueprints.retention.purge import run_time
 from devhost.timers.scheduler import timer_request
@@ -39,6 +40,31 @@ def test_only_finished_instances_last_updated_before_the_cutoff_expire():
     assert not is_expired("Completed", before + timedelta(seconds=1), before)
     for running in ("Running", "Pending", "Suspended", "ContinuedAsNew"):
         assert not is_expired(running, old, before)
+
+
+SECOND = timedelta(seconds=1)
+
+
+def test_a_full_listing_is_split_where_it_divides_the_listed_instances_most_evenly():
+    """Listed times are whole seconds (an instance listed at t was created in [t, t + 1 s)):
+    40 at t, 60 at t + 5 s split at the end of t's second, 40 before and 60 after."""
+    end = NOW + 10 * SECOND
+    listed = [NOW] * 40 + [NOW + 5 * SECOND] * 60
+
+    assert split_point(None, end, listed) == NOW + SECOND
+    assert split_point(NOW - 3 * SECOND, end, listed) == NOW + SECOND
+
+
+def test_instances_listed_in_one_second_narrow_the_range_to_that_second_then_stay_as_they_are():
+    """All listed at t: the range is cut at t's start or end while either lies strictly inside
+    it, so each part is narrower; the range of t's second alone cannot be split."""
+    listed = [NOW] * 100
+
+    assert split_point(None, NOW + 9 * SECOND, listed) == NOW
+    assert split_point(NOW, NOW + 9 * SECOND, listed) == NOW + SECOND
+    assert split_point(NOW - 9 * SECOND, NOW + SECOND, listed) == NOW
+    assert split_point(NOW, NOW + SECOND, listed) is None
+    assert split_point(NOW, NOW + SECOND / 2, listed) is None
 
 
 def test_a_run_stands_for_its_occurrence(tmp_path):

@@ -32,6 +32,19 @@ def hello_sequence(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def shrinking(context: df.DurableOrchestrationContext):
+    """A first generation of one call per city that waits for "Shrink", then a second one
+    that only returns."""
+    if context.get_input() == "again":
+        return "done"
+    for city in CITIES:
+        yield context.call_activity("say_hello", city)
+    yield context.wait_for_external_event("Shrink")
+    context.continue_as_new("again")
+    return None
+
+
+@app.orchestration_trigger(context_name="context")
 def fan_out_fan_in(context: df.DurableOrchestrationContext):
     count = context.get_input()
     results = yield context.task_all([context.call_activity("double", i) for i in range(count)])
