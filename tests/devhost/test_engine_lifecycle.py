@@ -50,12 +50,18 @@ async def test_terminate_ends_the_instance_with_the_reason_as_output(
     assert status["output"] == "no longer needed"
 
 
-async def test_a_terminated_instance_keeps_its_history_in_the_store() -> None:
-    store = MemoryStore("terminated")
-    async with DurableTestHost(index=INDEX, store=store, task_hub="terminated") as first:
+async def terminated_in(store: MemoryStore) -> str:
+    """An instance terminated on a host that is then stopped: in ``store``, in no memory."""
+    async with DurableTestHost(index=INDEX, store=store, task_hub=store.task_hub) as first:
         instance_id = await waiting_instance(first)
         await first.engine.terminate(instance_id, "stop")
         await first.wait(instance_id)
+    return instance_id
+
+
+async def test_a_terminated_instance_keeps_its_history_in_the_store() -> None:
+    store = MemoryStore("terminated")
+    instance_id = await terminated_in(store)
 
     async with DurableTestHost(index=INDEX, store=store, task_hub="terminated") as second:
         status = await second.status(instance_id, history=True)
@@ -220,10 +226,7 @@ async def test_purging_a_finished_instance_over_http_does_not_read_its_history()
     """The retention job purges instances no host holds in memory: a purge deletes them
     without loading their histories first, and an unknown ID still answers 404."""
     store = HistoryReadsCounted("purges")
-    async with DurableTestHost(index=INDEX, store=store, task_hub="purges") as first:
-        instance_id = await waiting_instance(first)
-        await first.engine.terminate(instance_id, "stop")
-        await first.wait(instance_id)
+    instance_id = await terminated_in(store)
 
     async with DurableTestHost(index=INDEX, store=store, task_hub="purges") as second:
         http = await second.http()

@@ -144,6 +144,31 @@ async def test_a_run_purges_in_pages_and_the_next_run_goes_on(memory_host) -> No
     assert await host.engine.list_instances(InstanceQuery(), 10, None, False) == ([], None)
 
 
+class HeldPurges:
+    """A durable client whose purges of the instances ``held`` picks wait until ``others``
+    other purges are done (as purges stuck behind a busy storage do)."""
+
+    def __init__(self, client: Any, held: Any, others: int) -> None:
+        self._client = client
+        self._held = held
+        self._others = others
+        self._done = 0
+        self._enough = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def purge_instance_history(self, instance_id: str) -> Any:
+        if self._held(instance_id):
+            await self._enough.wait()
+            return await self._client.purge_instance_history(instance_id)
+        result = await self._client.purge_instance_history(instance_id)
+        self._done += 1
+        if self._done >= self._others:
+            self._enough.set()
+        return result
+
+
 async def test_a_slow_purge_does_not_hold_up_the_rest_of_the_run(memory_host) -> None:
     """One purge hangs until 100 others are done (as a purge stuck behind a busy storage
     does): the run keeps purging past its page meanwhile, and ends with everything gone."""
@@ -154,25 +179,9 @@ async def test_a_slow_purge_does_not_hold_up_the_rest_of_the_run(memory_host) ->
     host.advance(timedelta(days=31))
     first_page = await client.get_status_by()
     slow_id = first_page[0].instance_id
-    others_done = 0
-    enough = asyncio.Event()
+    slow = HeldPurges(client, lambda instance_id: instance_id == slow_id, others=100)
 
-    class SlowClient:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(client, name)
-
-        async def purge_instance_history(self, instance_id: str) -> Any:
-            nonlocal others_done
-            if instance_id == slow_id:
-                await enough.wait()
-                return await client.purge_instance_history(instance_id)
-            result = await client.purge_instance_history(instance_id)
-            others_done += 1
-            if others_done >= 100:
-                enough.set()
-            return result
-
-    report = await asyncio.wait_for(purge_finished(SlowClient(), host.now(), 30), timeout=60)
+    report = await asyncio.wait_for(purge_finished(slow, host.now(), 30), timeout=60)
 
     assert report.instances == 150
     assert await host.engine.list_instances(InstanceQuery(), 10, None, False) == ([], None)
@@ -376,29 +385,17 @@ async def test_purges_stuck_in_most_of_the_window_hold_up_none_of_the_rest(memor
     for instance_id in ids:
         assert (await host.wait(instance_id, timeout=60))["runtimeStatus"] == "Completed"
     host.advance(timedelta(days=31))
-    started = others_done = 0
-    stuck = PURGE_WINDOW * 6 // 10
-    enough = asyncio.Event()
+    started: set[str] = set()
 
-    class StuckClient:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(client, name)
+    def first_ones(instance_id: str) -> bool:
+        """The first purges, most of the window."""
+        if len(started) < PURGE_WINDOW * 6 // 10:
+            started.add(instance_id)
+        return instance_id in started
 
-        async def purge_instance_history(self, instance_id: str) -> Any:
-            nonlocal started, others_done
-            started += 1
-            if started <= stuck:
-                await enough.wait()
-                return await client.purge_instance_history(instance_id)
-            result = await client.purge_instance_history(instance_id)
-            others_done += 1
-            if others_done >= 150:
-                enough.set()
-            return result
+    stuck = HeldPurges(client, first_ones, others=150)
 
-    report = await asyncio.wait_for(
-        purge_finished(StuckClient(), host.now(), 30, max_pages=3), timeout=60
-    )
+    report = await asyncio.wait_for(purge_finished(stuck, host.now(), 30, max_pages=3), timeout=60)
 
     assert (report.instances, report.more_left) == (250, False)
     assert await _remaining(host, ids) == set()
