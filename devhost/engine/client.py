@@ -52,6 +52,10 @@ from devhost.store.base import (
 log = logging.getLogger("devhost.engine")
 
 _INVALID_ID = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+# Instances a purge by filter deletes at once. One after the other, a page of 100 took minutes
+# on a busy Azurite (each purge is two to four round trips); DTFx's purge by filter also deletes
+# in parallel.
+PURGE_CONCURRENCY = 50
 
 
 class KeyedLocks:
@@ -426,23 +430,37 @@ class ClientOperations:
             created_from=created_from,
             created_to=created_to or self._clock.now(),
         )
+        slots = asyncio.Semaphore(PURGE_CONCURRENCY)
+
+        async def purge(row: InstanceRow) -> int:
+            async with slots, self._locks.hold(row.instance_id):
+                cached = self._cache.get(row.instance_id)
+                if cached is not None and not cached.is_terminal:
+                    return 0  # started again since the query
+                self._cache.discard(row.instance_id)
+                # The store's answer, not 1: a purge of this one instance may have removed it
+                # since the listing. (A delete resent by the SDK after a lost answer still
+                # counts: AzureStore._delete_instance_row.)
+                known = self._checkpointer.stored_rows(cached) if cached is not None else None
+                return 1 if await self._store.delete_instance(row.instance_id, known) else 0
+
         deleted = 0
         token: str | None = None
         while True:
             rows, token = await self._store.query_instances(query, 100, token)
-            for row in rows:
-                if row.runtime_status not in TERMINAL_STATUSES:
-                    continue
-                async with self._locks.hold(row.instance_id):
-                    cached = self._cache.get(row.instance_id)
-                    if cached is not None and not cached.is_terminal:
-                        continue  # started again since the query
-                    self._cache.discard(row.instance_id)
-                    # The store's answer, not 1: a purge of this one instance may have removed
-                    # it since the listing. (A delete resent by the SDK after a lost answer
-                    # still counts: AzureStore._delete_instance_row.)
-                    known = self._checkpointer.stored_rows(cached) if cached is not None else None
-                    deleted += 1 if await self._store.delete_instance(row.instance_id, known) else 0
+            # A failure cancels the page's other purges: each is safe to cut short (the next
+            # purge finishes it), and the caller gets the failure itself (a storage outage is
+            # a 503), not the group the TaskGroup wraps it in.
+            try:
+                async with asyncio.TaskGroup() as group:
+                    tasks = [
+                        group.create_task(purge(row))
+                        for row in rows
+                        if row.runtime_status in TERMINAL_STATUSES
+                    ]
+            except ExceptionGroup as failed:
+                raise failed.exceptions[0] from failed
+            deleted += sum(task.result() for task in tasks)
             if not token:
                 return deleted
 

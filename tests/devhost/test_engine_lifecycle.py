@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -238,3 +239,40 @@ async def test_purging_a_finished_instance_over_http_does_not_read_its_history()
         assert again.status == 404
         assert store.history_reads == 0
         assert await second.status(instance_id) is None
+
+
+class DeletesOverlapCounted(MemoryStore):
+    """A memory store whose deletes take a moment, counting how many overlap."""
+
+    running = 0
+    most = 0
+
+    async def delete_instance(self, instance_id: str, history_rows: int | None = None) -> bool:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(0.01)
+            return await super().delete_instance(instance_id, history_rows)
+        finally:
+            self.running -= 1
+
+
+async def test_a_purge_by_filter_deletes_the_instances_side_by_side() -> None:
+    """The purge by creation time (the client's ``purge_instance_history_by``) deletes the
+    matching instances concurrently, not one storage round trip after the other."""
+    store = DeletesOverlapCounted("bulk")
+    async with DurableTestHost(index=INDEX, store=store, task_hub="bulk") as host:
+        ids = [await waiting_instance(host, f"bulk-{number}") for number in range(30)]
+        for instance_id in ids:
+            await host.engine.terminate(instance_id, "stop")
+            await host.wait(instance_id)
+        http = await host.http()
+
+        purged = await http.delete(
+            "/runtime/webhooks/durabletask/instances"
+            "?createdTimeFrom=2000-01-01T00:00:00Z&runtimeStatus=Terminated"
+        )
+
+        assert (purged.status, await purged.json()) == (200, {"instancesDeleted": 30})
+        assert [await host.status(instance_id) for instance_id in ids] == [None] * 30
+    assert store.most > 1

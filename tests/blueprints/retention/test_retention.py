@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from blueprints.retention.policy import RETENTION_DAYS_SETTING
+from blueprints.retention.policy import PAGE_SIZE, RETENTION_DAYS_SETTING
 from blueprints.retention.purge import PURGE_WINDOW, purge_finished
 from devhost.store.azure import AzureStore
 from devhost.store.base import InstanceQuery
@@ -398,4 +398,141 @@ async def test_purges_stuck_in_most_of_the_window_hold_up_none_of_the_rest(memor
     report = await asyncio.wait_for(purge_finished(stuck, host.now(), 30, max_pages=3), timeout=60)
 
     assert (report.instances, report.more_left) == (250, False)
+    assert await _remaining(host, ids) == set()
+
+
+class CountingPurges:
+    """The real client, counting the purge requests it sends: of one instance, or of every
+    finished instance created in a range (a slice)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.one_by_one: list[str] = []
+        self.slices = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    @property
+    def requests(self) -> int:
+        return len(self.one_by_one) + self.slices
+
+    async def purge_instance_history(self, instance_id: str) -> Any:
+        self.one_by_one.append(instance_id)
+        return await self.client.purge_instance_history(instance_id)
+
+    async def purge_instance_history_by(self, **filters: Any) -> Any:
+        self.slices += 1
+        return await self.client.purge_instance_history_by(**filters)
+
+
+def _scattered(prefix: str, count: int) -> list[str]:
+    """``count`` instance IDs in creation order whose listing (ID) order is not that order."""
+    return [f"{prefix}-{(number * 37) % count:04d}-{number:04d}" for number in range(count)]
+
+
+async def test_slices_of_expired_instances_are_purged_in_a_request_each(any_store_host) -> None:
+    """300 expired instances created 10 a second over 30 seconds, and nothing else: one run
+    removes them all in a few requests, each purging a slice of created times. (Created on
+    whole seconds: slices split at a listed time share those created at it.)"""
+    host, client = any_store_host
+    host.advance(timedelta(seconds=1, microseconds=-host.now().microsecond))
+    ids = _scattered("1-old", 300)
+    await _start_over_seconds(
+        host, [("hello_sequence", {"cities": ["Oslo"]}, key) for key in ids], per_second=10
+    )
+    for instance_id in ids:
+        assert (await host.wait(instance_id, timeout=60))["runtimeStatus"] == "Completed"
+    host.advance(timedelta(days=31))
+    counting = CountingPurges(client)
+
+    report = await asyncio.wait_for(purge_finished(counting, host.now(), 30), 120)
+
+    assert (report.instances, report.by_name, report.more_left) == (
+        300,
+        {"hello_sequence": 300},
+        False,
+    )
+    assert counting.requests <= 12, (counting.slices, len(counting.one_by_one))
+    assert await host.engine.list_instances(InstanceQuery(), 10, None, False) == ([], None)
+
+
+@pytest.fixture
+async def documents_host(app_storage: str) -> AsyncIterator[tuple[RetentionHost, Any]]:
+    """The app on the memory store with its own tables on Azurite (documents need them), and
+    a durable client reaching it as a function's does."""
+    import azure.durable_functions as df
+
+    async with DurableTestHost(PROJECT_DIR, virtual_time="manual") as host:
+        http = await host.http()
+        origin = str(http.make_url("")).rstrip("/")
+        client = df.DurableOrchestrationClient(client_binding_json(origin, host.task_hub))
+        yield RetentionHost(host, http), client
+
+
+async def test_a_slice_holding_an_instance_to_keep_is_purged_one_by_one(documents_host) -> None:
+    """A closed document, then 300 expired instances created 10 a second, among them a
+    running approval in second 20 and one that finished after the cutoff in second 27 (a
+    day and a half's retention, run two days on): the approvals stay, every expired instance
+    goes, those in the approvals' slices one by one and the rest by slice, and the document's
+    index entity is cleared though its instance went in a slice's purge."""
+    retention, client = documents_host
+    host = retention.host
+    document = await retention.closed_document()
+    host.advance(timedelta(seconds=1))
+    ids = _scattered("1-old", 300)
+    running, recent = "1-old-running", "1-old-recent"
+    starts: list[tuple[str, Any, str]] = [
+        ("hello_sequence", {"cities": ["Oslo"]}, key) for key in ids
+    ]
+    starts.insert(200, ("human_approval", {"timeoutSeconds": 7 * 86400}, running))
+    starts.insert(270, ("human_approval", {"timeoutSeconds": 86400}, recent))
+    await _start_over_seconds(host, starts, per_second=10)
+    for instance_id in ids:
+        assert (await host.wait(instance_id, timeout=60))["runtimeStatus"] == "Completed"
+    for instance_id in (running, recent):
+        await host.wait_for_custom_status(instance_id, bool, timeout=60)
+    assert (await host.engine.read_entity("document_index", document))[0] is True
+    host.advance(timedelta(days=2))  # the second approval times out now: after the cutoff
+    assert (await host.wait(recent, timeout=60))["runtimeStatus"] == "Completed"
+    counting = CountingPurges(client)
+
+    report = await asyncio.wait_for(purge_finished(counting, host.now(), 1.5), 120)
+
+    assert (report.instances, report.kept_recent, report.entities) == (301, 1, 1)
+    assert await _remaining(host, [*ids, document]) == set()
+    assert (await host.status(running))["runtimeStatus"] == "Running"
+    assert (await host.status(recent))["runtimeStatus"] == "Completed"
+    assert (await host.engine.read_entity("document_index", document))[0] is False
+    assert document not in counting.one_by_one
+    # One by one: the expired instances listed with an approval, two slices' listings at most.
+    assert counting.slices > 0 and 0 < len(counting.one_by_one) < 2 * PAGE_SIZE, (
+        counting.slices,
+        len(counting.one_by_one),
+    )
+
+
+async def test_a_slice_purge_that_finds_fewer_than_listed_counts_them_unnamed(
+    memory_host, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Someone else purges one of 30 listed instances before the slice's purge runs: the run
+    counts the 29 the answer says it removed, without names (which ones, it does not say)."""
+    host, client = memory_host
+    ids = await _expired(host, 30)
+    host.advance(timedelta(days=31))
+    counting = CountingPurges(client)
+    by_slice = counting.purge_instance_history_by
+
+    async def someone_else_first(**filters: Any) -> Any:
+        await client.purge_instance_history(ids[7])
+        return await by_slice(**filters)
+
+    counting.purge_instance_history_by = someone_else_first  # type: ignore[method-assign]
+
+    report = await purge_finished(counting, host.now(), 30)
+
+    assert (report.instances, report.unnamed, report.by_name) == (29, 29, {})
+    assert "removed 29 finished instance(s)" in report.summary()
+    assert "(29 not named)" in report.summary()
+    assert "the purge of 30 instance(s) created from" in caplog.text
     assert await _remaining(host, ids) == set()
