@@ -98,9 +98,6 @@ class PurgeReport:
     instances: int = 0
     pages: int = 0
     by_name: dict[str, int] = field(default_factory=dict)
-    # Removed by a slice's purge whose count was not the listing's: which ones, and so their
-    # names, the answer does not say.
-    unnamed: int = 0
     entities: int = 0
     kept_recent: int = 0
     more_left: bool = False
@@ -109,15 +106,8 @@ class PurgeReport:
         self.instances += 1
         self.by_name[name] = self.by_name.get(name, 0) + 1
 
-    def add_unnamed(self, count: int) -> None:
-        self.instances += count
-        self.unnamed += count
-
     def summary(self) -> str:
-        names = ", ".join(
-            [f"{name} {count}" for name, count in sorted(self.by_name.items())]
-            + ([f"{self.unnamed} not named"] if self.unnamed else [])
-        )
+        names = ", ".join(f"{name} {count}" for name, count in sorted(self.by_name.items()))
         text = (
             f"Retention: removed {self.instances} finished instance(s) last updated before "
             f"{self.cutoff.isoformat()} in {self.pages} page(s)"
