@@ -435,8 +435,12 @@ class ClientOperations:
         async def purge(row: InstanceRow) -> int:
             async with slots, self._locks.hold(row.instance_id):
                 cached = self._cache.get(row.instance_id)
-                if cached is not None and not cached.is_terminal:
-                    return 0  # started again since the query
+                if cached is not None:
+                    if not cached.is_terminal:
+                        return 0  # started again since the query
+                    # As purge: a write of it under way (a late event it dropped) must not
+                    # land after the delete and put it back.
+                    await self._checkpointer.write(cached, for_client=True)
                 self._cache.discard(row.instance_id)
                 # The store's answer, not 1: a purge of this one instance may have removed it
                 # since the listing. (A delete resent by the SDK after a lost answer still

@@ -276,3 +276,60 @@ async def test_a_purge_by_filter_deletes_the_instances_side_by_side() -> None:
         assert (purged.status, await purged.json()) == (200, {"instancesDeleted": 30})
         assert [await host.status(instance_id) for instance_id in ids] == [None] * 30
     assert store.most > 1
+
+
+class HeldWrites(MemoryStore):
+    """A memory store that holds the checkpoints of ``held``, and its instance queries, until
+    told to go on."""
+
+    held = ""
+
+    def __init__(self, task_hub: str) -> None:
+        super().__init__(task_hub)
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+        self.querying = asyncio.Event()
+        self.query_release = asyncio.Event()
+
+    async def write_checkpoint(self, checkpoint: Any) -> None:
+        if checkpoint.row.instance_id == self.held:
+            self.holding.set()
+            await self.release.wait()
+        await super().write_checkpoint(checkpoint)
+
+    async def query_instances(self, query: Any, top: int, continuation: str | None) -> Any:
+        if self.held:
+            self.querying.set()
+            await self.query_release.wait()
+        return await super().query_instances(query, top, continuation)
+
+
+async def test_a_purge_by_filter_waits_for_a_write_of_the_instance_under_way() -> None:
+    """A finished instance's write starts while a purge by filter lists it: the purge waits
+    for the write, so the write cannot land after the delete and bring the instance back."""
+    store = HeldWrites("held")
+    async with DurableTestHost(index=INDEX, store=store, task_hub="held") as host:
+        instance_id = await waiting_instance(host, "held-1")
+        await host.engine.terminate(instance_id, "stop")
+        await host.wait(instance_id)
+        http = await host.http()
+        store.held = instance_id
+        purge = asyncio.ensure_future(
+            http.delete(
+                "/runtime/webhooks/durabletask/instances"
+                "?createdTimeFrom=2000-01-01T00:00:00Z&runtimeStatus=Terminated"
+            )
+        )
+        await asyncio.wait_for(store.querying.wait(), 10)
+        engine: Any = host.engine
+        engine._checkpointer.record(engine._cache.get(instance_id))  # written again
+        await asyncio.wait_for(store.holding.wait(), 10)
+
+        store.query_release.set()
+        await asyncio.wait({purge}, timeout=0.5)
+        store.release.set()
+        purged = await asyncio.wait_for(purge, 10)
+
+        assert (purged.status, await purged.json()) == (200, {"instancesDeleted": 1})
+        assert await store.read_instance(instance_id) is None
+        assert await store.read_history(instance_id) is None
