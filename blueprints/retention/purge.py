@@ -162,7 +162,9 @@ async def purge_finished(
             seen.add(status.instance_id)
             queued[status.instance_id] = status
         if len(page) < PAGE_SIZE:
-            return []  # the whole slice was listed
+            # The whole slice, as far as the client can tell (a short page on Azure Table
+            # storage may hide more: a later run lists those, docs/retention.md, Limits).
+            return []
         created = [_utc(status.created_time) for status in page if status.created_time]
         point = split_point(piece.start, piece.end, created)
         if point is not None:
