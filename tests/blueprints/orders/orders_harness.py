@@ -98,6 +98,18 @@ def make_order(
     }
 
 
+def refund_fails(order_id: str) -> dict[str, Any]:
+    """An order whose shipment fails and whose refund fails too: it stops at
+    ``compensation_failed`` and waits for an operator's resolution."""
+    return make_order(order_id, token="tok_refund_fails", street="9 Undeliverable Rd")
+
+
+async def place(host: DurableTestHost, client: Any, order: dict[str, Any], stage: str) -> None:
+    """Post ``order`` and wait until it reaches ``stage``."""
+    await client.post("/api/orders", json=order)
+    await host.wait_for_custom_status(order["orderId"], at_stage(stage))
+
+
 async def seed(host: DurableTestHost, **stock: int) -> None:
     """Add stock per SKU (``SKU_A=5`` seeds ``SKU-A``) and wait until it is applied."""
     for name, quantity in stock.items():

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from orders_harness import BIG, at_stage, make_order, order_host, seed
+from orders_harness import BIG, at_stage, make_order, order_host, place, refund_fails, seed
 
 from blueprints.orders.approvers import APPROVER_ROLE_SETTING, APPROVERS_SETTING
 
@@ -121,8 +121,7 @@ async def test_with_easyauth_no_designated_approver_means_nobody_then_the_role_d
     async with order_host(virtual_time="manual") as host:
         await seed(host, SKU_A=5)
         client = await host.http()
-        await client.post("/api/orders", json=make_order("o-role", BIG))
-        await host.wait_for_custom_status("o-role", at_stage("awaiting_approval"))
+        await place(host, client, make_order("o-role", BIG), "awaiting_approval")
         url = "/api/orders/o-role/approval"
 
         nobody = await _approve(client, url, MARIA, "OrderApprover")
@@ -151,9 +150,8 @@ async def test_a_resolution_follows_the_same_rules(easyauth: pytest.MonkeyPatch)
     async with order_host() as host:
         await seed(host, SKU_A=5)
         client = await host.http()
-        order = make_order("o-res", token="tok_refund_fails", street="9 Undeliverable Rd")
-        await client.post("/api/orders", json=order)
-        await host.wait_for_custom_status("o-res", at_stage("compensation_failed"))
+        order = refund_fails("o-res")
+        await place(host, client, order, "compensation_failed")
         url = "/api/orders/o-res/resolution"
 
         _refused(await _resolve(client, url, CUSTOMER), "OwnOrder", "resolvedBy")
@@ -178,8 +176,7 @@ async def test_locally_the_body_names_the_person_and_the_customer_is_still_refus
     async with order_host(virtual_time="manual") as host:
         await seed(host, SKU_A=5)
         client = await host.http()
-        await client.post("/api/orders", json=make_order("o-local", BIG))
-        await host.wait_for_custom_status("o-local", at_stage("awaiting_approval"))
+        await place(host, client, make_order("o-local", BIG), "awaiting_approval")
         url = "/api/orders/o-local/approval"
 
         own = await _post(client, url, {"approved": True, "approver": "Ana@Example.com"}, {})
@@ -192,8 +189,7 @@ async def test_locally_the_body_names_the_person_and_the_customer_is_still_refus
 
         # Designated locally too: the list applies to the body's name.
         monkeypatch.setenv(APPROVERS_SETTING, "maria")
-        await client.post("/api/orders", json=make_order("o-local2", BIG))
-        await host.wait_for_custom_status("o-local2", at_stage("awaiting_approval"))
+        await place(host, client, make_order("o-local2", BIG), "awaiting_approval")
         url2 = "/api/orders/o-local2/approval"
         other = await _post(client, url2, {"approved": True, "approver": "li"}, {})
         _refused(other, "NotAnApprover", "approver")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from orders_harness import BIG, at_stage, ledger, make_order, order_host, seed
+from orders_harness import BIG, ledger, make_order, order_host, place, refund_fails, seed
 
 from blueprints.http_errors import ApiError
 from blueprints.orders.decisions import refuse_reused_key
@@ -35,8 +35,7 @@ async def test_two_approvals_at_once_one_is_taken_the_other_refused_with_why() -
     async with order_host(virtual_time="manual") as host:
         await seed(host, SKU_A=5)
         client = await host.http()
-        await client.post("/api/orders", json=make_order("o-race", BIG))
-        await host.wait_for_custom_status("o-race", at_stage("awaiting_approval"))
+        await place(host, client, make_order("o-race", BIG), "awaiting_approval")
 
         url = "/api/orders/o-race/approval"
         (first, a), (second, b) = await asyncio.gather(
@@ -76,8 +75,7 @@ async def test_an_approval_the_order_no_longer_waits_for_is_refused_not_dropped(
     async with order_host(virtual_time="manual") as host:
         await seed(host, SKU_A=5)
         client = await host.http()
-        await client.post("/api/orders", json=make_order("o-gone", BIG))
-        await host.wait_for_custom_status("o-gone", at_stage("awaiting_approval"))
+        await place(host, client, make_order("o-gone", BIG), "awaiting_approval")
         # The cancel is taken first: the approval raised behind it is never consumed.
         await host.raise_event("o-gone", "CancelOrder", {"reason": "changed mind"})
         code, body = await _post(
@@ -96,9 +94,8 @@ async def test_two_resolutions_at_once_one_is_taken() -> None:
     async with order_host() as host:
         await seed(host, SKU_A=5)
         client = await host.http()
-        order = make_order("o-two", token="tok_refund_fails", street="9 Undeliverable Rd")
-        await client.post("/api/orders", json=order)
-        await host.wait_for_custom_status("o-two", at_stage("compensation_failed"))
+        order = refund_fails("o-two")
+        await place(host, client, order, "compensation_failed")
 
         url = "/api/orders/o-two/resolution"
         results = await asyncio.gather(
@@ -160,8 +157,7 @@ async def test_a_key_reused_for_another_decision_is_refused_not_answered_with_th
     async with order_host(virtual_time="manual") as host:
         await seed(host, SKU_A=5)
         client = await host.http()
-        await client.post("/api/orders", json=make_order("o-key", BIG))
-        await host.wait_for_custom_status("o-key", at_stage("awaiting_approval"))
+        await place(host, client, make_order("o-key", BIG), "awaiting_approval")
 
         url = "/api/orders/o-key/approval"
         approve = {"approved": True, "approver": "maria"}
@@ -189,9 +185,8 @@ async def test_a_key_reused_for_another_resolution_is_refused() -> None:
     async with order_host() as host:
         await seed(host, SKU_A=5)
         client = await host.http()
-        order = make_order("o-res-key", token="tok_refund_fails", street="9 Undeliverable Rd")
-        await client.post("/api/orders", json=order)
-        await host.wait_for_custom_status("o-res-key", at_stage("compensation_failed"))
+        order = refund_fails("o-res-key")
+        await place(host, client, order, "compensation_failed")
 
         url = "/api/orders/o-res-key/resolution"
         first = await _post(client, url, {"resolvedBy": "ops-kim", "note": "bank"}, "r-1")

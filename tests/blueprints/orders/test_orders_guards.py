@@ -15,6 +15,8 @@ from orders_harness import (
     ledger,
     make_order,
     order_host,
+    place,
+    refund_fails,
     seed,
     stock_of,
 )
@@ -48,8 +50,7 @@ async def test_approval_and_resolution_are_refused_unless_the_order_waits_for_th
         assert (await resolution.json())["error"]["code"] == "NotAwaitingResolution"
 
         # A big order waiting for its approval takes no resolution, then takes the approval.
-        await client.post("/api/orders", json=make_order("o-wait", BIG))
-        await host.wait_for_custom_status("o-wait", at_stage("awaiting_approval"))
+        await place(host, client, make_order("o-wait", BIG), "awaiting_approval")
         early = await client.post("/api/orders/o-wait/resolution", json={"resolvedBy": "k"})
         assert early.status == 409
         ok = await client.post(
@@ -63,9 +64,8 @@ async def test_the_customer_is_not_told_of_a_refund_that_failed() -> None:
     async with order_host() as host:
         await seed(host, SKU_A=5)
         client = await host.http()
-        order = make_order("o-norefund", token="tok_refund_fails", street="9 Undeliverable Rd")
-        await client.post("/api/orders", json=order)
-        await host.wait_for_custom_status("o-norefund", at_stage("compensation_failed"))
+        order = refund_fails("o-norefund")
+        await place(host, client, order, "compensation_failed")
         failed = (await _customer_notices(client, "o-norefund"))["order_failed"]
         assert "refunded" not in failed["body"].replace("could not be refunded", "")
         assert "could not be refunded automatically" in failed["body"]
@@ -150,8 +150,7 @@ async def test_a_stuck_order_loses_its_reservation_when_it_expires() -> None:
         await seed(host, SKU_A=2)
         client = await host.http()
         stuck = make_order("o-stuck", BIG, reservationHoldHours=hold, approvalTimeoutHours=hold)
-        await client.post("/api/orders", json=stuck)
-        await host.wait_for_custom_status("o-stuck", at_stage("awaiting_approval"))
+        await place(host, client, stuck, "awaiting_approval")
         held = await stock_of(host, "SKU-A")
         assert (held["available"], held["reserved"]) == (0, 2)
         # The limit is the order's (virtual) clock + 3 s; wait on the wall clock until it passed.
@@ -205,8 +204,7 @@ async def test_a_cancel_raised_while_the_order_starts_is_not_lost() -> None:
     async with order_host(activity_overrides={"record_order": slow_first_record}) as host:
         await seed(host, SKU_A=5)
         client = await host.http()
-        await client.post("/api/orders", json=make_order("o-early"))
-        await host.wait_for_custom_status("o-early", at_stage("validating"))
+        await place(host, client, make_order("o-early"), "validating")
         response = await client.post("/api/orders/o-early/cancel", json={"reason": "oops"})
         assert response.status == 202
         await asyncio.sleep(0.2)

@@ -15,6 +15,8 @@ from orders_harness import (
     ledger,
     make_order,
     order_host,
+    place,
+    refund_fails,
     seed,
     stock_of,
 )
@@ -118,8 +120,7 @@ async def test_cancel_while_waiting_for_approval_over_http() -> None:
     async with order_host(virtual_time="manual") as host:
         await seed(host, SKU_A=5)
         client = await host.http()
-        await client.post("/api/orders", json=make_order("o-cxl", BIG))
-        await host.wait_for_custom_status("o-cxl", at_stage("awaiting_approval"))
+        await place(host, client, make_order("o-cxl", BIG), "awaiting_approval")
         response = await client.post("/api/orders/o-cxl/cancel", json={"reason": "changed mind"})
         assert response.status == 202
         status = await host.wait("o-cxl")
@@ -159,8 +160,7 @@ async def test_cancel_after_shipment_answers_409() -> None:
     async with order_host(activity_overrides={"register_delivery_tracking": slow_tracking}) as host:
         await seed(host, SKU_A=5)
         client = await host.http()
-        await client.post("/api/orders", json=make_order("o-gone"))
-        await host.wait_for_custom_status("o-gone", at_stage("finalizing"))
+        await place(host, client, make_order("o-gone"), "finalizing")
         response = await client.post("/api/orders/o-gone/cancel")
         assert response.status == 409
         assert (await response.json())["error"]["code"] == "OrderAlreadyShipped"
@@ -173,9 +173,8 @@ async def test_refund_failure_needs_attention_until_manually_resolved() -> None:
     async with order_host() as host:
         await seed(host, SKU_A=5)
         client = await host.http()
-        order = make_order("o-stuck", token="tok_refund_fails", street="9 Undeliverable Rd")
-        await client.post("/api/orders", json=order)
-        await host.wait_for_custom_status("o-stuck", at_stage("compensation_failed"))
+        order = refund_fails("o-stuck")
+        await place(host, client, order, "compensation_failed")
         stock = await stock_of(host, "SKU-A")
         listed = await (await client.get("/api/orders?status=compensation_failed")).json()
         assert [(o["orderId"], o["needsAttention"]) for o in listed["orders"]] == [
