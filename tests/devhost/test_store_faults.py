@@ -29,6 +29,7 @@ from devhost.store.memory import MemoryStore
 from devhost.store.retrying import RetryingStore, StorageUnavailable, is_transient
 from devhost.testing import DurableTestHost
 from tests.devhost.apps import gated, mixed_work
+from tests.waiting import eventually
 
 HUB = "faultshub"
 
@@ -236,24 +237,24 @@ async def test_an_outage_is_ridden_out_reported_once_and_loses_nothing(
             await host.wait_for_custom_status(instance_id, WAITING, timeout=30)
 
         injector.take_down()
-        refused = 0
-        started = time.monotonic()
-        deadline = started + 10
-        while time.monotonic() < deadline and refused < 20:
+        slowest = 0.0
+        for refused in range(20):
             for instance_id in before:  # status of running instances comes from memory
                 response = await http.get(f"/runtime/webhooks/durabletask/instances/{instance_id}")
                 assert response.status == 202, await response.text()
+            started = time.monotonic()
             response = await http.post(
                 f"/runtime/webhooks/durabletask/orchestrators/mixed/during-{refused}", json=1
             )
+            slowest = max(slowest, time.monotonic() - started)
             assert response.status == 503, await response.text()
             assert response.headers["Retry-After"] == "5"
             body = await response.json()
             assert "unavailable" in body["Message"] and "Traceback" not in str(body)
-            refused += 1
-        assert refused == 20, "starts during the outage should be refused quickly"
-        # Once storage is known to be down, a start is refused after one attempt.
-        assert time.monotonic() - started < 5
+        # Once storage is known to be down, a start is refused after one attempt, not after
+        # retrying for its patience (5 s). Each start is timed on its own: twenty rounds of
+        # requests on a loaded machine may take longer than 5 s together.
+        assert slowest < 2.5, f"a start during the outage took {slowest:.1f} s to be refused"
 
         injector.bring_up()
         for instance_id in before:
@@ -294,11 +295,15 @@ async def test_status_of_an_instance_that_finished_during_an_outage_is_503_not_a
         await host.engine.checkpoint()
         injector.take_down()
         gated.GATE.set()
-        deadline = time.monotonic() + 30
-        while not host.engine.instances["gated-1"].is_terminal:
-            assert time.monotonic() < deadline, "the instance never finished in memory"
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)  # the group commit is now retrying the write through the outage
+        await eventually(
+            lambda: host.engine.instances["gated-1"].is_terminal,
+            "the instance to finish in memory",
+        )
+        # The group commit's write of that end was refused and is being tried again.
+        await eventually(
+            lambda: sum(f.key == "write_checkpoint gated-1" for f in injector.injected) >= 2,
+            "the group commit to retry the write of the instance's end through the outage",
+        )
         for _ in range(3):
             started = time.monotonic()
             try:
@@ -343,14 +348,26 @@ async def test_checkpoints_failing_through_an_outage_back_off_without_tracebacks
         await host.engine.checkpoint()
         injector.take_down()
         gated.GATE.set()
-        await asyncio.sleep(4.0)
+
+        def pauses() -> list[str]:
+            return [
+                r.getMessage()
+                for r in caplog.records
+                if "Checkpoint failed, retrying" in r.getMessage()
+            ]
+
+        await eventually(pauses, "the first failed checkpoint to pause")
+        await asyncio.sleep(4.0)  # a window counted from that first pause
         tracebacks = [r for r in caplog.records if r.name == "devhost.engine" and r.exc_info]
         assert tracebacks == [], [r.getMessage() for r in tracebacks]
-        pauses = [r for r in caplog.records if "Checkpoint failed, retrying" in r.getMessage()]
         # 0.2 s of patience per attempt, then pauses of 0.5, 1, 2 s...: a handful, not one
         # every half second.
-        assert 1 <= len(pauses) <= 5, [r.getMessage() for r in pauses]
+        assert 1 <= len(pauses()) <= 5, pauses()
         injector.bring_up()
+        # Until a write succeeds again the host still knows storage as down, and a client's
+        # wait for the end answers 503 (the group commit's next try, at most 8 s away, finds
+        # it back).
+        await eventually(lambda: not store.is_down(), "the host to find storage back")
         status = await host.wait("gated-2", 30)
         assert status["runtimeStatus"] == "Completed", status
     assert memory.instances["gated-2"].runtime_status == "Completed"
@@ -392,7 +409,7 @@ async def test_the_apps_own_start_routes_answer_503_while_storage_is_down() -> N
         http = await host.http()
         injector.take_down()
         body = {"cities": ["Tokyo"]}
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while True:  # the first calls spend outage_after finding out that storage is down
             response = await http.post("/api/orchestrators/hello_sequence", json=body)
             if response.status != 503 and time.monotonic() < deadline:
