@@ -152,7 +152,7 @@ async def test_a_parent_records_a_child_s_end_only_once_that_end_is_stored() -> 
     try:
         await life.engine.start()
         parent_id = await life.engine.start_new("parent_default_id", None, None)
-        await until(lambda: point.reached, "the parent recorded its child's end", timeout=10)
+        await until(lambda: point.reached, "the parent recorded its child's end")
     finally:
         await life.abandon()
 
@@ -186,7 +186,7 @@ async def test_a_signal_sent_while_a_checkpoint_is_under_way_is_not_lost() -> No
         engine = life.engine
         await engine.start()
         await engine.start_new("signal_on_go", "sender", client_input("k6"))
-        await asyncio.wait_for(holding.holding.wait(), 5)  # the first signal's put is held
+        await until(holding.holding.is_set, "the first signal's put is held")
         await engine.raise_event("sender", "Go", None)
         await until(
             lambda: (
@@ -249,15 +249,18 @@ def test_message_ids_grow_past_an_observed_watermark() -> None:
 
 
 class _SlowStartStore(MemoryStore):
-    """Takes a while to store the start message of one instance."""
+    """Holds the start message of one instance back until ``release`` is set."""
 
     def __init__(self, slow_instance: str) -> None:
         super().__init__(TASK_HUB)
         self.slow_instance = slow_instance
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
 
     async def put_message(self, message: StoredMessage) -> None:
         if message.instance_id == self.slow_instance and message.body["kind"] == "start":
-            await asyncio.sleep(0.1)
+            self.holding.set()
+            await self.release.wait()
         await super().put_message(message)
 
 
@@ -282,10 +285,11 @@ async def test_an_instance_evicted_while_it_is_started_again_runs_once() -> None
         await engine.wait_for_completion("again", 60)
         store.slow_instance = "again"
         restart = asyncio.ensure_future(engine.start_new("hello_sequence", "again", None))
-        await asyncio.sleep(0.02)
+        await until(store.holding.is_set, "the restart's start message is being stored")
         for _ in range(2):
             other = await engine.start_new("hello_sequence", None, None)
             await engine.wait_for_completion(other, 60)
+        store.release.set()
         await restart
         status = await engine.wait_for_completion("again", 60)
     finally:
