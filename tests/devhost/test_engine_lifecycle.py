@@ -17,6 +17,7 @@ from devhost.engine.api import (
 from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost
 from tests.devhost.apps.waiting import INDEX
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -320,15 +321,16 @@ async def test_a_purge_by_filter_waits_for_a_write_of_the_instance_under_way() -
                 "?createdTimeFrom=2000-01-01T00:00:00Z&runtimeStatus=Terminated"
             )
         )
-        await asyncio.wait_for(store.querying.wait(), 10)
+        await eventually(store.querying.is_set, "the purge to list the instances")
         engine: Any = host.engine
         engine._checkpointer.record(engine._cache.get(instance_id))  # written again
-        await asyncio.wait_for(store.holding.wait(), 10)
+        await eventually(store.holding.is_set, "the instance's write to start")
 
         store.query_release.set()
-        await asyncio.wait({purge}, timeout=0.5)
+        await asyncio.wait({purge}, timeout=0.5)  # time for a purge that does not wait to delete
         store.release.set()
-        purged = await asyncio.wait_for(purge, 10)
+        await eventually(purge.done, "the purge to answer")
+        purged = purge.result()
 
         assert (purged.status, await purged.json()) == (200, {"instancesDeleted": 1})
         assert await store.read_instance(instance_id) is None
