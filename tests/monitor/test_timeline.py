@@ -9,12 +9,13 @@ from typing import Any
 from devhost.monitor.timeline import build_timeline
 from devhost.testing import DurableTestHost
 from tests.devhost.apps import counters, failures
+from tests.waiting import DEFAULT_TIMEOUT
 
 
 async def _timeline(host: DurableTestHost, instance_id: str) -> Any:
     """The timeline of the instance's stored history (a finished child's reaches the store
     with the next group commit, so it is waited for)."""
-    deadline = asyncio.get_running_loop().time() + 10
+    deadline = asyncio.get_running_loop().time() + DEFAULT_TIMEOUT
     while (history := await host.store.read_history(instance_id)) is None or not any(
         event["EventType"] == 1 for event in history.events
     ):
