@@ -26,7 +26,10 @@ def slow_step(value: str) -> str:
     global slow_step_calls
     slow_step_calls += 1
     slow_step_started.set()
-    release_slow_step.wait(timeout=10)
+    # Released by the test (or its fixture's teardown); the limit only keeps a worker thread
+    # from waiting forever. It must outlast the host's stop grace (5 s) on a loaded machine,
+    # or the step would end inside the first host and never run again.
+    release_slow_step.wait(timeout=120)
     return f"slow {value}"
 
 
