@@ -21,6 +21,8 @@ from orders_harness import (
     stock_of,
 )
 
+from tests.waiting import eventually
+
 pytestmark = pytest.mark.usefixtures("app_storage")
 
 
@@ -207,7 +209,13 @@ async def test_a_cancel_raised_while_the_order_starts_is_not_lost() -> None:
         await place(host, client, make_order("o-early"), "validating")
         response = await client.post("/api/orders/o-early/cancel", json={"reason": "oops"})
         assert response.status == 202
-        await asyncio.sleep(0.2)
+
+        async def cancel_in_history() -> bool:
+            shown = await host.status("o-early", history=True)
+            events = (shown or {}).get("historyEvents") or []
+            return any(event["EventType"] == "EventRaised" for event in events)
+
+        await eventually(cancel_in_history, "the cancel to reach the order's history")
         release.set()
         status = await host.wait("o-early")
         stock = await stock_of(host, "SKU-A")
