@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from e2e_client import request_with_headers
 
-from devhost.azurite import AzuriteError, AzuriteProcess, start_azurite
-from tests.conftest import PROJECT_DIR, _free_ports
+from devhost.azurite import AzuriteProcess
+from tests.conftest import _start_private_azurite
 from tests.e2e.conftest import HostProcess
 
 APPS = Path(__file__).parent / "apps"
@@ -26,13 +26,7 @@ pytestmark = [pytest.mark.azurite, pytest.mark.host]
 @pytest.fixture
 def own_azurite(tmp_path: Path) -> Iterator[AzuriteProcess]:
     """An Azurite of this test's own (the test stops it), on free ports."""
-    for attempt in range(3):
-        try:
-            process = start_azurite(PROJECT_DIR, tmp_path / "azurite", _free_ports(3))
-            break
-        except AzuriteError:
-            if attempt == 2:
-                raise
+    process = _start_private_azurite(tmp_path / "azurite")
     yield process
     process.stop()
 
