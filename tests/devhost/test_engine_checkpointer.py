@@ -17,6 +17,7 @@ from devhost.engine.checkpointer import Checkpointer
 from devhost.engine.instance import DurableState
 from devhost.store.base import Checkpoint, InstanceRow, StoredMessage
 from devhost.store.memory import MemoryStore
+from tests.waiting import eventually
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -40,6 +41,7 @@ class RecordingStore(MemoryStore):
         self.log: list[str] = []
         self.hold = asyncio.Event()
         self.hold.set()
+        self.checkpoints_begun = 0
         self.fail_next = False
 
     async def put_message(self, message: StoredMessage) -> None:
@@ -47,6 +49,7 @@ class RecordingStore(MemoryStore):
         await super().put_message(message)
 
     async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self.checkpoints_begun += 1
         await self.hold.wait()
         if self.fail_next:
             self.fail_next = False
@@ -180,7 +183,7 @@ async def test_every_caller_of_checkpoint_returns_after_its_own_changes_are_stor
             return stored is not None and len(stored.events) == 1
 
         callers = [asyncio.ensure_future(change_then_checkpoint(t)) for t in targets[:10]]
-        await asyncio.sleep(0.01)
+        await eventually(lambda: store.checkpoints_begun, "the first flush to begin writing")
         callers += [asyncio.ensure_future(change_then_checkpoint(t)) for t in targets[10:]]
         store.hold.set()
         results = await asyncio.wait_for(asyncio.gather(*callers), 60)
