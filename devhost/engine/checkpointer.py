@@ -252,7 +252,7 @@ class Checkpointer:
         history = list(target.history)
         row = target.row()
         persisted = state.persisted_count if row.execution_id == state.stored_execution else 0
-        checkpoint = Checkpoint(row, history, persisted, state.watermark)
+        checkpoint = Checkpoint(row, history, persisted, state.watermark, state.stored_rows)
         consumed, state.consumed = state.consumed, []
         outbox, state.outbox = state.outbox, []
         callbacks, state.after_stored = state.after_stored, []

@@ -71,7 +71,7 @@ from devhost.store.azure_layout import (
     transaction_error,
     transactions,
     unsanitize_key,
-    upsert_transaction,
+    write_transaction,
 )
 from devhost.store.base import (
     TERMINAL_STATUSES,
@@ -183,6 +183,10 @@ def _may_have_been_applied(attempts: list[Any]) -> bool:
         if status is not None and status >= 500 and status != 503:
             return True
     return False
+
+
+class _RowExists(HttpResponseError):
+    """A transaction inserting a row that is already stored."""
 
 
 @dataclass(frozen=True)
@@ -598,12 +602,17 @@ class AzureStore(Store):
         blob_prefix = f"{partition_key}/history-{sanitize_key(row.execution_id)}"
         uploads: list[tuple[str, str]] = []
         entities: list[dict[str, Any]] = []
+        # Rows known not to be stored are inserted, the rest replaced (write_transaction).
+        absent_from = checkpoint.stored_rows
+        inserted: set[str] = set()
         for ordinal in range(checkpoint.persisted_count, len(checkpoint.history)):
             row_key = history_row_key(ordinal)
             entity = event_to_entity(checkpoint.history[ordinal])
             entity.update(PartitionKey=partition_key, RowKey=row_key, ExecutionId=row.execution_id)
             self._move_large_values(entity, f"{blob_prefix}-{row_key}", uploads)
             entities.append(entity)
+            if absent_from is not None and ordinal >= absent_from:
+                inserted.add(row_key)
         entities.append(
             {
                 "PartitionKey": partition_key,
@@ -623,8 +632,8 @@ class AzureStore(Store):
         # Earlier transactions may run in parallel; the one holding the sentinel commits the
         # checkpoint, so it goes last.
         if len(batches) > 1:
-            await asyncio.gather(*(self._submit(batch) for batch in batches[:-1]))
-        await self._submit(batches[-1])
+            await asyncio.gather(*(self._submit(batch, inserted) for batch in batches[:-1]))
+        await self._submit(batches[-1], inserted)
         await self._replace_instance(instance)
 
     async def _replace_instance(self, entity: dict[str, Any]) -> None:
@@ -653,11 +662,21 @@ class AzureStore(Store):
                 response=response,
             )
 
-    async def _submit(self, batch: list[dict[str, Any]]) -> None:
-        """Commit one entity-group transaction of upserts (body built by azure_layout)."""
+    async def _submit(self, batch: list[dict[str, Any]], inserted: set[str]) -> None:
+        """Commit one entity-group transaction writing ``batch``, inserting the rows whose
+        RowKey is in ``inserted`` (body built by azure_layout)."""
         table = self._history
-        content_type, body = upsert_transaction(table.url, table.table_name, batch)
-        await self._commit(content_type, body, len(batch), batch[0]["PartitionKey"])
+        partition = batch[0]["PartitionKey"]
+        content_type, body = write_transaction(table.url, table.table_name, batch, inserted)
+        try:
+            await self._commit(content_type, body, len(batch), partition)
+        except _RowExists:
+            # A row counted as not stored is there: this checkpoint sent again after the
+            # answer to its first sending was lost (RetryingStore resends it whole). Replace
+            # every row, as DTFx always does.
+            logger.info("history of %s already written in part: rows replaced", partition[:80])
+            content_type, body = write_transaction(table.url, table.table_name, batch)
+            await self._commit(content_type, body, len(batch), partition)
 
     async def _commit(
         self, content_type: str, body: bytes, operations: int, partition: str
@@ -686,9 +705,11 @@ class AzureStore(Store):
         error = None if response.status_code == 202 else f"HTTP {response.status_code}"
         # What ``response.text()`` decodes (the answer names no charset), without the SDK
         # looking for one in its Content-Type on every checkpoint.
-        error = error or transaction_error(answer.decode("utf-8-sig", "replace"), operations)
+        text = answer.decode("utf-8-sig", "replace")
+        error = error or transaction_error(text, operations)
         if error is not None:
-            raise HttpResponseError(
+            failure = _RowExists if "EntityAlreadyExists" in text else HttpResponseError
+            raise failure(
                 message=f"history transaction for {partition[:80]} failed: {error}",
                 response=response,
             )

@@ -23,7 +23,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -350,10 +350,20 @@ def _transaction(operations: list[str]) -> tuple[str, bytes]:
     return f"multipart/mixed; boundary={batch}", "".join(parts).encode("ascii")
 
 
-def upsert_transaction(
-    account_url: str, table: str, entities: list[dict[str, Any]]
+def write_transaction(
+    account_url: str,
+    table: str,
+    entities: list[dict[str, Any]],
+    inserted: Container[str] = (),
 ) -> tuple[str, bytes]:
-    """The content type and body of a transaction replacing (or inserting) ``entities``.
+    """The content type and body of a transaction writing ``entities``: an insert of each
+    whose RowKey is in ``inserted`` (it must not exist yet), a replace-or-insert of the rest.
+
+    An insert is what the SDK's ``create`` operation sends (with ``Prefer: return-no-content``).
+    On Azure Table storage both cost the same; Azurite looks an upserted row up twice (once to
+    choose between insert and replace, once more to insert) and an inserted one once, and each
+    lookup scans every row sharing its RowKey, one per instance in the hub
+    (docs/benchmarks.md, "Azurite grows slower as the task hub fills").
 
     Parameters
     ----------
@@ -363,13 +373,20 @@ def upsert_transaction(
         The table name.
     entities
         At most 100 entities of one partition.
+    inserted
+        RowKeys of the entities known not to be stored.
     """
     operations = []
+    base = account_url.rstrip("/")
     for entity in entities:
         body = entity_body(entity)
-        address = entity_address(account_url, table, entity["PartitionKey"], entity["RowKey"])
+        if entity["RowKey"] in inserted:
+            request = f"POST {base}/{table} HTTP/1.1\r\nPrefer: return-no-content\r\n"
+        else:
+            address = entity_address(account_url, table, entity["PartitionKey"], entity["RowKey"])
+            request = f"PUT {address} HTTP/1.1\r\n"
         operations.append(
-            f"PUT {address} HTTP/1.1\r\n"
+            f"{request}"
             "Content-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n"
             "Accept: application/json;odata=nometadata\r\n"

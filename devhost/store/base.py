@@ -81,12 +81,16 @@ class Checkpoint:
     ISO-8601 string, ...). ``persisted_count`` events of it are already in the store for this
     ``execution_id``; the store writes the rest. When ``execution_id`` differs from the stored
     sentinel's (continue-as-new, restart), the store replaces the old execution's rows.
+    ``stored_rows``: no history row at or past this ordinal is stored, unless an earlier
+    sending of this same write stored it (None: not known); the store may insert those rows
+    instead of replacing them.
     """
 
     row: InstanceRow
     history: list[dict[str, Any]]
     persisted_count: int
     inbox_watermark: str = ""
+    stored_rows: int | None = None
 
 
 @dataclass

@@ -210,9 +210,11 @@ class FaultInjector:
 # -- the azure-core transport --------------------------------------------------------------------
 
 # The two POSTs whose subject is in the body, not the path: a table transaction (its
-# partition) and a queue message (the instance it is for).
-_BODY_SUBJECT = re.compile(
-    rb"PartitionKey='([^']{1,200})'|instanceId(?:\"|&quot;):(?:\"|&quot;)([^\"&]{1,200})"
+# partition: in an address, else in an inserted row) and a queue message (its instance).
+_BODY_SUBJECTS = (
+    re.compile(rb"PartitionKey='([^']{1,200})'"),
+    re.compile(rb'"PartitionKey":"([^"]{1,200})"'),
+    re.compile(rb"instanceId(?:\"|&quot;):(?:\"|&quot;)([^\"&]{1,200})"),
 )
 
 
@@ -223,9 +225,11 @@ def _request_key(request: Any) -> str:
     key = f"{request.method} /{path}"
     body = _request_body(request)
     if body and request.method == "POST":
-        match = _BODY_SUBJECT.search(body)
-        if match is not None:
-            key += " " + (match.group(1) or match.group(2)).decode("utf-8", "replace")
+        for subject in _BODY_SUBJECTS:
+            match = subject.search(body)
+            if match is not None:
+                key += " " + match.group(1).decode("utf-8", "replace")
+                break
     return key
 
 

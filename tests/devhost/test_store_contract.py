@@ -30,7 +30,7 @@ from devhost.store.azure_layout import (
     is_development_storage,
     sanitize_key,
     unsanitize_key,
-    upsert_transaction,
+    write_transaction,
 )
 from devhost.store.base import (
     Checkpoint,
@@ -762,11 +762,11 @@ def test_events_with_storage_column_names_are_refused() -> None:
         event_to_entity({"EventType": 12, "ExecutionId": "x"})
 
 
-def test_upsert_transaction_body_matches_the_tables_wire_format() -> None:
+def test_write_transaction_body_matches_the_tables_wire_format() -> None:
     when = datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
     entity = {"PartitionKey": "o'brien^0x", "RowKey": "sentinel", "N": (2**40, EdmType.INT64)}
     entity.update(D=when, F=0.5, B=True, S="é")
-    content_type, body = upsert_transaction("http://h:1/acct/", "HubHistory", [entity])
+    content_type, body = write_transaction("http://h:1/acct/", "HubHistory", [entity])
 
     batch = content_type.removeprefix("multipart/mixed; boundary=")
     text = body.decode("ascii")
@@ -791,3 +791,15 @@ def test_upsert_transaction_body_matches_the_tables_wire_format() -> None:
         "B": True,
         "S": "é",
     }
+
+
+def test_a_row_known_to_be_new_is_inserted_in_the_transaction() -> None:
+    """As the SDK's ``create`` operation sends it: a POST to the table, the keys in the body."""
+    rows = [{"PartitionKey": "p", "RowKey": key, "N": 1} for key in ("0", "1", "sentinel")]
+    _, body = write_transaction("http://h:1/acct/", "HubHistory", rows, inserted={"0", "1"})
+
+    text = body.decode("ascii")
+    assert text.count("POST http://h:1/acct/HubHistory HTTP/1.1\r\nPrefer: return-no-content") == 2
+    assert text.count("PUT http://h:1/acct/HubHistory(") == 1
+    assert "RowKey='sentinel'" in text
+    assert '{"PartitionKey":"p","RowKey":"0","N":1}' in text
