@@ -477,6 +477,7 @@ async def long_run(retention: bool, total: int, out: Path) -> LongRun:
     from devhost.web.server import create_web_app
 
     result = LongRun("with_retention" if retention else "without_retention")
+    out.mkdir(parents=True, exist_ok=True)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-azurite-"))
     azurite = start_azurite(ROOT, data_dir, free_ports(3))
     index = load_app(ROOT / "bench" / "app")
