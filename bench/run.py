@@ -133,7 +133,8 @@ async def storage_only(
         started = time.perf_counter()
         row = dataclasses.replace(template.row, instance_id=uuid.uuid4().hex)
         await store.write_row(dataclasses.replace(row, runtime_status="Pending"))
-        await store.write_checkpoint(Checkpoint(row, template.history, 0))
+        # A new instance: none of its rows is stored, so they are inserted (as the host does).
+        await store.write_checkpoint(Checkpoint(row, template.history, 0, stored_rows=0))
         return time.perf_counter() - started
 
     return await concurrently(one, total, in_flight)
