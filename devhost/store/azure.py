@@ -632,7 +632,14 @@ class AzureStore(Store):
         # Earlier transactions may run in parallel; the one holding the sentinel commits the
         # checkpoint, so it goes last.
         if len(batches) > 1:
-            await asyncio.gather(*(self._submit(batch, inserted) for batch in batches[:-1]))
+            # Every one ends before this write does (a failed one included): one still under
+            # way could land after a later write of the same rows.
+            outcomes = await asyncio.gather(
+                *(self._submit(batch, inserted) for batch in batches[:-1]), return_exceptions=True
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
         await self._submit(batches[-1], inserted)
         await self._replace_instance(instance)
 

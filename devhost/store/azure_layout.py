@@ -307,7 +307,8 @@ def _odata_properties(entity: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _key_literal(key: str) -> str:
+def key_literal(key: str) -> str:
+    """A key as it appears in an entity's address (``entity_address``)."""
     if key.isascii() and key.isalnum():  # history row keys, most instance ids: as they are
         return key
     return quote(key.replace("'", "''"), safe="")
@@ -327,8 +328,8 @@ def entity_body(entity: dict[str, Any]) -> str:
 def entity_address(account_url: str, table: str, partition_key: str, row_key: str) -> str:
     """The URL of one entity: ``{table}(PartitionKey='...',RowKey='...')``."""
     return (
-        f"{account_url.rstrip('/')}/{table}(PartitionKey='{_key_literal(partition_key)}',"
-        f"RowKey='{_key_literal(row_key)}')"
+        f"{account_url.rstrip('/')}/{table}(PartitionKey='{key_literal(partition_key)}',"
+        f"RowKey='{key_literal(row_key)}')"
     )
 
 
@@ -359,7 +360,8 @@ def write_transaction(
     """The content type and body of a transaction writing ``entities``: an insert of each
     whose RowKey is in ``inserted`` (it must not exist yet), a replace-or-insert of the rest.
 
-    An insert is what the SDK's ``create`` operation sends (with ``Prefer: return-no-content``).
+    An insert is what the SDK's ``create`` operation sends, plus ``Prefer: return-no-content``
+    as the .NET SDK's transactions send it (the answer then carries no copy of the row).
     On Azure Table storage both cost the same; Azurite looks an upserted row up twice (once to
     choose between insert and replace, once more to insert) and an inserted one once, and each
     lookup scans every row sharing its RowKey, one per instance in the hub

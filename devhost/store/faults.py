@@ -37,6 +37,7 @@ from azure.core.exceptions import (
 from azure.core.pipeline.transport import AsyncHttpTransport
 from azure.core.rest import HttpRequest as RestHttpRequest
 
+from devhost.store.azure_layout import key_literal
 from devhost.store.base import (
     Checkpoint,
     InstanceQuery,
@@ -211,11 +212,9 @@ class FaultInjector:
 
 # The two POSTs whose subject is in the body, not the path: a table transaction (its
 # partition: in an address, else in an inserted row) and a queue message (its instance).
-_BODY_SUBJECTS = (
-    re.compile(rb"PartitionKey='([^']{1,200})'"),
-    re.compile(rb'"PartitionKey":"([^"]{1,200})"'),
-    re.compile(rb"instanceId(?:\"|&quot;):(?:\"|&quot;)([^\"&]{1,200})"),
-)
+_ADDRESSED = re.compile(rb"PartitionKey='([^']{1,200})'")
+_INSERTED = re.compile(rb'"PartitionKey":("(?:[^"\\]|\\.){1,200}")')
+_MESSAGE = re.compile(rb"instanceId(?:\"|&quot;):(?:\"|&quot;)([^\"&]{1,200})")
 
 
 def _request_key(request: Any) -> str:
@@ -225,12 +224,21 @@ def _request_key(request: Any) -> str:
     key = f"{request.method} /{path}"
     body = _request_body(request)
     if body and request.method == "POST":
-        for subject in _BODY_SUBJECTS:
-            match = subject.search(body)
-            if match is not None:
-                key += " " + match.group(1).decode("utf-8", "replace")
-                break
+        key += _body_subject(body)
     return key
+
+
+def _body_subject(body: bytes) -> str:
+    """`` <partition>`` of a table transaction, as its addresses write it (an inserted row's
+    key is in its JSON body: written the same way, so a partition has one key), or ``
+    <instance>`` of a queue message; else nothing."""
+    if (match := _ADDRESSED.search(body)) is not None:
+        return " " + match.group(1).decode("utf-8", "replace")
+    if (match := _INSERTED.search(body)) is not None:
+        return " " + key_literal(json.loads(match.group(1)))
+    if (match := _MESSAGE.search(body)) is not None:
+        return " " + match.group(1).decode("utf-8", "replace")
+    return ""
 
 
 def _request_body(request: Any) -> bytes:

@@ -94,13 +94,28 @@ async def test_rows_counted_as_new_are_inserted_and_one_found_stored_is_replaced
         await store.close()
 
 
+class _Recording(AzureStore):
+    """Records what each checkpoint was told of the stored rows."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.told: list[tuple[str, int | None, int]] = []
+
+    async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self.told.append(
+            (checkpoint.row.execution_id, checkpoint.stored_rows, len(checkpoint.history))
+        )
+        await super().write_checkpoint(checkpoint)
+
+
 async def test_a_shorter_generation_replaces_the_longer_ones_rows_and_inserts_only_past_them(
     azurite: AzuriteProcess, task_hub: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The engine counts the rows an instance's earlier generations left: the second, shorter
-    generation of an instance replaces those rows, and no insert of it meets a stored row."""
+    """The engine counts the rows an instance's earlier generations left: the first generation
+    of a new instance inserts its rows, the second, shorter one replaces the rows the first
+    left, and no insert meets a stored row."""
     caplog.set_level(logging.INFO, logger="devhost.store.azure")
-    store = AzureStore(azurite.connection_string, task_hub)
+    store = _Recording(azurite.connection_string, task_hub)
     async with DurableTestHost(index=INDEX, store=store, task_hub=task_hub) as host:
         instance_id = await host.start("shrinking", "first")
         deadline = time.monotonic() + 60
@@ -110,14 +125,26 @@ async def test_a_shorter_generation_replaces_the_longer_ones_rows_and_inserts_on
             assert time.monotonic() < deadline, f"the first generation was not stored: {stored}"
             await asyncio.sleep(0.05)
         first = stored.rows
+        first_execution = stored.execution_id
         await host.raise_event(instance_id, "Shrink")
         assert (await host.wait(instance_id))["output"] == "done"
 
     assert not _replaced(caplog)
+    assert first is not None
+    told_first = [
+        (rows, length) for execution, rows, length in store.told if execution == first_execution
+    ]
+    told_second = [
+        (rows, length) for execution, rows, length in store.told if execution != first_execution
+    ]
+    assert told_first[0][0] == 0, "a new instance's first checkpoint was not told it had no rows"
+    assert told_second, "the second generation was never written"
+    for rows, length in told_second:
+        assert rows is not None and rows >= first > length, (rows, first, length)
     reader = AzureStore(azurite.connection_string, task_hub)
     try:
         stored = await reader.read_history(instance_id)
-        assert stored is not None and stored.rows is not None and first is not None
+        assert stored is not None and stored.rows is not None
         assert len(stored.events) < first <= stored.rows
     finally:
         await reader.close()

@@ -794,7 +794,8 @@ def test_write_transaction_body_matches_the_tables_wire_format() -> None:
 
 
 def test_a_row_known_to_be_new_is_inserted_in_the_transaction() -> None:
-    """As the SDK's ``create`` operation sends it: a POST to the table, the keys in the body."""
+    """As the SDK's ``create`` operation sends it (a POST to the table, the keys in the body),
+    asking for no copy of the row in the answer."""
     rows = [{"PartitionKey": "p", "RowKey": key, "N": 1} for key in ("0", "1", "sentinel")]
     _, body = write_transaction("http://h:1/acct/", "HubHistory", rows, inserted={"0", "1"})
 

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import random
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,8 +24,15 @@ from azure.core.exceptions import (
 )
 
 from devhost.engine.history import EventType
+from devhost.store.azure_layout import write_transaction
 from devhost.store.base import Store, StoredMessage
-from devhost.store.faults import FAULT_KINDS, FaultInjector, FaultPlan, FaultyStore
+from devhost.store.faults import (
+    FAULT_KINDS,
+    FaultInjector,
+    FaultPlan,
+    FaultyStore,
+    _request_key,
+)
 from devhost.store.memory import MemoryStore
 from devhost.store.retrying import RetryingStore, StorageUnavailable, is_transient
 from devhost.testing import DurableTestHost
@@ -426,3 +434,20 @@ async def test_the_apps_own_start_routes_answer_503_while_storage_is_down() -> N
         injector.bring_up()
         response = await http.post("/api/orchestrators/hello_sequence", json=body)
         assert response.status == 202, await response.text()
+
+
+def test_a_transactions_fault_key_names_its_partition_whichever_rows_it_holds() -> None:
+    """A test forces faults on one instance's transactions by key: a transaction whose rows
+    are all inserted (the partition named only in their bodies) has the same key as one that
+    replaces them (named in their addresses), whatever characters the instance ID holds."""
+    rows = [{"PartitionKey": 'o\'brien "x"', "RowKey": f"{n:016X}"} for n in range(3)]
+    keys = {row["RowKey"] for row in rows}
+    _, inserting = write_transaction("http://h:1/acct/", "HubHistory", rows, inserted=keys)
+    _, replacing = write_transaction("http://h:1/acct/", "HubHistory", rows)
+
+    named = {
+        _request_key(SimpleNamespace(method="POST", url="http://h:1/acct/$batch", body=body))
+        for body in (inserting, replacing)
+    }
+
+    assert named == {"POST /acct/$batch o%27%27brien%20%22x%22"}
