@@ -120,6 +120,7 @@ class InstanceCache:
         if row is None:
             return None
         stored = await self._store.read_history(instance_id)
+        row_created = row.created_time  # the row as stored, before any repair
         repaired = False
         if stored is not None and stored.events:
             fixed = row_from_history(row, stored.events)
@@ -132,7 +133,7 @@ class InstanceCache:
         if stored is not None and stored.execution_id == row.execution_id:
             instance.history = stored.events
             instance.parent = parent_from_history(stored.events)
-        self._checkpointer.adopt(instance, stored, repaired=repaired)
+        self._checkpointer.adopt(instance, stored, repaired=repaired, row_created=row_created)
         self.add(instance)
         self._on_loaded(instance)
         return instance
