@@ -268,6 +268,8 @@ class Checkpointer:
         consumed, state.consumed = state.consumed, []
         outbox, state.outbox = state.outbox, []
         callbacks, state.after_stored = state.after_stored, []
+        if state.stored_created != row.created_time:
+            state.stored_created = None  # either row may be the stored one until this ends
         state.dirty = False
         state.rewritten_from = None
         if state.stored_rows is not None:  # whether or not the write succeeds, rows may be
@@ -390,7 +392,8 @@ class Checkpointer:
         return about_to_run and target.durable.dirty_since > dirty_before
 
     async def checkpoint(self, needed: Callable[[Checkpointed], bool] | None = None) -> None:
-        """Return once everything changed before the call is in the store.
+        """Return once everything changed before the call (everything ``needed`` keeps, if
+        given) is in the store.
 
         ``needed``: only the changed targets it keeps, each written at once for a client
         (``write``), without waiting for a complete group commit. A listing names the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +15,9 @@ from devhost.engine.api import (
     InvalidOperation,
     InvalidRequest,
 )
+from devhost.engine.client import _may_find
+from devhost.engine.instance import Instance
+from devhost.store.base import InstanceQuery
 from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost
 from tests.devhost.apps.waiting import INDEX
@@ -385,3 +388,30 @@ async def test_a_listing_by_created_time_does_not_wait_for_writes_of_instances_i
         answer = listing.result()
         assert answer.status == 200
         assert [item["instanceId"] for item in await answer.json()] == [old]
+
+
+def test_a_listing_writes_every_unwritten_instance_whose_row_it_may_find() -> None:
+    """What a listing writes first: an instance it may find by its row in the store or by the
+    row it will have (a continue-as-new or a restart moves the created time), or one whose
+    stored row is not known; not one outside its ID prefix or its created times."""
+    day = datetime(2026, 1, 10, tzinfo=UTC)
+    query = InstanceQuery(created_from=day, created_to=day + timedelta(days=1))
+
+    def instance(instance_id: str, created: datetime, stored: datetime | None) -> Instance:
+        target = Instance(instance_id, "hello", "e1", "Running", created, created)
+        target.durable.stored_created = stored
+        return target
+
+    before, inside, after = day - timedelta(days=3), day + timedelta(hours=1), day + timedelta(3)
+    may_find = _may_find(query)
+    assert may_find(instance("moved-in", inside, before))
+    assert may_find(instance("moving-out", after, inside))
+    assert may_find(instance("never-read", after, None))
+    assert not may_find(instance("outside", after, before))
+    assert not may_find(instance("newer", after, after))
+    naive = InstanceQuery(created_to=(day - timedelta(days=1)).replace(tzinfo=None))
+    assert _may_find(naive)(instance("old", before, before))
+    assert not _may_find(naive)(instance("new", inside, inside))
+    prefixed = _may_find(InstanceQuery(instance_id_prefix="order-"))
+    assert prefixed(instance("order-1", after, after))
+    assert not prefixed(instance("invoice-1", inside, None))
