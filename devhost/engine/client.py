@@ -413,7 +413,9 @@ class ClientOperations:
                     raise InstanceNotFound(instance_id)
                 if row.runtime_status not in TERMINAL_STATUSES:
                     return 0
-                await self._store.delete_instance(instance_id)
+                known = self._cache.evicted_rows(instance_id)
+                self._cache.discard(instance_id)
+                await self._store.delete_instance(instance_id, known)
                 return 1
             if not instance.is_terminal:
                 return 0
@@ -442,11 +444,15 @@ class ClientOperations:
                     # As purge: a write of it under way (a late event it dropped) must not
                     # land after the delete and put it back.
                     await self._checkpointer.write(cached, for_client=True)
+                known = (
+                    self._checkpointer.stored_rows(cached)
+                    if cached is not None
+                    else self._cache.evicted_rows(row.instance_id)
+                )
                 self._cache.discard(row.instance_id)
                 # The store's answer, not 1: a purge of this one instance may have removed it
                 # since the listing. (A delete resent by the SDK after a lost answer still
                 # counts: AzureStore._delete_instance_row.)
-                known = self._checkpointer.stored_rows(cached) if cached is not None else None
                 return 1 if await self._store.delete_instance(row.instance_id, known) else 0
 
         deleted = 0
