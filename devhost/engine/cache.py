@@ -23,6 +23,8 @@ from devhost.engine.instance import (
 )
 from devhost.store.base import InstanceRow, Store
 
+# Evicted instances whose history rows are remembered (an ID and an int: about 10 MB).
+_EVICTED_ROWS = 100_000
 # Row fields a history decides; a row that differs in any is older than its history.
 _FROM_HISTORY = (
     "name",
@@ -45,7 +47,9 @@ class InstanceCache:
     checkpointer
         Told what a loaded instance holds in the store (and whether it was repaired).
     capacity
-        How many instances to keep; only finished, fully written ones are evicted.
+        How many instances to keep; only finished, fully written ones are evicted. Of an
+        evicted instance, the number of history rows it left in the store is kept (a few bytes
+        each, the newest ``_EVICTED_ROWS``), so that a purge deletes them by key.
     on_loaded
         Called once for each instance read from the store (recovery of its work).
     """
@@ -63,6 +67,7 @@ class InstanceCache:
         self._on_loaded = on_loaded
         self._instances: OrderedDict[str, Instance] = OrderedDict()
         self._loading: dict[str, asyncio.Future[Instance | None]] = {}
+        self._evicted_rows: OrderedDict[str, int] = OrderedDict()
 
     @property
     def view(self) -> Mapping[str, Instance]:
@@ -75,6 +80,7 @@ class InstanceCache:
 
     def add(self, instance: Instance) -> None:
         """A new instance (a start, a sub-orchestration)."""
+        self._evicted_rows.pop(instance.instance_id, None)  # it knows its own now
         self._instances[instance.instance_id] = instance
         self._instances.move_to_end(instance.instance_id)
         self.evict()
@@ -90,9 +96,21 @@ class InstanceCache:
 
     def discard(self, instance_id: str) -> None:
         """Forget an instance (purged): it is not written again."""
+        self._evicted_rows.pop(instance_id, None)
         instance = self._instances.pop(instance_id, None)
         if instance is not None:
             self._checkpointer.forget(instance)
+
+    def evicted_rows(self, instance_id: str) -> int | None:
+        """The history rows (besides the sentinel) that ``instance_id`` left in the store
+        when it was evicted, if known (``Checkpointer.stored_rows``); None for one in memory.
+
+        Nothing writes an evicted instance: it finished, and whatever starts it again loads
+        it first (``add`` forgets the count). The retention job purges instances the cache
+        evicted long before, and without the count a purge lists the history (on Azurite a
+        scan of the whole History table).
+        """
+        return self._evicted_rows.get(instance_id)
 
     async def load(self, instance_id: str) -> Instance | None:
         """The instance from memory, or read from the store (None if it does not exist)."""
@@ -120,6 +138,7 @@ class InstanceCache:
         if row is None:
             return None
         stored = await self._store.read_history(instance_id)
+        row_created = row.created_time  # the row as stored, before any repair
         repaired = False
         if stored is not None and stored.events:
             fixed = row_from_history(row, stored.events)
@@ -132,7 +151,7 @@ class InstanceCache:
         if stored is not None and stored.execution_id == row.execution_id:
             instance.history = stored.events
             instance.parent = parent_from_history(stored.events)
-        self._checkpointer.adopt(instance, stored, repaired=repaired)
+        self._checkpointer.adopt(instance, stored, repaired=repaired, row_created=row_created)
         self.add(instance)
         self._on_loaded(instance)
         return instance
@@ -154,7 +173,11 @@ class InstanceCache:
             ):
                 victims.append(instance_id)
         for instance_id in victims:
-            del self._instances[instance_id]
+            rows = self._checkpointer.stored_rows(self._instances.pop(instance_id))
+            if rows is not None:
+                self._evicted_rows[instance_id] = rows
+        while len(self._evicted_rows) > _EVICTED_ROWS:
+            self._evicted_rows.popitem(last=False)
 
 
 def _differs(repaired: InstanceRow, stored: InstanceRow) -> bool:

@@ -19,7 +19,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from devhost.app.loader import FunctionIndex
@@ -32,7 +32,7 @@ from devhost.engine.api import (
     StatusOptions,
 )
 from devhost.engine.cache import InstanceCache
-from devhost.engine.checkpointer import Checkpointer
+from devhost.engine.checkpointer import Checkpointed, Checkpointer
 from devhost.engine.clock import Clock
 from devhost.engine.entities import EntityHost
 from devhost.engine.history import EventType, execution_started, new_event
@@ -129,7 +129,7 @@ class ClientOperations:
             instance_id = uuid.uuid4().hex
             now = self._clock.now()
             instance = _new_instance(instance_id, info.durable_name, None, input_json, now)
-            self._checkpointer.adopt_new(instance)
+            self._checkpointer.adopt_new(instance, row_created=now)
             await self._store.write_row(instance.row())
             self._cache.add(instance)
             self.begin(instance, None)
@@ -363,7 +363,8 @@ class ClientOperations:
     async def list_instances(
         self, query: InstanceQuery, top: int, continuation: str | None, show_input: bool
     ) -> tuple[list[dict[str, Any]], str | None]:
-        await self._checkpointer.checkpoint()  # the store answers queries; make it current
+        # The store answers queries: what it may find is written first.
+        await self._checkpointer.checkpoint(_may_find(query))
         rows, token = await self._store.query_instances(query, top, continuation)
         return [status_object(self._fresh_row(row), show_input=show_input) for row in rows], token
 
@@ -412,7 +413,9 @@ class ClientOperations:
                     raise InstanceNotFound(instance_id)
                 if row.runtime_status not in TERMINAL_STATUSES:
                     return 0
-                await self._store.delete_instance(instance_id)
+                known = self._cache.evicted_rows(instance_id)
+                self._cache.discard(instance_id)
+                await self._store.delete_instance(instance_id, known)
                 return 1
             if not instance.is_terminal:
                 return 0
@@ -424,12 +427,12 @@ class ClientOperations:
     async def purge_many(
         self, created_from: datetime, created_to: datetime | None, statuses: list[str]
     ) -> int:
-        await self._checkpointer.checkpoint()
         query = InstanceQuery(
             runtime_status=statuses or sorted(TERMINAL_STATUSES),
             created_from=created_from,
             created_to=created_to or self._clock.now(),
         )
+        await self._checkpointer.checkpoint(_may_find(query))
         slots = asyncio.Semaphore(PURGE_CONCURRENCY)
 
         async def purge(row: InstanceRow) -> int:
@@ -441,11 +444,15 @@ class ClientOperations:
                     # As purge: a write of it under way (a late event it dropped) must not
                     # land after the delete and put it back.
                     await self._checkpointer.write(cached, for_client=True)
+                known = (
+                    self._checkpointer.stored_rows(cached)
+                    if cached is not None
+                    else self._cache.evicted_rows(row.instance_id)
+                )
                 self._cache.discard(row.instance_id)
                 # The store's answer, not 1: a purge of this one instance may have removed it
                 # since the listing. (A delete resent by the SDK after a lost answer still
                 # counts: AzureStore._delete_instance_row.)
-                known = self._checkpointer.stored_rows(cached) if cached is not None else None
                 return 1 if await self._store.delete_instance(row.instance_id, known) else 0
 
         deleted = 0
@@ -483,6 +490,35 @@ class ClientOperations:
     ) -> tuple[list[dict[str, Any]], str | None]:
         await self._checkpointer.checkpoint()
         return await self._entities.list(name, top, continuation, fetch_state)
+
+
+def _may_find(query: InstanceQuery) -> Callable[[Checkpointed], bool]:
+    """Whether a listing by ``query`` may find a target, by what its row and the row the store
+    holds say (or would say once written). Its ID and created times decide; the status and name
+    filters do not, as they change with every write: anything they might match is written.
+    Entities are always written (their rows are listed apart, by ``list_entities``)."""
+
+    def may_find(target: Checkpointed) -> bool:
+        prefix = query.instance_id_prefix
+        if prefix and not target.instance_id.startswith(prefix):
+            return False
+        if not isinstance(target, Instance):
+            return True
+        stored = target.durable.stored_created
+        return stored is None or _in_range(stored, query) or _in_range(target.created, query)
+
+    return may_find
+
+
+def _in_range(created: datetime, query: InstanceQuery) -> bool:
+    return (query.created_from is None or _utc(created) >= _utc(query.created_from)) and (
+        query.created_to is None or _utc(created) <= _utc(query.created_to)
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    """A bound with no time zone is UTC, as the stores take it."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _new_instance(

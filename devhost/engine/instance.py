@@ -33,6 +33,9 @@ class DurableState:
     # The history rows the store holds besides the sentinel (every execution's), when they
     # are known to be the ordinals below this number: a purge then deletes them by key.
     stored_rows: int | None = None
+    # The created time of the instance row the store holds, when known: a listing by created
+    # time then leaves out an unwritten instance it could not find (``Checkpointer.checkpoint``).
+    stored_created: datetime | None = None
     watermark: str = ""  # msg_id of the newest inbox message applied (stored in the sentinel)
     consumed: list[StoredMessage] = field(default_factory=list)  # applied, to delete once stored
     outbox: list[StoredMessage] = field(default_factory=list)  # to send before the history

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,10 +15,13 @@ from devhost.engine.api import (
     InvalidOperation,
     InvalidRequest,
 )
+from devhost.engine.client import _may_find
+from devhost.engine.instance import Instance
+from devhost.store.base import InstanceQuery
 from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost
 from tests.devhost.apps.waiting import INDEX
-from tests.waiting import eventually
+from tests.waiting import DEFAULT_TIMEOUT, eventually
 
 
 @pytest.fixture
@@ -335,3 +339,79 @@ async def test_a_purge_by_filter_waits_for_a_write_of_the_instance_under_way() -
         assert (purged.status, await purged.json()) == (200, {"instancesDeleted": 1})
         assert await store.read_instance(instance_id) is None
         assert await store.read_history(instance_id) is None
+
+
+class OneWriteHeld(MemoryStore):
+    """A memory store that holds the checkpoints of ``held`` until told to go on."""
+
+    held = ""
+
+    def __init__(self, task_hub: str) -> None:
+        super().__init__(task_hub)
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def write_checkpoint(self, checkpoint: Any) -> None:
+        if checkpoint.row.instance_id == self.held:
+            self.holding.set()
+            await self.release.wait()
+        await super().write_checkpoint(checkpoint)
+
+
+async def test_a_listing_by_created_time_does_not_wait_for_writes_of_instances_it_leaves_out() -> (
+    None
+):
+    """The retention job lists instances created before a cutoff while newer ones are busy:
+    the listing writes what it may find, and does not wait for the writes of instances
+    created after its range (at 100 in flight it waited seconds for a group commit)."""
+    store = OneWriteHeld("listing")
+    async with DurableTestHost(index=INDEX, store=store, task_hub="listing") as host:
+        old = await waiting_instance(host, "old")
+        await host.engine.terminate(old, "stop")
+        await host.wait(old)
+        host.advance(timedelta(days=2))
+        new = await waiting_instance(host, "new")
+        engine: Any = host.engine
+        await engine._checkpointer.checkpoint()  # the new instance's row is stored once
+        store.held = new
+        engine._checkpointer.record(engine._cache.get(new))  # its next write is held
+        await eventually(store.holding.is_set, "the new instance's write to start")
+        http = await host.http()
+        cutoff = (host.clock.now() - timedelta(days=1)).isoformat()
+
+        listing = asyncio.ensure_future(
+            http.get("/runtime/webhooks/durabletask/instances", params={"createdTimeTo": cutoff})
+        )
+        await asyncio.wait({listing}, timeout=DEFAULT_TIMEOUT)
+        store.release.set()
+        assert listing.done(), "the listing waited for the write of an instance it leaves out"
+        answer = listing.result()
+        assert answer.status == 200
+        assert [item["instanceId"] for item in await answer.json()] == [old]
+
+
+def test_a_listing_writes_every_unwritten_instance_whose_row_it_may_find() -> None:
+    """What a listing writes first: an instance it may find by its row in the store or by the
+    row it will have (a continue-as-new or a restart moves the created time), or one whose
+    stored row is not known; not one outside its ID prefix or its created times."""
+    day = datetime(2026, 1, 10, tzinfo=UTC)
+    query = InstanceQuery(created_from=day, created_to=day + timedelta(days=1))
+
+    def instance(instance_id: str, created: datetime, stored: datetime | None) -> Instance:
+        target = Instance(instance_id, "hello", "e1", "Running", created, created)
+        target.durable.stored_created = stored
+        return target
+
+    before, inside, after = day - timedelta(days=3), day + timedelta(hours=1), day + timedelta(3)
+    may_find = _may_find(query)
+    assert may_find(instance("moved-in", inside, before))
+    assert may_find(instance("moving-out", after, inside))
+    assert may_find(instance("never-read", after, None))
+    assert not may_find(instance("outside", after, before))
+    assert not may_find(instance("newer", after, after))
+    naive = InstanceQuery(created_to=(day - timedelta(days=1)).replace(tzinfo=None))
+    assert _may_find(naive)(instance("old", before, before))
+    assert not _may_find(naive)(instance("new", inside, inside))
+    prefixed = _may_find(InstanceQuery(instance_id_prefix="order-"))
+    assert prefixed(instance("order-1", after, after))
+    assert not prefixed(instance("invoice-1", inside, None))

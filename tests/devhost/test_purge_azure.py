@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -85,3 +86,41 @@ async def test_a_purge_told_of_rows_that_are_gone_lists_and_deletes_the_rest(
         assert await store.delete_instance("told-1", history_rows=5) is False
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("by_filter", [False, True], ids=["by-id", "by-filter"])
+async def test_a_purge_of_an_instance_gone_from_memory_deletes_its_history_without_listing_it(
+    azurite: AzuriteProcess, task_hub: str, by_filter: bool
+) -> None:
+    """The retention job purges instances the host finished long before and no longer holds
+    in memory: the host remembers how many history rows each left, so the purge (by ID or by
+    filter) deletes them by key instead of scanning the History table, and leaves none."""
+    injector = FaultInjector(FaultPlan())
+    store = faulty_azure_store(azurite.connection_string, task_hub, injector)
+    async with DurableTestHost(index=INDEX, store=store, task_hub=task_hub) as host:
+        engine: Any = host.engine
+        engine._cache._capacity = 1  # one instance in memory: an older finished one is evicted
+        old = await host.start("hello_sequence", "old")
+        await host.wait(old)
+        newer = await host.start("hello_sequence", "newer")
+        await host.wait(newer)
+        await engine._checkpointer.checkpoint()  # a group commit: the cache evicts then
+        assert old not in engine.instances, "the older instance stayed in memory"
+        http = await host.http()
+        before = injector.requests()
+
+        if by_filter:  # both: the one in memory is deleted by key too
+            purged = await http.delete(
+                "/runtime/webhooks/durabletask/instances",
+                params={"createdTimeFrom": "2000-01-01T00:00:00Z"},
+            )
+        else:
+            purged = await http.delete(f"/runtime/webhooks/durabletask/instances/{old}")
+
+        gone = [old, newer] if by_filter else [old]
+        assert (purged.status, await purged.json()) == (200, {"instancesDeleted": len(gone)})
+        sent = injector.requests() - before
+        assert _history_listings(sent, task_hub) == 0, sent
+        for instance_id in gone:
+            assert await _rows_left(store, task_hub, instance_id) == []
+            assert await store.read_instance(instance_id) is None
