@@ -283,9 +283,8 @@ async def test_a_purge_by_filter_deletes_the_instances_side_by_side() -> None:
     assert store.most > 1
 
 
-class HeldWrites(MemoryStore):
-    """A memory store that holds the checkpoints of ``held``, and its instance queries, until
-    told to go on."""
+class OneWriteHeld(MemoryStore):
+    """A memory store that holds the checkpoints of ``held`` until told to go on."""
 
     held = ""
 
@@ -293,14 +292,22 @@ class HeldWrites(MemoryStore):
         super().__init__(task_hub)
         self.holding = asyncio.Event()
         self.release = asyncio.Event()
-        self.querying = asyncio.Event()
-        self.query_release = asyncio.Event()
 
     async def write_checkpoint(self, checkpoint: Any) -> None:
         if checkpoint.row.instance_id == self.held:
             self.holding.set()
             await self.release.wait()
         await super().write_checkpoint(checkpoint)
+
+
+class HeldWrites(OneWriteHeld):
+    """A memory store that holds the checkpoints of ``held``, and its instance queries, until
+    told to go on."""
+
+    def __init__(self, task_hub: str) -> None:
+        super().__init__(task_hub)
+        self.querying = asyncio.Event()
+        self.query_release = asyncio.Event()
 
     async def query_instances(self, query: Any, top: int, continuation: str | None) -> Any:
         if self.held:
@@ -339,23 +346,6 @@ async def test_a_purge_by_filter_waits_for_a_write_of_the_instance_under_way() -
         assert (purged.status, await purged.json()) == (200, {"instancesDeleted": 1})
         assert await store.read_instance(instance_id) is None
         assert await store.read_history(instance_id) is None
-
-
-class OneWriteHeld(MemoryStore):
-    """A memory store that holds the checkpoints of ``held`` until told to go on."""
-
-    held = ""
-
-    def __init__(self, task_hub: str) -> None:
-        super().__init__(task_hub)
-        self.holding = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def write_checkpoint(self, checkpoint: Any) -> None:
-        if checkpoint.row.instance_id == self.held:
-            self.holding.set()
-            await self.release.wait()
-        await super().write_checkpoint(checkpoint)
 
 
 async def test_a_listing_by_created_time_does_not_wait_for_writes_of_instances_it_leaves_out() -> (
