@@ -269,7 +269,9 @@ class Checkpointer:
         outbox, state.outbox = state.outbox, []
         callbacks, state.after_stored = state.after_stored, []
         if state.stored_created != row.created_time:
-            state.stored_created = None  # either row may be the stored one until this ends
+            # Either row may be the stored one until this write succeeds (if it fails, the
+            # row may or may not have landed); with the same created time, both say the same.
+            state.stored_created = None
         state.dirty = False
         state.rewritten_from = None
         if state.stored_rows is not None:  # whether or not the write succeeds, rows may be
@@ -296,7 +298,6 @@ class Checkpointer:
                 await asyncio.gather(*(self._store.put_message(m) for m in calls))
                 sent += calls
         except BaseException:
-            state.stored_created = None  # the row may or may not have landed
             handed = {id(m) for m in sent}
             state.outbox[:0] = [m for m in outbox if id(m) not in handed]
             state.consumed[:0] = consumed
@@ -347,26 +348,42 @@ class Checkpointer:
         once, and nothing is at risk unwritten, as their messages stay in the queue until a
         checkpoint holds them.
         """
-        targets = list(self._dirty.values())
         if complete:
-            targets += [t for t, _ in self._writing.values() if t.instance_id not in self._dirty]
+            targets = self._changed()
         else:
             oldest = time.monotonic() - self._max_delay
             targets = [
                 t
-                for t in targets
+                for t in self._dirty.values()
                 if t.instance_id not in self._writing and not self._mid_step(t, oldest)
             ]
+        failure = await self._write_all(targets)
+        self._after_flush()
+        if failure is not None:
+            raise failure
+
+    def _changed(self) -> list[Checkpointed]:
+        """Every target with something unwritten, or being written (its write may have
+        started before its latest change)."""
+        writing = (t for t, _ in self._writing.values() if t.instance_id not in self._dirty)
+        return [*self._dirty.values(), *writing]
+
+    async def _write_all(
+        self, targets: list[Checkpointed], *, for_client: bool = False
+    ) -> BaseException | None:
+        """Write ``targets``, ``_FLUSH_BATCH`` at a time; the first failure, once all ended
+        (the failed targets stayed dirty)."""
         failures: list[BaseException] = []
         for start in range(0, len(targets), _FLUSH_BATCH):
             outcomes = await asyncio.gather(
-                *(self.write(t) for t in targets[start : start + _FLUSH_BATCH]),
+                *(
+                    self.write(t, for_client=for_client)
+                    for t in targets[start : start + _FLUSH_BATCH]
+                ),
                 return_exceptions=True,
             )
             failures.extend(o for o in outcomes if isinstance(o, BaseException))
-        self._after_flush()
-        if failures:
-            raise failures[0]  # the failed targets stayed dirty
+        return failures[0] if failures else None
 
     def _mid_step(self, target: Checkpointed, dirty_before: float) -> bool:
         """An orchestration whose next episode is about to run (not started yet, new events
@@ -401,16 +418,11 @@ class Checkpointer:
         7.6 s each for a group commit of everything (docs/benchmarks.md).
         """
         if needed is not None:
-            targets = [t for t in self._dirty.values() if needed(t)]
-            targets += [
-                t
-                for t, _ in self._writing.values()
-                if t.instance_id not in self._dirty and needed(t)
-            ]
-            for start in range(0, len(targets), _FLUSH_BATCH):
-                await asyncio.gather(
-                    *(self.write(t, for_client=True) for t in targets[start : start + _FLUSH_BATCH])
-                )
+            failure = await self._write_all(
+                [t for t in self._changed() if needed(t)], for_client=True
+            )
+            if failure is not None:
+                raise failure
             return
         if not self._running:
             async with self._inline:

@@ -19,7 +19,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from devhost.app.loader import FunctionIndex
@@ -35,7 +35,7 @@ from devhost.engine.cache import InstanceCache
 from devhost.engine.checkpointer import Checkpointed, Checkpointer
 from devhost.engine.clock import Clock
 from devhost.engine.entities import EntityHost
-from devhost.engine.history import EventType, execution_started, new_event
+from devhost.engine.history import EventType, as_utc, execution_started, new_event
 from devhost.engine.instance import Instance, status_object
 from devhost.engine.invoke import known_functions_message
 from devhost.engine.messages import MessageIds
@@ -511,14 +511,9 @@ def _may_find(query: InstanceQuery) -> Callable[[Checkpointed], bool]:
 
 
 def _in_range(created: datetime, query: InstanceQuery) -> bool:
-    return (query.created_from is None or _utc(created) >= _utc(query.created_from)) and (
-        query.created_to is None or _utc(created) <= _utc(query.created_to)
+    return (query.created_from is None or as_utc(created) >= as_utc(query.created_from)) and (
+        query.created_to is None or as_utc(created) <= as_utc(query.created_to)
     )
-
-
-def _utc(moment: datetime) -> datetime:
-    """A bound with no time zone is UTC, as the stores take it."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _new_instance(

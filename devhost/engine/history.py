@@ -86,9 +86,12 @@ def parse_time(text: str) -> datetime:
         value = datetime.fromisoformat(text)  # fast, and enough for what the host writes
     except ValueError:
         value = date_parser.isoparse(text)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    return as_utc(value)
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a time with no zone is taken as UTC (as the stores write it)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def status_time(value: datetime | None) -> str | None:
