@@ -14,6 +14,7 @@ write reads first; tables, queues and the container are created only in :meth:`A
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import gzip
 import json
@@ -96,6 +97,16 @@ _MAX_QUEUE_MESSAGE_CHARS = 48 * 1024
 _READ_VISIBILITY_SECONDS = 15
 # At most this many requests at once when one call fans out.
 _FAN_OUT = 16
+# Instance writes (a row, a checkpoint) in flight at once, whatever asks for them: the group
+# commit, a client's write, a start. Azurite serves requests one after the other, so every write
+# sent ahead of a purge, a listing or a status read delays it. Without a window, a load of 100
+# orchestrations kept about 100 writes in Azurite's queue: the retention job's purges took
+# 1-3 s each, it purged under a third of what the load finished, and the growing hub slowed
+# everything (docs/benchmarks.md, the long run). With it the job keeps up. A write is two or
+# three requests one after the other: 16 keep Azurite busy (8 cost throughput in the ceiling
+# benchmark), and at Azure's tens of milliseconds a request they allow hundreds of
+# checkpoints a second.
+WRITE_WINDOW = 16
 # What the SDKs retry, and what devhost.store.retrying adds. Every request first goes through
 # its SDK's retry policy. azure-data-tables uses azure-core's RetryPolicy: 408, 429 and 5xx
 # (not 501/505) for every method but POST, which is resent only after a 500/503/504; a
@@ -269,6 +280,10 @@ class AzureStore(Store):
         The task hub name (3-45 letters and digits, starting with a letter).
     partition_count
         Number of control queues (DTFx ``partitionCount``, default 4).
+    write_window
+        Instance writes (``write_row``, ``write_checkpoint``) in flight at once; the others
+        wait their turn in order. Reads, listings, deletes and queue messages do not wait for
+        them. None: no limit (the benchmark's "storage only").
 
     Notes
     -----
@@ -282,6 +297,7 @@ class AzureStore(Store):
         task_hub: str,
         *,
         partition_count: int = 4,
+        write_window: int | None = WRITE_WINDOW,
     ):
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,44}", task_hub):
             raise ValueError(
@@ -290,6 +306,7 @@ class AzureStore(Store):
             )
         self.task_hub = task_hub
         self._operations = 0
+        self._writes = asyncio.Semaphore(write_window) if write_window else None
         # The latest pop receipt of each message this store put or read, by (queue, id):
         # reading a message again changes its receipt, and a delete with the old one fails.
         self._pop_receipts: dict[tuple[str, str], str] = {}
@@ -587,6 +604,14 @@ class AzureStore(Store):
 
     async def write_row(self, row: InstanceRow) -> None:
         """Replace the instance row (its large values go to blobs first)."""
+        async with self._write_slot():
+            await self._write_row(row)
+
+    def _write_slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """One of the ``write_window`` instance writes in flight (none to wait for without)."""
+        return self._writes if self._writes is not None else contextlib.nullcontext()
+
+    async def _write_row(self, row: InstanceRow) -> None:
         uploads: list[tuple[str, str]] = []
         entity = self._instance_entity(row, uploads)
         if uploads:
@@ -595,6 +620,10 @@ class AzureStore(Store):
 
     async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Write the new history rows and the sentinel (last), then the instance row."""
+        async with self._write_slot():
+            await self._write_checkpoint(checkpoint)
+
+    async def _write_checkpoint(self, checkpoint: Checkpoint) -> None:
         row = checkpoint.row
         partition_key = sanitize_key(row.instance_id)
         # The execution id in history blob names keeps a committed older execution's row from

@@ -217,7 +217,7 @@ _INSERTED = re.compile(rb'"PartitionKey":("(?:[^"\\]|\\.){1,200}")')
 _MESSAGE = re.compile(rb"instanceId(?:\"|&quot;):(?:\"|&quot;)([^\"&]{1,200})")
 
 
-def _request_key(request: Any) -> str:
+def request_key(request: Any) -> str:
     """What a request addresses: method and path, plus the subject of a transaction or
     queue message (the query string holds only volatile values: timeouts, receipts)."""
     path = request.url.split("?", 1)[0].split("/", 3)[-1]
@@ -323,7 +323,7 @@ class FaultyTransport(AsyncHttpTransport):
 
     async def send(self, request: Any, **kwargs: Any) -> Any:
         """Send ``request`` through the inner transport, unless its fault says otherwise."""
-        key = _request_key(request)
+        key = request_key(request)
         kind = self.injector.decide(key)
         if kind in _STATUS:
             response = _status_response(request, *_STATUS[kind])

@@ -31,7 +31,7 @@ from devhost.store.faults import (
     FaultInjector,
     FaultPlan,
     FaultyStore,
-    _request_key,
+    request_key,
 )
 from devhost.store.memory import MemoryStore
 from devhost.store.retrying import RetryingStore, StorageUnavailable, is_transient
@@ -446,7 +446,7 @@ def test_a_transactions_fault_key_names_its_partition_whichever_rows_it_holds() 
     _, replacing = write_transaction("http://h:1/acct/", "HubHistory", rows)
 
     named = {
-        _request_key(SimpleNamespace(method="POST", url="http://h:1/acct/$batch", body=body))
+        request_key(SimpleNamespace(method="POST", url="http://h:1/acct/$batch", body=body))
         for body in (inserting, replacing)
     }
 
