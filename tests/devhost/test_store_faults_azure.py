@@ -22,6 +22,17 @@ from tests.devhost.apps import mixed_work
 pytestmark = pytest.mark.azurite
 
 
+# The first event of an execution of "mixed" with input 1, for writing a history by hand.
+STARTED = {
+    "EventType": int(EventType.ExecutionStarted),
+    "EventId": -1,
+    "IsPlayed": False,
+    "Timestamp": "2024-05-01T12:00:00Z",
+    "Name": "mixed",
+    "Input": "1",
+}
+
+
 def WAITING(status: object) -> bool:  # noqa: N802 (reads as a constant at the call site)
     return status == "waiting"
 
@@ -105,16 +116,8 @@ async def test_a_busy_answer_is_retried_by_the_sdk_a_lost_post_by_the_host(
         assert store.retries == 0
         assert [fault.kind for fault in injector.injected] == ["busy", "busy"]
 
-        started = {
-            "EventType": int(EventType.ExecutionStarted),
-            "EventId": -1,
-            "IsPlayed": False,
-            "Timestamp": "2024-05-01T12:00:00Z",
-            "Name": "mixed",
-            "Input": "1",
-        }
         injector.force(f"POST {account}/$batch busy-1", "lost")
-        await store.write_checkpoint(Checkpoint(row=row, history=[started], persisted_count=0))
+        await store.write_checkpoint(Checkpoint(row=row, history=[STARTED], persisted_count=0))
         assert store.retries == 1
         stored = await store.read_history("busy-1")
         assert stored is not None and len(stored.events) == 1

@@ -11,10 +11,10 @@ import pytest
 from azure.core.pipeline.transport import AsyncHttpTransport
 
 from devhost.azurite import AzuriteProcess
-from devhost.engine.history import EventType
 from devhost.store.azure import WRITE_WINDOW, AzureStore
 from devhost.store.base import Checkpoint, InstanceRow
 from devhost.store.faults import FaultInjector, FaultPlan, FaultyTransport, request_key
+from tests.devhost.test_store_faults_azure import STARTED
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.azurite
@@ -56,15 +56,7 @@ class _HoldingTransport(FaultyTransport):
 def _checkpoint(instance_id: str) -> Checkpoint:
     now = datetime.now(UTC)
     row = InstanceRow(instance_id, "mixed", "exec-1", "Completed", now, now, input="1")
-    started = {
-        "EventType": int(EventType.ExecutionStarted),
-        "EventId": -1,
-        "IsPlayed": False,
-        "Timestamp": "2024-05-01T12:00:00Z",
-        "Name": "mixed",
-        "Input": "1",
-    }
-    return Checkpoint(row=row, history=[started], persisted_count=0, stored_rows=0)
+    return Checkpoint(row=row, history=[STARTED], persisted_count=0, stored_rows=0)
 
 
 async def test_a_burst_of_writes_leaves_purges_and_reads_a_short_queue(
