@@ -306,7 +306,14 @@ class AzureStore(Store):
             )
         self.task_hub = task_hub
         self._operations = 0
-        self._writes = asyncio.Semaphore(write_window) if write_window else None
+        if write_window is not None and write_window < 1:
+            raise ValueError(f"write_window must be 1 or more, or None, not {write_window}")
+        # One of the window's slots per instance write (nothing to wait for without a window).
+        self._write_slot: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Semaphore(write_window)
+            if write_window is not None
+            else contextlib.nullcontext()
+        )
         # The latest pop receipt of each message this store put or read, by (queue, id):
         # reading a message again changes its receipt, and a delete with the old one fails.
         self._pop_receipts: dict[tuple[str, str], str] = {}
@@ -604,12 +611,8 @@ class AzureStore(Store):
 
     async def write_row(self, row: InstanceRow) -> None:
         """Replace the instance row (its large values go to blobs first)."""
-        async with self._write_slot():
+        async with self._write_slot:
             await self._write_row(row)
-
-    def _write_slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        """One of the ``write_window`` instance writes in flight (none to wait for without)."""
-        return self._writes if self._writes is not None else contextlib.nullcontext()
 
     async def _write_row(self, row: InstanceRow) -> None:
         uploads: list[tuple[str, str]] = []
@@ -620,7 +623,7 @@ class AzureStore(Store):
 
     async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Write the new history rows and the sentinel (last), then the instance row."""
-        async with self._write_slot():
+        async with self._write_slot:
             await self._write_checkpoint(checkpoint)
 
     async def _write_checkpoint(self, checkpoint: Checkpoint) -> None:

@@ -73,6 +73,7 @@ async def test_a_burst_of_writes_leaves_purges_and_reads_a_short_queue(
 
     store = HoldingStore(azurite.connection_string, task_hub)
     await store.open()
+    writes: list[asyncio.Future[None]] = []
     try:
         await store.write_checkpoint(_checkpoint("old-1"))
         writes = [
@@ -95,4 +96,7 @@ async def test_a_burst_of_writes_leaves_purges_and_reads_a_short_queue(
             assert row is not None and row.runtime_status == "Completed"
     finally:
         burst.release.set()
+        for write in writes:
+            write.cancel()
+        await asyncio.gather(*writes, return_exceptions=True)
         await store.close()
