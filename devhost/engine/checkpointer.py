@@ -38,7 +38,8 @@ from typing import Any, Protocol
 from devhost.engine.history import EventType
 from devhost.engine.instance import DurableState, Instance
 from devhost.store.base import Checkpoint, InstanceRow, Store, StoredHistory, StoredMessage
-from devhost.store.retrying import StorageUnavailable, for_a_client
+from devhost.store.retrying import StorageUnavailable
+from devhost.store.write_window import for_a_client
 
 log = logging.getLogger("devhost.engine")
 

@@ -48,6 +48,7 @@ from devhost.store.base import (
     Store,
     StoredMessage,
 )
+from devhost.store.write_window import for_a_client
 
 log = logging.getLogger("devhost.engine")
 
@@ -130,7 +131,8 @@ class ClientOperations:
             now = self._clock.now()
             instance = _new_instance(instance_id, info.durable_name, None, input_json, now)
             self._checkpointer.adopt_new(instance, row_created=now)
-            await self._store.write_row(instance.row())
+            with for_a_client():  # its 202 waits for it: before the group commit's writes
+                await self._store.write_row(instance.row())
             self._cache.add(instance)
             self.begin(instance, None)
             return instance_id

@@ -14,7 +14,6 @@ write reads first; tables, queues and the container are created only in :meth:`A
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import gzip
 import json
@@ -84,6 +83,7 @@ from devhost.store.base import (
     StoredMessage,
     split_copies,
 )
+from devhost.store.write_window import WriteWindow
 
 logger = logging.getLogger(__name__)
 
@@ -98,13 +98,15 @@ _READ_VISIBILITY_SECONDS = 15
 # At most this many requests at once when one call fans out.
 _FAN_OUT = 16
 # Instance writes (a row, a checkpoint) in flight at once, whatever asks for them: the group
-# commit, a client's write, a start. Azurite serves requests one after the other, so every write
-# sent ahead of a purge, a listing or a status read delays it. Without a window, a load of 100
-# orchestrations kept about 100 writes in Azurite's queue: the retention job's purges took
-# 1-3 s each, it purged under a third of what the load finished, and the growing hub slowed
-# everything (docs/benchmarks.md, the long run). With it the job keeps up. A write is two or
-# three requests one after the other: 16 keep Azurite busy (8 cost throughput in the ceiling
-# benchmark), and at Azure's tens of milliseconds a request they allow hundreds of
+# commit, a client's write, a start; those a client waits for go before the background's
+# (devhost.store.write_window). A write holds its slot through its SDK's quick retries (about a
+# second) but not through RetryingStore's backoff, which waits outside it. Azurite serves requests
+# one after the other, so every write sent ahead of a purge, a listing or a status read delays it.
+# Without a window, a load of 100 orchestrations kept about 100 writes in Azurite's queue: the
+# retention job's purges took 1-3 s each, it purged under a third of what the load finished, and
+# the growing hub slowed everything (docs/benchmarks.md, the long run). With it the job keeps up.
+# A write is two or three requests one after the other: 16 keep Azurite busy (8 cost throughput in
+# the ceiling benchmark), and at Azure's tens of milliseconds a request they allow hundreds of
 # checkpoints a second.
 WRITE_WINDOW = 16
 # What the SDKs retry, and what devhost.store.retrying adds. Every request first goes through
@@ -282,8 +284,9 @@ class AzureStore(Store):
         Number of control queues (DTFx ``partitionCount``, default 4).
     write_window
         Instance writes (``write_row``, ``write_checkpoint``) in flight at once; the others
-        wait their turn in order. Reads, listings, deletes and queue messages do not wait for
-        them. None: no limit (the benchmark's "storage only").
+        wait their turn, those a client waits for (``for_a_client``) before the background's,
+        each in order. Reads, listings, deletes and queue messages do not wait for them.
+        None: no limit (the benchmark's "storage only").
 
     Notes
     -----
@@ -306,14 +309,7 @@ class AzureStore(Store):
             )
         self.task_hub = task_hub
         self._operations = 0
-        if write_window is not None and write_window < 1:
-            raise ValueError(f"write_window must be 1 or more, or None, not {write_window}")
-        # One of the window's slots per instance write (nothing to wait for without a window).
-        self._write_slot: contextlib.AbstractAsyncContextManager[Any] = (
-            asyncio.Semaphore(write_window)
-            if write_window is not None
-            else contextlib.nullcontext()
-        )
+        self._writes = WriteWindow(write_window)
         # The latest pop receipt of each message this store put or read, by (queue, id):
         # reading a message again changes its receipt, and a delete with the old one fails.
         self._pop_receipts: dict[tuple[str, str], str] = {}
@@ -611,7 +607,7 @@ class AzureStore(Store):
 
     async def write_row(self, row: InstanceRow) -> None:
         """Replace the instance row (its large values go to blobs first)."""
-        async with self._write_slot:
+        async with self._writes.slot():
             await self._write_row(row)
 
     async def _write_row(self, row: InstanceRow) -> None:
@@ -623,7 +619,7 @@ class AzureStore(Store):
 
     async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Write the new history rows and the sentinel (last), then the instance row."""
-        async with self._write_slot:
+        async with self._writes.slot():
             await self._write_checkpoint(checkpoint)
 
     async def _write_checkpoint(self, checkpoint: Checkpoint) -> None:

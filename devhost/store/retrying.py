@@ -24,12 +24,10 @@ raised at once: retrying cannot change their answer, and the stores handle the e
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from azure.core.exceptions import (
@@ -48,12 +46,12 @@ from devhost.store.base import (
     StoredHistory,
     StoredMessage,
 )
+from devhost.store.write_window import a_client_waits
 
 __all__ = [
     "RetryingStore",
     "StorageHealth",
     "StorageUnavailable",
-    "for_a_client",
     "is_transient",
 ]
 
@@ -85,28 +83,6 @@ class StorageUnavailable(Exception):
         super().__init__(f"storage is unavailable ({operation}); retry in {retry_after} s")
         self.operation = operation
         self.retry_after = retry_after
-
-
-_CLIENT_WAITS: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "devhost_store_client_waits", default=False
-)
-
-
-@contextlib.contextmanager
-def for_a_client() -> Iterator[None]:
-    """Store calls made inside wait for a client: a checkpoint or a delete made here has a
-    client call's patience (while storage is down it tries once and raises
-    :class:`StorageUnavailable`) instead of riding the outage out.
-
-    The engine writes a finished instance before it shows its status; a client asking then
-    gets its 503 after that one write, not after the background patience. A context variable
-    rather than a parameter of every store call: only the retrying layer reads it.
-    """
-    token = _CLIENT_WAITS.set(True)
-    try:
-        yield
-    finally:
-        _CLIENT_WAITS.reset(token)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -257,7 +233,7 @@ class RetryingStore(Store):
         through_outage: bool = False,
     ) -> _T:
         """Run ``call`` until it succeeds, fails for good, or runs out of patience."""
-        if through_outage and _CLIENT_WAITS.get():
+        if through_outage and a_client_waits():
             patience, through_outage = None, False
         deadline = time.monotonic() + (self.patience if patience is None else patience)
         attempt = 0

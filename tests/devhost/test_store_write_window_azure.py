@@ -4,6 +4,7 @@ in storage's queue, so a purge or a status read made meanwhile is not served aft
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from devhost.azurite import AzuriteProcess
 from devhost.store.azure import WRITE_WINDOW, AzureStore
 from devhost.store.base import Checkpoint, InstanceRow
 from devhost.store.faults import FaultInjector, FaultPlan, FaultyTransport, request_key
+from devhost.store.write_window import for_a_client
 from tests.devhost.test_store_faults_azure import STARTED
 from tests.waiting import eventually
 
@@ -30,6 +32,7 @@ class HeldBurst:
         self.release = asyncio.Event()
         self.in_flight = 0
         self.most = 0
+        self.order: list[str] = []  # instance IDs in the order their first request arrived
 
 
 class _HoldingTransport(FaultyTransport):
@@ -44,6 +47,9 @@ class _HoldingTransport(FaultyTransport):
         ):
             return await super().send(request, **kwargs)
         burst = self.burst
+        instance = re.search(rf"{BURST}[\w-]+", request_key(request))
+        if instance is not None and instance.group() not in burst.order:
+            burst.order.append(instance.group())
         burst.in_flight += 1
         burst.most = max(burst.most, burst.in_flight)
         try:
@@ -94,6 +100,59 @@ async def test_a_burst_of_writes_leaves_purges_and_reads_a_short_queue(
         for n in range(40):
             row = await store.read_instance(f"{BURST}{n}")
             assert row is not None and row.runtime_status == "Completed"
+    finally:
+        burst.release.set()
+        for write in writes:
+            write.cancel()
+        await asyncio.gather(*writes, return_exceptions=True)
+        await store.close()
+
+
+async def test_a_write_a_client_waits_for_goes_before_the_waiting_burst(
+    azurite: AzuriteProcess, task_hub: str
+) -> None:
+    """Sixteen of forty background checkpoints in storage, twenty-four waiting: a start's row
+    and the checkpoint of an instance whose status a client reads are sent as soon as slots
+    free up, not after the twenty-four (while storage is down, each of those would hold its
+    slot through its retries, and the client's 503 would come after all of them)."""
+    burst = HeldBurst()
+
+    class HoldingStore(AzureStore):
+        def _transport(self) -> AsyncHttpTransport:
+            return _HoldingTransport(super()._transport(), burst)
+
+    store = HoldingStore(azurite.connection_string, task_hub)
+    await store.open()
+    writes: list[asyncio.Future[None]] = []
+    try:
+        writes = [
+            asyncio.ensure_future(store.write_checkpoint(_checkpoint(f"{BURST}{n}")))
+            for n in range(40)
+        ]
+        await eventually(lambda: burst.in_flight >= WRITE_WINDOW, "the burst to reach storage")
+
+        async def for_the_client(write: Any) -> None:
+            with for_a_client():
+                await write
+
+        start = _checkpoint(f"{BURST}started").row
+        client_writes = [
+            asyncio.ensure_future(for_the_client(store.write_row(start))),
+            asyncio.ensure_future(
+                for_the_client(store.write_checkpoint(_checkpoint(f"{BURST}status")))
+            ),
+        ]
+        writes += client_writes
+        await asyncio.sleep(0.2)
+        assert len(burst.order) == WRITE_WINDOW, "a write went past the window"
+        burst.release.set()
+        await asyncio.wait_for(asyncio.gather(*writes), 60)
+        first_after_window = burst.order[WRITE_WINDOW : WRITE_WINDOW + 2]
+        assert sorted(first_after_window) == [f"{BURST}started", f"{BURST}status"], (
+            f"the clients' writes were write {burst.order.index(f'{BURST}status') + 1} of 42, "
+            "behind the waiting burst"
+        )
+        assert len(burst.order) == 42
     finally:
         burst.release.set()
         for write in writes:
