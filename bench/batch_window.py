@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,13 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from devhost.azurite import start_azurite  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from devhost.azurite import free_ports, start_azurite  # noqa: E402
 
 
 def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
@@ -84,7 +77,7 @@ def ledger_numbers(runs: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def main(chunks: int, parallelism: int, latency_ms: int) -> None:
-    blob, queue, table = (free_port() for _ in range(3))
+    blob, queue, table = free_ports(3)
     azurite = start_azurite(
         ROOT, Path(tempfile.mkdtemp(prefix="bench-azurite-")), (blob, queue, table)
     )
@@ -93,7 +86,7 @@ def main(chunks: int, parallelism: int, latency_ms: int) -> None:
     os.environ["WORKFLOW_STORAGE_PREFIX"] = prefix
     from blueprints.batches import store
 
-    port = free_port()
+    (port,) = free_ports(1)
     env = {**os.environ, "BATCH_CHUNK_LATENCY_MS": str(latency_ms)}
     host = subprocess.Popen(
         [

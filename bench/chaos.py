@@ -40,12 +40,12 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
 import aiohttp  # noqa: E402
-from chaos_host import ChaosHost, free_ports  # noqa: E402
+from chaos_host import ChaosHost  # noqa: E402
 from chaos_invariants import INVARIANTS, check  # noqa: E402
 from chaos_workflows import SKUS, STOCK_PER_SKU, Api, Stats, drive, plan_workflows  # noqa: E402
 
 from blueprints import app_storage  # noqa: E402
-from devhost.azurite import AzuriteProcess, start_azurite  # noqa: E402
+from devhost.azurite import AzuriteProcess, free_ports, start_azurite  # noqa: E402
 from devhost.store.azure import AzureStore  # noqa: E402
 
 

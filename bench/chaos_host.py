@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,27 +14,13 @@ from pathlib import Path
 
 import aiohttp
 
+from devhost.azurite import free_ports
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Printed by the host (devhost.cli) before it recovers, and once it serves.
 RECOVERING = "recovering unfinished work"
 SERVING = "Serving."
-
-
-def free_ports(count: int) -> tuple[int, ...]:
-    """Ports nobody listens on now (held open together, so they differ)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return tuple(int(sock.getsockname()[1]) for sock in sockets)
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
 
 
 @dataclass
@@ -62,7 +47,7 @@ class ChaosHost:
     task_hub: str
     log_path: Path
     env: dict[str, str]
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=lambda: free_ports(1)[0])
     kills: list[Kill] = field(default_factory=list)
     recovery_seconds: list[float] = field(default_factory=list)
     started_at: float = field(default_factory=time.monotonic)

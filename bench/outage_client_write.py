@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from devhost.azurite import start_azurite  # noqa: E402
+from devhost.azurite import free_ports, start_azurite  # noqa: E402
 from devhost.engine.history import EventType  # noqa: E402
 from devhost.store.base import Checkpoint, InstanceRow  # noqa: E402
 from devhost.store.faults import FaultInjector, FaultPlan, faulty_azure_store  # noqa: E402
@@ -42,16 +41,6 @@ FAULTS = {
     "timeout": FaultPlan(rate=1.0, kinds=("timeout",), timeout_seconds=2.0),
 }
 OUTAGE_BEFORE_CLIENT_SECONDS = 5.0
-
-
-def free_ports(count: int) -> tuple[int, ...]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = tuple(int(s.getsockname()[1]) for s in sockets)
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def checkpoint(instance_id: str) -> Checkpoint:

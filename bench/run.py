@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import platform
-import socket
 import sys
 import tempfile
 import time
@@ -44,22 +43,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from devhost.app.loader import FunctionIndex, load_app  # noqa: E402
-from devhost.azurite import start_azurite  # noqa: E402
+from devhost.azurite import free_ports, start_azurite  # noqa: E402
 from devhost.engine.api import StatusOptions  # noqa: E402
 from devhost.engine.collector import tune_for_host  # noqa: E402
 from devhost.engine.runtime import Engine, EngineSettings  # noqa: E402
 from devhost.store.azure import AzureStore  # noqa: E402
 from devhost.store.base import Checkpoint  # noqa: E402
-
-
-def free_ports(count: int) -> tuple[int, ...]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = tuple(int(s.getsockname()[1]) for s in sockets)
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def rss_mb() -> float:

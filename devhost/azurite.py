@@ -93,6 +93,21 @@ def emulator_endpoint(connection_string: str) -> tuple[str, tuple[int, int, int]
     return ("127.0.0.1" if host == "localhost" else host), (found[0], found[1], found[2])
 
 
+def free_ports(count: int = 3) -> tuple[int, ...]:
+    """``count`` local ports nobody listens on right now (held open together, so they differ):
+    a private Azurite's blob, queue and table ports, a host's HTTP port."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind((DEFAULT_HOST, 0))
+            sockets.append(sock)
+        return tuple(int(sock.getsockname()[1]) for sock in sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def ports_listening(host: str, ports: Iterable[int], timeout: float = 0.25) -> bool:
     """Whether every one of ``ports`` on ``host`` accepts a TCP connection.
 

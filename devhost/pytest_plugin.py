@@ -24,7 +24,6 @@ rootdir, or from the folder the ``durable_app_dir`` ini option or ``--durable-ap
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -91,22 +90,6 @@ def _store_name(request: pytest.FixtureRequest) -> str:
     return str(name)
 
 
-def _free_ports() -> tuple[int, int, int]:
-    """Three ports nobody listens on right now (held open together, so they differ)."""
-    sockets = []
-    try:
-        for _ in range(3):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        blob, queue, table = (sock.getsockname()[1] for sock in sockets)
-        return blob, queue, table
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-@pytest.fixture(scope="session")
 def durable_storage_connection(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
@@ -120,14 +103,15 @@ def durable_storage_connection(
     if given:
         yield given
         return
-    from devhost.azurite import AzuriteError, azurite_project, start_azurite
+    from devhost.azurite import AzuriteError, azurite_project, free_ports, start_azurite
 
     project = azurite_project(durable_app_dir(request.config))
     folder = tmp_path_factory.mktemp("azurite")
     attempts = 3
     for attempt in range(attempts):
         try:
-            process = start_azurite(project, folder, _free_ports())
+            blob, queue, table = free_ports(3)
+            process = start_azurite(project, folder, (blob, queue, table))
             break
         except AzuriteError:
             # Another process may take a port between choosing and binding it: try new ones.

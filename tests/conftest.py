@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from devhost.azurite import AzuriteError, AzuriteProcess, start_azurite
+from devhost.azurite import free_ports as _free_ports  # the fixture below is free_ports
 from devhost.storage_settings import STORAGE_CONNECTION
 from tests.storage_identity import TokenIssuer, make_tls_files
 
@@ -25,20 +25,6 @@ os.environ.setdefault("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9")
 # The two ways the app and the host reach storage. Tests marked both_storage_paths run on each
 # (WORKFLOW_TEST_STORAGE=both runs every test that uses the app's storage on each).
 STORAGE_PATHS = ("connection-string", "identity")
-
-
-def _free_ports(count: int) -> tuple[int, ...]:
-    """Ports nobody listens on right now (all held open together, so they differ)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return tuple(sock.getsockname()[1] for sock in sockets)
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @pytest.fixture(scope="session")

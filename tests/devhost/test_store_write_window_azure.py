@@ -59,6 +59,18 @@ class _HoldingTransport(FaultyTransport):
             burst.in_flight -= 1
 
 
+async def _holding_store(azurite: AzuriteProcess, task_hub: str, burst: HeldBurst) -> AzureStore:
+    """An opened Azure store whose requests go through ``_HoldingTransport``."""
+
+    class HoldingStore(AzureStore):
+        def _transport(self) -> AsyncHttpTransport:
+            return _HoldingTransport(super()._transport(), burst)
+
+    store = HoldingStore(azurite.connection_string, task_hub)
+    await store.open()
+    return store
+
+
 def _checkpoint(instance_id: str) -> Checkpoint:
     now = datetime.now(UTC)
     row = InstanceRow(instance_id, "mixed", "exec-1", "Completed", now, now, input="1")
@@ -73,12 +85,7 @@ async def test_a_burst_of_writes_leaves_purges_and_reads_a_short_queue(
     and are answered while all of the burst is still unanswered. Every write lands after."""
     burst = HeldBurst()
 
-    class HoldingStore(AzureStore):
-        def _transport(self) -> AsyncHttpTransport:
-            return _HoldingTransport(super()._transport(), burst)
-
-    store = HoldingStore(azurite.connection_string, task_hub)
-    await store.open()
+    store = await _holding_store(azurite, task_hub, burst)
     writes: list[asyncio.Future[None]] = []
     try:
         await store.write_checkpoint(_checkpoint("old-1"))
@@ -117,12 +124,7 @@ async def test_a_write_a_client_waits_for_goes_before_the_waiting_burst(
     slot through its retries, and the client's 503 would come after all of them)."""
     burst = HeldBurst()
 
-    class HoldingStore(AzureStore):
-        def _transport(self) -> AsyncHttpTransport:
-            return _HoldingTransport(super()._transport(), burst)
-
-    store = HoldingStore(azurite.connection_string, task_hub)
-    await store.open()
+    store = await _holding_store(azurite, task_hub, burst)
     writes: list[asyncio.Future[None]] = []
     try:
         writes = [
