@@ -254,13 +254,9 @@ class Checkpointer:
                 continue
             if not target.durable.dirty:
                 return
-            if for_client:
-                with for_a_client():
-                    await self._write_once(target)
-            else:
-                await self._write_once(target)
+            await self._write_once(target, for_client=for_client)
 
-    async def _write_once(self, target: Checkpointed) -> None:
+    async def _write_once(self, target: Checkpointed, *, for_client: bool = False) -> None:
         state = target.durable
         history = list(target.history)
         row = target.row()
@@ -290,14 +286,19 @@ class Checkpointer:
         signals = [m for m in outbox if _is_signal(m)]
         calls = [m for m in outbox if not _is_signal(m)]
         sent: list[StoredMessage] = []
+        # Only the writes themselves are the client's: tasks started after them (the delete
+        # of consumed messages, deliveries to entities) are background work, and a task
+        # copies the context it is started in.
+        writes_for = for_a_client() if for_client else contextlib.nullcontext()
         try:
-            if signals:
-                await asyncio.gather(*(self._store.put_message(m) for m in signals))
-                sent += signals
-            await self._store.write_checkpoint(checkpoint)
-            if calls:
-                await asyncio.gather(*(self._store.put_message(m) for m in calls))
-                sent += calls
+            with writes_for:
+                if signals:
+                    await asyncio.gather(*(self._store.put_message(m) for m in signals))
+                    sent += signals
+                await self._store.write_checkpoint(checkpoint)
+                if calls:
+                    await asyncio.gather(*(self._store.put_message(m) for m in calls))
+                    sent += calls
         except BaseException:
             handed = {id(m) for m in sent}
             state.outbox[:0] = [m for m in outbox if id(m) not in handed]

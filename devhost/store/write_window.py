@@ -4,9 +4,11 @@ A write a client waits for (a start's row, the checkpoint of a finished instance
 is read, a purge's or a listing's writes) is made inside :func:`for_a_client`. Two layers read
 it: the retrying layer gives such a write a client's patience (one attempt while storage is
 down), and a store that bounds its writes in flight (:class:`WriteWindow`, the Azure store)
-sends it before the background writes waiting their turn. Without the second, a client's one
-attempt waited behind every background checkpoint queued ahead of it, each holding its slot
-through its SDK's retries while storage was down: the 503 came after all of them.
+sends it before the background writes waiting their turn (``CLIENTS_IN_A_ROW``). Without the
+second, a client's one attempt waited behind every background checkpoint queued ahead of it,
+each holding its slot through its SDK's retries while storage was down: the 503 came after
+all of them. Only the client's own store calls are made inside: a task started there copies
+the context, so the engine starts its background work (deleting consumed messages) outside.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import contextlib
 import contextvars
 from collections.abc import AsyncIterator, Iterator
 
-__all__ = ["WriteWindow", "a_client_waits", "for_a_client"]
+__all__ = ["CLIENTS_IN_A_ROW", "WriteWindow", "a_client_waits", "for_a_client"]
 
 _CLIENT_WAITS: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "devhost_store_client_waits", default=False
@@ -47,13 +49,21 @@ def a_client_waits() -> bool:
     return _CLIENT_WAITS.get()
 
 
+# Slots handed to clients' writes in a row, at most, while background writes wait: a steady
+# stream of clients (a load of starts, a listing writing 64 instances) cannot hold the group
+# commit back for ever, and a client waiting for a background write of its instance (a status
+# read while the group commit writes it) is not kept waiting by other clients.
+CLIENTS_IN_A_ROW = 4
+
+
 class WriteWindow:
     """At most ``size`` writes in flight at once; the others wait, a client's first.
 
     Written here because asyncio's ``Semaphore`` serves its waiters strictly in order and has
-    no priority: this is a semaphore with two queues, the clients' served before the
-    background's, each in order. A released slot is handed to the next waiter directly, so a
-    write arriving meanwhile cannot overtake the queue.
+    no priority: this is a semaphore with two queues, each served in order, the clients'
+    first but never more than ``CLIENTS_IN_A_ROW`` times while background writes wait. A
+    released slot is handed to the next waiter directly, so a write arriving meanwhile cannot
+    overtake the queue.
 
     Parameters
     ----------
@@ -68,6 +78,7 @@ class WriteWindow:
         self._free = size or 0
         self._clients: collections.deque[asyncio.Future[None]] = collections.deque()
         self._background: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._clients_in_a_row = 0
 
     @property
     def waiting(self) -> int:
@@ -101,10 +112,17 @@ class WriteWindow:
             self._release()
 
     def _release(self) -> None:
-        for queue in (self._clients, self._background):
+        order = (self._clients, self._background)
+        if self._clients_in_a_row >= CLIENTS_IN_A_ROW:
+            order = (self._background, self._clients)
+        for queue in order:
             while queue:
                 turn = queue.popleft()
                 if not turn.done():
                     turn.set_result(None)
+                    self._clients_in_a_row = (
+                        self._clients_in_a_row + 1 if queue is self._clients else 0
+                    )
                     return
         self._free += 1
+        self._clients_in_a_row = 0

@@ -17,6 +17,7 @@ from devhost.engine.checkpointer import Checkpointer
 from devhost.engine.instance import DurableState
 from devhost.store.base import Checkpoint, InstanceRow, StoredMessage
 from devhost.store.memory import MemoryStore
+from devhost.store.write_window import a_client_waits
 from tests.waiting import eventually
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -72,7 +73,7 @@ def checkpointer_for(store: RecordingStore, log: list[str], **options: Any) -> C
         store,
         interval=options.get("interval", 60),
         max_delay=1.0,
-        hand_off=lambda message: log.append(f"hand off {message.msg_id}"),
+        hand_off=options.get("hand_off", lambda message: log.append(f"hand off {message.msg_id}")),
         spawn=lambda coro: background.append(asyncio.ensure_future(coro)),
         after_flush=lambda: None,
         settled=lambda: None,
@@ -104,6 +105,47 @@ async def test_one_checkpoint_writes_in_the_documented_order() -> None:
     ]
     stored = await store.read_history("a")
     assert stored is not None and stored.inbox_watermark == "m1"
+
+
+async def test_a_clients_write_is_the_clients_the_work_it_starts_after_is_not() -> None:
+    """A status read's write goes before the group commit's (and tries once while storage is
+    down), but the delete of the messages it consumed, and the deliveries it hands off, are
+    background work: with a client's patience, a delete made during an outage would give up at
+    once and leave the messages for the next start."""
+
+    class Flagged(RecordingStore):
+        async def put_message(self, message: StoredMessage) -> None:
+            self.log.append(f"put for a client: {a_client_waits()}")
+            await super().put_message(message)
+
+        async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+            self.log.append(f"checkpoint for a client: {a_client_waits()}")
+            await super().write_checkpoint(checkpoint)
+
+        async def delete_messages(self, messages: list[StoredMessage]) -> None:
+            self.log.append(f"delete for a client: {a_client_waits()}")
+            await super().delete_messages(messages)
+
+    store = Flagged()
+    log: list[str] = []
+    checkpointer = checkpointer_for(
+        store, log, hand_off=lambda m: log.append(f"hand off for a client: {a_client_waits()}")
+    )
+    target = Target("a", history=[event(1)])
+    inbox = StoredMessage("m1", "a", {"kind": "event"})
+    await RecordingStore.put_message(store, inbox)
+    checkpointer.send(target, _request("out1", signal=True))
+    checkpointer.record(target, consumed=[inbox])
+    await checkpointer.write(target, for_client=True)
+    await eventually(lambda: any(e.startswith("delete") for e in store.log), "the delete")
+
+    flags = sorted(e for e in store.log + log if "for a client" in e)
+    assert flags == [
+        "checkpoint for a client: True",
+        "delete for a client: False",
+        "hand off for a client: False",
+        "put for a client: True",
+    ]
 
 
 def _request(msg_id: str, *, signal: bool) -> StoredMessage:

@@ -9,7 +9,12 @@ import pytest
 
 from devhost.store.base import Checkpoint, InstanceRow
 from devhost.store.memory import MemoryStore
-from devhost.store.write_window import WriteWindow, a_client_waits, for_a_client
+from devhost.store.write_window import (
+    CLIENTS_IN_A_ROW,
+    WriteWindow,
+    a_client_waits,
+    for_a_client,
+)
 from devhost.testing import DurableTestHost
 from tests.devhost.apps import mixed_work
 from tests.devhost.test_store_faults_azure import WAITING
@@ -77,6 +82,53 @@ async def test_a_client_write_goes_before_the_background_writes_waiting() -> Non
     assert writes.started[3] == "background-2", "the background writes lost their order"
     await writes.finish()
     assert writes.started[4:] == ["background-3", "background-4"]
+
+
+async def test_a_stream_of_client_writes_does_not_hold_the_background_back() -> None:
+    """A load of starts or a listing's writes keep the clients' queue full: the group commit
+    still gets a slot after at most CLIENTS_IN_A_ROW of them."""
+    writes = Writes(WriteWindow(1))
+    writes.write("holder")
+    writes.write("group commit")
+    for n in range(3 * CLIENTS_IN_A_ROW):
+        writes.write(f"client-{n}", client=True)
+    await writes.settle()
+    for n in range(CLIENTS_IN_A_ROW + 1):
+        writes.release[writes.started[-1]].set()
+        await eventually(lambda n=n: len(writes.started) == n + 2, "the slot to be handed on")
+    assert writes.started[1:] == [
+        *(f"client-{n}" for n in range(CLIENTS_IN_A_ROW)),
+        "group commit",
+    ]
+    await writes.finish()
+    assert writes.started[CLIENTS_IN_A_ROW + 2 :] == [
+        f"client-{n}" for n in range(CLIENTS_IN_A_ROW, 3 * CLIENTS_IN_A_ROW)
+    ]
+
+
+async def test_a_write_that_fails_or_is_cancelled_in_its_slot_gives_the_slot_back() -> None:
+    window = WriteWindow(2)
+
+    async def failing() -> None:
+        async with window.slot():
+            raise ConnectionResetError("storage went away")
+
+    async def holding(held: asyncio.Event) -> None:
+        async with window.slot():
+            held.set()
+            await asyncio.Event().wait()
+
+    with pytest.raises(ConnectionResetError):
+        await failing()
+    held = asyncio.Event()
+    holder = asyncio.ensure_future(holding(held))
+    await held.wait()
+    holder.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await holder
+    async with asyncio.timeout(5):  # both slots are free again
+        async with window.slot(), window.slot():
+            assert window.waiting == 0
 
 
 async def test_a_cancelled_waiter_leaves_its_place_and_leaks_nothing() -> None:
