@@ -84,9 +84,11 @@ def load_history_file(path: Path) -> list[dict[str, Any]]:
     if isinstance(data, dict):
         data = data.get("history")
     if not isinstance(data, list) or not all(
-        isinstance(e, dict) and "EventType" in e for e in data
+        isinstance(e, dict) and type(e.get("EventType")) is int for e in data
     ):
-        raise ValueError(f"{path}: expected a list of history events (with EventType and EventId)")
+        raise ValueError(
+            f"{path}: expected a list of history events (with EventType, a number, and EventId)"
+        )
     return data
 
 

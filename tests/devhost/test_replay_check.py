@@ -9,6 +9,7 @@ from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+import pytest
 
 from devhost.app.loader import index_app
 from devhost.cli import main
@@ -75,3 +76,13 @@ def test_command_line_exit_code(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
     monkeypatch.delitem(__import__("sys").modules, "function_app", raising=False)
     assert main(["replay", "--app", str(app_dir), str(path)]) == 1
+
+
+@pytest.mark.parametrize("event_type", [None, [1], {"type": 1}, "ExecutionStarted", True])
+def test_a_history_file_with_an_event_type_that_is_not_a_number_is_refused(
+    tmp_path: Path, event_type: Any
+) -> None:
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps([{"EventType": event_type, "EventId": -1}]))
+    with pytest.raises(ValueError, match="EventType, a number"):
+        load_history_file(path)
