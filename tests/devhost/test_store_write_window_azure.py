@@ -4,7 +4,9 @@ in storage's queue, so a purge or a status read made meanwhile is not served aft
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,8 +61,12 @@ class _HoldingTransport(FaultyTransport):
             burst.in_flight -= 1
 
 
-async def _holding_store(azurite: AzuriteProcess, task_hub: str, burst: HeldBurst) -> AzureStore:
-    """An opened Azure store whose requests go through ``_HoldingTransport``."""
+@contextlib.asynccontextmanager
+async def _holding_store(
+    azurite: AzuriteProcess, task_hub: str, burst: HeldBurst, writes: list[asyncio.Future[None]]
+) -> AsyncIterator[AzureStore]:
+    """An opened Azure store whose requests go through ``_HoldingTransport``; on the way out
+    the burst is released, ``writes`` still running are cancelled and the store is closed."""
 
     class HoldingStore(AzureStore):
         def _transport(self) -> AsyncHttpTransport:
@@ -68,7 +74,14 @@ async def _holding_store(azurite: AzuriteProcess, task_hub: str, burst: HeldBurs
 
     store = HoldingStore(azurite.connection_string, task_hub)
     await store.open()
-    return store
+    try:
+        yield store
+    finally:
+        burst.release.set()
+        for write in writes:
+            write.cancel()
+        await asyncio.gather(*writes, return_exceptions=True)
+        await store.close()
 
 
 def _checkpoint(instance_id: str) -> Checkpoint:
@@ -85,11 +98,10 @@ async def test_a_burst_of_writes_leaves_purges_and_reads_a_short_queue(
     and are answered while all of the burst is still unanswered. Every write lands after."""
     burst = HeldBurst()
 
-    store = await _holding_store(azurite, task_hub, burst)
     writes: list[asyncio.Future[None]] = []
-    try:
+    async with _holding_store(azurite, task_hub, burst, writes) as store:
         await store.write_checkpoint(_checkpoint("old-1"))
-        writes = [
+        writes += [
             asyncio.ensure_future(store.write_checkpoint(_checkpoint(f"{BURST}{n}")))
             for n in range(40)
         ]
@@ -107,12 +119,6 @@ async def test_a_burst_of_writes_leaves_purges_and_reads_a_short_queue(
         for n in range(40):
             row = await store.read_instance(f"{BURST}{n}")
             assert row is not None and row.runtime_status == "Completed"
-    finally:
-        burst.release.set()
-        for write in writes:
-            write.cancel()
-        await asyncio.gather(*writes, return_exceptions=True)
-        await store.close()
 
 
 async def test_a_write_a_client_waits_for_goes_before_the_waiting_burst(
@@ -124,10 +130,9 @@ async def test_a_write_a_client_waits_for_goes_before_the_waiting_burst(
     slot through its retries, and the client's 503 would come after all of them)."""
     burst = HeldBurst()
 
-    store = await _holding_store(azurite, task_hub, burst)
     writes: list[asyncio.Future[None]] = []
-    try:
-        writes = [
+    async with _holding_store(azurite, task_hub, burst, writes) as store:
+        writes += [
             asyncio.ensure_future(store.write_checkpoint(_checkpoint(f"{BURST}{n}")))
             for n in range(40)
         ]
@@ -155,9 +160,3 @@ async def test_a_write_a_client_waits_for_goes_before_the_waiting_burst(
             "behind the waiting burst"
         )
         assert len(burst.order) == 42
-    finally:
-        burst.release.set()
-        for write in writes:
-            write.cancel()
-        await asyncio.gather(*writes, return_exceptions=True)
-        await store.close()
