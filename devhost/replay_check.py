@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,15 +79,22 @@ def check_history(
     return ReplayReport(source, instance_id, name, True)
 
 
+class HistoryFileError(ValueError):
+    """A history file that cannot be read or is not a list of history events."""
+
+
 def load_history_file(path: Path) -> list[dict[str, Any]]:
     """A JSON list of events, or an object with a ``history`` list."""
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise HistoryFileError(f"{path}: cannot read a JSON history ({error})") from None
     if isinstance(data, dict):
         data = data.get("history")
     if not isinstance(data, list) or not all(
         isinstance(e, dict) and type(e.get("EventType")) is int for e in data
     ):
-        raise ValueError(
+        raise HistoryFileError(
             f"{path}: expected a list of history events (with EventType, a number, and EventId)"
         )
     return data
@@ -95,7 +103,12 @@ def load_history_file(path: Path) -> list[dict[str, Any]]:
 async def run_replay_command(args: argparse.Namespace) -> int:
     """``python -m devhost replay``: prints one line per history; exit 1 if any fails."""
     index = load_app(args.app)
-    reports = [check_history(index, load_history_file(Path(f)), f) for f in args.files]
+    try:
+        histories = [(load_history_file(Path(f)), f) for f in args.files]
+    except HistoryFileError as error:
+        print(f"error: {error}", file=sys.stderr)  # noqa: T201 - command output
+        return 2
+    reports = [check_history(index, history, source) for history, source in histories]
     if args.instance or args.all_running:
         reports.extend(await _check_stored(index, args))
     for report in reports:

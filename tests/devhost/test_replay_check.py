@@ -86,3 +86,24 @@ def test_a_history_file_with_an_event_type_that_is_not_a_number_is_refused(
     path.write_text(json.dumps([{"EventType": event_type, "EventId": -1}]))
     with pytest.raises(ValueError, match="EventType, a number"):
         load_history_file(path)
+
+
+@pytest.mark.parametrize(
+    "text", ['[{"EventType": [1], "EventId": -1}]', "{not json", '{"history": 5}']
+)
+def test_the_command_line_says_what_is_wrong_with_a_history_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    """A bad history file is a user's mistake: exit 2 and one line naming the file, no
+    traceback."""
+    path = tmp_path / "history.json"
+    path.write_text(text)
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "function_app.py").write_text(
+        "import azure.durable_functions as df\napp = df.DFApp()\n"
+    )
+
+    assert main(["replay", "--app", str(app_dir), str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {path}:" in err and "Traceback" not in err
