@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from devhost.azurite import free_ports, start_azurite  # noqa: E402
-from devhost.engine.history import EventType  # noqa: E402
+from devhost.engine.history import execution_started  # noqa: E402
 from devhost.store.base import Checkpoint, InstanceRow  # noqa: E402
 from devhost.store.faults import FaultInjector, FaultPlan, faulty_azure_store  # noqa: E402
 from devhost.store.retrying import RetryingStore, StorageUnavailable  # noqa: E402
@@ -45,14 +45,7 @@ OUTAGE_BEFORE_CLIENT_SECONDS = 5.0
 
 def checkpoint(instance_id: str) -> Checkpoint:
     now = datetime.now(UTC)
-    started = {
-        "EventType": int(EventType.ExecutionStarted),
-        "EventId": -1,
-        "IsPlayed": False,
-        "Timestamp": now.isoformat(),
-        "Name": "HelloSequence5",
-        "Input": "1",
-    }
+    started = execution_started(now, instance_id, "exec-1", "HelloSequence5", "1")
     row = InstanceRow(instance_id, "HelloSequence5", "exec-1", "Completed", now, now, input="1")
     return Checkpoint(row=row, history=[started], persisted_count=0, stored_rows=0)
 

@@ -27,7 +27,7 @@ class Writes:
     def __init__(self, window: WriteWindow) -> None:
         self.window = window
         self.started: list[str] = []
-        self.release = {}  # type: dict[str, asyncio.Event]
+        self.release: dict[str, asyncio.Event] = {}
         self.tasks: list[asyncio.Task[None]] = []
 
     def write(self, name: str, *, client: bool = False) -> asyncio.Task[None]:
