@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
@@ -29,6 +30,7 @@ __all__ = [
     "MAX_CONTINUATION_TOKEN",
     "ContinuationToken",
     "QueryText",
+    "UtcTime",
     "WireModel",
     "check_text",
     "comma_list",
@@ -138,6 +140,21 @@ ContinuationToken = Annotated[
     ),
 ]
 """An opaque continuation token: visible ASCII, at most 4,096 characters."""
+
+
+def _within_utc_range(value: datetime) -> datetime:
+    # 0001-01-01T00:00:00+01:00 is a valid ISO time whose UTC value is in year 0: storage
+    # filters and the management API convert to UTC, which raises OverflowError there.
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("must fall between the years 1 and 9999 in UTC") from None
+    return value
+
+
+UtcTime = Annotated[datetime, AfterValidator(_within_utc_range)]
+"""A date and time a caller sends (a filter bound): one that also exists in UTC."""
 
 
 def comma_list(value: Any) -> Any:

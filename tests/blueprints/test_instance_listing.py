@@ -240,6 +240,18 @@ class TestListRefusals:
         assert response.status == 400
         assert "createdFrom" in response.error["details"][0]["message"]
 
+    @pytest.mark.parametrize("edge", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+    @pytest.mark.parametrize("name", ["createdFrom", "createdTo"])
+    async def test_a_time_outside_the_utc_range_is_400(
+        self, listing_api, management_api, name, edge
+    ):
+        """A time that is no date in UTC (year 0 or 10000 once converted) is named, not a 500."""
+        response = await listing_api("GET", "instances", params={name: edge})
+
+        assert response.status == 400
+        assert response.error_fields == [name]
+        assert management_api.requests == []
+
     async def test_unreadable_token_is_400(self, listing_api):
         """A token the host cannot read is the caller's mistake, not a server error."""
         response = await listing_api("GET", "instances", params={"continuationToken": "junk"})
