@@ -245,16 +245,22 @@ def decode_json_text(value: Any, levels: int = 1) -> Any:
     -------
     Any
         The decoded value. A string that is not JSON text is returned unchanged, so status
-        views never fail on a payload they cannot read.
+        views never fail on a payload they cannot read. ``NaN`` and ``Infinity`` are not JSON
+        (the durable webhook stores them, as Newtonsoft reads them): a text holding one stays
+        text, as an answer cannot carry them.
     """
     for _ in range(levels):
         if not isinstance(value, str):
             break
         try:
-            value = json.loads(value)
+            value = json.loads(value, parse_constant=_refuse_constant)
         except ValueError:
             break
     return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def parse_event(model: type[ModelT], payload: Any) -> ModelT:
