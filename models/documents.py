@@ -92,7 +92,7 @@ class DocumentFields(WireModel):
     """The properties a document starts with (input of ``wip_document`` when started bare)."""
 
     title: ShortText
-    created_date: datetime | None = Field(default=None, description="Defaults to the start.")
+    created_date: UtcTime | None = Field(default=None, description="Defaults to the start.")
     creator: ShortText
     application_id: ShortText
     properties: dict[str, Any] = Field(default_factory=dict, description="Free-form fields.")
