@@ -12,7 +12,9 @@ import json
 import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from decimal import Decimal
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -22,8 +24,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic.alias_generators import to_camel, to_pascal
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "CONTINUATION_TOKEN_PATTERN",
@@ -77,6 +82,17 @@ class WireModel(BaseModel):
         allow_inf_nan=False,
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # Lax mode reads JSON true as 1 and false as 0 for a number field; a caller who sent
+        # one meant something else (true started a 1-second approval).
+        if isinstance(value, bool) and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and _numbers_only(field.annotation):
+                raise PydanticCustomError("number_type", "Input should be a number, not a boolean")
+        return value
+
     def to_wire(self) -> dict[str, Any]:
         """Return the model as the JSON dict sent over HTTP and through the durable SDK.
 
@@ -86,6 +102,18 @@ class WireModel(BaseModel):
             ``model_dump(mode="json", by_alias=True)``: camelCase keys, JSON-safe values.
         """
         return self.model_dump(mode="json", by_alias=True)
+
+
+def _numbers_only(annotation: Any) -> bool:
+    """Whether every type but None that ``annotation`` allows is a number (bool aside)."""
+    allowed = (
+        get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    )
+    kinds = [kind for kind in allowed if kind is not type(None)]
+    return bool(kinds) and all(
+        isinstance(kind, type) and issubclass(kind, int | float | Decimal) and kind is not bool
+        for kind in kinds
+    )
 
 
 def check_text(value: str, max_length: int) -> str:
