@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from models.common import WireModel
+from models.common import UtcTime, WireModel
 from models.ids import BlobName, JobId
 
 __all__ = [
@@ -56,7 +56,7 @@ class TransactionRecord(WireModel):
     amount: Decimal = Field(gt=0, le=Decimal("1000000"), decimal_places=2)
     currency: str = Field(pattern=r"^\s*[A-Za-z]{3}\s*$")
     country: str = Field(pattern=r"^\s*[A-Za-z]{2}\s*$")
-    occurred_at: datetime
+    occurred_at: UtcTime
 
     @field_validator("occurred_at")
     @classmethod

@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from typing import Annotated, Any, TypeVar
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -21,14 +24,18 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic.alias_generators import to_camel, to_pascal
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "CONTINUATION_TOKEN_PATTERN",
     "MAX_CONTINUATION_TOKEN",
     "ContinuationToken",
     "QueryText",
+    "UtcTime",
     "WireModel",
     "check_text",
     "comma_list",
@@ -75,6 +82,17 @@ class WireModel(BaseModel):
         allow_inf_nan=False,
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # Lax mode reads JSON true as 1 and false as 0 for a number field; a caller who sent
+        # one meant something else (true started a 1-second approval).
+        if isinstance(value, bool) and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and _numbers_only(field.annotation):
+                raise PydanticCustomError("number_type", "Input should be a number, not a boolean")
+        return value
+
     def to_wire(self) -> dict[str, Any]:
         """Return the model as the JSON dict sent over HTTP and through the durable SDK.
 
@@ -84,6 +102,18 @@ class WireModel(BaseModel):
             ``model_dump(mode="json", by_alias=True)``: camelCase keys, JSON-safe values.
         """
         return self.model_dump(mode="json", by_alias=True)
+
+
+def _numbers_only(annotation: Any) -> bool:
+    """Whether every type but None that ``annotation`` allows is a number (bool aside)."""
+    allowed = (
+        get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    )
+    kinds = [kind for kind in allowed if kind is not type(None)]
+    return bool(kinds) and all(
+        isinstance(kind, type) and issubclass(kind, int | float | Decimal) and kind is not bool
+        for kind in kinds
+    )
 
 
 def check_text(value: str, max_length: int) -> str:
@@ -138,6 +168,21 @@ ContinuationToken = Annotated[
     ),
 ]
 """An opaque continuation token: visible ASCII, at most 4,096 characters."""
+
+
+def _within_utc_range(value: datetime) -> datetime:
+    # 0001-01-01T00:00:00+01:00 is a valid ISO time whose UTC value is in year 0: storage
+    # filters and the management API convert to UTC, which raises OverflowError there.
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("must fall between the years 1 and 9999 in UTC") from None
+    return value
+
+
+UtcTime = Annotated[datetime, AfterValidator(_within_utc_range)]
+"""A date and time a caller sends (a filter bound): one that also exists in UTC."""
 
 
 def comma_list(value: Any) -> Any:
@@ -228,16 +273,22 @@ def decode_json_text(value: Any, levels: int = 1) -> Any:
     -------
     Any
         The decoded value. A string that is not JSON text is returned unchanged, so status
-        views never fail on a payload they cannot read.
+        views never fail on a payload they cannot read. ``NaN`` and ``Infinity`` are not JSON
+        (the durable webhook stores them, as Newtonsoft reads them): a text holding one stays
+        text, as an answer cannot carry them.
     """
     for _ in range(levels):
         if not isinstance(value, str):
             break
         try:
-            value = json.loads(value)
+            value = json.loads(value, parse_constant=_refuse_constant)
         except ValueError:
             break
     return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def parse_event(model: type[ModelT], payload: Any) -> ModelT:

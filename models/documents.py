@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from models.common import ContinuationToken, WireModel
+from models.common import ContinuationToken, UtcTime, WireModel
 from models.ids import DocumentId, IdempotencyKey
 
 __all__ = [
@@ -92,7 +92,7 @@ class DocumentFields(WireModel):
     """The properties a document starts with (input of ``wip_document`` when started bare)."""
 
     title: ShortText
-    created_date: datetime | None = Field(default=None, description="Defaults to the start.")
+    created_date: UtcTime | None = Field(default=None, description="Defaults to the start.")
     creator: ShortText
     application_id: ShortText
     properties: dict[str, Any] = Field(default_factory=dict, description="Free-form fields.")
@@ -308,8 +308,8 @@ class DocumentListQuery(WireModel):
     application_id: ShortText | None = None
     parent_id: DocumentId | None = None
     title: ShortText | None = Field(default=None, description="Text the title contains.")
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    created_from: UtcTime | None = None
+    created_to: UtcTime | None = None
     top: int = Field(default=50, ge=1, le=500)
     continuation_token: ContinuationToken | None = None
 

@@ -8,7 +8,14 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from models.common import ContinuationToken, QueryText, WireModel, check_text, comma_list
+from models.common import (
+    ContinuationToken,
+    QueryText,
+    UtcTime,
+    WireModel,
+    check_text,
+    comma_list,
+)
 from models.ids import InstanceId, OrchestratorName
 
 __all__ = [
@@ -70,8 +77,8 @@ class InstanceListQuery(WireModel):
         max_length=len(RuntimeStatus),
         description="Comma-separated runtime statuses to keep (each once).",
     )
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    created_from: UtcTime | None = None
+    created_to: UtcTime | None = None
     instance_id_prefix: InstanceId | None = Field(
         default=None, description="Only instances whose ID starts with this."
     )

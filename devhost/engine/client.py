@@ -34,7 +34,7 @@ from devhost.engine.api import (
 from devhost.engine.cache import InstanceCache
 from devhost.engine.checkpointer import Checkpointed, Checkpointer
 from devhost.engine.clock import Clock
-from devhost.engine.entities import EntityHost
+from devhost.engine.entities import EntityHost, entity_instance_id
 from devhost.engine.history import EventType, as_utc, execution_started, new_event
 from devhost.engine.instance import Instance, status_object
 from devhost.engine.invoke import known_functions_message
@@ -482,9 +482,11 @@ class ClientOperations:
     async def signal_entity(
         self, name: str, key: str, operation: str, input_json: str | None
     ) -> None:
+        _validate_entity_key(name, key)
         await self._entities.signal_from_client(name, key, operation, input_json)
 
     async def read_entity(self, name: str, key: str) -> tuple[bool, str | None]:
+        _validate_entity_key(name, key)
         return await self._entities.read(name, key)
 
     async def list_entities(
@@ -530,6 +532,16 @@ def _new_instance(
         updated=now,
         input=input_json,
     )
+
+
+def _validate_entity_key(name: str, key: str) -> None:
+    """An entity's ID is its rows' partition key: the instance ID rules hold for it, so that a
+    signal is refused before it is accepted rather than failing every checkpoint after."""
+    if _INVALID_ID.search(key) or len(entity_instance_id(name, key)) > 256:
+        raise InvalidRequest(
+            "The entity key is not valid: it must not contain '/', '\\', '#', '?' or control "
+            "characters, and the entity ID '@name@key' must not exceed 256 characters."
+        )
 
 
 def _validate_instance_id(instance_id: str) -> None:

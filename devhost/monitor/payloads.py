@@ -106,9 +106,10 @@ def parse_time(params: Any, name: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(raw)
-    except ValueError as error:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError) as error:
+        # OverflowError: a valid time whose UTC value falls outside years 1-9999.
         raise BadRequest(name, f"'{name}' must be an ISO-8601 date and time.") from error
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def parse_int(params: Any, name: str, default: int, low: int, high: int) -> int:

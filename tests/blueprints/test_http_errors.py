@@ -44,3 +44,12 @@ async def test_whitespace_body_reads_as_empty_object(api, client):
 
     assert response.status == 202
     assert client.started[0][2] == {"timeoutSeconds": 300}
+
+
+async def test_a_boolean_for_a_number_is_400_naming_the_field(api, client):
+    """JSON true is not 1: a number field refuses a boolean (it started a 1-second approval)."""
+    response = await api("POST", "start-approval", {"timeoutSeconds": True})
+
+    assert response.status == 400
+    assert response.error_fields == ["timeoutSeconds"]
+    assert client.started == []

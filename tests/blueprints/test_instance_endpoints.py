@@ -20,6 +20,16 @@ class TestGetInstance:
         assert response.body["createdTime"].endswith("Z")
         assert "historyEvents" not in response.body
 
+    async def test_an_input_that_is_not_json_is_shown_as_its_text(self, api, client):
+        """An input stored with NaN (the durable webhook takes it, as Newtonsoft does) is shown
+        as the text it is; the status answered 500."""
+        client.add_instance("greet-nan", input_={"cities": [float("nan")]})
+
+        response = await api("GET", "instances/greet-nan")
+
+        assert response.status == 200
+        assert response.body["input"] == '{"cities": [NaN]}'
+
     async def test_history_on_request(self, api, client):
         """``history=true`` adds the execution history."""
         events = [{"EventType": "ExecutionStarted", "FunctionName": "hello_sequence"}]

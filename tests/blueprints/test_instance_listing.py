@@ -145,6 +145,20 @@ class TestPaging:
 
         assert response.body["instances"][0]["input"] == {"cities": ["City 0"]}
 
+    async def test_an_input_that_is_not_json_is_listed_as_its_text(
+        self, listing_api, management_api
+    ):
+        """The durable webhook stores NaN and Infinity (Newtonsoft reads them): the listing
+        shows such an input as the text it is, not a 500 for the whole page."""
+        management_api.instances[0]["input"] = "NaN"
+        management_api.instances[1]["input"] = '{"cities": [Infinity]}'
+
+        response = await listing_api("GET", "instances", params={"top": "2"})
+
+        assert response.status == 200
+        inputs = [entry["input"] for entry in response.body["instances"]]
+        assert inputs == ["NaN", '{"cities": [Infinity]}']
+
     async def test_name_filter_returns_every_match_once(self, listing_api, management_api):
         """Filtering by name (case-insensitively) skips and repeats nothing across pages."""
         pages = await read_all_pages(listing_api, {"name": "Other_Flow", "top": "7"})
@@ -239,6 +253,18 @@ class TestListRefusals:
 
         assert response.status == 400
         assert "createdFrom" in response.error["details"][0]["message"]
+
+    @pytest.mark.parametrize("edge", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+    @pytest.mark.parametrize("name", ["createdFrom", "createdTo"])
+    async def test_a_time_outside_the_utc_range_is_400(
+        self, listing_api, management_api, name, edge
+    ):
+        """A time that is no date in UTC (year 0 or 10000 once converted) is named, not a 500."""
+        response = await listing_api("GET", "instances", params={name: edge})
+
+        assert response.status == 400
+        assert response.error_fields == [name]
+        assert management_api.requests == []
 
     async def test_unreadable_token_is_400(self, listing_api):
         """A token the host cannot read is the caller's mistake, not a server error."""

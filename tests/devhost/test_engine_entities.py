@@ -55,6 +55,27 @@ async def test_signal_to_an_unknown_entity_function_is_refused(host: DurableTest
         await host.engine.signal_entity("NoSuchEntity", "k", "add", client_body(1))
 
 
+@pytest.mark.parametrize("key", ["k" * 300, "a%2Fb", "a%00b", "a%23b"])
+async def test_a_key_no_store_can_keep_is_refused_before_the_signal_is_accepted(
+    host: DurableTestHost, key: str
+) -> None:
+    # The entity's ID is its row's partition key: Azure Tables refuse one over 1 KiB or holding
+    # '/', '\\', '#', '?' or a control character, so an accepted signal could never be applied
+    # (its checkpoint failed on every retry, and every listing that waits for it with it).
+    http = await host.http()
+    base = "/runtime/webhooks/durabletask/entities/counter"
+
+    signalled = await http.post(f"{base}/{key}?op=add", json=1)
+    read = await http.get(f"{base}/{key}")
+
+    assert signalled.status == 400
+    assert "entity key" in (await signalled.json())["Message"]
+    assert read.status == 400
+    await host.idle()
+    listed = await http.get("/runtime/webhooks/durabletask/entities")
+    assert listed.status == 200 and await listed.json() == []
+
+
 async def test_concurrent_signals_are_all_applied(host: DurableTestHost) -> None:
     key = new_key()
     await asyncio.gather(

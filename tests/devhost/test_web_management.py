@@ -355,6 +355,26 @@ async def test_purge_by_filter_counts_or_answers_404_for_none(
     assert statuses == ["Completed"]
 
 
+@pytest.mark.parametrize("edge", ["0001-01-01T00:00:00%2B01:00", "9999-12-31T23:59:59-01:00"])
+async def test_a_time_outside_the_utc_range_is_ignored_as_the_host_ignores_it(
+    http: TestClient[Any, Any], backend: FakeBackend, edge: str
+) -> None:
+    # DateTime.TryParse fails when the UTC value falls outside years 1-9999: no filter, no 500.
+    backend.put_instance("c1", "Completed")
+
+    listed = await http.get(f"/durabletask/instances?createdTimeFrom={edge}&createdTimeTo={edge}")
+    entities = await http.get(f"/durabletask/entities?lastOperationTimeFrom={edge}")
+    purged = await http.delete(f"/durabletask/instances?createdTimeFrom={edge}")
+
+    assert listed.status == 200
+    ((query, *_),) = backend.calls_named("list_instances")
+    assert (query.created_from, query.created_to) == (None, None)
+    assert entities.status == 200
+    assert purged.status == 400
+    assert await purged.json() == "Please provide value for 'createdTimeFrom' parameter."
+    assert list(backend.instances) == ["c1"]
+
+
 # -- raise event and commands -----------------------------------------------------------------
 
 

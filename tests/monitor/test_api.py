@@ -132,6 +132,9 @@ async def test_the_filters_combine(host: DurableTestHost, monitor: MonitorClient
         ({"sort": "secret"}, "sort"),
         ({"runtimeStatus": "Running,Sleeping"}, "runtimeStatus"),
         ({"createdFrom": "yesterday"}, "createdFrom"),
+        # A valid ISO time whose UTC value is in year 0 (it answered a bare 500).
+        ({"createdFrom": "0001-01-01T00:00:00+01:00"}, "createdFrom"),
+        ({"createdTo": "9999-12-31T23:59:59-01:00"}, "createdTo"),
         ({"limit": "5000"}, "limit"),
         ({"offset": "-1"}, "offset"),
     ],

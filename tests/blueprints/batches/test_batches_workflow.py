@@ -125,6 +125,25 @@ async def test_inline_items_are_validated_normalised_and_reported(
     }
 
 
+async def test_a_time_outside_the_utc_range_fails_its_item_only(
+    async_durable_host: DurableTestHost,
+) -> None:
+    items = records(4)
+    items[1]["occurredAt"] = "0001-01-01T00:00:00+01:00"  # year 0 once in UTC
+    client = await async_durable_host.http()
+    response = await client.post(
+        "/api/batches",
+        json={"jobId": "utc-edge-1", "dataSource": {"items": items}, "maxFailurePercent": 50},
+    )
+    assert response.status == 202
+
+    summary = (await finished_job(client, "utc-edge-1"))["summary"]
+    assert (summary["totalSuccess"], summary["totalFailed"]) == (3, 1)
+    report = await (await client.get(summary["reportUrl"])).json()
+    assert [(f["index"], f["errorCode"]) for f in report["failures"]] == [(1, "invalid_record")]
+    assert "occurredAt" in report["failures"][0]["detail"]
+
+
 async def test_a_job_reads_an_uploaded_json_lines_blob(async_durable_host: DurableTestHost) -> None:
     lines = [json.dumps(item) for item in records(30)] + ["{broken", ""]
     client = await async_durable_host.http()

@@ -70,6 +70,26 @@ async def test_bad_patches_are_400_naming_the_fields(http: Any) -> None:
     assert fields == {"sections.interviewFeedback.isPassed", "sections.lunch"}
 
 
+async def test_a_listing_time_outside_the_utc_range_is_400_naming_it(http: Any) -> None:
+    for name, edge in (
+        ("createdFrom", "0001-01-01T00:00:00+01:00"),
+        ("createdTo", "9999-12-31T23:59:59-01:00"),
+    ):
+        listed = await http.get("/api/documents", params={name: edge})
+        assert listed.status == 400
+        assert [d["field"] for d in (await listed.json())["error"]["details"]] == [name]
+
+
+async def test_a_created_date_outside_the_utc_range_is_400_naming_it(http: Any) -> None:
+    # It was accepted, and then every write of the document's read-model row failed converting
+    # it to UTC: the document never appeared in GET /api/documents.
+    created = await http.post(
+        "/api/documents", json=document_fields(createdDate="9999-12-31T23:59:59-01:00")
+    )
+    assert created.status == 400
+    assert [d["field"] for d in (await created.json())["error"]["details"]] == ["createdDate"]
+
+
 async def test_submit_names_missing_sections_then_closes_the_document(http: Any) -> None:
     document_id = await create_document(http)
     incomplete = await http.post(
