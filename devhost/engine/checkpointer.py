@@ -9,7 +9,9 @@ durable writes. One instance's checkpoint, in order:
    history that records them as sent;
 3. ``write_checkpoint``: the new history rows, the sentinel (``HistoryCount`` and
    ``InboxWatermark``) last, then the instance row; then the entity calls of the outbox
-   (applied only for an episode that is stored; recovery sends a stored, unanswered one again);
+   (applied only for an episode that is stored; recovery sends a stored, unanswered one again).
+   A new execution's first write carries the state it began with (``Checkpoint.opening``),
+   which a store that cannot replace the stored execution's rows atomically writes first;
 4. the sent messages are handed to the entities in memory, and what waited for this state to
    be stored is told (a parent learns of its child's end, a caller gets an entity's answer,
    only once that end or that answer cannot be taken back by a crash, as in DTFx, where
@@ -36,7 +38,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from devhost.engine.history import EventType
-from devhost.engine.instance import DurableState, Instance
+from devhost.engine.instance import DurableState, Instance, row_from_history
 from devhost.store.base import Checkpoint, InstanceRow, Store, StoredHistory, StoredMessage
 from devhost.store.retrying import StorageUnavailable
 from devhost.store.write_window import for_a_client
@@ -180,6 +182,13 @@ class Checkpointer:
             state.consumed.append(message)
             state.watermark = max(state.watermark, message.msg_id)
             applied = True
+        execution = target.execution_id
+        if execution != state.stored_execution and (
+            state.opening is None or state.opening[0] != execution
+        ):
+            # An execution began (a continue-as-new: its opening events, with the messages
+            # the old one consumed): a whole state its first write can store first.
+            state.opening = (execution, len(target.history), state.watermark)
         if rewritten_from is not None:
             state.persisted_count = min(state.persisted_count, rewritten_from)
             floor = state.rewritten_from
@@ -262,6 +271,13 @@ class Checkpointer:
         row = target.row()
         persisted = state.persisted_count if row.execution_id == state.stored_execution else 0
         checkpoint = Checkpoint(row, history, persisted, state.watermark, state.stored_rows)
+        if persisted == 0 and state.opening is not None and state.opening[0] == row.execution_id:
+            _, opened, watermark = state.opening
+            if 0 < opened < len(history):
+                opening = history[:opened]
+                checkpoint.opening = Checkpoint(
+                    row_from_history(row, opening), opening, 0, watermark, state.stored_rows
+                )
         consumed, state.consumed = state.consumed, []
         outbox, state.outbox = state.outbox, []
         callbacks, state.after_stored = state.after_stored, []
@@ -316,6 +332,8 @@ class Checkpointer:
                     self._hand_off(message)
         state.stored_execution = row.execution_id
         state.stored_created = row.created_time
+        if state.opening is not None and state.opening[0] == row.execution_id:
+            state.opening = None
         floor = state.rewritten_from  # the history was rewritten while it was being written
         state.persisted_count = len(history) if floor is None else min(len(history), floor)
         self._waiting_callbacks -= len(callbacks)

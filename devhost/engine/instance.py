@@ -37,6 +37,9 @@ class DurableState:
     # time then leaves out an unwritten instance it could not find (``Checkpointer.checkpoint``).
     stored_created: datetime | None = None
     watermark: str = ""  # msg_id of the newest inbox message applied (stored in the sentinel)
+    # An execution the store does not hold yet, as it began: (execution ID, the number of its
+    # opening events, the watermark then), a state its first write may store first.
+    opening: tuple[str, int, str] | None = None
     consumed: list[StoredMessage] = field(default_factory=list)  # applied, to delete once stored
     outbox: list[StoredMessage] = field(default_factory=list)  # to send before the history
     dirty: bool = False
