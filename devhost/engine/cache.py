@@ -148,6 +148,7 @@ class InstanceCache:
         if cached is not None:
             return cached  # created meanwhile (a start, a sub-orchestration)
         instance = instance_from_row(row)
+        instance.recovered = True
         if stored is not None and stored.execution_id == row.execution_id:
             instance.history = stored.events
             instance.parent = parent_from_history(stored.events)

@@ -75,6 +75,10 @@ class Instance:
     inbox: list[Pending] = field(default_factory=list)
     held: list[Pending] = field(default_factory=list)  # events that arrived while suspended
     in_ready_queue: bool = False
+    # Read from the store, or started from a start message read at recovery: an earlier
+    # process may have run its next episodes and started what they scheduled before a crash
+    # took them back (a sub-orchestration that may even have ended since).
+    recovered: bool = False
     durable: DurableState = field(default_factory=DurableState)
     # The events the last episode's context sent as played, and their JSON text as it sent it
     # (``devhost.engine.episode.context_json``'s own, a cache of its output).

@@ -122,7 +122,7 @@ async def redeliver(
     if body["kind"] == "start":
         if instance is not None and instance.execution_id == body["executionId"]:
             return False  # that execution is in the store already
-        client.start_from_message(message, instance)
+        client.start_from_message(message, instance).recovered = True
         return True
     if instance is not None and body["kind"] == "rewind" and instance.status == "Failed":
         # Acknowledged, but the rewritten history never reached the store.

@@ -294,7 +294,9 @@ class Engine(Backend):
             then=self._parent_notice(instance, outcome) if ended and instance.parent else None,
         )
         for work in result.work:
-            self._dispatcher.dispatch(instance, work)
+            # A recovered instance's episode may be one a crash took back after what it
+            # scheduled was started: a child is looked for in the store before it is started.
+            self._dispatcher.dispatch(instance, work, recovered=instance.recovered)
         if outcome is None:
             return
         if result.next_generation is not None:

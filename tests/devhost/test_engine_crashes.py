@@ -328,3 +328,46 @@ class _HeldEntityStore(MemoryStore):
         if checkpoint.row.instance_id.startswith("@"):
             await self.release.wait()
         await super().write_checkpoint(checkpoint)
+
+
+class _ParentBehindItsChild(CrashingMemoryStore):
+    """Fails the parent's writes until its child's end is stored, then dies at the next one:
+    the child finished in the store, the episode that started it is lost."""
+
+    def __init__(self, inner: MemoryStore, point: CrashPoint) -> None:
+        super().__init__(inner, point)
+        self.child_stored = False
+
+    async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        row = checkpoint.row
+        if row.name == "parent_explicit_id":
+            if not self.child_stored:
+                raise ConnectionError("the parent's write is slow to land")
+            self.point.stop_after(0)
+        await super().write_checkpoint(checkpoint)
+        if row.name == "child" and row.runtime_status == "Completed":
+            self.child_stored = True
+
+
+async def test_a_child_that_ended_before_its_parent_recorded_starting_it_is_not_run_again() -> None:
+    store = MemoryStore(TASK_HUB)
+    point = CrashPoint()
+    slow = _ParentBehindItsChild(store, point)
+    life = EngineLife(sequences.INDEX, slow, point, VirtualClock(), task_hub=TASK_HUB)
+    try:
+        await life.engine.start()
+        await life.engine.start_new("parent_explicit_id", "p", None)
+        await until(lambda: point.crashed, "the parent's write after its child's end")
+    finally:
+        await life.abandon()
+    first = store.instances["p-child"]
+    assert first.runtime_status == "Completed" and "p" not in store.instances
+
+    async with DurableTestHost(index=sequences.INDEX, store=store, task_hub=TASK_HUB) as second:
+        status = await second.wait("p")
+        await second.engine.checkpoint()
+
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"]["greeting"] == "Hello Lima!"
+    # The parent got the child's stored end; the child did not run a second execution.
+    assert store.instances["p-child"].execution_id == first.execution_id
