@@ -171,6 +171,8 @@ class InstanceCache:
                 instance.is_terminal
                 and not instance.inbox
                 and self._checkpointer.is_clean(instance)
+                # A purge deletes what is left of its consumed messages (a queued start).
+                and not instance.durable.deleting
             ):
                 victims.append(instance_id)
         for instance_id in victims:

@@ -342,11 +342,24 @@ class Checkpointer:
         if callbacks:
             self._settled()
         if consumed:
-            self._spawn(self._delete(consumed))
+            state.deleting += consumed
+            self._spawn(self._delete(target, consumed))
 
-    async def _delete(self, messages: list[StoredMessage]) -> None:
+    async def delete_consumed(self, target: Checkpointed) -> None:
+        """Delete the messages ``target`` consumed whose background delete has not landed.
+
+        A purge does it before it deletes the instance: with its history gone (and the
+        watermark in its sentinel), nothing would tell a start message left in the queue that
+        it was applied, and the next start would run the purged instance again."""
+        messages = list(target.durable.deleting)
+        if messages:
+            await self._store.delete_messages(messages)
+            _drop(target.durable.deleting, messages)
+
+    async def _delete(self, target: Checkpointed, messages: list[StoredMessage]) -> None:
         try:
             await self._store.delete_messages(messages)
+            _drop(target.durable.deleting, messages)
         except StorageUnavailable as error:
             # Reported once per outage by the store; left behind, the watermark drops them.
             log.debug("%d consumed messages not deleted: %s", len(messages), error)
@@ -521,6 +534,12 @@ def _unwritten_results(instance: Instance) -> int:
     if instance.durable.stored_execution != instance.execution_id:
         stored = 0
     return sum(1 for event in instance.history[stored:] if event["EventType"] in _RESULTS)
+
+
+def _drop(messages: list[StoredMessage], gone: list[StoredMessage]) -> None:
+    """Remove ``gone`` (the same objects) from ``messages``."""
+    ids = {id(message) for message in gone}
+    messages[:] = [message for message in messages if id(message) not in ids]
 
 
 def _release(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:

@@ -41,6 +41,8 @@ class DurableState:
     # opening events, the watermark then), a state its first write may store first.
     opening: tuple[str, int, str] | None = None
     consumed: list[StoredMessage] = field(default_factory=list)  # applied, to delete once stored
+    # Consumed, stored, and their delete sent in the background but not known to have landed.
+    deleting: list[StoredMessage] = field(default_factory=list)
     outbox: list[StoredMessage] = field(default_factory=list)  # to send before the history
     dirty: bool = False
     dirty_since: float = 0.0  # when it last became dirty (time.monotonic)

@@ -371,3 +371,47 @@ async def test_a_child_that_ended_before_its_parent_recorded_starting_it_is_not_
     assert status["output"]["greeting"] == "Hello Lima!"
     # The parent got the child's stored end; the child did not run a second execution.
     assert store.instances["p-child"].execution_id == first.execution_id
+
+
+class _FirstDeleteFails(CrashingMemoryStore):
+    """The first delete of consumed messages fails (storage away for a moment, or a kill
+    before the background delete lands); the ones after it go through."""
+
+    def __init__(self, inner: MemoryStore, point: CrashPoint) -> None:
+        super().__init__(inner, point)
+        self.failed = False
+
+    async def delete_messages(self, messages: list[StoredMessage]) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("the delete did not land")
+        await super().delete_messages(messages)
+
+
+async def test_a_purged_instance_is_not_started_again_by_its_start_message() -> None:
+    # Started under the caller's ID (a queued start), finished and purged at once; the start
+    # message's delete had not landed. After a crash nothing says it ran: no row, no history,
+    # no watermark. Its queued start must not start it again (its activities would run twice).
+    store = MemoryStore(TASK_HUB)
+    point = CrashPoint()
+    failing = _FirstDeleteFails(store, point)
+    life = EngineLife(sequences.INDEX, failing, point, VirtualClock(), task_hub=TASK_HUB)
+    try:
+        engine = life.engine
+        await engine.start()
+        await engine.start_new("hello_sequence", "purged", None)
+        status = await engine.wait_for_completion("purged", 60)
+        assert status is not None and status["runtimeStatus"] == "Completed"
+        await until(lambda: failing.failed, "the start message's delete was tried")
+        assert await engine.purge("purged") == 1
+    finally:
+        await life.abandon()
+    assert "purged" not in store.instances
+
+    async with DurableTestHost(index=sequences.INDEX, store=store, task_hub=TASK_HUB) as second:
+        await second.idle()
+        await second.engine.checkpoint()
+        assert await second.status("purged") is None
+
+    assert "purged" not in store.instances and "purged" not in store.histories
+    assert not await store.read_messages()
