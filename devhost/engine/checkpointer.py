@@ -129,6 +129,8 @@ class Checkpointer:
         self._serving: list[asyncio.Future[None]] = []  # for the flush under way
         self._running = False
         self._inline = asyncio.Lock()
+        # Deletes of consumed messages that failed (when), sent again after a later group commit.
+        self._undeleted: list[tuple[float, Checkpointed, list[StoredMessage]]] = []
 
     # -- the record of changes ------------------------------------------------------------------
 
@@ -361,8 +363,11 @@ class Checkpointer:
             await self._store.delete_messages(messages)
             _drop(target.durable.deleting, messages)
         except StorageUnavailable as error:
-            # Reported once per outage by the store; left behind, the watermark drops them.
+            # Reported once per outage by the store. Sent again after a later group commit:
+            # left behind until a restart, an orchestration's watermark would drop them, but an
+            # entity recognises a request only while it remembers its ID (the last 1,000).
             log.debug("%d consumed messages not deleted: %s", len(messages), error)
+            self._undeleted.append((time.monotonic(), target, messages))
         except Exception as error:
             log.warning(
                 "%d consumed messages not deleted yet: %s",
@@ -370,6 +375,17 @@ class Checkpointer:
                 error,
                 extra={"event": "message_delete_failed", "detail": type(error).__name__},
             )
+            self._undeleted.append((time.monotonic(), target, messages))
+
+    def _delete_again(self) -> None:
+        """Send the failed deletes again (after a group commit that succeeded)."""
+        if not self._undeleted or self._store.is_down():
+            return
+        failed_before = time.monotonic() - _FIRST_PAUSE
+        again = [(t, m) for failed, t, m in self._undeleted if failed < failed_before]
+        self._undeleted = [item for item in self._undeleted if item[0] >= failed_before]
+        for target, messages in again:
+            self._spawn(self._delete(target, messages))
 
     async def _flush(self, *, complete: bool) -> None:
         """Write changed targets (group commit).
@@ -512,6 +528,7 @@ class Checkpointer:
                 else:
                     _release(self._serving, None)
                     pause = _FIRST_PAUSE
+                    self._delete_again()
                 self._serving = []
         finally:
             self._running = False

@@ -6,12 +6,15 @@ host's memory is lost) and starts a second host on the same store.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
 
-from devhost.store.base import Checkpoint
+from devhost.engine import entities
+from devhost.store.base import Checkpoint, StoredMessage
 from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost, client_input
 from tests.devhost.apps.counters import INDEX
@@ -102,3 +105,33 @@ async def test_calls_and_signals_from_one_orchestration_arrive_in_order(
     async with DurableTestHost(index=INDEX, store=store, task_hub=TASK_HUB) as host:
         status = await host.run("signal_then_read", "k5")
     assert status["output"] == 10
+
+
+async def test_a_signal_whose_delete_failed_is_not_applied_again_once_the_entity_forgot_it(
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Storage was away when the applied signal's message was to be deleted. The entity goes on
+    # (more requests than it remembers the IDs of), then the host restarts: a message still in
+    # the inbox then would be a request the entity does not know it applied.
+    monkeypatch.setattr(entities, "_REMEMBERED_REQUESTS", 3)
+    delete = store.delete_messages
+    failed: list[int] = []
+
+    async def fails_once(messages: list[StoredMessage]) -> None:
+        if not failed:
+            failed.append(len(messages))
+            raise ConnectionError("storage is away")
+        await delete(messages)
+
+    monkeypatch.setattr(store, "delete_messages", fails_once)
+    async with DurableTestHost(index=INDEX, store=store, task_hub=TASK_HUB) as first:
+        for _ in range(6):
+            await first.engine.signal_entity("Counter", "k9", "add", json.dumps(json.dumps(1)))
+            await first.idle()
+        await first.engine.checkpoint()
+        deadline = time.monotonic() + 5  # for the failed delete to be sent again
+        while await store.read_messages() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    assert failed, "the first delete should have failed"
+
+    assert await _counter(store, "k9") == 6
