@@ -355,7 +355,8 @@ class Checkpointer:
         it was applied, and the next start would run the purged instance again."""
         messages = list(target.durable.deleting)
         if messages:
-            await self._store.delete_messages(messages)
+            with for_a_client():  # the purge's caller waits: a 503 while storage is down
+                await self._store.delete_messages(messages)
             _drop(target.durable.deleting, messages)
 
     async def _delete(self, target: Checkpointed, messages: list[StoredMessage]) -> None:
