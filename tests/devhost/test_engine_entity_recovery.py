@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from devhost.engine import entities
+from devhost.engine.clock import VirtualClock
 from devhost.store.base import Checkpoint, StoredMessage
 from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost, client_input
 from tests.devhost.apps.counters import INDEX
-from tests.durability.crash import life_that_crashes
+from tests.durability.crash import CrashingMemoryStore, CrashPoint, EngineLife, life_that_crashes
 
 TASK_HUB = "entityrecovery"
 
@@ -135,3 +136,38 @@ async def test_a_signal_whose_delete_failed_is_not_applied_again_once_the_entity
     assert failed, "the first delete should have failed"
 
     assert await _counter(store, "k9") == 6
+
+
+class _DiesAfterTheFirstRequest(CrashingMemoryStore):
+    """Dies right after the first entity request is in its inbox (signals go before the
+    history that records them)."""
+
+    async def put_message(self, message: StoredMessage) -> None:
+        await super().put_message(message)
+        if message.body["kind"] == "request":
+            self.point.stop_after(0)
+
+
+async def test_a_signal_from_a_generation_a_crash_took_back_is_applied_once(
+    store: MemoryStore,
+) -> None:
+    # The event makes the orchestration continue as new, and the new generation's first
+    # episode signals; the signal is stored, the checkpoint of both episodes is not. They run
+    # again after the restart: the signal they send must be recognised as the one applied.
+    point = CrashPoint()
+    dying = _DiesAfterTheFirstRequest(store, point)
+    life = EngineLife(INDEX, dying, point, VirtualClock(), task_hub=TASK_HUB)
+    try:
+        engine = life.engine
+        await engine.start()
+        await engine.start_new("signal_after_continuing", "twice", client_input("k10"))
+        await engine.checkpoint()  # the first generation, waiting for "Go"
+        await engine.raise_event("twice", "Go", None)
+        deadline = time.monotonic() + 30
+        while not point.crashed:
+            assert time.monotonic() < deadline, "the signal was never sent"
+            await asyncio.sleep(0.01)
+    finally:
+        await life.abandon()
+
+    assert await _counter(store, "k10") == 1

@@ -85,4 +85,17 @@ def signal_and_finish(context: df.DurableOrchestrationContext):
     return "sent"
 
 
+@app.orchestration_trigger(context_name="context")
+def signal_after_continuing(context: df.DurableOrchestrationContext):
+    """Continues as new on "Go"; the next generation signals once and waits for "Done"."""
+    key = context.get_input()
+    if isinstance(key, dict):
+        context.signal_entity(df.EntityId("Counter", key["key"]), "add", 1)
+        yield context.wait_for_external_event("Done")
+        return "done"
+    yield context.wait_for_external_event("Go")
+    context.continue_as_new({"key": key})
+    return None
+
+
 INDEX = index_app(app)
