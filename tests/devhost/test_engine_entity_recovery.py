@@ -171,3 +171,26 @@ async def test_a_signal_from_a_generation_a_crash_took_back_is_applied_once(
         await life.abandon()
 
     assert await _counter(store, "k10") == 1
+
+
+async def test_a_signal_from_a_sub_orchestration_a_crash_took_back_is_applied_once(
+    store: MemoryStore,
+) -> None:
+    # The parent's record of starting its child is stored, and the child's signal; the child's
+    # own first checkpoint is not. The child is started again after the restart: the signal it
+    # sends must be recognised as the one applied.
+    point = CrashPoint()
+    dying = _DiesAfterTheFirstRequest(store, point)
+    life = EngineLife(INDEX, dying, point, VirtualClock(), task_hub=TASK_HUB)
+    try:
+        await life.engine.start()
+        await life.engine.start_new("parent_of_a_signaller", "k11", client_input("k11"))
+        deadline = time.monotonic() + 30
+        while not point.crashed:
+            assert time.monotonic() < deadline, "the signal was never sent"
+            await asyncio.sleep(0.01)
+    finally:
+        await life.abandon()
+    assert "k11" in store.histories and "k11-child" not in store.histories
+
+    assert await _counter(store, "k11") == 1
