@@ -333,11 +333,21 @@ def failed_episode(
     return result
 
 
+@dataclass
+class OpenWork:
+    """What a stored history says an instance has under way, and the custom status it set."""
+
+    work: list[Work]
+    custom_status: str | None
+
+
 def open_work(
     instance: Instance, index: FunctionIndex, check_function: CheckFunction
-) -> list[Work] | None:
+) -> OpenWork | None:
     """The work in flight according to the history (re-run without new events): what a
-    recovered instance must dispatch again. None if the orchestrator cannot be run."""
+    recovered instance must dispatch again, and its custom status as of the history's last
+    episode (the row that holds it may be older: a crash between a checkpoint's history and
+    its row). None if the orchestrator cannot be run."""
     info = index.orchestrator(instance.name)
     if info is None or len(instance.history) < 2:
         return None
@@ -345,7 +355,9 @@ def open_work(
     if reply is None:
         return None
     replay = host_replay(instance, instance.history, reply, check_function)
-    return replay.run(new_events_from=len(instance.history)).open_work
+    work = replay.run(new_events_from=len(instance.history)).open_work
+    custom = reply.get("customStatus")
+    return OpenWork(work, None if custom is None else json.dumps(custom, separators=(",", ":")))
 
 
 def host_replay(

@@ -385,6 +385,7 @@ class Engine(Backend):
             client=self._client,
             scheduler=self._scheduler,
             dispatcher=self._dispatcher,
+            checkpointer=self._checkpointer,
         )
 
     async def _redeliver(self, message: StoredMessage) -> bool:

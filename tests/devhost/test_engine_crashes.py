@@ -415,3 +415,31 @@ async def test_a_purged_instance_is_not_started_again_by_its_start_message() -> 
 
     assert "purged" not in store.instances and "purged" not in store.histories
     assert not await store.read_messages()
+
+
+async def test_a_custom_status_whose_row_a_crash_took_is_shown_again_after_recovery() -> None:
+    # The last checkpoint before the orchestration waits for an event is torn: its history is
+    # stored, its row (the only place the custom status is kept) is not. Nothing else happens
+    # until a client sends the event, and a client may decide to by the custom status.
+    store = MemoryStore(TASK_HUB)
+
+    def waits_for_go(checkpoint: Checkpoint) -> bool:
+        return checkpoint.row.custom_status == json.dumps("waiting for Go")
+
+    async with life_that_crashes(
+        waiting.INDEX, store, crash_after=waits_for_go, torn=True
+    ) as first:
+        await first.engine.start_new("shown_then_waiting", "shown", None)
+        await until(lambda: "shown" in store.instances, "the first checkpoint")
+        await first.engine.raise_event("shown", "Start", None)
+        await until(lambda: first.point.crashed, "the checkpoint of the wait was torn")
+    assert store.instances["shown"].custom_status == json.dumps("working")
+
+    async with DurableTestHost(index=waiting.INDEX, store=store, task_hub=TASK_HUB) as second:
+        await second.idle()
+        status = await second.status("shown")
+        assert status is not None and status["customStatus"] == "waiting for Go"
+        await second.engine.checkpoint()
+        assert store.instances["shown"].custom_status == json.dumps("waiting for Go")
+        await second.raise_event("shown", "Go", "went")
+        assert (await second.wait("shown"))["runtimeStatus"] == "Completed"
