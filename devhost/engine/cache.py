@@ -148,6 +148,7 @@ class InstanceCache:
         if cached is not None:
             return cached  # created meanwhile (a start, a sub-orchestration)
         instance = instance_from_row(row)
+        instance.recovered = True
         if stored is not None and stored.execution_id == row.execution_id:
             instance.history = stored.events
             instance.parent = parent_from_history(stored.events)
@@ -170,6 +171,8 @@ class InstanceCache:
                 instance.is_terminal
                 and not instance.inbox
                 and self._checkpointer.is_clean(instance)
+                # A purge deletes what is left of its consumed messages (a queued start).
+                and not instance.durable.deleting
             ):
                 victims.append(instance_id)
         for instance_id in victims:

@@ -9,7 +9,9 @@ durable writes. One instance's checkpoint, in order:
    history that records them as sent;
 3. ``write_checkpoint``: the new history rows, the sentinel (``HistoryCount`` and
    ``InboxWatermark``) last, then the instance row; then the entity calls of the outbox
-   (applied only for an episode that is stored; recovery sends a stored, unanswered one again);
+   (applied only for an episode that is stored; recovery sends a stored, unanswered one again).
+   A new execution's first write carries the state it began with (``Checkpoint.opening``),
+   which a store that cannot replace the stored execution's rows atomically writes first;
 4. the sent messages are handed to the entities in memory, and what waited for this state to
    be stored is told (a parent learns of its child's end, a caller gets an entity's answer,
    only once that end or that answer cannot be taken back by a crash, as in DTFx, where
@@ -36,7 +38,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from devhost.engine.history import EventType
-from devhost.engine.instance import DurableState, Instance
+from devhost.engine.instance import DurableState, Instance, row_from_history
 from devhost.store.base import Checkpoint, InstanceRow, Store, StoredHistory, StoredMessage
 from devhost.store.retrying import StorageUnavailable
 from devhost.store.write_window import for_a_client
@@ -127,6 +129,8 @@ class Checkpointer:
         self._serving: list[asyncio.Future[None]] = []  # for the flush under way
         self._running = False
         self._inline = asyncio.Lock()
+        # Deletes of consumed messages that failed (when), sent again after a later group commit.
+        self._undeleted: list[tuple[float, Checkpointed, list[StoredMessage]]] = []
 
     # -- the record of changes ------------------------------------------------------------------
 
@@ -180,6 +184,13 @@ class Checkpointer:
             state.consumed.append(message)
             state.watermark = max(state.watermark, message.msg_id)
             applied = True
+        execution = target.execution_id
+        if execution != state.stored_execution and (
+            state.opening is None or state.opening[0] != execution
+        ):
+            # An execution began (a continue-as-new: its opening events, with the messages
+            # the old one consumed): a whole state its first write can store first.
+            state.opening = (execution, len(target.history), state.watermark)
         if rewritten_from is not None:
             state.persisted_count = min(state.persisted_count, rewritten_from)
             floor = state.rewritten_from
@@ -262,6 +273,13 @@ class Checkpointer:
         row = target.row()
         persisted = state.persisted_count if row.execution_id == state.stored_execution else 0
         checkpoint = Checkpoint(row, history, persisted, state.watermark, state.stored_rows)
+        if persisted == 0 and state.opening is not None and state.opening[0] == row.execution_id:
+            _, opened, watermark = state.opening
+            if 0 < opened < len(history):
+                opening = history[:opened]
+                checkpoint.opening = Checkpoint(
+                    row_from_history(row, opening), opening, 0, watermark, state.stored_rows
+                )
         consumed, state.consumed = state.consumed, []
         outbox, state.outbox = state.outbox, []
         callbacks, state.after_stored = state.after_stored, []
@@ -316,6 +334,8 @@ class Checkpointer:
                     self._hand_off(message)
         state.stored_execution = row.execution_id
         state.stored_created = row.created_time
+        if state.opening is not None and state.opening[0] == row.execution_id:
+            state.opening = None
         floor = state.rewritten_from  # the history was rewritten while it was being written
         state.persisted_count = len(history) if floor is None else min(len(history), floor)
         self._waiting_callbacks -= len(callbacks)
@@ -324,14 +344,31 @@ class Checkpointer:
         if callbacks:
             self._settled()
         if consumed:
-            self._spawn(self._delete(consumed))
+            state.deleting += consumed
+            self._spawn(self._delete(target, consumed))
 
-    async def _delete(self, messages: list[StoredMessage]) -> None:
+    async def delete_consumed(self, target: Checkpointed) -> None:
+        """Delete the messages ``target`` consumed whose background delete has not landed.
+
+        A purge does it before it deletes the instance: with its history gone (and the
+        watermark in its sentinel), nothing would tell a start message left in the queue that
+        it was applied, and the next start would run the purged instance again."""
+        messages = list(target.durable.deleting)
+        if messages:
+            with for_a_client():  # the purge's caller waits: a 503 while storage is down
+                await self._store.delete_messages(messages)
+            _drop(target.durable.deleting, messages)
+
+    async def _delete(self, target: Checkpointed, messages: list[StoredMessage]) -> None:
         try:
             await self._store.delete_messages(messages)
+            _drop(target.durable.deleting, messages)
         except StorageUnavailable as error:
-            # Reported once per outage by the store; left behind, the watermark drops them.
+            # Reported once per outage by the store. Sent again after a later group commit:
+            # left behind until a restart, an orchestration's watermark would drop them, but an
+            # entity recognises a request only while it remembers its ID (the last 1,000).
             log.debug("%d consumed messages not deleted: %s", len(messages), error)
+            self._undeleted.append((time.monotonic(), target, messages))
         except Exception as error:
             log.warning(
                 "%d consumed messages not deleted yet: %s",
@@ -339,6 +376,17 @@ class Checkpointer:
                 error,
                 extra={"event": "message_delete_failed", "detail": type(error).__name__},
             )
+            self._undeleted.append((time.monotonic(), target, messages))
+
+    def _delete_again(self) -> None:
+        """Send the failed deletes again (after a group commit that succeeded)."""
+        if not self._undeleted or self._store.is_down():
+            return
+        failed_before = time.monotonic() - _FIRST_PAUSE
+        again = [(t, m) for failed, t, m in self._undeleted if failed < failed_before]
+        self._undeleted = [item for item in self._undeleted if item[0] >= failed_before]
+        for target, messages in again:
+            self._spawn(self._delete(target, messages))
 
     async def _flush(self, *, complete: bool) -> None:
         """Write changed targets (group commit).
@@ -481,6 +529,7 @@ class Checkpointer:
                 else:
                     _release(self._serving, None)
                     pause = _FIRST_PAUSE
+                    self._delete_again()
                 self._serving = []
         finally:
             self._running = False
@@ -503,6 +552,12 @@ def _unwritten_results(instance: Instance) -> int:
     if instance.durable.stored_execution != instance.execution_id:
         stored = 0
     return sum(1 for event in instance.history[stored:] if event["EventType"] in _RESULTS)
+
+
+def _drop(messages: list[StoredMessage], gone: list[StoredMessage]) -> None:
+    """Remove ``gone`` (the same objects) from ``messages``."""
+    ids = {id(message) for message in gone}
+    messages[:] = [message for message in messages if id(message) not in ids]
 
 
 def _release(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:

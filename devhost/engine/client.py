@@ -422,6 +422,7 @@ class ClientOperations:
             if not instance.is_terminal:
                 return 0
             await self._checkpointer.write(instance, for_client=True)
+            await self._checkpointer.delete_consumed(instance)
             self._cache.discard(instance_id)
             await self._store.delete_instance(instance_id, self._checkpointer.stored_rows(instance))
             return 1
@@ -444,8 +445,9 @@ class ClientOperations:
                     if not cached.is_terminal:
                         return 0  # started again since the query
                     # As purge: a write of it under way (a late event it dropped) must not
-                    # land after the delete and put it back.
+                    # land after the delete and put it back, nor its start message stay.
                     await self._checkpointer.write(cached, for_client=True)
+                    await self._checkpointer.delete_consumed(cached)
                 known = (
                     self._checkpointer.stored_rows(cached)
                     if cached is not None

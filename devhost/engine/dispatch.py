@@ -99,7 +99,9 @@ class Dispatcher:
         return instance_id in self._working
 
     def dispatch(self, instance: Instance, work: Work, *, recovered: bool = False) -> None:
-        """Carry out ``work``; ``recovered``: it was in flight when the host last stopped."""
+        """Carry out ``work``; ``recovered``: it may have been under way in an earlier
+        process (in flight when the host last stopped, or scheduled by an episode of a
+        recovered instance, which may be one a crash took back)."""
         if work.kind == "activity":
             self._working[instance.instance_id] += 1
             self.spawn(self._run_activity(instance.instance_id, instance.execution_id, work))

@@ -25,6 +25,18 @@ from devhost.store.base import StoredMessage
 CheckFunction = Callable[[str, str], str | None]
 
 _LIFECYCLE = (EventType.ExecutionSuspended, EventType.ExecutionResumed)
+_EXECUTION_NAMESPACE = uuid.UUID("3c0f6b8e-94d2-4f0a-9a52-6e1d7f2b8c41")
+
+
+def next_execution_id(instance_id: str, execution_id: str) -> str:
+    """The execution a continue-as-new of ``execution_id`` starts.
+
+    Derived from the one it ends, not drawn at random: the continue-as-new episode that a crash
+    took back runs again and starts the same execution, so the entity requests of its first
+    episodes keep their IDs (``replay.entity_request_id``: instance, execution, sequence number).
+    A signal goes to the entity's inbox before the history that records it; sent again under
+    another execution's ID, it was applied a second time."""
+    return uuid.uuid5(_EXECUTION_NAMESPACE, f"{instance_id}_{execution_id}").hex
 
 
 @dataclass
@@ -250,7 +262,7 @@ def _finish(
         )
     )
     history.append(new_event(EventType.OrchestratorCompleted, now))
-    execution_id = uuid.uuid4().hex
+    execution_id = next_execution_id(instance.instance_id, instance.execution_id)
     started = execution_started(
         now,
         instance.instance_id,
@@ -321,11 +333,21 @@ def failed_episode(
     return result
 
 
+@dataclass
+class OpenWork:
+    """What a stored history says an instance has under way, and the custom status it set."""
+
+    work: list[Work]
+    custom_status: str | None
+
+
 def open_work(
     instance: Instance, index: FunctionIndex, check_function: CheckFunction
-) -> list[Work] | None:
+) -> OpenWork | None:
     """The work in flight according to the history (re-run without new events): what a
-    recovered instance must dispatch again. None if the orchestrator cannot be run."""
+    recovered instance must dispatch again, and its custom status as of the history's last
+    episode (the row that holds it may be older: a crash between a checkpoint's history and
+    its row). None if the orchestrator cannot be run."""
     info = index.orchestrator(instance.name)
     if info is None or len(instance.history) < 2:
         return None
@@ -333,7 +355,9 @@ def open_work(
     if reply is None:
         return None
     replay = host_replay(instance, instance.history, reply, check_function)
-    return replay.run(new_events_from=len(instance.history)).open_work
+    work = replay.run(new_events_from=len(instance.history)).open_work
+    custom = reply.get("customStatus")
+    return OpenWork(work, None if custom is None else json.dumps(custom, separators=(",", ":")))
 
 
 def host_replay(

@@ -37,7 +37,12 @@ class DurableState:
     # time then leaves out an unwritten instance it could not find (``Checkpointer.checkpoint``).
     stored_created: datetime | None = None
     watermark: str = ""  # msg_id of the newest inbox message applied (stored in the sentinel)
+    # An execution the store does not hold yet, as it began: (execution ID, the number of its
+    # opening events, the watermark then), a state its first write may store first.
+    opening: tuple[str, int, str] | None = None
     consumed: list[StoredMessage] = field(default_factory=list)  # applied, to delete once stored
+    # Consumed, stored, and their delete sent in the background but not known to have landed.
+    deleting: list[StoredMessage] = field(default_factory=list)
     outbox: list[StoredMessage] = field(default_factory=list)  # to send before the history
     dirty: bool = False
     dirty_since: float = 0.0  # when it last became dirty (time.monotonic)
@@ -72,6 +77,10 @@ class Instance:
     inbox: list[Pending] = field(default_factory=list)
     held: list[Pending] = field(default_factory=list)  # events that arrived while suspended
     in_ready_queue: bool = False
+    # Read from the store, or started from a start message read at recovery: an earlier
+    # process may have run its next episodes and started what they scheduled before a crash
+    # took them back (a sub-orchestration that may even have ended since).
+    recovered: bool = False
     durable: DurableState = field(default_factory=DurableState)
     # The events the last episode's context sent as played, and their JSON text as it sent it
     # (``devhost.engine.episode.context_json``'s own, a cache of its output).

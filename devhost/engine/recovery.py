@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from devhost.app.loader import FunctionIndex
 from devhost.engine.cache import InstanceCache
+from devhost.engine.checkpointer import Checkpointer
 from devhost.engine.client import ClientOperations
 from devhost.engine.clock import Clock
 from devhost.engine.dispatch import Dispatcher
@@ -72,6 +73,7 @@ def redispatch(
     client: ClientOperations,
     scheduler: Scheduler,
     dispatcher: Dispatcher,
+    checkpointer: Checkpointer,
 ) -> None:
     """An instance read from the store: carry on with what it had under way."""
     if instance.is_terminal or instance.instance_id.startswith("@"):
@@ -84,7 +86,7 @@ def redispatch(
         scheduler.mark_ready(instance)  # a generation that never ran: its first episode does it
         return
     try:
-        work = open_work(instance, index, check_function)
+        found = open_work(instance, index, check_function)
     except Exception:
         log.exception(
             "The work in flight of %s could not be found",
@@ -96,7 +98,14 @@ def redispatch(
             },
         )
         return
-    for item in work or []:
+    if found is None:
+        return
+    if found.custom_status != instance.custom_status:
+        # The row was older than the history (a crash between them): the custom status is
+        # kept only in the row, and a client may wait for it (to send the event it waits for).
+        instance.custom_status = found.custom_status
+        checkpointer.record(instance)
+    for item in found.work:
         dispatcher.dispatch(instance, item, recovered=True)
 
 
@@ -122,7 +131,7 @@ async def redeliver(
     if body["kind"] == "start":
         if instance is not None and instance.execution_id == body["executionId"]:
             return False  # that execution is in the store already
-        client.start_from_message(message, instance)
+        client.start_from_message(message, instance).recovered = True
         return True
     if instance is not None and body["kind"] == "rewind" and instance.status == "Failed":
         # Acknowledged, but the rewritten history never reached the store.

@@ -294,7 +294,9 @@ class Engine(Backend):
             then=self._parent_notice(instance, outcome) if ended and instance.parent else None,
         )
         for work in result.work:
-            self._dispatcher.dispatch(instance, work)
+            # A recovered instance's episode may be one a crash took back after what it
+            # scheduled was started: a child is looked for in the store before it is started.
+            self._dispatcher.dispatch(instance, work, recovered=instance.recovered)
         if outcome is None:
             return
         if result.next_generation is not None:
@@ -383,6 +385,7 @@ class Engine(Backend):
             client=self._client,
             scheduler=self._scheduler,
             dispatcher=self._dispatcher,
+            checkpointer=self._checkpointer,
         )
 
     async def _redeliver(self, message: StoredMessage) -> bool:
@@ -411,11 +414,12 @@ class Engine(Backend):
         info = self.index.orchestrator(work.name)
         assert info is not None
         now = self.clock.now()
+        execution_id = _child_execution_id(reference, work.instance_id)
         if child is None:
             child = Instance(
                 instance_id=work.instance_id,
                 name=info.durable_name,
-                execution_id=uuid.uuid4().hex,
+                execution_id=execution_id,
                 status="Pending",
                 created=now,
                 updated=now,
@@ -425,7 +429,7 @@ class Engine(Backend):
             self._cache.add(child)
         else:
             dropped = child.begin_execution(
-                info.durable_name, uuid.uuid4().hex, child_input(work), now, reference
+                info.durable_name, execution_id, child_input(work), now, reference
             )
             self._checkpointer.record(
                 child, consumed=[p.message for p in dropped if p.message is not None]
@@ -483,6 +487,19 @@ def _sent_request(history: list[dict[str, Any]], request_id: str) -> bool:
         if request_id in text and json.loads(text).get("id") == request_id:
             return True
     return False
+
+
+_CHILD_EXECUTION_NAMESPACE = uuid.UUID("b7e4a0d2-5c1f-4e86-9d3a-2f6c8e1b0a97")
+
+
+def _child_execution_id(reference: dict[str, Any], child_id: str) -> str:
+    """The execution of a sub-orchestration, derived from the parent's execution and the
+    call's sequence number: started again after a crash took back its first checkpoint, the
+    child runs the same execution, and the entity requests its episodes send keep their IDs
+    (a signal stored before the crash is recognised, not applied twice)."""
+    parent = reference["OrchestrationInstance"]
+    key = f"{child_id}_{parent['InstanceId']}_{parent['ExecutionId']}_{reference['TaskScheduleId']}"
+    return uuid.uuid5(_CHILD_EXECUTION_NAMESPACE, key).hex
 
 
 def _parent_reference(parent: Instance, work: Work) -> dict[str, Any]:

@@ -198,6 +198,17 @@ def _may_have_been_applied(attempts: list[Any]) -> bool:
     return False
 
 
+@dataclass
+class _PreparedCheckpoint:
+    """What one checkpoint writes: blobs (name, text), the history's entity-group
+    transactions (the sentinel's last), the rows to insert rather than replace, the row."""
+
+    uploads: list[tuple[str, str]]
+    batches: list[list[dict[str, Any]]]
+    inserted: set[str]
+    instance: dict[str, Any]
+
+
 class _RowExists(HttpResponseError):
     """A transaction inserting a row that is already stored."""
 
@@ -623,6 +634,23 @@ class AzureStore(Store):
             await self._write_checkpoint(checkpoint)
 
     async def _write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        written = self._prepare_checkpoint(checkpoint)
+        opening = checkpoint.opening
+        if len(written.batches) > 1 and opening is not None and opening.history:
+            # A new execution's rows replace the stored one's in several transactions, and
+            # the sentinel naming it commits last: a crash in between would leave the stored
+            # execution's rows partly overwritten (read as torn: no history, an instance
+            # running with nothing to do). Its opening first, in one transaction, then the
+            # rest as an append to it.
+            first = self._prepare_checkpoint(opening)
+            if len(first.batches) == 1:
+                await self._commit_checkpoint(first)
+                rest = replace(checkpoint, persisted_count=len(opening.history), opening=None)
+                written = self._prepare_checkpoint(rest)
+        await self._commit_checkpoint(written)
+
+    def _prepare_checkpoint(self, checkpoint: Checkpoint) -> _PreparedCheckpoint:
+        """The blobs, history transactions and instance row one checkpoint writes."""
         row = checkpoint.row
         partition_key = sanitize_key(row.instance_id)
         # The execution id in history blob names keeps a committed older execution's row from
@@ -653,10 +681,13 @@ class AzureStore(Store):
             }
         )
         instance = self._instance_entity(row, uploads)
+        return _PreparedCheckpoint(uploads, list(transactions(entities)), inserted, instance)
+
+    async def _commit_checkpoint(self, written: _PreparedCheckpoint) -> None:
         # Blobs first: a committed row must never name a blob that is not there yet.
-        if uploads:
-            await _bounded(self._upload(name, text) for name, text in uploads)
-        batches = list(transactions(entities))
+        if written.uploads:
+            await _bounded(self._upload(name, text) for name, text in written.uploads)
+        batches, inserted = written.batches, written.inserted
         # Earlier transactions may run in parallel; the one holding the sentinel commits the
         # checkpoint, so it goes last.
         if len(batches) > 1:
@@ -669,7 +700,7 @@ class AzureStore(Store):
                 if isinstance(outcome, BaseException):
                     raise outcome
         await self._submit(batches[-1], inserted)
-        await self._replace_instance(instance)
+        await self._replace_instance(written.instance)
 
     async def _replace_instance(self, entity: dict[str, Any]) -> None:
         """Insert or replace one Instances row: the request ``upsert_entity(mode=REPLACE)``

@@ -84,6 +84,11 @@ class Checkpoint:
     ``stored_rows``: no history row at or past this ordinal is stored, unless an earlier
     sending of this same write stored it (None: not known); the store may insert those rows
     instead of replacing them.
+    ``opening``: with a new execution's first write, the checkpoint of an earlier state of
+    that execution (its opening events, the watermark and row as they were then). A store that
+    cannot replace the stored execution's rows in one atomic step writes ``opening`` first, in
+    one, then the rest: a crash between steps must leave one execution readable whole, not the
+    stored one's rows partly overwritten by the new one's (which reads as no history at all).
     """
 
     row: InstanceRow
@@ -91,6 +96,7 @@ class Checkpoint:
     persisted_count: int
     inbox_watermark: str = ""
     stored_rows: int | None = None
+    opening: Checkpoint | None = None
 
 
 @dataclass

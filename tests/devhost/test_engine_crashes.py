@@ -328,3 +328,118 @@ class _HeldEntityStore(MemoryStore):
         if checkpoint.row.instance_id.startswith("@"):
             await self.release.wait()
         await super().write_checkpoint(checkpoint)
+
+
+class _ParentBehindItsChild(CrashingMemoryStore):
+    """Fails the parent's writes until its child's end is stored, then dies at the next one:
+    the child finished in the store, the episode that started it is lost."""
+
+    def __init__(self, inner: MemoryStore, point: CrashPoint) -> None:
+        super().__init__(inner, point)
+        self.child_stored = False
+
+    async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        row = checkpoint.row
+        if row.name == "parent_explicit_id":
+            if not self.child_stored:
+                raise ConnectionError("the parent's write is slow to land")
+            self.point.stop_after(0)
+        await super().write_checkpoint(checkpoint)
+        if row.name == "child" and row.runtime_status == "Completed":
+            self.child_stored = True
+
+
+async def test_a_child_that_ended_before_its_parent_recorded_starting_it_is_not_run_again() -> None:
+    store = MemoryStore(TASK_HUB)
+    point = CrashPoint()
+    slow = _ParentBehindItsChild(store, point)
+    life = EngineLife(sequences.INDEX, slow, point, VirtualClock(), task_hub=TASK_HUB)
+    try:
+        await life.engine.start()
+        await life.engine.start_new("parent_explicit_id", "p", None)
+        await until(lambda: point.crashed, "the parent's write after its child's end")
+    finally:
+        await life.abandon()
+    first = store.instances["p-child"]
+    assert first.runtime_status == "Completed" and "p" not in store.instances
+
+    async with DurableTestHost(index=sequences.INDEX, store=store, task_hub=TASK_HUB) as second:
+        status = await second.wait("p")
+        await second.engine.checkpoint()
+
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"]["greeting"] == "Hello Lima!"
+    # The parent got the child's stored end; the child did not run a second execution.
+    assert store.instances["p-child"].execution_id == first.execution_id
+
+
+class _FirstDeleteFails(CrashingMemoryStore):
+    """The first delete of consumed messages fails (storage away for a moment, or a kill
+    before the background delete lands); the ones after it go through."""
+
+    def __init__(self, inner: MemoryStore, point: CrashPoint) -> None:
+        super().__init__(inner, point)
+        self.failed = False
+
+    async def delete_messages(self, messages: list[StoredMessage]) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("the delete did not land")
+        await super().delete_messages(messages)
+
+
+async def test_a_purged_instance_is_not_started_again_by_its_start_message() -> None:
+    # Started under the caller's ID (a queued start), finished and purged at once; the start
+    # message's delete had not landed. After a crash nothing says it ran: no row, no history,
+    # no watermark. Its queued start must not start it again (its activities would run twice).
+    store = MemoryStore(TASK_HUB)
+    point = CrashPoint()
+    failing = _FirstDeleteFails(store, point)
+    life = EngineLife(sequences.INDEX, failing, point, VirtualClock(), task_hub=TASK_HUB)
+    try:
+        engine = life.engine
+        await engine.start()
+        await engine.start_new("hello_sequence", "purged", None)
+        status = await engine.wait_for_completion("purged", 60)
+        assert status is not None and status["runtimeStatus"] == "Completed"
+        await until(lambda: failing.failed, "the start message's delete was tried")
+        assert await engine.purge("purged") == 1
+    finally:
+        await life.abandon()
+    assert "purged" not in store.instances
+
+    async with DurableTestHost(index=sequences.INDEX, store=store, task_hub=TASK_HUB) as second:
+        await second.idle()
+        await second.engine.checkpoint()
+        assert await second.status("purged") is None
+
+    assert "purged" not in store.instances and "purged" not in store.histories
+    assert not await store.read_messages()
+
+
+async def test_a_custom_status_whose_row_a_crash_took_is_shown_again_after_recovery() -> None:
+    # The last checkpoint before the orchestration waits for an event is torn: its history is
+    # stored, its row (the only place the custom status is kept) is not. Nothing else happens
+    # until a client sends the event, and a client may decide to by the custom status.
+    store = MemoryStore(TASK_HUB)
+
+    def waits_for_go(checkpoint: Checkpoint) -> bool:
+        return checkpoint.row.custom_status == json.dumps("waiting for Go")
+
+    async with life_that_crashes(
+        waiting.INDEX, store, crash_after=waits_for_go, torn=True
+    ) as first:
+        await first.engine.start_new("shown_then_waiting", "shown", None)
+        await until(lambda: "shown" in store.instances, "the first checkpoint")
+        await first.engine.raise_event("shown", "Start", None)
+        await until(lambda: first.point.crashed, "the checkpoint of the wait was torn")
+    assert store.instances["shown"].custom_status == json.dumps("working")
+
+    async with DurableTestHost(index=waiting.INDEX, store=store, task_hub=TASK_HUB) as second:
+        await second.idle()
+        status = await second.status("shown")
+        assert status is not None and status["customStatus"] == "waiting for Go"
+        await second.engine.checkpoint()
+        assert store.instances["shown"].custom_status == json.dumps("waiting for Go")
+        await second.raise_event("shown", "Go", "went")
+        assert (await second.wait("shown"))["runtimeStatus"] == "Completed"

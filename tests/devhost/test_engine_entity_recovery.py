@@ -6,16 +6,20 @@ host's memory is lost) and starts a second host on the same store.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
 
-from devhost.store.base import Checkpoint
+from devhost.engine import entities
+from devhost.engine.clock import VirtualClock
+from devhost.store.base import Checkpoint, StoredMessage
 from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost, client_input
 from tests.devhost.apps.counters import INDEX
-from tests.durability.crash import life_that_crashes
+from tests.durability.crash import CrashingMemoryStore, CrashPoint, EngineLife, life_that_crashes
 
 TASK_HUB = "entityrecovery"
 
@@ -102,3 +106,91 @@ async def test_calls_and_signals_from_one_orchestration_arrive_in_order(
     async with DurableTestHost(index=INDEX, store=store, task_hub=TASK_HUB) as host:
         status = await host.run("signal_then_read", "k5")
     assert status["output"] == 10
+
+
+async def test_a_signal_whose_delete_failed_is_not_applied_again_once_the_entity_forgot_it(
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Storage was away when the applied signal's message was to be deleted. The entity goes on
+    # (more requests than it remembers the IDs of), then the host restarts: a message still in
+    # the inbox then would be a request the entity does not know it applied.
+    monkeypatch.setattr(entities, "_REMEMBERED_REQUESTS", 3)
+    delete = store.delete_messages
+    failed: list[int] = []
+
+    async def fails_once(messages: list[StoredMessage]) -> None:
+        if not failed:
+            failed.append(len(messages))
+            raise ConnectionError("storage is away")
+        await delete(messages)
+
+    monkeypatch.setattr(store, "delete_messages", fails_once)
+    async with DurableTestHost(index=INDEX, store=store, task_hub=TASK_HUB) as first:
+        for _ in range(6):
+            await first.engine.signal_entity("Counter", "k9", "add", json.dumps(json.dumps(1)))
+            await first.idle()
+        await first.engine.checkpoint()
+        deadline = time.monotonic() + 5  # for the failed delete to be sent again
+        while await store.read_messages() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    assert failed, "the first delete should have failed"
+
+    assert await _counter(store, "k9") == 6
+
+
+class _DiesAfterTheFirstRequest(CrashingMemoryStore):
+    """Dies right after the first entity request is in its inbox (signals go before the
+    history that records them)."""
+
+    async def put_message(self, message: StoredMessage) -> None:
+        await super().put_message(message)
+        if message.body["kind"] == "request":
+            self.point.stop_after(0)
+
+
+async def test_a_signal_from_a_generation_a_crash_took_back_is_applied_once(
+    store: MemoryStore,
+) -> None:
+    # The event makes the orchestration continue as new, and the new generation's first
+    # episode signals; the signal is stored, the checkpoint of both episodes is not. They run
+    # again after the restart: the signal they send must be recognised as the one applied.
+    point = CrashPoint()
+    dying = _DiesAfterTheFirstRequest(store, point)
+    life = EngineLife(INDEX, dying, point, VirtualClock(), task_hub=TASK_HUB)
+    try:
+        engine = life.engine
+        await engine.start()
+        await engine.start_new("signal_after_continuing", "twice", client_input("k10"))
+        await engine.checkpoint()  # the first generation, waiting for "Go"
+        await engine.raise_event("twice", "Go", None)
+        deadline = time.monotonic() + 30
+        while not point.crashed:
+            assert time.monotonic() < deadline, "the signal was never sent"
+            await asyncio.sleep(0.01)
+    finally:
+        await life.abandon()
+
+    assert await _counter(store, "k10") == 1
+
+
+async def test_a_signal_from_a_sub_orchestration_a_crash_took_back_is_applied_once(
+    store: MemoryStore,
+) -> None:
+    # The parent's record of starting its child is stored, and the child's signal; the child's
+    # own first checkpoint is not. The child is started again after the restart: the signal it
+    # sends must be recognised as the one applied.
+    point = CrashPoint()
+    dying = _DiesAfterTheFirstRequest(store, point)
+    life = EngineLife(INDEX, dying, point, VirtualClock(), task_hub=TASK_HUB)
+    try:
+        await life.engine.start()
+        await life.engine.start_new("parent_of_a_signaller", "k11", client_input("k11"))
+        deadline = time.monotonic() + 30
+        while not point.crashed:
+            assert time.monotonic() < deadline, "the signal was never sent"
+            await asyncio.sleep(0.01)
+    finally:
+        await life.abandon()
+    assert "k11" in store.histories and "k11-child" not in store.histories
+
+    assert await _counter(store, "k11") == 1

@@ -85,4 +85,31 @@ def signal_and_finish(context: df.DurableOrchestrationContext):
     return "sent"
 
 
+@app.orchestration_trigger(context_name="context")
+def signal_after_continuing(context: df.DurableOrchestrationContext):
+    """Continues as new on "Go"; the next generation signals once and waits for "Done"."""
+    key = context.get_input()
+    if isinstance(key, dict):
+        context.signal_entity(df.EntityId("Counter", key["key"]), "add", 1)
+        yield context.wait_for_external_event("Done")
+        return "done"
+    yield context.wait_for_external_event("Go")
+    context.continue_as_new({"key": key})
+    return None
+
+
+@app.orchestration_trigger(context_name="context")
+def signal_and_wait(context: df.DurableOrchestrationContext):
+    """Signals the counter once, then waits for "Done"."""
+    context.signal_entity(df.EntityId("Counter", context.get_input()), "add", 1)
+    yield context.wait_for_external_event("Done")
+    return "done"
+
+
+@app.orchestration_trigger(context_name="context")
+def parent_of_a_signaller(context: df.DurableOrchestrationContext):
+    key = context.get_input()
+    return (yield context.call_sub_orchestrator("signal_and_wait", key, f"{key}-child"))
+
+
 INDEX = index_app(app)

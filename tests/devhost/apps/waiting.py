@@ -109,4 +109,13 @@ def either_event_in_a_loop(context: df.DurableOrchestrationContext):
     return received
 
 
+@app.orchestration_trigger(context_name="context")
+def shown_then_waiting(context: df.DurableOrchestrationContext):
+    """Says where it is after "Start", then waits for "Go": only its custom status says so."""
+    context.set_custom_status("working")
+    yield context.wait_for_external_event("Start")
+    context.set_custom_status("waiting for Go")
+    return (yield context.wait_for_external_event("Go"))
+
+
 INDEX = index_app(app)
