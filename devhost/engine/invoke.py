@@ -54,13 +54,17 @@ def _memoise_sdk_timestamp_parsing() -> None:
     # choice is the same for every date, so it is learnt once.
     zone = original("2000-01-01T00:00:00Z").tzinfo if time.daylight == 0 else None
 
-    def parse_once(timestr: str) -> Any:
+    def parse_once(timestr: Any, *args: Any, **kwargs: Any) -> Any:
         # The host's own timestamps (dotnet_time) are read directly, as dateutil's general
         # parser (about 0.2 ms) reads them: the fraction truncated to microseconds, the zone
         # as above. Anything else goes to dateutil itself.
-        match = _HOST_TIMESTAMP.fullmatch(timestr)
+        match = (
+            _HOST_TIMESTAMP.fullmatch(timestr)
+            if type(timestr) is str and not args and not kwargs
+            else None
+        )
         if match is None or zone is None:
-            return original(timestr)
+            return original(timestr, *args, **kwargs)
         *fields, fraction = match.groups()
         year, month, day, hour, minute, second = map(int, fields)
         micro = int((fraction or "").ljust(6, "0")[:6])
@@ -69,12 +73,10 @@ def _memoise_sdk_timestamp_parsing() -> None:
         except ValueError:
             return original(timestr)  # an impossible date: dateutil's own error
 
-    cached = functools.lru_cache(maxsize=200_000)(parse_once)
-
-    def parse(timestr: Any, *args: Any, **kwargs: Any) -> Any:
-        if args or kwargs or not isinstance(timestr, str):
-            return original(timestr, *args, **kwargs)
-        return cached(timestr)
+    # The cache is the parser the SDK calls (one call per event per episode, so no wrapper
+    # around it): the SDK passes one text, and any hashable arguments give the same datetime
+    # each time; an exception is not cached.
+    parse = functools.lru_cache(maxsize=200_000)(parse_once)
 
     parse._devhost_cached = True  # type: ignore[attr-defined]
     history_module.dt_parse = parse  # type: ignore[attr-defined]

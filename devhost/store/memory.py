@@ -186,10 +186,17 @@ def _copy_event(value: Any) -> Any:
     ``copy.deepcopy`` costs (which looks up a copier and tracks cycles for every value), and
     the test host writes every event it records."""
     if isinstance(value, dict):
-        return {key: _copy_event(item) for key, item in value.items()}
+        # Most fields are text or numbers: they are kept as they are without a call each.
+        return {
+            key: item if type(item) in _IMMUTABLE else _copy_event(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [_copy_event(item) for item in value]
+        return [item if type(item) in _IMMUTABLE else _copy_event(item) for item in value]
     return value  # str, int, float, bool, None: immutable
+
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 
 
 def _encode_token(last_id: str) -> str:
