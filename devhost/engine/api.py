@@ -52,6 +52,17 @@ class InvalidRequest(EngineError):
     status = 400
 
 
+def refuse_entity_id(instance_id: str) -> None:
+    """An entity's ID ('@name@key') names no orchestration: an orchestration's event or command
+    delivered to it was taken as the entity's own (a terminate recorded it as terminated)."""
+    if instance_id.startswith("@"):
+        raise InvalidRequest(
+            "The instance ID names an entity ('@name@key'), not an orchestration: entities take "
+            "no events, terminate, suspend, resume or rewind; signal them with "
+            "POST entities/{name}/{key}?op=."
+        )
+
+
 class InstanceAlreadyExists(EngineError):
     """Starting an ID whose instance is running (the real host answers 500 with this message:
     ``An Orchestration instance with the status Running already exists.``)."""

@@ -29,6 +29,7 @@ from devhost.engine.api import (
     InvalidOperation,
     InvalidRequest,
     StatusOptions,
+    refuse_entity_id,
     storable_id,
 )
 from devhost.engine.cache import InstanceCache
@@ -265,6 +266,7 @@ class ClientOperations:
         make_event: Callable[[Instance, datetime], dict[str, Any]],
     ) -> None:
         """Make a client's event durable, then hand it to the running instance."""
+        refuse_entity_id(instance_id)
         async with self._locks.hold(instance_id):
             instance = await self._cache.load(instance_id)
             if instance is None:
@@ -282,6 +284,7 @@ class ClientOperations:
             self._scheduler.deliver(instance, event, message)
 
     async def rewind(self, instance_id: str, reason: str | None) -> None:
+        refuse_entity_id(instance_id)
         async with self._locks.hold(instance_id):
             instance = await self._cache.load(instance_id)
             if instance is None:
