@@ -175,16 +175,22 @@ def _decode_claims(
         raise _invalid("it is not base64-encoded JSON") from error
     if not isinstance(data, dict) or not isinstance(data.get("claims", []), list):
         raise _invalid("it is not an object with a claims list")
+    # App Service writes every one of these as a string: anything else is left out, not turned
+    # into its Python text (which would then name the caller in messages and records).
     claims = tuple(
-        (str(claim.get("typ", "")), str(claim.get("val", "")))
+        (claim["typ"], claim["val"])
         for claim in data.get("claims", [])
         if isinstance(claim, dict)
+        and isinstance(claim.get("typ"), str)
+        and isinstance(claim.get("val"), str)
     )
-    name_type = str(data.get("name_typ") or "")
+    name_type = _text(data.get("name_typ"))
     name = next((value for kind, value in claims if name_type and kind == name_type), None)
-    provider = data.get("auth_typ")
-    role_type = str(data.get("role_typ") or "") or None
-    return name, claims, str(provider) if provider else None, role_type
+    return name, claims, _text(data.get("auth_typ")), _text(data.get("role_typ"))
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def read_principal(req: func.HttpRequest) -> Principal | None:

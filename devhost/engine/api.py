@@ -8,11 +8,24 @@ so the web layer maps errors without knowing engine internals.
 from __future__ import annotations
 
 import abc
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from devhost.store.base import InstanceQuery
+
+# What an instance ID (an entity's '@name@key' too) must not hold: it is its rows' partition key,
+# which Azure Tables refuse with '/', '\\', '#', '?' or a control character (protocol notes §7.1).
+INVALID_ID_CHARACTERS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+MAX_INSTANCE_ID_LENGTH = 256
+
+
+def storable_id(instance_id: str) -> bool:
+    """Whether a table can keep ``instance_id`` as a partition key (the extension's length cap)."""
+    return (
+        not INVALID_ID_CHARACTERS.search(instance_id) and len(instance_id) <= MAX_INSTANCE_ID_LENGTH
+    )
 
 
 class EngineError(Exception):
@@ -37,6 +50,17 @@ class InvalidRequest(EngineError):
     """Unknown function, invalid instance ID, bad JSON... (400 with the host's error body)."""
 
     status = 400
+
+
+def refuse_entity_id(instance_id: str) -> None:
+    """An entity's ID ('@name@key') names no orchestration: an orchestration's event or command
+    delivered to it was taken as the entity's own (a terminate recorded it as terminated)."""
+    if instance_id.startswith("@"):
+        raise InvalidRequest(
+            "The instance ID names an entity ('@name@key'), not an orchestration: entities take "
+            "no events, terminate, suspend, resume or rewind; signal them with "
+            "POST entities/{name}/{key}?op=."
+        )
 
 
 class InstanceAlreadyExists(EngineError):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +29,8 @@ from devhost.engine.api import (
     InvalidOperation,
     InvalidRequest,
     StatusOptions,
+    refuse_entity_id,
+    storable_id,
 )
 from devhost.engine.cache import InstanceCache
 from devhost.engine.checkpointer import Checkpointed, Checkpointer
@@ -52,7 +53,6 @@ from devhost.store.write_window import for_a_client
 
 log = logging.getLogger("devhost.engine")
 
-_INVALID_ID = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 # Instances a purge by filter deletes at once. One after the other, a page of 100 took minutes
 # on a busy Azurite (each purge is two to four round trips); DTFx's purge by filter also deletes
 # in parallel.
@@ -266,6 +266,7 @@ class ClientOperations:
         make_event: Callable[[Instance, datetime], dict[str, Any]],
     ) -> None:
         """Make a client's event durable, then hand it to the running instance."""
+        refuse_entity_id(instance_id)
         async with self._locks.hold(instance_id):
             instance = await self._cache.load(instance_id)
             if instance is None:
@@ -283,6 +284,7 @@ class ClientOperations:
             self._scheduler.deliver(instance, event, message)
 
     async def rewind(self, instance_id: str, reason: str | None) -> None:
+        refuse_entity_id(instance_id)
         async with self._locks.hold(instance_id):
             instance = await self._cache.load(instance_id)
             if instance is None:
@@ -539,7 +541,7 @@ def _new_instance(
 def _validate_entity_key(name: str, key: str) -> None:
     """An entity's ID is its rows' partition key: the instance ID rules hold for it, so that a
     signal is refused before it is accepted rather than failing every checkpoint after."""
-    if _INVALID_ID.search(key) or len(entity_instance_id(name, key)) > 256:
+    if not storable_id(entity_instance_id(name, key)):
         raise InvalidRequest(
             "The entity key is not valid: it must not contain '/', '\\', '#', '?' or control "
             "characters, and the entity ID '@name@key' must not exceed 256 characters."
@@ -548,12 +550,7 @@ def _validate_entity_key(name: str, key: str) -> None:
 
 def _validate_instance_id(instance_id: str) -> None:
     """DurableClient.StartNewAsync's rules (protocol notes §7.1)."""
-    if (
-        not instance_id
-        or instance_id.startswith("@")
-        or _INVALID_ID.search(instance_id)
-        or len(instance_id) > 256
-    ):
+    if not instance_id or instance_id.startswith("@") or not storable_id(instance_id):
         raise InvalidRequest(
             f"Instance ID '{instance_id}' is not valid: it must not be empty, start with '@', "
             "contain '/', '\\', '#', '?' or control characters, or exceed 256 characters."

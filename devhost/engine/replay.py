@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from devhost.engine.api import storable_id
 from devhost.engine.history import EventType, dotnet_time, new_event, parse_time
 
 # actionType values (protocol notes §3.3)
@@ -309,6 +310,12 @@ class HostReplay:
                 f"A sub-orchestration instance ID '{child_id}' cannot be the same as its parent "
                 "or grandparent instance ID."
             )
+        if not storable_id(child_id):
+            # Its rows could never be written: every checkpoint would fail (protocol notes §7.1).
+            raise HostReplayError(
+                "A sub-orchestration instance ID is not valid: it must not contain '/', '\\', "
+                "'#', '?' or control characters, or exceed 256 characters."
+            )
         return self._request(
             Work("suborchestration", seq, name, action.get("input"), instance_id=child_id)
         )
@@ -319,6 +326,12 @@ class HostReplay:
     def _entity(self, action: dict[str, Any], signal: bool) -> Future:
         seq = self._take_seq()
         target = action["instanceId"]
+        if not storable_id(target):
+            # The client's signal is refused with 400 for the same reason (ClientOperations).
+            raise HostReplayError(
+                "The entity key is not valid: it must not contain '/', '\\', '#', '?' or "
+                "control characters, and the entity ID '@name@key' must not exceed 256 characters."
+            )
         request_id = entity_request_id(self.instance_id, self.execution_id, seq)
         request: dict[str, Any] = {"op": action.get("operation")}
         if signal:

@@ -46,6 +46,7 @@ from devhost.engine.api import (
     InvalidOperation,
     InvalidRequest,
     StatusOptions,
+    refuse_entity_id,
 )
 from devhost.store.base import RUNTIME_STATUS_NAMES, InstanceQuery
 from devhost.store.retrying import StorageUnavailable
@@ -535,6 +536,7 @@ class ManagementApi:
         self, request: web.Request, instance_id: str, event_name: str
     ) -> web.Response:
         """POST instances/{id}/raiseEvent/{name}: the body must be JSON; 202."""
+        refuse_entity_id(instance_id)  # before the status, which shows an entity as an instance
         status = await self._status_of(instance_id)
         if status is None:
             return bare_response(404)
@@ -552,6 +554,7 @@ class ManagementApi:
 
     async def command(self, request: web.Request, instance_id: str, operation: str) -> web.Response:
         """POST instances/{id}/terminate|suspend|resume|rewind?reason=: 202, 404 or 410."""
+        refuse_entity_id(instance_id)
         status = await self._status_of(instance_id)
         if status is None:
             return bare_response(404)

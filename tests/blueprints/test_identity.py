@@ -136,3 +136,32 @@ def test_the_principals_app_roles_are_read_from_its_role_claims() -> None:
     assert principal is not None and principal.roles == {"OrderApprover", "Ops"}
     plain = identity.read_principal(request(principal_headers("kim@example.com")))
     assert plain is not None and plain.roles == frozenset()
+
+
+@pytest.mark.parametrize("value", [{"first": "Kim"}, ["kim@example.com"], 12345, True, None])
+def test_a_claim_that_is_not_a_string_is_left_out(easyauth: None, value: Any) -> None:
+    """App Service writes claims as strings; another value's Python text once named the caller
+    in a 403 ("the signed-in caller is {'first': 'Kim'}")."""
+    payload = {
+        "auth_typ": ["aad"],
+        "claims": [{"typ": "preferred_username", "val": value}, {"typ": "roles", "val": value}],
+        "name_typ": "preferred_username",
+        "role_typ": {"typ": "roles"},
+    }
+    encoded = base64.b64encode(json.dumps(payload).encode()).decode()
+    headers = {"X-MS-CLIENT-PRINCIPAL": encoded, "X-MS-CLIENT-PRINCIPAL-ID": "id-1"}
+
+    principal = identity.read_principal(request(headers))
+    error = refusal(lambda: identity.resolve_actor(request(headers), "lee@x.io", "approver"))
+
+    assert principal is not None
+    assert (principal.name, principal.provider, principal.claims) == (None, None, ())
+    assert principal.roles == frozenset() and principal.role_type is None
+    assert error.status == 403
+    assert error.message == (
+        "approver names 'lee@x.io', but the signed-in caller is id-1; "
+        "a request may only act for the person who sends it."
+    )
+    only_claims = {"X-MS-CLIENT-PRINCIPAL": encoded}
+    unnamed = refusal(lambda: identity.read_principal(request(only_claims)))
+    assert (unnamed.status, unnamed.code) == (401, "InvalidPrincipal")

@@ -76,6 +76,29 @@ async def test_a_key_no_store_can_keep_is_refused_before_the_signal_is_accepted(
     assert listed.status == 200 and await listed.json() == []
 
 
+@pytest.mark.parametrize("operation", ["suspend", "resume", "rewind", "terminate", "raiseEvent/Go"])
+async def test_an_orchestration_command_to_an_entity_is_refused(
+    host: DurableTestHost, operation: str
+) -> None:
+    # Entities are not orchestrations: a terminate once left one recorded as failed.
+    key = new_key()
+    await host.engine.signal_entity("Counter", key, "add", client_body(5))
+    await host.idle()
+    http = await host.http()
+
+    answer = await http.post(
+        f"/runtime/webhooks/durabletask/instances/@counter@{key}/{operation}", json=1
+    )
+
+    assert answer.status == 400
+    assert "names an entity" in (await answer.json())["ExceptionMessage"]
+    await host.engine.signal_entity("Counter", key, "add", client_body(1))
+    await host.idle()
+    assert await read_state(host, key) == 6
+    listed = await http.get("/runtime/webhooks/durabletask/entities")
+    assert [entity["entityId"]["key"] for entity in await listed.json()] == [key]
+
+
 async def test_concurrent_signals_are_all_applied(host: DurableTestHost) -> None:
     key = new_key()
     await asyncio.gather(

@@ -112,4 +112,14 @@ def parent_of_a_signaller(context: df.DurableOrchestrationContext):
     return (yield context.call_sub_orchestrator("signal_and_wait", key, f"{key}-child"))
 
 
+@app.orchestration_trigger(context_name="context")
+def call_and_finish(context: df.DurableOrchestrationContext):
+    return (yield context.call_entity(df.EntityId("Counter", context.get_input()), "add", 1))
+
+
+@app.orchestration_trigger(context_name="context")
+def start_child(context: df.DurableOrchestrationContext):
+    return (yield context.call_sub_orchestrator("signal_and_finish", "k", context.get_input()))
+
+
 INDEX = index_app(app)
