@@ -280,9 +280,30 @@ def transactions(entities: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]
 # transactions") and leaves only the sending to the SDK.
 
 
-# ``json.dumps`` with other separators than the default builds a new encoder on every call;
-# this one writes the same text (ASCII only) for the rows of every checkpoint.
-_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# The text of ``json.dumps(value, separators=(",", ":"))`` (ASCII only). A JSONEncoder's
+# ``encode`` builds the C encoder anew on every call and gives it a dict to look for cycles
+# in; that was a quarter of a history row's JSON. This is the same C encoder, made once and
+# without the cycle check: what it encodes came from JSON (events, rows) and holds no cycle.
+# Equal to ``json.dumps``: tests/devhost/test_store_layout_text.py.
+_c_encoder = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+_encode = (
+    _c_encoder(
+        None, _not_json, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+    if _c_encoder is not None
+    else None  # an interpreter without the C accelerator
+)
+_slow_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _compact_json(value: Any) -> str:
+    if _encode is None:
+        return _slow_compact_json(value)
+    return "".join(_encode(value, 0))
 
 
 def _odata_properties(entity: dict[str, Any]) -> dict[str, Any]:
