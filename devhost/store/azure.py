@@ -51,22 +51,24 @@ from devhost.store.azure_layout import (
     BLOB_SUFFIX,
     MAX_TRANSACTION_OPERATIONS,
     SENTINEL_ROW_KEY,
+    TableRow,
     control_queue_index,
     decode_token,
     delete_transaction,
     encode_token,
     entity_address,
-    entity_body,
     entity_to_event,
     entity_to_instance,
     event_to_entity,
     expand_connection_string,
+    fits_as_is,
     from_table_value,
     history_row_key,
     instance_filter,
     instance_to_entity,
     odata_string,
     sanitize_key,
+    table_row,
     too_large_columns,
     transaction_error,
     transactions,
@@ -414,15 +416,23 @@ class AzureStore(Store):
             pass
 
     @staticmethod
-    def _move_large_values(
+    def _fitted_row(
         entity: dict[str, Any], blob_prefix: str, uploads: list[tuple[str, str]]
-    ) -> None:
-        """Move the columns the table cannot hold to blobs ``{blob_prefix}-{Column}.json.gz``;
-        a ``{Column}BlobName`` column names each one."""
-        for column in too_large_columns(entity):
+    ) -> TableRow:
+        """``entity`` and its text, once the columns the table cannot hold are moved to blobs
+        ``{blob_prefix}-{Column}.json.gz``; a ``{Column}BlobName`` column names each one.
+
+        The text is made once (``fits_as_is`` judges the usual row from it), twice for a row
+        that had values moved."""
+        row = table_row(entity)
+        if fits_as_is(row):
+            return row
+        large = too_large_columns(entity)
+        for column in large:
             name = f"{blob_prefix}-{column}.json.gz"
             uploads.append((name, entity.pop(column)))
             entity[column + BLOB_SUFFIX] = name
+        return table_row(entity) if large else row
 
     async def _fetch_large_values(
         self, entities: list[dict[str, Any]], *, instance_rows: bool = False
@@ -600,10 +610,9 @@ class AzureStore(Store):
 
     # -- instances and histories ----------------------------------------------------------------
 
-    def _instance_entity(self, row: InstanceRow, uploads: list[tuple[str, str]]) -> dict[str, Any]:
+    def _instance_entity(self, row: InstanceRow, uploads: list[tuple[str, str]]) -> TableRow:
         entity = instance_to_entity(row, self.task_hub)
-        self._move_large_values(entity, f"{sanitize_key(row.instance_id)}/instance", uploads)
-        return entity
+        return self._fitted_row(entity, f"{sanitize_key(row.instance_id)}/instance", uploads)
 
     async def write_row(self, row: InstanceRow) -> None:
         """Replace the instance row (its large values go to blobs first)."""
@@ -612,10 +621,10 @@ class AzureStore(Store):
 
     async def _write_row(self, row: InstanceRow) -> None:
         uploads: list[tuple[str, str]] = []
-        entity = self._instance_entity(row, uploads)
+        instance = self._instance_entity(row, uploads)
         if uploads:
             await _bounded(self._upload(name, text) for name, text in uploads)
-        await self._replace_instance(entity)
+        await self._replace_instance(instance)
 
     async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Write the new history rows and the sentinel (last), then the instance row."""
@@ -629,7 +638,7 @@ class AzureStore(Store):
         # pointing at a blob that a half-written replacement has overwritten.
         blob_prefix = f"{partition_key}/history-{sanitize_key(row.execution_id)}"
         uploads: list[tuple[str, str]] = []
-        entities: list[dict[str, Any]] = []
+        entities: list[TableRow] = []
         # Rows known not to be stored are inserted, the rest replaced (write_transaction).
         absent_from = checkpoint.stored_rows
         inserted: set[str] = set()
@@ -637,20 +646,21 @@ class AzureStore(Store):
             row_key = history_row_key(ordinal)
             entity = event_to_entity(checkpoint.history[ordinal])
             entity.update(PartitionKey=partition_key, RowKey=row_key, ExecutionId=row.execution_id)
-            self._move_large_values(entity, f"{blob_prefix}-{row_key}", uploads)
-            entities.append(entity)
+            entities.append(self._fitted_row(entity, f"{blob_prefix}-{row_key}", uploads))
             if absent_from is not None and ordinal >= absent_from:
                 inserted.add(row_key)
         entities.append(
-            {
-                "PartitionKey": partition_key,
-                "RowKey": SENTINEL_ROW_KEY,
-                "ExecutionId": row.execution_id,
-                "IsCheckpointComplete": True,
-                "CheckpointCompletedTimestamp": datetime.now(UTC),
-                "HistoryCount": len(checkpoint.history),
-                "InboxWatermark": checkpoint.inbox_watermark,
-            }
+            table_row(
+                {
+                    "PartitionKey": partition_key,
+                    "RowKey": SENTINEL_ROW_KEY,
+                    "ExecutionId": row.execution_id,
+                    "IsCheckpointComplete": True,
+                    "CheckpointCompletedTimestamp": datetime.now(UTC),
+                    "HistoryCount": len(checkpoint.history),
+                    "InboxWatermark": checkpoint.inbox_watermark,
+                }
+            )
         )
         instance = self._instance_entity(row, uploads)
         # Blobs first: a committed row must never name a blob that is not there yet.
@@ -671,12 +681,13 @@ class AzureStore(Store):
         await self._submit(batches[-1], inserted)
         await self._replace_instance(instance)
 
-    async def _replace_instance(self, entity: dict[str, Any]) -> None:
+    async def _replace_instance(self, row: TableRow) -> None:
         """Insert or replace one Instances row: the request ``upsert_entity(mode=REPLACE)``
         sends, with the body built here (the JSON the history transactions carry,
         ``azure_layout.entity_body``) instead of by the SDK's generic model serializer, and
         sent through the write pipeline (``_write_pipeline``)."""
         table = self._instances
+        entity = row.entity
         response, _, _ = await _send(
             table,
             self._instance_writes,
@@ -688,7 +699,7 @@ class AzureStore(Store):
                 "Content-Type": "application/json",
                 "Accept": "application/json",
             },
-            entity_body(entity).encode("ascii"),
+            row.body.encode("ascii"),
         )
         if response.status_code not in (200, 201, 204):
             raise HttpResponseError(
@@ -697,11 +708,11 @@ class AzureStore(Store):
                 response=response,
             )
 
-    async def _submit(self, batch: list[dict[str, Any]], inserted: set[str]) -> None:
+    async def _submit(self, batch: list[TableRow], inserted: set[str]) -> None:
         """Commit one entity-group transaction writing ``batch``, inserting the rows whose
         RowKey is in ``inserted`` (body built by azure_layout)."""
         table = self._history
-        partition = batch[0]["PartitionKey"]
+        partition = batch[0].entity["PartitionKey"]
         content_type, body = write_transaction(table.url, table.table_name, batch, inserted)
         try:
             await self._commit(content_type, body, len(batch), partition)
