@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import gzip
+import inspect
 import json
 import logging
 import os
@@ -34,8 +35,8 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
     ServiceRequestError,
 )
-from azure.core.pipeline import AsyncPipeline
-from azure.core.pipeline.policies import AsyncHTTPPolicy
+from azure.core.pipeline import AsyncPipeline, PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import AsyncHTTPPolicy, SansIOHTTPPolicy
 from azure.core.pipeline.transport import AioHttpTransport, AsyncHttpTransport
 from azure.core.pipeline.transport import HttpRequest as LegacyHttpRequest
 from azure.core.rest import HttpRequest
@@ -267,7 +268,72 @@ def _write_pipeline(client: TableClient) -> AsyncPipeline[Any, Any] | None:
         for p in policies
         if type(p).__name__ not in _WRITE_PATH_SKIPS
     ]
-    return AsyncPipeline(transport=transport, policies=kept)
+    return AsyncPipeline(transport=transport, policies=_chain_sans_io(kept))
+
+
+def _is_plain(policy: SansIOHTTPPolicy[Any, Any]) -> bool:
+    """Whether none of the policy's steps is a coroutine function (none of azure-core's and
+    the tables SDK's is; a step returning an awaitable needs azure-core's own runner)."""
+    return not any(
+        inspect.iscoroutinefunction(getattr(policy, step))
+        for step in ("on_request", "on_response", "on_exception")
+    )
+
+
+def _chain_sans_io(policies: list[Any]) -> list[Any]:
+    """``policies`` with each run of plain SansIO policies (headers, proxy, signing, hosts;
+    the request counter after the retries) as one ``_SansIOChain``."""
+    chained: list[Any] = []
+    run: list[SansIOHTTPPolicy[Any, Any]] = []
+    for policy in [*policies, None]:
+        if isinstance(policy, SansIOHTTPPolicy) and _is_plain(policy):
+            run.append(policy)
+            continue
+        if run:
+            chained.append(_SansIOChain(run))
+            run = []
+        if policy is not None:
+            chained.append(policy)
+    return chained
+
+
+class _SansIOChain(AsyncHTTPPolicy[Any, Any]):
+    """Several SansIO policies as one step of a pipeline: what azure-core's
+    ``_SansIOAsyncHTTPPolicyRunner`` does for each (``on_request`` in order; ``on_response``,
+    or ``on_exception`` on a failure, in reverse), without its coroutine and two checks of
+    each step's result for an awaitable per policy: about a fifth of the pipeline's CPU per
+    request (five such policies on a shared-key write). A failure reaches the same
+    ``on_exception`` steps as through nested runners: those of the policies whose
+    ``on_request`` returned, less any whose ``on_response`` already ran.
+    """
+
+    def __init__(self, policies: list[SansIOHTTPPolicy[Any, Any]]) -> None:
+        super().__init__()
+        self.policies = policies
+
+    async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
+        policies = self.policies
+        entered = 0  # policies whose on_request returned and whose on_response has not run
+        try:
+            for policy in policies:
+                policy.on_request(request)
+                entered += 1
+            response = await self.next.send(request)
+            while entered:
+                entered -= 1
+                policies[entered].on_response(request, response)
+        except Exception as error:
+            failure = error
+            while entered:
+                entered -= 1
+                try:
+                    policies[entered].on_exception(request)
+                except Exception as replaced:  # as a runner's own step raising would
+                    failure = replaced
+            if failure is error:
+                raise
+            raise failure from error
+        return response
 
 
 class AzureStore(Store):
