@@ -14,8 +14,10 @@ write reads first; tables, queues and the container are created only in :meth:`A
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import gzip
+import hmac
 import inspect
 import json
 import logging
@@ -40,7 +42,9 @@ from azure.core.pipeline.policies import AsyncHTTPPolicy, SansIOHTTPPolicy
 from azure.core.pipeline.transport import AioHttpTransport, AsyncHttpTransport
 from azure.core.pipeline.transport import HttpRequest as LegacyHttpRequest
 from azure.core.rest import HttpRequest
+from azure.core.utils import CaseInsensitiveDict
 from azure.data.tables import TableEntity
+from azure.data.tables._authentication import SharedKeyCredentialPolicy
 from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.blob.aio import LinearRetry as AsyncLinearRetry
@@ -268,7 +272,56 @@ def _write_pipeline(client: TableClient) -> AsyncPipeline[Any, Any] | None:
         for p in policies
         if type(p).__name__ not in _WRITE_PATH_SKIPS
     ]
+    kept = [_SharedKeySigning(p) if type(p) is SharedKeyCredentialPolicy else p for p in kept]
     return AsyncPipeline(transport=transport, policies=_chain_sans_io(kept))
+
+
+class _SharedKeySigning(SharedKeyCredentialPolicy):
+    """The tables SDK's SharedKey signing of a write: the same Authorization header, made
+    with less work. The SDK lower-cases every header into a dict to read three, parses the
+    address twice and builds a yarl URL of it, and decodes the account key, for every request:
+    about half of the write pipeline's CPU. Here the three headers are looked up, the canonical
+    resource is kept for each address (the SDK's own text; an instance's row is written two or
+    three times, every checkpoint posts to one address), the key is decoded when it changes,
+    and the HMAC is one call. Equal to the SDK's: tests/devhost/test_store_write_pipeline.py.
+    """
+
+    def __init__(self, policy: SharedKeyCredentialPolicy) -> None:
+        super().__init__(policy._credential, is_emulated=policy.is_emulated)
+        self._resources: dict[str, str] = {}
+        self._key: tuple[str, bytes] = ("", b"")
+
+    def sign_request(self, request: PipelineRequest[Any]) -> None:
+        http = request.http_request
+        headers = http.headers
+        if not isinstance(headers, CaseInsensitiveDict):  # not a request built by _send
+            super().sign_request(request)
+            return
+        try:
+            resource = self._resources.get(http.url)
+            if resource is None:
+                resource = self._get_canonicalized_resource(
+                    request
+                ) + self._get_canonicalized_resource_query(http)
+                if len(self._resources) >= _SIGNED_ADDRESSES:
+                    self._resources.clear()
+                self._resources[http.url] = resource
+            name, key = self._credential.named_key
+            if key != self._key[0]:
+                self._key = (key, base64.b64decode(key.encode("utf-8")))
+            text = (
+                f"{http.method}\n{headers.get('content-md5') or ''}\n"
+                f"{headers.get('content-type') or ''}\n{headers.get('x-ms-date') or ''}\n"
+                f"{resource}"
+            )
+            signature = hmac.digest(self._key[1], text.encode("utf-8"), "sha256")
+            headers["Authorization"] = f"SharedKey {name}:{base64.b64encode(signature).decode()}"
+        except Exception:  # noqa: BLE001 - the SDK's signing raises its own error for this
+            super().sign_request(request)
+
+
+# Canonical resources _SharedKeySigning keeps (addresses of recent instance rows).
+_SIGNED_ADDRESSES = 4096
 
 
 def _is_plain(policy: SansIOHTTPPolicy[Any, Any]) -> bool:

@@ -6,11 +6,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from azure.core.pipeline import AsyncPipeline
+from azure.core.pipeline import AsyncPipeline, PipelineContext, PipelineRequest
 from azure.core.pipeline.policies import AsyncRetryPolicy, SansIOHTTPPolicy
 from azure.core.pipeline.transport import AsyncHttpTransport, HttpRequest
+from azure.data.tables._authentication import SharedKeyCredentialPolicy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from devhost.store.azure import AzureStore, _chain_sans_io
+from devhost.store.azure import AzureStore, _chain_sans_io, _SharedKeySigning
+from devhost.store.azure_layout import entity_address, sanitize_key
 
 
 def chain(first: Any) -> list[str]:
@@ -44,7 +48,7 @@ def test_the_write_pipelines_authenticate_retry_and_count_requests() -> None:
         assert names == [
             "StorageHeadersPolicy",
             "ProxyPolicy",
-            "SharedKeyCredentialPolicy",
+            "_SharedKeySigning",
             "StorageHosts",
             "AsyncTablesRetryPolicy",
             "CustomHookPolicy",
@@ -142,3 +146,40 @@ def test_only_plain_sans_io_policies_are_chained() -> None:
         "_SansIOChain",
     ]
     assert chained[0].policies == [first, second]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    instance_id=st.text(min_size=1, max_size=40),
+    method=st.sampled_from(["PUT", "POST", "DELETE"]),
+    content_type=st.sampled_from([None, "application/json", "multipart/mixed; boundary=b_1"]),
+    batch=st.booleans(),
+    repeat=st.integers(1, 3),
+)
+def test_the_write_pipelines_sign_as_the_sdk_signs(
+    instance_id: str, method: str, content_type: str | None, batch: bool, repeat: int
+) -> None:
+    """The same Authorization header as the SDK's SharedKey policy, for any address the store
+    writes to, whether the address was signed before (kept) or not."""
+    store = AzureStore("UseDevelopmentStorage=true", "hubsigning")
+    writes = store._instance_writes
+    assert writes is not None
+    signer = writes._impl_policies[0].policies[2]  # type: ignore[attr-defined]
+    assert isinstance(signer, _SharedKeySigning)
+    sdk = SharedKeyCredentialPolicy(signer._credential, is_emulated=signer.is_emulated)
+    table = store._instances
+    url = (
+        f"{table.url}/$batch"
+        if batch
+        else entity_address(table.url, table.table_name, sanitize_key(instance_id), "")
+    )
+    for attempt in range(repeat):
+        headers = {"x-ms-version": "2019-02-02", "x-ms-date": f"Tue, 0{attempt + 1} Dec 2026"}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        signed = []
+        for policy in (signer, sdk):
+            request = HttpRequest(method, url, headers=dict(headers))
+            policy.on_request(PipelineRequest(request, PipelineContext(writes._transport)))
+            signed.append(request.headers["Authorization"])
+        assert signed[0] == signed[1]
