@@ -473,7 +473,18 @@ def delete_transaction(
     )
 
 
-_PART_STATUS = re.compile(r"^HTTP/1\.1 (\d{3})", re.MULTILINE)
+# The status of each part: what ``^HTTP/1\.1 (\d{3})`` finds in MULTILINE mode (at the start
+# and after each "\n"). A pattern that starts with "^" is tried at every character: 110 us
+# on the 15 KB answer to a HelloSequence5's checkpoint, against 16 us for one that starts
+# with a literal (tests/devhost/test_store_layout_text.py compares the two).
+_PART_STATUS = re.compile(r"\nHTTP/1\.1 (\d{3})")
+_FIRST_PART_STATUS = re.compile(r"HTTP/1\.1 (\d{3})")
+
+
+def _part_statuses(response_text: str) -> list[str]:
+    first = _FIRST_PART_STATUS.match(response_text)
+    statuses: list[str] = _PART_STATUS.findall(response_text)
+    return [first.group(1), *statuses] if first else statuses
 
 
 def transaction_error(response_text: str, operations: int) -> str | None:
@@ -482,7 +493,7 @@ def transaction_error(response_text: str, operations: int) -> str | None:
     A failed changeset comes back as a single part carrying the error (its message starts
     with the index of the failing operation).
     """
-    statuses = _PART_STATUS.findall(response_text)
+    statuses = _part_statuses(response_text)
     if len(statuses) == operations and all(status.startswith("2") for status in statuses):
         return None
     detail = re.search(r'"value":\s*"([^"]*)', response_text)

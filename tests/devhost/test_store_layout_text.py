@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import operator
+import re
 from datetime import UTC
 from typing import Any
 
@@ -90,3 +91,16 @@ def test_rows_split_into_transactions_as_their_measured_sizes_split_them(
 
     split = azure_layout.transactions([azure_layout.table_row(entity) for entity in rows])
     assert [[row.entity for row in batch] for batch in split] == measured(rows)
+
+
+answers = st.lists(
+    st.sampled_from(["HTTP/1.1 ", "204", "4", "\n", "\r\n", "\r", "x", "HTTP/1.1 2", "٣"]),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(answers)
+def test_part_statuses_are_what_the_line_start_pattern_finds(text: str) -> None:
+    line_start = re.compile(r"^HTTP/1\.1 (\d{3})", re.MULTILINE)
+    assert azure_layout._part_statuses(text) == line_start.findall(text)
