@@ -343,6 +343,17 @@ def _compact_json(value: Any) -> str:
     return "".join(_encode(value, 0))
 
 
+def table_time(value: datetime) -> str:
+    """``value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")`` (the time as written, whatever its zone) in
+    a fifth of the CPU: ``strftime`` goes through the C library, about 10 us each on a loaded
+    machine, four to seven times per HelloSequence5. ``isoformat`` writes the same digits,
+    but pads years below 1000, which ``strftime`` does not (tests/devhost/
+    test_store_layout_text.py compares the two)."""
+    if value.year < 1000:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.isoformat(timespec="microseconds")[:26] + "Z"
+
+
 def _odata_properties(entity: dict[str, Any]) -> dict[str, Any]:
     """An entity's JSON body, with ``@odata.type`` where JSON alone would lose the type."""
     body: dict[str, Any] = {}
@@ -355,7 +366,7 @@ def _odata_properties(entity: dict[str, Any]) -> dict[str, Any]:
             body[name + "@odata.type"] = "Edm.Int64"
         elif isinstance(value, datetime):
             value = value.astimezone(UTC) if value.tzinfo else value
-            body[name] = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            body[name] = table_time(value)
             body[name + "@odata.type"] = "Edm.DateTime"
         elif isinstance(value, float):
             body[name] = value if math.isfinite(value) else str(value).replace("inf", "Infinity")
@@ -644,7 +655,7 @@ def odata_string(value: str) -> str:
 def _odata_datetime(value: datetime) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
-    return "datetime'" + value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "'"
+    return "datetime'" + table_time(value) + "'"
 
 
 def instance_filter(query: InstanceQuery) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import operator
 import re
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -104,3 +104,9 @@ answers = st.lists(
 def test_part_statuses_are_what_the_line_start_pattern_finds(text: str) -> None:
     line_start = re.compile(r"^HTTP/1\.1 (\d{3})", re.MULTILINE)
     assert azure_layout._part_statuses(text) == line_start.findall(text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.datetimes(timezones=st.none() | st.just(UTC)))
+def test_table_times_are_written_as_strftime_wrote_them(value: datetime) -> None:
+    assert azure_layout.table_time(value) == value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
