@@ -272,7 +272,7 @@ def _write_pipeline(client: TableClient) -> AsyncPipeline[Any, Any] | None:
         for p in policies
         if type(p).__name__ not in _WRITE_PATH_SKIPS
     ]
-    kept = [_SharedKeySigning(p) if type(p) is SharedKeyCredentialPolicy else p for p in kept]
+    kept = [_SharedKeySigning.of(p) if type(p) is SharedKeyCredentialPolicy else p for p in kept]
     return AsyncPipeline(transport=transport, policies=_chain_sans_io(kept))
 
 
@@ -290,6 +290,15 @@ class _SharedKeySigning(SharedKeyCredentialPolicy):
         super().__init__(policy._credential, is_emulated=policy.is_emulated)
         self._resources: dict[str, str] = {}
         self._key: tuple[str, bytes] = ("", b"")
+
+    @classmethod
+    def of(cls, policy: SharedKeyCredentialPolicy) -> SharedKeyCredentialPolicy:
+        """This signing with the SDK policy's key, or that policy if this SDK version keeps
+        its key elsewhere."""
+        try:
+            return cls(policy)
+        except AttributeError:
+            return policy
 
     def sign_request(self, request: PipelineRequest[Any]) -> None:
         http = request.http_request
