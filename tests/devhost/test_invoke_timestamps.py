@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from dateutil import parser as dateutil_parser
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import devhost.engine.invoke  # noqa: F401  (installs the SDK's parser)
 from devhost.engine.history import dotnet_time
@@ -49,3 +51,24 @@ def test_impossible_timestamps_fail_as_dateutil_fails(text: str) -> None:
 
     assert type(ours.value) is type(theirs.value)
     assert str(ours.value) == str(theirs.value)
+
+
+def strftime_dotnet_time(value: datetime) -> str:
+    """``dotnet_time`` as it was written with ``strftime``."""
+    value = value.astimezone(UTC)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += "." + f"{value.microsecond:06d}0".rstrip("0")
+    return text + "Z"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5))])))
+def test_times_are_written_as_strftime_wrote_them(value: datetime) -> None:
+    """``dotnet_time`` formats with ``isoformat`` (a fifth of the CPU): the same text, years
+    below 1000 included."""
+    try:
+        expected = strftime_dotnet_time(value)
+    except OverflowError:  # a time that has no UTC value in a datetime
+        return
+    assert dotnet_time(value) == expected

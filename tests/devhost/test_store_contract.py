@@ -29,6 +29,7 @@ from devhost.store.azure_layout import (
     history_row_key,
     is_development_storage,
     sanitize_key,
+    table_row,
     unsanitize_key,
     write_transaction,
 )
@@ -766,7 +767,7 @@ def test_write_transaction_body_matches_the_tables_wire_format() -> None:
     when = datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
     entity = {"PartitionKey": "o'brien^0x", "RowKey": "sentinel", "N": (2**40, EdmType.INT64)}
     entity.update(D=when, F=0.5, B=True, S="é")
-    content_type, body = write_transaction("http://h:1/acct/", "HubHistory", [entity])
+    content_type, body = write_transaction("http://h:1/acct/", "HubHistory", [table_row(entity)])
 
     batch = content_type.removeprefix("multipart/mixed; boundary=")
     text = body.decode("ascii")
@@ -797,7 +798,9 @@ def test_a_row_known_to_be_new_is_inserted_in_the_transaction() -> None:
     """As the SDK's ``create`` operation sends it (a POST to the table, the keys in the body),
     asking for no copy of the row in the answer."""
     rows = [{"PartitionKey": "p", "RowKey": key, "N": 1} for key in ("0", "1", "sentinel")]
-    _, body = write_transaction("http://h:1/acct/", "HubHistory", rows, inserted={"0", "1"})
+    _, body = write_transaction(
+        "http://h:1/acct/", "HubHistory", [table_row(row) for row in rows], inserted={"0", "1"}
+    )
 
     text = body.decode("ascii")
     assert text.count("POST http://h:1/acct/HubHistory HTTP/1.1\r\nPrefer: return-no-content") == 2

@@ -24,7 +24,7 @@ from azure.core.exceptions import (
 )
 
 from devhost.engine.history import EventType
-from devhost.store.azure_layout import write_transaction
+from devhost.store.azure_layout import table_row, write_transaction
 from devhost.store.base import Store, StoredMessage
 from devhost.store.faults import (
     FAULT_KINDS,
@@ -442,8 +442,9 @@ def test_a_transactions_fault_key_names_its_partition_whichever_rows_it_holds() 
     replaces them (named in their addresses), whatever characters the instance ID holds."""
     rows = [{"PartitionKey": 'o\'brien "x"', "RowKey": f"{n:016X}"} for n in range(3)]
     keys = {row["RowKey"] for row in rows}
-    _, inserting = write_transaction("http://h:1/acct/", "HubHistory", rows, inserted=keys)
-    _, replacing = write_transaction("http://h:1/acct/", "HubHistory", rows)
+    table_rows = [table_row(row) for row in rows]
+    _, inserting = write_transaction("http://h:1/acct/", "HubHistory", table_rows, inserted=keys)
+    _, replacing = write_transaction("http://h:1/acct/", "HubHistory", table_rows)
 
     named = {
         request_key(SimpleNamespace(method="POST", url="http://h:1/acct/$batch", body=body))
