@@ -211,9 +211,9 @@ class _PreparedCheckpoint:
     transactions (the sentinel's last), the rows to insert rather than replace, the row."""
 
     uploads: list[tuple[str, str]]
-    batches: list[list[dict[str, Any]]]
+    batches: list[list[TableRow]]
     inserted: set[str]
-    instance: dict[str, Any]
+    instance: TableRow
 
 
 class _RowExists(HttpResponseError):
