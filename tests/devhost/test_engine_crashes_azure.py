@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 
@@ -13,7 +12,7 @@ from devhost.azurite import AzuriteProcess
 from devhost.engine.clock import VirtualClock
 from devhost.engine.runtime import EngineSettings
 from devhost.store.azure import AzureStore
-from devhost.store.azure_layout import MAX_TRANSACTION_OPERATIONS, SENTINEL_ROW_KEY
+from devhost.store.azure_layout import MAX_TRANSACTION_OPERATIONS, SENTINEL_ROW_KEY, TableRow
 from devhost.testing import DurableTestHost
 from tests.devhost.apps import generations
 from tests.durability.crash import CrashPoint, EngineLife, _CrashingAzureStore
@@ -25,8 +24,8 @@ class _TornWideCheckpointStore(_CrashingAzureStore):
     """Dies as it sends the sentinel's transaction of a checkpoint that needs more than one
     (the transactions before it committed)."""
 
-    async def _submit(self, batch: list[dict[str, Any]], inserted: set[str]) -> None:
-        last = batch[-1]
+    async def _submit(self, batch: list[TableRow], inserted: set[str]) -> None:
+        last = batch[-1].entity
         if (
             self.point is not None
             and last["RowKey"] == SENTINEL_ROW_KEY
