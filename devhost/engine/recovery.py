@@ -27,7 +27,7 @@ from devhost.engine.client import ClientOperations
 from devhost.engine.clock import Clock
 from devhost.engine.dispatch import Dispatcher
 from devhost.engine.entities import EntityHost
-from devhost.engine.episode import CheckFunction, open_work, unrun_episode
+from devhost.engine.episode import CheckFunction, OpenWork, open_work, unrun_episode
 from devhost.engine.instance import Instance
 from devhost.engine.messages import MessageIds
 from devhost.engine.scheduling import Scheduler
@@ -76,7 +76,16 @@ def redispatch(
     checkpointer: Checkpointer,
 ) -> None:
     """An instance read from the store: carry on with what it had under way."""
-    if instance.is_terminal or instance.instance_id.startswith("@"):
+    if instance.instance_id.startswith("@"):
+        return
+    if instance.is_terminal:
+        # Nothing is under way. Its row was rebuilt from the history if a crash fell between
+        # the two writes of the checkpoint that ended it: the custom status the last episode
+        # set, which only the row holds, is then taken from a re-run as well.
+        if not checkpointer.is_clean(instance):
+            found = _rerun(instance, index, check_function)
+            if found is not None:
+                _take_custom_status(instance, found, checkpointer)
         return
     if not instance.history:
         if instance.status == "Pending":
@@ -85,8 +94,20 @@ def redispatch(
     if unrun_episode(instance.history) is not None:
         scheduler.mark_ready(instance)  # a generation that never ran: its first episode does it
         return
+    found = _rerun(instance, index, check_function)
+    if found is None:
+        return
+    _take_custom_status(instance, found, checkpointer)
+    for item in found.work:
+        dispatcher.dispatch(instance, item, recovered=True)
+
+
+def _rerun(
+    instance: Instance, index: FunctionIndex, check_function: CheckFunction
+) -> OpenWork | None:
+    """What the orchestrator's re-run on the stored history says (None if it cannot run)."""
     try:
-        found = open_work(instance, index, check_function)
+        return open_work(instance, index, check_function)
     except Exception:
         log.exception(
             "The work in flight of %s could not be found",
@@ -97,16 +118,16 @@ def redispatch(
                 "event": "recovery_failed",
             },
         )
-        return
-    if found is None:
-        return
+        return None
+
+
+def _take_custom_status(instance: Instance, found: OpenWork, checkpointer: Checkpointer) -> None:
     if found.custom_status != instance.custom_status:
         # The row was older than the history (a crash between them): the custom status is
-        # kept only in the row, and a client may wait for it (to send the event it waits for).
+        # kept only in the row, and a client may wait for it (to send the event it waits for,
+        # or to read how it ended).
         instance.custom_status = found.custom_status
         checkpointer.record(instance)
-    for item in found.work:
-        dispatcher.dispatch(instance, item, recovered=True)
 
 
 async def redeliver(

@@ -443,3 +443,38 @@ async def test_a_custom_status_whose_row_a_crash_took_is_shown_again_after_recov
         assert store.instances["shown"].custom_status == json.dumps("waiting for Go")
         await second.raise_event("shown", "Go", "went")
         assert (await second.wait("shown"))["runtimeStatus"] == "Completed"
+
+
+@pytest.mark.parametrize("at_once", [False, True], ids=["stale", "missing"])
+async def test_the_custom_status_of_an_instance_completed_by_a_torn_checkpoint_is_shown(
+    at_once: bool,
+) -> None:
+    # The checkpoint that completes the instance is torn: its history (ending in
+    # ExecutionCompleted) is stored, its row is not. The row left behind holds the custom status
+    # of the episode before ("working"), or none (the Pending row of a start, when the first
+    # episode completes). Recovery rebuilds the row from the history as completed; the custom
+    # status, kept only in the row, must be the one the last episode set.
+    store = MemoryStore(TASK_HUB)
+
+    def completed(checkpoint: Checkpoint) -> bool:
+        return checkpoint.row.runtime_status == "Completed"
+
+    async with life_that_crashes(waiting.INDEX, store, crash_after=completed, torn=True) as first:
+        instance_id = await first.engine.start_new("shown_when_done", None, client_input(at_once))
+        if not at_once:
+            await until(lambda: instance_id in store.histories, "the first checkpoint")
+            await first.engine.checkpoint()
+            await first.engine.raise_event(instance_id, "Go", None)
+        await until(lambda: first.point.crashed, "the last checkpoint was torn")
+    left = store.instances[instance_id]
+    assert left.runtime_status != "Completed"
+    assert left.custom_status == (None if at_once else json.dumps("working"))
+
+    async with DurableTestHost(index=waiting.INDEX, store=store, task_hub=TASK_HUB) as second:
+        await second.idle()
+        status = await second.wait(instance_id)
+        await second.engine.checkpoint()
+
+    assert status["runtimeStatus"] == "Completed" and status["output"] == "finished"
+    assert status["customStatus"] == "done"
+    assert store.instances[instance_id].custom_status == json.dumps("done")
