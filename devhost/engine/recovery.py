@@ -7,8 +7,9 @@
   answered is sent again (the entity answers a known request ID without applying it twice).
 * Then the durable inbox is read once, oldest message first, and every message that the last
   checkpoint of its instance had not applied (its ID is newer than the instance's watermark) is
-  delivered; the others are deleted. A start message begins its execution, unless that
-  execution is already in the store.
+  delivered; the others are deleted, once the instance's row is stored if recovery repaired
+  it (the message may be all that leads the next host to the instance). A start message
+  begins its execution, unless that execution is already in the store.
 
 A crash during recovery changes nothing of this: recovery writes only what a normal run
 would (checkpoints of repaired rows, deletes of applied messages), and reads everything again
@@ -139,6 +140,7 @@ async def redeliver(
     entities: EntityHost,
     ids: MessageIds,
     clock: Clock,
+    checkpointer: Checkpointer,
 ) -> bool:
     """Deliver one inbox message found at start-up; False if it was applied already."""
     if message.instance_id.startswith("@"):
@@ -147,11 +149,12 @@ async def redeliver(
     if instance is not None:
         ids.observe(instance.durable.watermark)
         if message.msg_id <= instance.durable.watermark:
-            return False
+            return _applied(message, instance, checkpointer)
     body = message.body
     if body["kind"] == "start":
         if instance is not None and instance.execution_id == body["executionId"]:
-            return False  # that execution is in the store already
+            # That execution is in the store already.
+            return _applied(message, instance, checkpointer)
         client.start_from_message(message, instance).recovered = True
         return True
     if instance is not None and body["kind"] == "rewind" and instance.status == "Failed":
@@ -160,4 +163,17 @@ async def redeliver(
     if instance is None or instance.is_terminal:
         return False
     scheduler.deliver(instance, body["event"], message)
+    return True
+
+
+def _applied(message: StoredMessage, instance: Instance, checkpointer: Checkpointer) -> bool:
+    """A message the stored history holds: False to delete it now, or True if it is deleted
+    once the instance's next write is stored (a row repaired from the history, not written
+    yet). The message may be what leads a host to the instance: a start of a finished
+    instance's ID whose first checkpoint was torn leaves the finished row, which no listing of
+    what runs finds, over the new execution's history. Deleted first, a kill before the row's
+    write left nothing to find it by, and the execution never ran on."""
+    if checkpointer.is_clean(instance):
+        return False
+    checkpointer.record(instance, consumed=[message], changed=False)
     return True
