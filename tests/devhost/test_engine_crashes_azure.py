@@ -206,3 +206,63 @@ async def test_a_rewind_of_a_long_history_killed_mid_write_completes_after_a_res
         "Rewound: ExecutionCompleted",
         None,  # the rewind request itself
     ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: an opening of more than one transaction overwrites the stored execution's "
+    "rows before the sentinel names the new one (docs/chaos.md, fifth session)",
+)
+async def test_a_continue_as_new_carrying_more_events_than_a_transaction_holds_resumes(
+    azurite: AzuriteProcess, task_hub: str
+) -> None:
+    """A generation continues as new with 100 events raised after its "Go" (held while it
+    was suspended, then applied in one episode): the new generation opens with them, more
+    rows than one transaction holds, so its opening cannot go first in one. Killed as the
+    sentinel's transaction is sent, the first transaction has replaced the stored
+    execution's first rows: the history reads as torn (no events), and the events, delivered
+    again to an instance with no ``ExecutionStarted``, never start the generation."""
+    point = CrashPoint()
+    store = _TornWideCheckpointStore(azurite.connection_string, task_hub)
+    await store.open()
+    life = EngineLife(
+        generations.INDEX,
+        store,
+        point,
+        VirtualClock(),
+        task_hub=task_hub,
+        settings=EngineSettings(checkpoint_interval=0),
+    )
+    try:
+        await life.engine.start()
+        engine = life.engine
+        instance_id = await engine.start_new("carry", None, None)
+        deadline = time.monotonic() + 60
+        while not engine.instances[instance_id].history:
+            assert time.monotonic() < deadline, "the first generation never ran"
+            await asyncio.sleep(0.01)
+        await engine.checkpoint()
+        await engine.suspend(instance_id, "gather")
+        deadline = time.monotonic() + 60
+        while engine.instances[instance_id].status != "Suspended":
+            assert time.monotonic() < deadline, "never suspended"
+            await asyncio.sleep(0.01)
+        await engine.checkpoint()
+        await engine.raise_event(instance_id, "Go", None)
+        for _ in range(generations.CARRIED):
+            await engine.raise_event(instance_id, "Extra", None)
+        store.point = point
+        await engine.resume(instance_id, "go")
+        deadline = time.monotonic() + 60
+        while not point.crashed:
+            assert time.monotonic() < deadline, "the wide checkpoint was never sent"
+            await asyncio.sleep(0.01)
+    finally:
+        await life.abandon()
+
+    second = AzureStore(azurite.connection_string, task_hub)
+    async with DurableTestHost(index=generations.INDEX, store=second, task_hub=task_hub) as host:
+        status = await host.wait(instance_id, timeout=10)
+
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == generations.CARRIED
