@@ -345,19 +345,21 @@ def open_work(
     instance: Instance, index: FunctionIndex, check_function: CheckFunction
 ) -> OpenWork | None:
     """The work in flight according to the history (re-run without new events): what a
-    recovered instance must dispatch again, and its custom status as of the history's last
-    episode (the row that holds it may be older: a crash between a checkpoint's history and
-    its row). None if the orchestrator cannot be run."""
+    recovered instance must dispatch again (none for an ended execution), and its custom
+    status as of the history's last episode (the row that holds it may be older: a crash
+    between a checkpoint's history and its row). None if the orchestrator cannot be run."""
     info = index.orchestrator(instance.name)
     if info is None or len(instance.history) < 2:
         return None
     reply, _ = invoke_orchestrator(info, context_json(instance, instance.history))
     if reply is None:
         return None
-    replay = host_replay(instance, instance.history, reply, check_function)
-    work = replay.run(new_events_from=len(instance.history)).open_work
     custom = reply.get("customStatus")
-    return OpenWork(work, None if custom is None else json.dumps(custom, separators=(",", ":")))
+    custom_status = None if custom is None else json.dumps(custom, separators=(",", ":"))
+    if instance.is_terminal:
+        return OpenWork([], custom_status)
+    replay = host_replay(instance, instance.history, reply, check_function)
+    return OpenWork(replay.run(new_events_from=len(instance.history)).open_work, custom_status)
 
 
 def host_replay(

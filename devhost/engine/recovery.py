@@ -7,8 +7,9 @@
   answered is sent again (the entity answers a known request ID without applying it twice).
 * Then the durable inbox is read once, oldest message first, and every message that the last
   checkpoint of its instance had not applied (its ID is newer than the instance's watermark) is
-  delivered; the others are deleted. A start message begins its execution, unless that
-  execution is already in the store.
+  delivered; the others are deleted, once the instance's row is stored if recovery repaired
+  it (the message may be all that leads the next host to the instance). A start message
+  begins its execution, unless that execution is already in the store.
 
 A crash during recovery changes nothing of this: recovery writes only what a normal run
 would (checkpoints of repaired rows, deletes of applied messages), and reads everything again
@@ -27,7 +28,7 @@ from devhost.engine.client import ClientOperations
 from devhost.engine.clock import Clock
 from devhost.engine.dispatch import Dispatcher
 from devhost.engine.entities import EntityHost
-from devhost.engine.episode import CheckFunction, open_work, unrun_episode
+from devhost.engine.episode import CheckFunction, OpenWork, open_work, unrun_episode
 from devhost.engine.instance import Instance
 from devhost.engine.messages import MessageIds
 from devhost.engine.scheduling import Scheduler
@@ -76,7 +77,16 @@ def redispatch(
     checkpointer: Checkpointer,
 ) -> None:
     """An instance read from the store: carry on with what it had under way."""
-    if instance.is_terminal or instance.instance_id.startswith("@"):
+    if instance.instance_id.startswith("@"):
+        return
+    if instance.is_terminal:
+        # Nothing is under way. Its row was rebuilt from the history if a crash fell between
+        # the two writes of the checkpoint that ended it: the custom status the last episode
+        # set, which only the row holds, is then taken from a re-run as well.
+        if not checkpointer.is_clean(instance):
+            found = _rerun(instance, index, check_function)
+            if found is not None:
+                _take_custom_status(instance, found, checkpointer)
         return
     if not instance.history:
         if instance.status == "Pending":
@@ -85,8 +95,20 @@ def redispatch(
     if unrun_episode(instance.history) is not None:
         scheduler.mark_ready(instance)  # a generation that never ran: its first episode does it
         return
+    found = _rerun(instance, index, check_function)
+    if found is None:
+        return
+    _take_custom_status(instance, found, checkpointer)
+    for item in found.work:
+        dispatcher.dispatch(instance, item, recovered=True)
+
+
+def _rerun(
+    instance: Instance, index: FunctionIndex, check_function: CheckFunction
+) -> OpenWork | None:
+    """What the orchestrator's re-run on the stored history says (None if it cannot run)."""
     try:
-        found = open_work(instance, index, check_function)
+        return open_work(instance, index, check_function)
     except Exception:
         log.exception(
             "The work in flight of %s could not be found",
@@ -97,16 +119,16 @@ def redispatch(
                 "event": "recovery_failed",
             },
         )
-        return
-    if found is None:
-        return
+        return None
+
+
+def _take_custom_status(instance: Instance, found: OpenWork, checkpointer: Checkpointer) -> None:
     if found.custom_status != instance.custom_status:
         # The row was older than the history (a crash between them): the custom status is
-        # kept only in the row, and a client may wait for it (to send the event it waits for).
+        # kept only in the row, and a client may wait for it (to send the event it waits for,
+        # or to read how it ended).
         instance.custom_status = found.custom_status
         checkpointer.record(instance)
-    for item in found.work:
-        dispatcher.dispatch(instance, item, recovered=True)
 
 
 async def redeliver(
@@ -118,6 +140,7 @@ async def redeliver(
     entities: EntityHost,
     ids: MessageIds,
     clock: Clock,
+    checkpointer: Checkpointer,
 ) -> bool:
     """Deliver one inbox message found at start-up; False if it was applied already."""
     if message.instance_id.startswith("@"):
@@ -126,11 +149,12 @@ async def redeliver(
     if instance is not None:
         ids.observe(instance.durable.watermark)
         if message.msg_id <= instance.durable.watermark:
-            return False
+            return _applied(message, instance, checkpointer)
     body = message.body
     if body["kind"] == "start":
         if instance is not None and instance.execution_id == body["executionId"]:
-            return False  # that execution is in the store already
+            # That execution is in the store already.
+            return _applied(message, instance, checkpointer)
         client.start_from_message(message, instance).recovered = True
         return True
     if instance is not None and body["kind"] == "rewind" and instance.status == "Failed":
@@ -139,4 +163,17 @@ async def redeliver(
     if instance is None or instance.is_terminal:
         return False
     scheduler.deliver(instance, body["event"], message)
+    return True
+
+
+def _applied(message: StoredMessage, instance: Instance, checkpointer: Checkpointer) -> bool:
+    """A message the stored history holds: False to delete it now, or True if it is deleted
+    once the instance's next write is stored (a row repaired from the history, not written
+    yet). The message may be what leads a host to the instance: a start of a finished
+    instance's ID whose first checkpoint was torn leaves the finished row, which no listing of
+    what runs finds, over the new execution's history. Deleted first, a kill before the row's
+    write left nothing to find it by, and the execution never ran on."""
+    if checkpointer.is_clean(instance):
+        return False
+    checkpointer.record(instance, consumed=[message], changed=False)
     return True

@@ -397,6 +397,7 @@ class Engine(Backend):
             entities=self.entities,
             ids=self._ids,
             clock=self.clock,
+            checkpointer=self._checkpointer,
         )
 
     # == sub-orchestrations ==

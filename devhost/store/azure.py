@@ -208,12 +208,14 @@ def _may_have_been_applied(attempts: list[Any]) -> bool:
 @dataclass
 class _PreparedCheckpoint:
     """What one checkpoint writes: blobs (name, text), the history's entity-group
-    transactions (the sentinel's last), the rows to insert rather than replace, the row."""
+    transactions (the sentinel's last), the rows to insert rather than replace, the row, and
+    whether it may rewrite rows the stored sentinel counts (a rewind, a resent write)."""
 
     uploads: list[tuple[str, str]]
     batches: list[list[TableRow]]
     inserted: set[str]
     instance: TableRow
+    rewrites: bool = True
 
 
 class _RowExists(HttpResponseError):
@@ -819,25 +821,40 @@ class AzureStore(Store):
             )
         )
         instance = self._instance_entity(row, uploads)
-        return _PreparedCheckpoint(uploads, list(transactions(entities)), inserted, instance)
+        rewrites = absent_from is None or checkpoint.persisted_count < absent_from
+        return _PreparedCheckpoint(
+            uploads, list(transactions(entities)), inserted, instance, rewrites
+        )
 
     async def _commit_checkpoint(self, written: _PreparedCheckpoint) -> None:
         # Blobs first: a committed row must never name a blob that is not there yet.
         if written.uploads:
             await _bounded(self._upload(name, text) for name, text in written.uploads)
         batches, inserted = written.batches, written.inserted
-        # Earlier transactions may run in parallel; the one holding the sentinel commits the
-        # checkpoint, so it goes last.
-        if len(batches) > 1:
-            # Every one ends before this write does (a failed one included): one still under
-            # way could land after a later write of the same rows.
-            outcomes = await asyncio.gather(
-                *(self._submit(batch, inserted) for batch in batches[:-1]), return_exceptions=True
-            )
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    raise outcome
-        await self._submit(batches[-1], inserted)
+        # The one holding the sentinel commits the checkpoint, so it goes last. Rows past the
+        # stored sentinel's count are read by nobody until it lands, so the transactions
+        # writing only those may run in parallel. A checkpoint that rewrites stored rows (a
+        # rewind over more than 99 rows, or rows that may be stored) sends them one after the
+        # other, in row order: a kill between two then leaves a prefix rewritten, which
+        # recovery reads as a consistent state and repairs. Sent side by side, a later one
+        # could land alone: a rewind's TaskFailed rewritten and not its TaskScheduled left a
+        # call that the re-run counts as scheduled and nothing runs, the instance waiting for
+        # ever.
+        if written.rewrites:
+            for batch in batches:
+                await self._submit(batch, inserted)
+        else:
+            if len(batches) > 1:
+                # Every one ends before the sentinel's does (a failed one included): one still
+                # under way could land after a later write of the same rows.
+                outcomes = await asyncio.gather(
+                    *(self._submit(batch, inserted) for batch in batches[:-1]),
+                    return_exceptions=True,
+                )
+                for outcome in outcomes:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+            await self._submit(batches[-1], inserted)
         await self._replace_instance(written.instance)
 
     async def _replace_instance(self, row: TableRow) -> None:

@@ -443,3 +443,101 @@ async def test_a_custom_status_whose_row_a_crash_took_is_shown_again_after_recov
         assert store.instances["shown"].custom_status == json.dumps("waiting for Go")
         await second.raise_event("shown", "Go", "went")
         assert (await second.wait("shown"))["runtimeStatus"] == "Completed"
+
+
+@pytest.mark.parametrize("at_once", [False, True], ids=["stale", "missing"])
+async def test_the_custom_status_of_an_instance_completed_by_a_torn_checkpoint_is_shown(
+    at_once: bool,
+) -> None:
+    # The checkpoint that completes the instance is torn: its history (ending in
+    # ExecutionCompleted) is stored, its row is not. The row left behind holds the custom status
+    # of the episode before ("working"), or none (the Pending row of a start, when the first
+    # episode completes). Recovery rebuilds the row from the history as completed; the custom
+    # status, kept only in the row, must be the one the last episode set.
+    store = MemoryStore(TASK_HUB)
+
+    def completed(checkpoint: Checkpoint) -> bool:
+        return checkpoint.row.runtime_status == "Completed"
+
+    async with life_that_crashes(waiting.INDEX, store, crash_after=completed, torn=True) as first:
+        instance_id = await first.engine.start_new("shown_when_done", None, client_input(at_once))
+        if not at_once:
+            await until(lambda: instance_id in store.histories, "the first checkpoint")
+            await first.engine.checkpoint()
+            await first.engine.raise_event(instance_id, "Go", None)
+        await until(lambda: first.point.crashed, "the last checkpoint was torn")
+    left = store.instances[instance_id]
+    assert left.runtime_status != "Completed"
+    assert left.custom_status == (None if at_once else json.dumps("working"))
+
+    async with DurableTestHost(index=waiting.INDEX, store=store, task_hub=TASK_HUB) as second:
+        await second.idle()
+        status = await second.wait(instance_id)
+        await second.engine.checkpoint()
+
+    assert status["runtimeStatus"] == "Completed" and status["output"] == "finished"
+    assert status["customStatus"] == "done"
+    assert store.instances[instance_id].custom_status == json.dumps("done")
+
+
+class _DiesAtTheRowOf(CrashingMemoryStore):
+    """Dies as it is about to write a checkpoint of one instance."""
+
+    def __init__(self, inner: MemoryStore, point: CrashPoint, instance_id: str) -> None:
+        super().__init__(inner, point)
+        self.instance_id = instance_id
+
+    async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        if checkpoint.row.instance_id == self.instance_id:
+            self.point.stop_after(0)
+        await super().write_checkpoint(checkpoint)
+
+
+async def test_a_restarted_instance_whose_row_recovery_repaired_is_not_lost_by_a_second_crash() -> (
+    None
+):
+    # An instance started again under its ID once it finished: the new execution's first
+    # checkpoint is torn, so its history is stored and its row still shows the first
+    # execution's end. Only the queued start leads the next host to it (a listing of what runs
+    # does not find a finished row). That host repairs the row in memory; a kill before it
+    # stores it must leave the start message in place, or nothing finds the instance again:
+    # its second run never ends and its row shows the first run's result.
+    store = MemoryStore(TASK_HUB)
+    first_execution = ""
+
+    def second_run_begins(checkpoint: Checkpoint) -> bool:
+        row = checkpoint.row
+        return bool(first_execution) and row.execution_id != first_execution
+
+    async with life_that_crashes(
+        sequences.INDEX, store, crash_after=second_run_begins, torn=True
+    ) as first:
+        engine = first.engine
+        await engine.start_new("child", "again", client_input("Tokyo"))
+        await until(lambda: "again" in store.instances, "the first run's first checkpoint")
+        first_execution = store.instances["again"].execution_id
+        status = await engine.wait_for_completion("again", 60)
+        assert status is not None and status["output"]["greeting"] == "Hello Tokyo!"
+        await engine.start_new("child", "again", client_input("Lima"))
+        await until(lambda: first.point.crashed, "the second run's first checkpoint was torn")
+    assert store.histories["again"].execution_id != first_execution
+    assert store.instances["again"].execution_id == first_execution
+
+    point = CrashPoint()
+    dying = _DiesAtTheRowOf(store, point, "again")
+    life = EngineLife(sequences.INDEX, dying, point, VirtualClock(), task_hub=TASK_HUB)
+    try:
+        await life.engine.start()
+        await until(lambda: point.crashed, "the repaired row's write")
+    finally:
+        await life.abandon()
+
+    async with DurableTestHost(index=sequences.INDEX, store=store, task_hub=TASK_HUB) as third:
+        await third.idle()
+        await third.engine.checkpoint()
+        # Read from the store, not through the host, which would load (and so resume) it.
+        row = store.instances["again"]
+        assert row.runtime_status == "Completed" and row.output is not None
+        assert json.loads(row.output)["greeting"] == "Hello Lima!"
+        assert row.execution_id == store.histories["again"].execution_id != first_execution
+    assert not await store.read_messages()

@@ -31,4 +31,19 @@ def widen(context: df.DurableOrchestrationContext):
     return None
 
 
+CARRIED = 100  # events a generation carries into the next: more than one transaction holds
+
+
+@app.orchestration_trigger(context_name="context")
+def carry(context: df.DurableOrchestrationContext):
+    """Continues as new on "Go"; the next generation counts the ``CARRIED`` "Extra" events."""
+    if context.get_input() == "next":
+        for _ in range(CARRIED):
+            yield context.wait_for_external_event("Extra")
+        return CARRIED
+    yield context.wait_for_external_event("Go")
+    context.continue_as_new("next")
+    return None
+
+
 INDEX = index_app(app)

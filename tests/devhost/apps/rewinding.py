@@ -55,4 +55,13 @@ def with_retries(context: df.DurableOrchestrationContext):
     return (yield context.call_activity_with_retry("fragile", retry, "r"))
 
 
+WIDE = 100  # branches of wide_fan_out: its history needs more than two transactions
+
+
+@app.orchestration_trigger(context_name="context")
+def wide_fan_out(context: df.DurableOrchestrationContext):
+    tasks = [context.call_activity("fragile", f"w{n}") for n in range(WIDE)]
+    return (yield context.task_all(tasks))
+
+
 INDEX = index_app(app)

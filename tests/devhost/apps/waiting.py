@@ -118,4 +118,14 @@ def shown_then_waiting(context: df.DurableOrchestrationContext):
     return (yield context.wait_for_external_event("Go"))
 
 
+@app.orchestration_trigger(context_name="context")
+def shown_when_done(context: df.DurableOrchestrationContext):
+    """Completes on "Go" (at once when its input is true); only its custom status says so."""
+    if not context.get_input():
+        context.set_custom_status("working")
+        yield context.wait_for_external_event("Go")
+    context.set_custom_status("done")
+    return "finished"
+
+
 INDEX = index_app(app)
