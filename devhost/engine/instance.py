@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -83,9 +83,13 @@ class Instance:
     recovered: bool = False
     durable: DurableState = field(default_factory=DurableState)
     # The events the last episode's context sent as played, and their JSON text as it sent it
-    # (``devhost.engine.episode.context_json``'s own, a cache of its output).
+    # (``devhost.engine.orchestration_context.context_json``'s own, a cache of its output).
     played_json: tuple[list[dict[str, Any]], str] = field(
         default_factory=lambda: ([], ""), repr=False
+    )
+    # The same events as the SDK's parse of that text made them (``parsed_context``'s own).
+    played_events: tuple[list[dict[str, Any]], list[Mapping[str, Any]]] = field(
+        default_factory=lambda: ([], []), repr=False
     )
 
     @property
@@ -157,7 +161,9 @@ class Instance:
         self.output = output
         self.completed = self.updated = now
         self.held = []
-        self.played_json = ([], "")  # an ended execution runs no more episodes
+        # An ended execution runs no more episodes.
+        self.played_json = ([], "")
+        self.played_events = ([], [])
 
     def rewind(self, now: datetime) -> int:
         """Rewrite the failed parts of the history as ``GenericEvent`` rows, as DTFx does.

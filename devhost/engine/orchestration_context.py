@@ -1,0 +1,117 @@
+"""The orchestration trigger's payload for each episode (protocol notes §2.1, §2.4).
+
+Every episode sends the whole history, its past events marked as played, so making the
+payload grew with the square of the history. A played event stays played: what was made of
+the events the episode before sent as played is kept on the instance while the events it was
+made from are still the ones at their places (a rewind or a new generation replaces events,
+and what follows them is made anew), and only the events since are encoded. Kept is either
+
+- the text of the played events (``context_json``): the payload as the Python worker gets it,
+  the same text as one ``json.dumps`` of it all; or
+- the SDK's ``HistoryEvent`` objects made from that text (``parsed_context``), for an
+  orchestrator that is the SDK's own handle, which would only parse the text
+  (``devhost.engine.invoke.ParsedContext``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from devhost.app.loader import FunctionInfo
+from devhost.engine.history import EventType
+from devhost.engine.instance import Instance
+from devhost.engine.invoke import ParsedContext, parsed_history_events, takes_parsed_context
+
+# What the extension sends besides the history and the instance's own fields, in its order.
+_SETTINGS = {
+    "upperSchemaVersion": 1,
+    "upperSchemaVersionNew": 2,
+    "longRunningTimerIntervalDuration": "3.00:00:00",
+    "maximumShortTimerDuration": "6.00:00:00",
+    "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
+}
+
+
+def trigger_context(
+    info: FunctionInfo, instance: Instance, history: list[dict[str, Any]]
+) -> str | ParsedContext:
+    """The payload for ``invoke_orchestrator``: parsed where the function takes it so."""
+    if takes_parsed_context(info):
+        return parsed_context(instance, history)
+    return context_json(instance, history)
+
+
+def context_json(instance: Instance, history: list[dict[str, Any]]) -> str:
+    """The payload as the text the Python worker gets (``instance.played_json`` kept)."""
+    last_started = _last_started(history)
+    known, played_text = instance.played_json
+    reused = _reusable(known, history, last_started)
+    texts = [played_text] if reused and played_text else []
+    if reused < last_started:
+        texts.append(_events_json(history[reused:last_started], played=True))
+    instance.played_json = (history[:last_started], ", ".join(texts))
+    if last_started < len(history):
+        texts.append(_events_json(history[last_started:], played=False))
+    rest = json.dumps(_fields(instance, history, last_started))
+    return '{"history": [' + ", ".join(texts) + "], " + rest[1:]
+
+
+def parsed_context(instance: Instance, history: list[dict[str, Any]]) -> ParsedContext:
+    """The payload as the SDK's ``from_json`` would parse it (``instance.played_events`` kept):
+    each event parsed from its own JSON, once as sent new and once as played."""
+    last_started = _last_started(history)
+    known, played = instance.played_events
+    reused = _reusable(known, history, last_started)
+    played = played[:reused]
+    if reused < last_started:
+        played = played + parsed_history_events(
+            f"[{_events_json(history[reused:last_started], played=True)}]"
+        )
+    instance.played_events = (history[:last_started], played)
+    if last_started < len(history):
+        events = played + parsed_history_events(
+            f"[{_events_json(history[last_started:], played=False)}]"
+        )
+    else:
+        events = list(played)
+    return ParsedContext(events, _fields(instance, history, last_started))
+
+
+def _last_started(history: list[dict[str, Any]]) -> int:
+    """Where the last episode starts (its OrchestratorStarted): the events before it are
+    played. It is near the end."""
+    for position in range(len(history) - 1, -1, -1):
+        if history[position]["EventType"] == EventType.OrchestratorStarted:
+            return position
+    return 0
+
+
+def _reusable(known: list[dict[str, Any]], history: list[dict[str, Any]], last_started: int) -> int:
+    """How many of the events made before are still played and at their places."""
+    if len(known) > last_started or not all(a is b for a, b in zip(known, history, strict=False)):
+        return 0
+    return len(known)
+
+
+def _events_json(events: list[dict[str, Any]], played: bool) -> str:
+    """The events' text as ``json.dumps`` writes them in a list (joined by ", "), without
+    the brackets."""
+    return json.dumps([_marked(e, played) for e in events])[1:-1]
+
+
+def _marked(event: dict[str, Any], played: bool) -> dict[str, Any]:
+    return event if event.get("IsPlayed") == played else {**event, "IsPlayed": played}
+
+
+def _fields(instance: Instance, history: list[dict[str, Any]], last_started: int) -> dict[str, Any]:
+    """Everything but the history, as the payload's JSON gives it."""
+    stored_input = history[1].get("Input") if len(history) > 1 else None
+    fields: dict[str, Any] = {
+        "input": json.loads(stored_input) if stored_input is not None else None,
+        "instanceId": instance.instance_id,
+        "isReplaying": last_started > 1,
+        "parentInstanceId": instance.parent_instance_id,
+    }
+    fields.update(_SETTINGS)
+    return fields
