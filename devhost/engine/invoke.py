@@ -100,6 +100,21 @@ def _reuse_sdk_payload_class() -> None:
 _reuse_sdk_payload_class()
 
 
+def _memoise_sdk_timespan_parsing() -> None:
+    """Every ``DurableOrchestrationContext`` parses the same two timer settings ("3.00:00:00"
+    and "6.00:00:00") with a regular expression; the ``timedelta`` they give is immutable, so
+    one parse of each text serves (an exception is not cached)."""
+    context_module = importlib.import_module(
+        "azure.durable_functions.models.DurableOrchestrationContext"
+    )
+    original = getattr(context_module, "parse_timespan_attrib", None)
+    if original is not None and not hasattr(original, "cache_info"):
+        context_module.parse_timespan_attrib = functools.lru_cache(maxsize=64)(original)  # type: ignore[attr-defined]
+
+
+_memoise_sdk_timespan_parsing()
+
+
 def _read_strict_typing_setting_directly() -> None:
     """``azure.functions`` reads its strict-typing setting from ``os.environ`` on every
     ``df_dumps``/``df_loads`` (about fifty times per HelloSequence5, 1-3 us each: the mapping
