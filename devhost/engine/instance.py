@@ -87,9 +87,10 @@ class Instance:
     played_json: tuple[list[dict[str, Any]], str] = field(
         default_factory=lambda: ([], ""), repr=False
     )
-    # The same events as the SDK's parse of that text made them (``parsed_context``'s own).
-    played_events: tuple[list[dict[str, Any]], list[Mapping[str, Any]]] = field(
-        default_factory=lambda: ([], []), repr=False
+    # The events the last episode's context sent, as the SDK's parse of them made them, and
+    # how many of them it sent as played (``orchestration_context.parsed_context``'s own).
+    sent_events: tuple[list[dict[str, Any]], list[Mapping[str, Any]], int] = field(
+        default_factory=lambda: ([], [], 0), repr=False
     )
 
     @property
@@ -163,7 +164,7 @@ class Instance:
         self.held = []
         # An ended execution runs no more episodes.
         self.played_json = ([], "")
-        self.played_events = ([], [])
+        self.sent_events = ([], [], 0)
 
     def rewind(self, now: datetime) -> int:
         """Rewrite the failed parts of the history as ``GenericEvent`` rows, as DTFx does.

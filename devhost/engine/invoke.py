@@ -158,7 +158,8 @@ class ParsedContext:
     each time, was a sixth of the test host's CPU. The SDK's ``DurableOrchestrationContext``
     is still made by its own ``__init__`` from these values; it never changes a
     ``HistoryEvent`` after making it (it only reads them), so one object serves every episode
-    in which the event is sent the same way."""
+    in which the event is sent the same way (and an event sent new, then played, is marked
+    played: ``mark_played``)."""
 
     __slots__ = ("fields", "history")
 
@@ -173,6 +174,12 @@ _PARSED_EVENT = "\x00devhost.parsed_event"
 def parsed_history_events(events_json: str) -> list[Mapping[str, Any]]:
     """The events of a JSON list as the SDK makes them, ready for a ``ParsedContext``."""
     return [{_PARSED_EVENT: _SdkHistoryEvent(**fields)} for fields in json.loads(events_json)]
+
+
+def mark_played(parsed_event: Mapping[str, Any]) -> None:
+    """An event sent new before, now sent as played: ``IsPlayed`` gives the SDK's event only
+    its ``_is_played``, so it becomes the event the JSON marked as played would make."""
+    parsed_event[_PARSED_EVENT]._is_played = True
 
 
 _SdkHistoryEvent: Any = importlib.import_module(

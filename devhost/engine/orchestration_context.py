@@ -21,7 +21,12 @@ from typing import Any
 from devhost.app.loader import FunctionInfo
 from devhost.engine.history import EventType
 from devhost.engine.instance import Instance
-from devhost.engine.invoke import ParsedContext, parsed_history_events, takes_parsed_context
+from devhost.engine.invoke import (
+    ParsedContext,
+    mark_played,
+    parsed_history_events,
+    takes_parsed_context,
+)
 
 # What the extension sends besides the history and the instance's own fields, in its order.
 _SETTINGS = {
@@ -58,24 +63,30 @@ def context_json(instance: Instance, history: list[dict[str, Any]]) -> str:
 
 
 def parsed_context(instance: Instance, history: list[dict[str, Any]]) -> ParsedContext:
-    """The payload as the SDK's ``from_json`` would parse it (``instance.played_events`` kept):
-    each event parsed from its own JSON, once as sent new and once as played."""
+    """The payload as the SDK's ``from_json`` would parse it (``instance.sent_events`` kept):
+    each event parsed once from its own JSON, and marked played when it becomes so."""
     last_started = _last_started(history)
-    known, played = instance.played_events
-    reused = _reusable(known, history, last_started)
-    played = played[:reused]
+    known, kept, played_before = instance.sent_events
+    reused = len(known)
+    if (
+        played_before > last_started
+        or reused > len(history)
+        or not all(a is b for a, b in zip(known, history, strict=False))
+    ):
+        reused = played_before = 0
+    events = kept[:reused]
+    for position in range(played_before, min(reused, last_started)):
+        mark_played(events[position])  # sent new by the episode before, played now
     if reused < last_started:
-        played = played + parsed_history_events(
+        events += parsed_history_events(
             f"[{_events_json(history[reused:last_started], played=True)}]"
         )
-    instance.played_events = (history[:last_started], played)
-    if last_started < len(history):
-        events = played + parsed_history_events(
-            f"[{_events_json(history[last_started:], played=False)}]"
+    if max(reused, last_started) < len(history):
+        events += parsed_history_events(
+            f"[{_events_json(history[max(reused, last_started) :], played=False)}]"
         )
-    else:
-        events = list(played)
-    return ParsedContext(events, _fields(instance, history, last_started))
+    instance.sent_events = (history[:], events, last_started)
+    return ParsedContext(list(events), _fields(instance, history, last_started))
 
 
 def _last_started(history: list[dict[str, Any]]) -> int:
