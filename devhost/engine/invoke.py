@@ -344,8 +344,16 @@ async def invoke_activity(
 
 
 def _stored_result(encoded: str) -> str | None:
-    """The worker's ``df_dumps`` text as the host stores it: compact JSON, no ``null`` (§4.2)."""
-    return None if encoded == "null" else json.dumps(json.loads(encoded), separators=(",", ":"))
+    """The worker's ``df_dumps`` text as the host stores it: compact JSON, no ``null`` (§4.2).
+
+    A text that is not an object or an array (a string, a number, true, false) has no
+    separators, and ``json.dumps`` writes the value it parses to the same text again, so it
+    is kept as it is (most activities return one of these)."""
+    if encoded == "null":
+        return None
+    if encoded[:1] in ("{", "[", ""):
+        return json.dumps(json.loads(encoded), separators=(",", ":"))
+    return encoded
 
 
 def failure_text(exc: BaseException) -> str:
