@@ -212,7 +212,7 @@ _reuse_codec_encoder_and_decoder()
 
 class ParsedContext:
     """The orchestration trigger's payload as the SDK's ``from_json`` would parse it: the
-    history as SDK ``HistoryEvent`` objects (made from the JSON of each event, once per
+    history as SDK ``HistoryEvent`` objects (made of each event as its JSON parses, once per
     instance: ``devhost.engine.orchestration_context``) and the other fields as parsed values.
 
     Every episode re-sends the whole history, and its text, parsed and turned into events again
@@ -232,9 +232,9 @@ class ParsedContext:
 _PARSED_EVENT = "\x00devhost.parsed_event"
 
 
-def parsed_history_events(events_json: str) -> list[Mapping[str, Any]]:
-    """The events of a JSON list as the SDK makes them, ready for a ``ParsedContext``."""
-    return [{_PARSED_EVENT: _SdkHistoryEvent(**fields)} for fields in json.loads(events_json)]
+def parsed_history_events(events: list[dict[str, Any]]) -> list[Mapping[str, Any]]:
+    """The SDK's events made of these parsed events' fields, ready for a ``ParsedContext``."""
+    return [{_PARSED_EVENT: _SdkHistoryEvent(**fields)} for fields in events]
 
 
 def mark_played(parsed_event: Mapping[str, Any]) -> None:

@@ -5,6 +5,7 @@ the SDK's context and the reply are compared."""
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,7 +18,7 @@ from devhost.engine import episode
 from devhost.engine.history import EventType
 from devhost.engine.instance import Instance
 from devhost.engine.invoke import ParsedContext
-from devhost.engine.orchestration_context import parsed_context
+from devhost.engine.orchestration_context import _as_parsed, _marked, parsed_context
 from devhost.testing import DurableTestHost
 from tests.devhost.apps import counters, failures, generations, rewinding, sequences, waiting
 from tests.devhost.test_engine_context_json import episodes, finished_instance, whole_dumps
@@ -218,3 +219,56 @@ def test_an_orchestrator_that_is_not_the_sdk_handle_gets_the_text() -> None:
     assert isinstance(bodies[0], str)
     assert json.loads(bodies[0]) == json.loads(whole_dumps(instance, history))
     assert reply is not None and reply["actions"]
+
+
+class Level(enum.IntEnum):
+    HIGH = 2
+
+
+class Label(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"Result": '"text"', "Input": None, "Generation": 3, "Ratio": 0.1, "Flag": True},
+        {"OrchestrationInstance": {"InstanceId": "i", "ExecutionId": "e"}, "Tags": None},
+        {"Nested": [1, [2.5, {"a": (3, "x")}], (None, False)], "Big": 10**40},
+        {"Odd": float("inf"), "Negative": -0.0, "Text": 'é \u2028 \ud800 "\\'},
+        {"Status": Level.HIGH},  # an int subclass: through JSON, as an int
+        {"Name": Label("sub")},  # a str subclass: through JSON, as a str
+        {"Keys": {1: "one", None: "none"}},  # keys that are not text: through JSON
+        {"IsPlayed": 1},  # equal to True: kept as it is, as _marked keeps it
+        {"IsPlayed": 0},
+    ],
+)
+@pytest.mark.parametrize("played", [False, True])
+def test_an_event_copied_is_the_event_as_its_json_parses(
+    extra: dict[str, Any], played: bool
+) -> None:
+    event = {"EventType": 5, "EventId": -1, "IsPlayed": False, "Timestamp": "2026-12-03T00:00Z"}
+    event.update(extra)
+
+    copied = _as_parsed(event, played)
+    parsed = json.loads(json.dumps(_marked(event, played)))
+
+    assert json.dumps(copied) == json.dumps(parsed)  # values, order and types as JSON gives them
+    assert [type(v) for v in copied.values()] == [type(v) for v in parsed.values()]
+    assert copied is not event
+    for key, value in event.items():
+        if isinstance(value, dict | list):
+            assert copied[key] is not value  # nothing shared with the host's history
+
+
+def test_an_event_that_json_cannot_encode_fails_as_before() -> None:
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    for bad in (cyclic, object()):
+        event = {"EventType": 5, "EventId": -1, "IsPlayed": False, "Odd": bad}
+        with pytest.raises((ValueError, TypeError)) as copied:
+            _as_parsed(event, True)
+        with pytest.raises((ValueError, TypeError)) as dumped:
+            json.dumps(event)
+        assert type(copied.value) is type(dumped.value)
