@@ -2,15 +2,16 @@
 
 Every episode sends the whole history, its past events marked as played, so making the
 payload grew with the square of the history. A played event stays played: what was made of
-the events the episode before sent as played is kept on the instance while the events it was
-made from are still the ones at their places (a rewind or a new generation replaces events,
-and what follows them is made anew), and only the events since are encoded. Kept is either
+the events the episode before sent is kept on the instance while the events it was made from
+are still the ones at their places (a rewind or a new generation replaces events, and what
+follows them is made anew), and only the events since are made. Kept is either
 
 - the text of the played events (``context_json``): the payload as the Python worker gets it,
   the same text as one ``json.dumps`` of it all; or
-- the SDK's ``HistoryEvent`` objects made from that text (``parsed_context``), for an
+- the SDK's ``HistoryEvent`` objects of every event sent (``parsed_context``), for an
   orchestrator that is the SDK's own handle, which would only parse the text
-  (``devhost.engine.invoke.ParsedContext``).
+  (``devhost.engine.invoke.ParsedContext``): each made once of the event as its JSON parses,
+  and marked played when it becomes so.
 """
 
 from __future__ import annotations
