@@ -19,6 +19,7 @@ from devhost.app.loader import FunctionIndex
 from devhost.engine.history import EventType, OrchestrationStatus, execution_started, new_event
 from devhost.engine.instance import Instance, Pending
 from devhost.engine.invoke import invoke_orchestrator, known_functions_message
+from devhost.engine.orchestration_context import trigger_context
 from devhost.engine.replay import HostReplay, Outcome, Work
 from devhost.store.base import StoredMessage
 
@@ -217,7 +218,7 @@ def _execute(
         _finish(instance, result, history, failure, None, now)
         return
     result.ran = True
-    reply, crash = invoke_orchestrator(info, context_json(instance, history))
+    reply, crash = invoke_orchestrator(info, trigger_context(info, instance, history))
     if reply is None:
         failure = Outcome(
             "Failed", f"Orchestrator function '{instance.name}' failed: {crash}", details=crash
@@ -351,7 +352,7 @@ def open_work(
     info = index.orchestrator(instance.name)
     if info is None or len(instance.history) < 2:
         return None
-    reply, _ = invoke_orchestrator(info, context_json(instance, instance.history))
+    reply, _ = invoke_orchestrator(info, trigger_context(info, instance, instance.history))
     if reply is None:
         return None
     custom = reply.get("customStatus")
@@ -377,49 +378,3 @@ def host_replay(
         check_function=check_function,
         parent_instance_id=instance.parent_instance_id,
     )
-
-
-def context_json(instance: Instance, history: list[dict[str, Any]]) -> str:
-    """The orchestration trigger payload (protocol notes §2.1, §2.4).
-
-    Every episode sends the whole history, its past events marked as played, and json.dumps
-    of it all was a twelfth of the test host's CPU; a played event stays played, so its text
-    is kept from the episode before (``instance.played_json``) while the event it was made
-    from is still the one at its place. The text is the same as one ``json.dumps`` of it all.
-    """
-    last_started = 0
-    for position in range(len(history) - 1, -1, -1):  # the last episode's start is near the end
-        if history[position]["EventType"] == EventType.OrchestratorStarted:
-            last_started = position
-            break
-    # The text of the events played by the episode before, if they are still the same objects.
-    known, played_text = instance.played_json
-    reused = len(known)
-    if reused > last_started or not all(a is b for a, b in zip(known, history, strict=False)):
-        reused, played_text = 0, ""
-    texts = [played_text] if played_text else []
-    # json.dumps writes a list as its items' texts joined by ", " in brackets.
-    if reused < last_started:
-        texts.append(json.dumps([_marked(e, True) for e in history[reused:last_started]])[1:-1])
-    instance.played_json = (history[:last_started], ", ".join(texts))
-    if last_started < len(history):
-        texts.append(json.dumps([_marked(e, False) for e in history[last_started:]])[1:-1])
-    stored_input = history[1].get("Input") if len(history) > 1 else None
-    rest = json.dumps(
-        {
-            "input": json.loads(stored_input) if stored_input is not None else None,
-            "instanceId": instance.instance_id,
-            "isReplaying": last_started > 1,
-            "parentInstanceId": instance.parent_instance_id,
-            "upperSchemaVersion": 1,
-            "upperSchemaVersionNew": 2,
-            "longRunningTimerIntervalDuration": "3.00:00:00",
-            "maximumShortTimerDuration": "6.00:00:00",
-            "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
-        }
-    )
-    return '{"history": [' + ", ".join(texts) + "], " + rest[1:]
-
-
-def _marked(event: dict[str, Any], played: bool) -> dict[str, Any]:
-    return event if event.get("IsPlayed") == played else {**event, "IsPlayed": played}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -83,9 +83,14 @@ class Instance:
     recovered: bool = False
     durable: DurableState = field(default_factory=DurableState)
     # The events the last episode's context sent as played, and their JSON text as it sent it
-    # (``devhost.engine.episode.context_json``'s own, a cache of its output).
+    # (``devhost.engine.orchestration_context.context_json``'s own, a cache of its output).
     played_json: tuple[list[dict[str, Any]], str] = field(
         default_factory=lambda: ([], ""), repr=False
+    )
+    # The events the last episode's context sent, as the SDK's parse of them made them, and
+    # how many of them it sent as played (``orchestration_context.parsed_context``'s own).
+    sent_events: tuple[list[dict[str, Any]], list[Mapping[str, Any]], int] = field(
+        default_factory=lambda: ([], [], 0), repr=False
     )
 
     @property
@@ -157,7 +162,9 @@ class Instance:
         self.output = output
         self.completed = self.updated = now
         self.held = []
-        self.played_json = ([], "")  # an ended execution runs no more episodes
+        # An ended execution runs no more episodes.
+        self.played_json = ([], "")
+        self.sent_events = ([], [], 0)
 
     def rewind(self, now: datetime) -> int:
         """Rewrite the failed parts of the history as ``GenericEvent`` rows, as DTFx does.

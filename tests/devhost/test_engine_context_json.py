@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from devhost.engine.episode import context_json
 from devhost.engine.history import EventType
 from devhost.engine.instance import Instance
+from devhost.engine.orchestration_context import context_json
 from devhost.testing import DurableTestHost
 from tests.devhost.apps.sequences import INDEX
 
