@@ -7,6 +7,7 @@ Payloads go through the converters of ``azure.functions`` itself (``df_loads``/`
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import importlib
 import inspect
@@ -232,15 +233,40 @@ class ParsedContext:
 _PARSED_EVENT = "\x00devhost.parsed_event"
 
 
+class _KeptEvent:
+    """An SDK ``HistoryEvent`` made once, and its attributes as they were made.
+
+    The SDK only reads its events, but it hands them to the user's code (``context.histories``:
+    ``is_processed`` is a public setter, and the attributes and the dicts they hold can be
+    changed). The real host's worker parses every episode's events anew, so ``fresh`` gives
+    the event back with its attributes as made, the plain-JSON dicts and lists they hold
+    copied: what one episode's code did to them is not seen by the next."""
+
+    __slots__ = ("event", "made", "mutable")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.event = _SdkHistoryEvent(**fields)
+        self.made = dict(self.event.__dict__)
+        self.mutable = [k for k, v in self.made.items() if isinstance(v, dict | list)]
+
+    def fresh(self) -> Any:
+        attributes = self.event.__dict__
+        attributes.clear()
+        attributes.update(self.made)
+        for key in self.mutable:
+            attributes[key] = copy.deepcopy(self.made[key])
+        return self.event
+
+
 def parsed_history_events(events: list[dict[str, Any]]) -> list[Mapping[str, Any]]:
     """The SDK's events made of these parsed events' fields, ready for a ``ParsedContext``."""
-    return [{_PARSED_EVENT: _SdkHistoryEvent(**fields)} for fields in events]
+    return [{_PARSED_EVENT: _KeptEvent(fields)} for fields in events]
 
 
 def mark_played(parsed_event: Mapping[str, Any]) -> None:
     """An event sent new before, now sent as played: ``IsPlayed`` gives the SDK's event only
     its ``_is_played``, so it becomes the event the JSON marked as played would make."""
-    parsed_event[_PARSED_EVENT]._is_played = True
+    parsed_event[_PARSED_EVENT].made["_is_played"] = True
 
 
 _SdkHistoryEvent: Any = importlib.import_module(
@@ -276,10 +302,10 @@ def _hand_parsed_contexts_to_sdk() -> None:
         return  # not the SDK this was written for: leave it as it is
 
     def history_event(**fields: Any) -> Any:
-        made = fields.get(_PARSED_EVENT)
-        if made is None:
-            made = _SdkHistoryEvent(**fields)
-        return made
+        kept = fields.get(_PARSED_EVENT)
+        if kept is None:
+            return _SdkHistoryEvent(**fields)
+        return kept.fresh()
 
     def from_json(cls: Any, json_string: Any) -> Any:
         if type(json_string) is ParsedContext:

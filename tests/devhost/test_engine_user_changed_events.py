@@ -1,7 +1,7 @@
-"""Review: the SDK's HistoryEvent objects kept per instance (orchestration_context.parsed_context)
-are shared between episodes, and the SDK hands them to user code (``context.histories``,
-whose ``is_processed`` is a public setter). On the real host every episode parses its events
-anew; here what one episode's code did to them is seen by the next."""
+"""The SDK's HistoryEvent objects kept per instance (orchestration_context.parsed_context) serve
+every episode, and the SDK hands them to user code (``context.histories``, whose
+``is_processed`` is a public setter). On the real host every episode parses its events anew:
+what one episode's code did to them is not seen by the next, here either."""
 
 from __future__ import annotations
 
@@ -48,11 +48,11 @@ async def test_is_processed_set_by_one_episode_is_not_seen_by_the_next() -> None
     async with DurableTestHost(index=INDEX) as host:
         status = await host.run("marks_processed")
     assert status["runtimeStatus"] == "Completed"
-    assert status["output"] is True  # fails: the last episode gets events marked processed
+    assert status["output"] is True
 
 
 async def test_a_value_user_code_changed_is_not_seen_by_the_next_episode() -> None:
     async with DurableTestHost(index=INDEX) as host:
         status = await host.run("edits_an_event")
     assert status["runtimeStatus"] == "Completed"
-    assert status["output"] is True  # fails: the next episode sees "changed"
+    assert status["output"] is True
