@@ -19,7 +19,7 @@ from devhost.app.loader import FunctionIndex
 from devhost.engine.history import EventType, OrchestrationStatus, execution_started, new_event
 from devhost.engine.instance import Instance, Pending
 from devhost.engine.invoke import invoke_orchestrator, known_functions_message
-from devhost.engine.orchestration_context import trigger_context
+from devhost.engine.orchestration_context import replayed_context_json, trigger_context
 from devhost.engine.replay import HostReplay, Outcome, Work
 from devhost.store.base import StoredMessage
 
@@ -345,14 +345,15 @@ class OpenWork:
 def open_work(
     instance: Instance, index: FunctionIndex, check_function: CheckFunction
 ) -> OpenWork | None:
-    """The work in flight according to the history (re-run without new events): what a
-    recovered instance must dispatch again (none for an ended execution), and its custom
-    status as of the history's last episode (the row that holds it may be older: a crash
-    between a checkpoint's history and its row). None if the orchestrator cannot be run."""
+    """The work in flight according to the history (re-run without new events, every event
+    played, as all of them ran before): what a recovered instance must dispatch again (none
+    for an ended execution), and its custom status as of the history's last episode (the row
+    that holds it may be older: a crash between a checkpoint's history and its row). None if
+    the orchestrator cannot be run."""
     info = index.orchestrator(instance.name)
     if info is None or len(instance.history) < 2:
         return None
-    reply, _ = invoke_orchestrator(info, trigger_context(info, instance, instance.history))
+    reply, _ = invoke_orchestrator(info, replayed_context_json(instance, instance.history))
     if reply is None:
         return None
     custom = reply.get("customStatus")

@@ -63,6 +63,15 @@ def context_json(instance: Instance, history: list[dict[str, Any]]) -> str:
     return '{"history": [' + ", ".join(texts) + "], " + rest[1:]
 
 
+def replayed_context_json(instance: Instance, history: list[dict[str, Any]]) -> str:
+    """The payload of a re-run on the stored history alone (recovery's ``open_work``): every
+    event played, as the real host's next episode sends the stored ones, so that code the app
+    runs only when not replaying (``if not context.is_replaying``: a notification) is not run
+    again for an episode that ran before the crash. Nothing is kept on the instance."""
+    fields = _fields(instance, history, len(history))
+    return json.dumps({"history": [_marked(e, True) for e in history], **fields})
+
+
 def parsed_context(instance: Instance, history: list[dict[str, Any]]) -> ParsedContext:
     """The payload as the SDK's ``from_json`` would parse it (``instance.sent_events`` kept):
     each event made once as its JSON parses (``_as_parsed``), and marked played when it
