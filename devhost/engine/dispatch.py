@@ -15,10 +15,10 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from devhost.app.loader import FunctionIndex
+from devhost.engine.activity_threads import ActivityThreads
 from devhost.engine.checkpointer import Checkpointer
 from devhost.engine.clock import Clock
 from devhost.engine.history import EventType, new_event
@@ -80,9 +80,7 @@ class Dispatcher:
         self._recover_child = recover_child
         self._on_done = on_done
         self._slots = asyncio.Semaphore(max_concurrent_activities)
-        self._executor = ThreadPoolExecutor(
-            max_workers=max_concurrent_activities, thread_name_prefix="activity"
-        )
+        self._threads = ActivityThreads(max_concurrent_activities, "activity")
         self._inflight: set[asyncio.Future[Any]] = set()
         # Activities and HTTP calls dispatched and not reported back yet, by instance ID.
         self._working: Counter[str] = Counter()
@@ -164,7 +162,7 @@ class Dispatcher:
                 ok, result, error = await run_override(override, work.input)
             else:
                 assert info is not None
-                ok, result, error = await invoke_activity(info, work.input, self._executor)
+                ok, result, error = await invoke_activity(info, work.input, self._threads)
         now = self._clock.now()
         if ok:
             event = new_event(EventType.TaskCompleted, now, TaskScheduledId=work.seq, Result=result)
@@ -219,7 +217,7 @@ class Dispatcher:
             task.cancel()
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._threads.shutdown()
 
 
 def child_input(work: Work) -> str | None:

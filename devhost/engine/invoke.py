@@ -19,7 +19,6 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -28,6 +27,7 @@ import azure.functions as func
 from azure.functions import _durable_functions as durable_codec
 
 from devhost.app.loader import FunctionInfo
+from devhost.engine.activity_threads import ActivityThreads
 
 OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
 
@@ -403,13 +403,14 @@ def invoke_orchestrator(
 async def invoke_activity(
     info: FunctionInfo,
     input_text: str | None,
-    executor: Executor | None = None,
+    threads: ActivityThreads | None = None,
 ) -> tuple[bool, str | None, str]:
     """Run an activity. Returns ``(ok, result_json_or_None, error_text)``.
 
     ``input_text`` is the action's input string; the worker decodes it with ``df_loads``
     (falling back to the raw string). The result is ``df_dumps``-ed and then normalised to the
-    compact JSON the host stores; ``None`` becomes no result (§4.2).
+    compact JSON the host stores; ``None`` becomes no result (§4.2). A synchronous function
+    runs on ``threads`` (else in the loop's default executor).
     """
     try:
         value: Any = None
@@ -421,9 +422,11 @@ async def invoke_activity(
         kwargs = {info.trigger_param: value, **_extra_kwargs(info)}
         if info.is_async:
             result = await info.func(**kwargs)
+        elif threads is not None:
+            result = await threads.run(lambda: info.func(**kwargs))
         else:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(executor, lambda: info.func(**kwargs))
+            result = await loop.run_in_executor(None, lambda: info.func(**kwargs))
         encoded = durable_codec.df_dumps(result)
     except Exception as exc:
         return False, None, failure_text(exc)
