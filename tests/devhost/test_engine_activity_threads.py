@@ -5,6 +5,7 @@ loop, and nothing is left running or waiting after a shutdown or once the pool i
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import threading
 import time
@@ -41,16 +42,20 @@ async def test_at_most_size_run_at_once_and_the_rest_wait() -> None:
     lock = threading.Lock()
     running = peak = 0
 
-    def work() -> None:
+    together = threading.Barrier(3, timeout=30)  # the first three meet: three at once
+
+    def work(first: bool) -> None:
         nonlocal running, peak
         with lock:
             running += 1
             peak = max(peak, running)
-        time.sleep(0.02)
+        if first:
+            together.wait()
+        time.sleep(0.005)
         with lock:
             running -= 1
 
-    await asyncio.gather(*(threads.run(work) for _ in range(12)))
+    await asyncio.gather(*(threads.run(functools.partial(work, n < 3)) for n in range(12)))
     assert peak == 3
     assert sum(t.name.startswith("activity_") for t in threading.enumerate()) >= 3
     threads.shutdown()
@@ -70,14 +75,28 @@ async def test_results_finishing_together_wake_the_loop_once(
     threads = ActivityThreads(4)
     release = threading.Event()
 
+    entered: list[int] = []
+
     def job(number: int) -> Callable[[], int]:
-        return lambda: release.wait() and number
+        def run() -> int:
+            entered.append(number)
+            release.wait()
+            return number
+
+        return run
 
     jobs = [asyncio.ensure_future(threads.run(job(n))) for n in range(4)]
-    await asyncio.sleep(0.05)  # all four are waiting on their threads
+    await _until(lambda: len(entered) == 4)  # all four are waiting on their threads
     # The loop is kept busy while the four finish: their results are handed over together.
     release.set()
-    time.sleep(0.1)
+    shared = threads._shared
+    deadline = time.monotonic() + 30
+    while True:
+        with shared.lock:
+            if len(shared.finished) == 4:
+                break
+        assert time.monotonic() < deadline, "the four jobs did not finish"
+        time.sleep(0.001)
     assert await asyncio.gather(*jobs) == [0, 1, 2, 3]
     assert handed == [4]
     threads.shutdown()
@@ -101,9 +120,15 @@ async def test_a_job_whose_caller_stopped_waiting_is_not_run() -> None:
 async def test_shutdown_cancels_the_jobs_not_started_and_ends_the_threads() -> None:
     threads = ActivityThreads(1, "shut")
     release = threading.Event()
-    running = asyncio.ensure_future(threads.run(release.wait))
+    started = threading.Event()
+
+    def blocks() -> bool:
+        started.set()
+        return release.wait()
+
+    running = asyncio.ensure_future(threads.run(blocks))
     waiting = asyncio.ensure_future(threads.run(lambda: "never"))
-    await asyncio.sleep(0.02)
+    await _until(started.is_set)
     threads.shutdown()
     release.set()
     assert await running is True  # a running job ends as it would
@@ -151,7 +176,7 @@ def test_size_must_be_positive() -> None:
         ActivityThreads(0)
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline

@@ -4,10 +4,10 @@ checkpoint is several requests: one test each (``test_engine_crashes`` holds the
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
+from devhost.app.loader import FunctionIndex
 from devhost.azurite import AzuriteProcess
 from devhost.engine.clock import VirtualClock
 from devhost.engine.history import EventType
@@ -16,9 +16,22 @@ from devhost.store.azure import AzureStore, _PreparedCheckpoint
 from devhost.store.azure_layout import MAX_TRANSACTION_OPERATIONS, SENTINEL_ROW_KEY, TableRow
 from devhost.testing import DurableTestHost
 from tests.devhost.apps import generations, rewinding
+from tests.devhost.test_engine_crashes import until
 from tests.durability.crash import CrashPoint, EngineLife, _CrashingAzureStore
 
 pytestmark = pytest.mark.azurite
+
+
+def _life(index: FunctionIndex, store: AzureStore, point: CrashPoint, task_hub: str) -> EngineLife:
+    """An engine on ``store`` that writes each change at once (no group commit)."""
+    return EngineLife(
+        index,
+        store,
+        point,
+        VirtualClock(),
+        task_hub=task_hub,
+        settings=EngineSettings(checkpoint_interval=0),
+    )
 
 
 class _TornWideCheckpointStore(_CrashingAzureStore):
@@ -48,28 +61,15 @@ async def test_a_continue_as_new_whose_first_checkpoint_is_torn_across_transacti
     store = _TornWideCheckpointStore(azurite.connection_string, task_hub)
     await store.open()
     store.point = point
-    life = EngineLife(
-        generations.INDEX,
-        store,
-        point,
-        VirtualClock(),
-        task_hub=task_hub,
-        settings=EngineSettings(checkpoint_interval=0),
-    )
+    life = _life(generations.INDEX, store, point, task_hub)
     try:
         await life.engine.start()
         engine = life.engine
         instance_id = await engine.start_new("widen", None, None)
-        deadline = time.monotonic() + 60
-        while not engine.instances[instance_id].history:
-            assert time.monotonic() < deadline, "the first generation never ran"
-            await asyncio.sleep(0.01)
+        await until(lambda: bool(engine.instances[instance_id].history), "the first generation ran")
         await engine.checkpoint()  # the first generation is stored
         await engine.raise_event(instance_id, "Widen", None)
-        deadline = time.monotonic() + 60
-        while not point.crashed:
-            assert time.monotonic() < deadline, "the wide checkpoint was never sent"
-            await asyncio.sleep(0.01)
+        await until(lambda: point.crashed, "the wide checkpoint was sent")
     finally:
         await life.abandon()
 
@@ -146,14 +146,7 @@ async def test_a_rewind_of_a_long_history_killed_mid_write_completes_after_a_res
     store = _KilledInAWideRewrite(azurite.connection_string, task_hub, kill_at)
     await store.open()
     store.point = point
-    life = EngineLife(
-        rewinding.INDEX,
-        store,
-        point,
-        VirtualClock(),
-        task_hub=task_hub,
-        settings=EngineSettings(checkpoint_interval=0),
-    )
+    life = _life(rewinding.INDEX, store, point, task_hub)
     try:
         await life.engine.start()
         engine = life.engine
@@ -163,10 +156,7 @@ async def test_a_rewind_of_a_long_history_killed_mid_write_completes_after_a_res
         rewinding.broken.clear()
         store.armed = True
         await engine.rewind(instance_id, "w0 is fixed")  # acknowledged
-        deadline = time.monotonic() + 60
-        while not point.crashed:
-            assert time.monotonic() < deadline, "the rewind's checkpoint was never sent"
-            await asyncio.sleep(0.01)
+        await until(lambda: point.crashed, "the rewind's checkpoint was sent")
     finally:
         await life.abandon()
         rewinding.broken.clear()
@@ -225,38 +215,22 @@ async def test_a_continue_as_new_carrying_more_events_than_a_transaction_holds_r
     point = CrashPoint()
     store = _TornWideCheckpointStore(azurite.connection_string, task_hub)
     await store.open()
-    life = EngineLife(
-        generations.INDEX,
-        store,
-        point,
-        VirtualClock(),
-        task_hub=task_hub,
-        settings=EngineSettings(checkpoint_interval=0),
-    )
+    life = _life(generations.INDEX, store, point, task_hub)
     try:
         await life.engine.start()
         engine = life.engine
         instance_id = await engine.start_new("carry", None, None)
-        deadline = time.monotonic() + 60
-        while not engine.instances[instance_id].history:
-            assert time.monotonic() < deadline, "the first generation never ran"
-            await asyncio.sleep(0.01)
+        await until(lambda: bool(engine.instances[instance_id].history), "the first generation ran")
         await engine.checkpoint()
         await engine.suspend(instance_id, "gather")
-        deadline = time.monotonic() + 60
-        while engine.instances[instance_id].status != "Suspended":
-            assert time.monotonic() < deadline, "never suspended"
-            await asyncio.sleep(0.01)
+        await until(lambda: engine.instances[instance_id].status == "Suspended", "it was suspended")
         await engine.checkpoint()
         await engine.raise_event(instance_id, "Go", None)
         for _ in range(generations.CARRIED):
             await engine.raise_event(instance_id, "Extra", None)
         store.point = point
         await engine.resume(instance_id, "go")
-        deadline = time.monotonic() + 60
-        while not point.crashed:
-            assert time.monotonic() < deadline, "the wide checkpoint was never sent"
-            await asyncio.sleep(0.01)
+        await until(lambda: point.crashed, "the wide checkpoint was sent")
     finally:
         await life.abandon()
 
