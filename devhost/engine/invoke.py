@@ -86,34 +86,24 @@ def _memoise_sdk_timestamp_parsing() -> None:
 _memoise_sdk_timestamp_parsing()
 
 
-def _reuse_sdk_payload_class() -> None:
-    """The SDK's orchestration executor builds the same two-field ``namedtuple`` class each
-    time it is created, once per episode; ``namedtuple`` compiles code for that (about 0.15 ms).
-    The class is only used to build the executor's own constant table, so one class serves."""
-    executor_module = importlib.import_module(
-        "azure.durable_functions.models.TaskOrchestrationExecutor"
-    )
-    make_class = getattr(executor_module, "namedtuple", None)
-    if make_class is not None and not hasattr(make_class, "cache_info"):
-        executor_module.namedtuple = functools.lru_cache(maxsize=8)(make_class)  # type: ignore[attr-defined]
-
-
-_reuse_sdk_payload_class()
-
-
-def _memoise_sdk_timespan_parsing() -> None:
-    """Every ``DurableOrchestrationContext`` parses the same two timer settings ("3.00:00:00"
-    and "6.00:00:00") with a regular expression; the ``timedelta`` they give is immutable, so
-    one parse of each text serves (an exception is not cached)."""
-    context_module = importlib.import_module(
-        "azure.durable_functions.models.DurableOrchestrationContext"
-    )
-    original = getattr(context_module, "parse_timespan_attrib", None)
+def _memoise_sdk_function(module_name: str, name: str, maxsize: int) -> None:
+    """Put an ``lru_cache`` around the SDK module's ``name`` (once; left alone if absent)."""
+    module = importlib.import_module(module_name)
+    original = getattr(module, name, None)
     if original is not None and not hasattr(original, "cache_info"):
-        context_module.parse_timespan_attrib = functools.lru_cache(maxsize=64)(original)  # type: ignore[attr-defined]
+        setattr(module, name, functools.lru_cache(maxsize=maxsize)(original))
 
 
-_memoise_sdk_timespan_parsing()
+# The SDK's orchestration executor builds the same two-field ``namedtuple`` class each time it
+# is created, once per episode; ``namedtuple`` compiles code for that (about 0.15 ms). The class
+# is only used to build the executor's own constant table, so one class serves.
+_memoise_sdk_function("azure.durable_functions.models.TaskOrchestrationExecutor", "namedtuple", 8)
+# Every ``DurableOrchestrationContext`` parses the same two timer settings ("3.00:00:00" and
+# "6.00:00:00") with a regular expression; the ``timedelta`` they give is immutable, so one
+# parse of each text serves (an exception is not cached).
+_memoise_sdk_function(
+    "azure.durable_functions.models.DurableOrchestrationContext", "parse_timespan_attrib", 64
+)
 
 
 def _read_strict_typing_setting_directly() -> None:
