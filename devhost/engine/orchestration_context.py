@@ -10,7 +10,7 @@ follows them is made anew), and only the events since are made. Kept is either
   the same text as one ``json.dumps`` of it all; or
 - the SDK's ``HistoryEvent`` objects of every event sent (``parsed_context``), for an
   orchestrator that is the SDK's own handle, which would only parse the text
-  (``devhost.engine.invoke.ParsedContext``): each made once of the event as its JSON parses,
+  (``devhost.engine.sdk_context.ParsedContext``): each made once of the event as its JSON parses,
   and marked played when it becomes so.
 """
 
@@ -22,7 +22,7 @@ from typing import Any, cast
 from devhost.app.loader import FunctionInfo
 from devhost.engine.history import EventType
 from devhost.engine.instance import Instance
-from devhost.engine.invoke import (
+from devhost.engine.sdk_context import (
     ParsedContext,
     mark_played,
     parsed_history_events,

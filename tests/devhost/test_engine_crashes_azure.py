@@ -11,7 +11,7 @@ from devhost.app.loader import FunctionIndex
 from devhost.azurite import AzuriteProcess
 from devhost.engine.clock import VirtualClock
 from devhost.engine.history import EventType
-from devhost.engine.runtime import EngineSettings
+from devhost.engine.runtime import Engine, EngineSettings
 from devhost.store.azure import AzureStore, _PreparedCheckpoint
 from devhost.store.azure_layout import MAX_TRANSACTION_OPERATIONS, SENTINEL_ROW_KEY, TableRow
 from devhost.testing import DurableTestHost
@@ -32,6 +32,14 @@ def _life(index: FunctionIndex, store: AzureStore, point: CrashPoint, task_hub: 
         task_hub=task_hub,
         settings=EngineSettings(checkpoint_interval=0),
     )
+
+
+async def _first_generation_stored(engine: Engine, name: str) -> str:
+    """Start ``name`` and return its instance ID once its first generation ran and is stored."""
+    instance_id = await engine.start_new(name, None, None)
+    await until(lambda: bool(engine.instances[instance_id].history), "the first generation ran")
+    await engine.checkpoint()
+    return instance_id
 
 
 class _TornWideCheckpointStore(_CrashingAzureStore):
@@ -65,9 +73,7 @@ async def test_a_continue_as_new_whose_first_checkpoint_is_torn_across_transacti
     try:
         await life.engine.start()
         engine = life.engine
-        instance_id = await engine.start_new("widen", None, None)
-        await until(lambda: bool(engine.instances[instance_id].history), "the first generation ran")
-        await engine.checkpoint()  # the first generation is stored
+        instance_id = await _first_generation_stored(engine, "widen")
         await engine.raise_event(instance_id, "Widen", None)
         await until(lambda: point.crashed, "the wide checkpoint was sent")
     finally:
@@ -219,9 +225,7 @@ async def test_a_continue_as_new_carrying_more_events_than_a_transaction_holds_r
     try:
         await life.engine.start()
         engine = life.engine
-        instance_id = await engine.start_new("carry", None, None)
-        await until(lambda: bool(engine.instances[instance_id].history), "the first generation ran")
-        await engine.checkpoint()
+        instance_id = await _first_generation_stored(engine, "carry")
         await engine.suspend(instance_id, "gather")
         await until(lambda: engine.instances[instance_id].status == "Suspended", "it was suspended")
         await engine.checkpoint()

@@ -17,8 +17,8 @@ from devhost.app.loader import FunctionIndex, FunctionInfo
 from devhost.engine import episode
 from devhost.engine.history import EventType
 from devhost.engine.instance import Instance
-from devhost.engine.invoke import ParsedContext
 from devhost.engine.orchestration_context import _as_parsed, _marked, parsed_context
+from devhost.engine.sdk_context import ParsedContext
 from devhost.testing import DurableTestHost
 from tests.devhost.apps import counters, failures, generations, rewinding, sequences, waiting
 from tests.devhost.test_engine_context_json import episodes, finished_instance, whole_dumps

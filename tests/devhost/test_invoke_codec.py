@@ -1,4 +1,4 @@
-"""The Durable codec with one encoder and one decoder (``devhost.engine.invoke``) gives what
+"""The Durable codec with one encoder and one decoder (``devhost.engine.sdk_speedups``) gives what
 the codec's own ``df_dumps``/``df_loads`` give, in loose and in strict mode, and every SDK
 module that imported them uses it."""
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from azure.functions import _durable_functions as codec
 
-import devhost.engine.invoke  # noqa: F401 - installs the codec's shared encoder and decoder
+import devhost.engine.sdk_speedups  # noqa: F401 - installs the codec's shared encoder and decoder
 
 
 class Point:

@@ -11,7 +11,7 @@ from dateutil import parser as dateutil_parser
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import devhost.engine.invoke  # noqa: F401  (installs the SDK's parser)
+import devhost.engine.sdk_speedups  # noqa: F401  (installs the SDK's parser)
 from devhost.engine.history import dotnet_time
 
 sdk_parse = importlib.import_module("azure.durable_functions.models.history.HistoryEvent").dt_parse
