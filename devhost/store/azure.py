@@ -214,7 +214,7 @@ class _PreparedCheckpoint:
     uploads: list[tuple[str, str]]
     batches: list[list[TableRow]]
     inserted: set[str]
-    instance: TableRow
+    instance: TableRow | None  # None: the row is left for a later checkpoint
     rewrites: bool = True
 
 
@@ -768,7 +768,8 @@ class AzureStore(Store):
         await self._replace_instance(instance)
 
     async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
-        """Write the new history rows and the sentinel (last), then the instance row."""
+        """Write the new history rows and the sentinel (last), then (``with_row``) the
+        instance row."""
         async with self._writes.slot():
             await self._write_checkpoint(checkpoint)
 
@@ -820,7 +821,7 @@ class AzureStore(Store):
                 }
             )
         )
-        instance = self._instance_entity(row, uploads)
+        instance = self._instance_entity(row, uploads) if checkpoint.with_row else None
         rewrites = absent_from is None or checkpoint.persisted_count < absent_from
         return _PreparedCheckpoint(
             uploads, list(transactions(entities)), inserted, instance, rewrites
@@ -855,7 +856,8 @@ class AzureStore(Store):
                     if isinstance(outcome, BaseException):
                         raise outcome
             await self._submit(batches[-1], inserted)
-        await self._replace_instance(written.instance)
+        if written.instance is not None:
+            await self._replace_instance(written.instance)
 
     async def _replace_instance(self, row: TableRow) -> None:
         """Insert or replace one Instances row: the request ``upsert_entity(mode=REPLACE)``

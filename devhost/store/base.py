@@ -89,6 +89,9 @@ class Checkpoint:
     cannot replace the stored execution's rows in one atomic step writes ``opening`` first, in
     one, then the rest: a crash between steps must leave one execution readable whole, not the
     stored one's rows partly overwritten by the new one's (which reads as no history at all).
+    ``with_row``: False writes the history and the sentinel only, the instance row being left
+    for a later checkpoint (the row as stored then lags the history: a state a crash between
+    a checkpoint's two writes leaves too, which loading repairs).
     """
 
     row: InstanceRow
@@ -97,6 +100,7 @@ class Checkpoint:
     inbox_watermark: str = ""
     stored_rows: int | None = None
     opening: Checkpoint | None = None
+    with_row: bool = True
 
 
 @dataclass

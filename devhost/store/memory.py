@@ -116,7 +116,7 @@ class MemoryStore(Store):
         self.instances[row.instance_id] = _copy_row(row)
 
     async def write_checkpoint(self, checkpoint: Checkpoint) -> None:
-        """Store the new events and the instance row (copies)."""
+        """Store the new events and (``with_row``) the instance row (copies)."""
         self._operations += 1
         row = checkpoint.row
         stored = self.histories.get(row.instance_id)
@@ -130,7 +130,8 @@ class MemoryStore(Store):
         stored.history_count = len(checkpoint.history)
         stored.inbox_watermark = checkpoint.inbox_watermark
         self.histories[row.instance_id] = stored
-        self.instances[row.instance_id] = _copy_row(row)
+        if checkpoint.with_row:
+            self.instances[row.instance_id] = _copy_row(row)
 
     async def read_instance(self, instance_id: str) -> InstanceRow | None:
         """A copy of the instance row, or None."""

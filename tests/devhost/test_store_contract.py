@@ -282,6 +282,24 @@ async def test_incremental_checkpoints_append(store: Store) -> None:
     assert await store.read_instance("inc") == completed
 
 
+async def test_a_checkpoint_without_its_row_stores_the_history_and_leaves_the_row(
+    store: Store,
+) -> None:
+    """The engine stores an episode before the activity it scheduled starts; the row, which
+    that changes nothing in, follows with a later checkpoint."""
+    history = every_event_type("lag")
+    running = make_row("lag")
+    await checkpoint(store, running, history[:3], watermark="m1")
+    later = make_row("lag", custom_status='"step 2"', last_updated_time=T0 + timedelta(hours=1))
+    await store.write_checkpoint(Checkpoint(later, history, 3, "m2", with_row=False))
+
+    stored = await store.read_history("lag")
+    assert stored is not None
+    assert canonical(stored.events) == canonical(history)
+    assert stored.inbox_watermark == "m2"
+    assert await store.read_instance("lag") == running
+
+
 async def test_checkpoint_of_more_than_100_events(store: Store) -> None:
     history = [event(12)] + [event(4, i, Name=f"Step{i}", Input=None) for i in range(249)]
     await checkpoint(store, make_row("fan-out"), history[:10])
@@ -700,7 +718,8 @@ async def test_messages_use_the_control_queue_of_the_instance(
 
 @pytest.mark.azurite
 async def test_write_path_request_counts(azure_store: AzureStore) -> None:
-    """The engine's budget: a checkpoint of up to 99 new small events costs 2 requests."""
+    """The engine's budget: a checkpoint of up to 99 new small events costs 2 requests, 1
+    without its row."""
 
     async def cost(call: Any) -> int:
         before = await azure_store.count_operations()
@@ -710,6 +729,9 @@ async def test_write_path_request_counts(azure_store: AzureStore) -> None:
     history = every_event_type("cost")
     assert await cost(checkpoint(azure_store, make_row("cost"), history[:5])) == 2
     assert await cost(checkpoint(azure_store, make_row("cost"), history, persisted=5)) == 2
+    more = [*history, event(12), event(13)]
+    lagging = Checkpoint(make_row("cost"), more, len(history), with_row=False)
+    assert await cost(azure_store.write_checkpoint(lagging)) == 1
     item = message("0001", "cost")
     assert await cost(azure_store.write_row(make_row("cost"))) == 1
     assert await cost(azure_store.put_message(item)) == 1
