@@ -200,13 +200,19 @@ class Checkpointer:
         if then is not None:
             self.after_stored(target, then)
 
-    def after_stored(self, target: Checkpointed, callback: Callable[[], None]) -> None:
+    def after_stored(
+        self, target: Checkpointed, callback: Callable[[], None], *, history: bool = False
+    ) -> None:
         """Run ``callback`` once everything recorded of ``target`` so far is stored: now if
-        it is, else after its next write (asked for at once)."""
+        it is, else after its next write (asked for at once). ``history``: once its history
+        is, the row may follow later (work starting once the episode that scheduled it is
+        stored: a running instance's row changes nothing a crash could lose)."""
         if self.is_clean(target):
             callback()
             return
-        target.durable.after_stored.append(callback)
+        state = target.durable
+        state.history_will_do = history and (state.history_will_do or not state.after_stored)
+        state.after_stored.append(callback)
         self._waiting_callbacks += 1
         self._mark(target)
         self._requested.set()
@@ -247,13 +253,18 @@ class Checkpointer:
 
     # -- writing --------------------------------------------------------------------------------
 
-    async def write(self, target: Checkpointed, *, for_client: bool = False) -> None:
+    async def write(
+        self, target: Checkpointed, *, for_client: bool = False, row_may_wait: bool = False
+    ) -> None:
         """Write ``target`` now; return once nothing of it is unwritten.
 
         ``for_client``: a client waits (a status read of a finished instance, a purge, an
         entity read). While storage is down it gets ``StorageUnavailable`` (503) after one
         attempt of its own, instead of waiting for a background write that rides the outage
         out (another write of ``target`` under way is awaited only while storage answers).
+        ``row_may_wait`` (the periodic group commit): a write that only work waiting to start
+        needs may store the history alone (``_history_only``), and return with the row left
+        for a later write.
         """
         while True:
             current = self._writing.get(target.instance_id)
@@ -265,14 +276,47 @@ class Checkpointer:
                 continue
             if not target.durable.dirty:
                 return
-            await self._write_once(target, for_client=for_client)
+            if await self._write_once(target, for_client=for_client, row_may_wait=row_may_wait):
+                return
 
-    async def _write_once(self, target: Checkpointed, *, for_client: bool = False) -> None:
+    def _history_only(self, target: Checkpointed, row: InstanceRow) -> bool:
+        """Whether this write may leave the instance row for later: a running orchestration
+        whose row, as stored, already names this execution and this status, written because
+        the work an episode scheduled waits for its history to be stored.
+
+        At 100 in flight a HelloSequence5 writes its history before each of its five
+        activities starts; the row each time as well would be 13 storage requests instead of
+        8 (docs/benchmarks.md). The row left behind is written by a later group commit (the
+        instance stays dirty; ``max_delay`` bounds how long while it keeps working), by any
+        write a client waits for, and with its end. Only finished instances leave the cache,
+        so while the stored row lags, the instance is read from memory. A row lagging for
+        ``max_delay`` is written with the next write, as a chain of activities would
+        otherwise leave it until its end."""
+        state = target.durable
+        return (
+            state.history_will_do
+            and bool(state.after_stored)
+            and isinstance(target, Instance)
+            and not target.is_terminal
+            and state.stored_execution == row.execution_id
+            and state.stored_status == row.runtime_status
+            and state.opening is None
+            and state.rewritten_from is None
+            and state.dirty_since > time.monotonic() - self._max_delay
+        )
+
+    async def _write_once(
+        self, target: Checkpointed, *, for_client: bool = False, row_may_wait: bool = False
+    ) -> bool:
+        """One write of ``target``; True if it stored the history only (the row is due)."""
         state = target.durable
         history = list(target.history)
         row = target.row()
         persisted = state.persisted_count if row.execution_id == state.stored_execution else 0
-        checkpoint = Checkpoint(row, history, persisted, state.watermark, state.stored_rows)
+        history_only = row_may_wait and not for_client and self._history_only(target, row)
+        checkpoint = Checkpoint(
+            row, history, persisted, state.watermark, state.stored_rows, with_row=not history_only
+        )
         if persisted == 0 and state.opening is not None and state.opening[0] == row.execution_id:
             _, opened, watermark = state.opening
             if 0 < opened < len(history):
@@ -283,7 +327,11 @@ class Checkpointer:
         consumed, state.consumed = state.consumed, []
         outbox, state.outbox = state.outbox, []
         callbacks, state.after_stored = state.after_stored, []
-        if state.stored_created != row.created_time:
+        history_will_do, state.history_will_do = state.history_will_do, False
+        since = state.dirty_since
+        if history_only:
+            pass  # the row as stored is unchanged
+        elif state.stored_created != row.created_time:
             # Either row may be the stored one until this write succeeds (if it fails, the
             # row may or may not have landed); with the same created time, both say the same.
             state.stored_created = None
@@ -321,6 +369,9 @@ class Checkpointer:
             handed = {id(m) for m in sent}
             state.outbox[:0] = [m for m in outbox if id(m) not in handed]
             state.consumed[:0] = consumed
+            state.history_will_do = history_will_do and (
+                state.history_will_do or not state.after_stored
+            )
             state.after_stored[:0] = callbacks
             self._mark(target)  # written again by the next flush
             raise
@@ -333,7 +384,15 @@ class Checkpointer:
                 if id(message) in durable:
                     self._hand_off(message)
         state.stored_execution = row.execution_id
-        state.stored_created = row.created_time
+        if history_only:
+            # The row is still to be written: the target stays dirty since the change the
+            # row lags (so ``max_delay`` counts from then).
+            state.dirty_since = min(state.dirty_since, since) if state.dirty else since
+            state.dirty = True
+            self._dirty[target.instance_id] = target
+        else:
+            state.stored_created = row.created_time
+            state.stored_status = row.runtime_status
         if state.opening is not None and state.opening[0] == row.execution_id:
             state.opening = None
         floor = state.rewritten_from  # the history was rewritten while it was being written
@@ -346,6 +405,7 @@ class Checkpointer:
         if consumed:
             state.deleting += consumed
             self._spawn(self._delete(target, consumed))
+        return history_only
 
     async def delete_consumed(self, target: Checkpointed) -> None:
         """Delete the messages ``target`` consumed whose background delete has not landed.
@@ -407,7 +467,7 @@ class Checkpointer:
                 for t in self._dirty.values()
                 if t.instance_id not in self._writing and not self._mid_step(t, oldest)
             ]
-        failure = await self._write_all(targets)
+        failure = await self._write_all(targets, row_may_wait=not complete)
         self._after_flush()
         if failure is not None:
             raise failure
@@ -419,7 +479,7 @@ class Checkpointer:
         return [*self._dirty.values(), *writing]
 
     async def _write_all(
-        self, targets: list[Checkpointed], *, for_client: bool = False
+        self, targets: list[Checkpointed], *, for_client: bool = False, row_may_wait: bool = False
     ) -> BaseException | None:
         """Write ``targets``, ``_FLUSH_BATCH`` at a time; the first failure, once all ended
         (the failed targets stayed dirty)."""
@@ -427,7 +487,7 @@ class Checkpointer:
         for start in range(0, len(targets), _FLUSH_BATCH):
             outcomes = await asyncio.gather(
                 *(
-                    self.write(t, for_client=for_client)
+                    self.write(t, for_client=for_client, row_may_wait=row_may_wait)
                     for t in targets[start : start + _FLUSH_BATCH]
                 ),
                 return_exceptions=True,
@@ -438,7 +498,7 @@ class Checkpointer:
     def _mid_step(self, target: Checkpointed, dirty_before: float) -> bool:
         """An orchestration whose next episode is about to run (not started yet, new events
         queued, or an activity's result coming, while fewer than ``_UNWRITTEN_RESULTS``
-        results are unwritten), with nothing waiting to be sent, that became dirty after
+        results are unwritten), with nothing waiting to be sent or started, that became dirty after
         ``dirty_before`` (entities are never mid-step).
 
         At 100 orchestrations in flight an instance spends most of its life between an
@@ -446,7 +506,10 @@ class Checkpointer:
         HelloSequence5 instead of 1.00-1.07 (docs/benchmarks.md), all of it stale at once. The
         bound on unwritten results keeps what a crash makes run again small for an instance
         whose activities never stop (a fan-out, a batch)."""
-        if not isinstance(target, Instance) or target.durable.outbox or target.is_terminal:
+        state = target.durable
+        if not isinstance(target, Instance) or state.outbox or state.after_stored:
+            return False
+        if target.is_terminal:
             return False
         about_to_run = (
             target.in_ready_queue

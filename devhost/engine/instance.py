@@ -50,6 +50,11 @@ class DurableState:
     # What others may learn only once the changes recorded so far are stored (a child's end
     # for its parent, an entity's answers for their callers).
     after_stored: list[Callable[[], None]] = field(default_factory=list)
+    # Every callback of ``after_stored`` needs only the history stored (work that starts once
+    # the episode that scheduled it is): the write may leave the row for later.
+    history_will_do: bool = False
+    # The status of the instance row as last written (None: not written by this process).
+    stored_status: str | None = None
 
 
 @dataclass

@@ -55,6 +55,9 @@ log = logging.getLogger("devhost.engine")
 
 # Episodes run before the loop lets HTTP handlers and activity results in.
 _EPISODES_PER_TURN = 16
+# Work an episode schedules that acts outside the host: started once the episode is stored.
+# (Timers are armed at once; entity requests already travel with the checkpoint.)
+_AFTER_WRITE = frozenset({"activity", "http", "suborchestration"})
 
 
 @dataclass
@@ -293,10 +296,20 @@ class Engine(Backend):
             # it is a message sent with the child's checkpoint).
             then=self._parent_notice(instance, outcome) if ended and instance.parent else None,
         )
-        for work in result.work:
-            # A recovered instance's episode may be one a crash took back after what it
-            # scheduled was started: a child is looked for in the store before it is started.
+        now_work = [w for w in result.work if w.kind not in _AFTER_WRITE]
+        stored_first = [w for w in result.work if w.kind in _AFTER_WRITE]
+        for work in now_work:
             self._dispatcher.dispatch(instance, work, recovered=instance.recovered)
+        if stored_first:
+            # Work with effects outside the host starts only once the episode that scheduled
+            # it is stored, as DTFx sends an activity's message with the checkpoint that
+            # records its TaskScheduled. Started before, a kill could take the episode back
+            # after the work ran; the re-run after recovery may see its events in another
+            # order (a client's cancel before an answer sent again) and never schedule it: a
+            # charge no history records and nothing compensates (docs/chaos.md, seed 13402).
+            self._checkpointer.after_stored(
+                instance, lambda: self._dispatch_stored(instance, stored_first), history=True
+            )
         if outcome is None:
             return
         if result.next_generation is not None:
@@ -323,6 +336,12 @@ class Engine(Backend):
             log.info("%s (%s) %s", instance.name, instance.instance_id, fields["event"],
                      extra=fields)  # fmt: skip
         self._client.finished(instance.instance_id)
+
+    def _dispatch_stored(self, instance: Instance, work: list[Work]) -> None:
+        # A recovered instance looks for a child in the store before starting it (an earlier
+        # life may have started it under the same ID).
+        for item in work:
+            self._dispatcher.dispatch(instance, item, recovered=instance.recovered)
 
     def _check_function(self, kind: str, name: str) -> str | None:
         lookup = {"activity": self.index.activity, "orchestrator": self.index.orchestrator}[kind]

@@ -40,13 +40,22 @@ def six_calls(context: df.DurableOrchestrationContext):
 INDEX = index_app(app)
 
 
-async def test_an_instance_whose_activity_runs_is_written_when_it_moves_on_not_meanwhile() -> None:
-    """Its history would be stale as soon as the result comes; one waiting for an event is
-    written by the same periodic commits (what a crash could lose stays bounded)."""
+def _stored_events(store: MemoryStore, instance_id: str) -> list[int]:
+    stored = store.histories.get(instance_id)
+    return [row["EventType"] for row in stored.rows[: stored.history_count]] if stored else []
+
+
+async def test_an_activity_starts_once_its_episode_is_stored_and_is_not_written_meanwhile() -> None:
+    """The episode that scheduled an activity is stored before the activity starts (a kill
+    then cannot leave an effect no history records); while it runs, the periodic commits
+    leave the instance alone (what they would write is stale as soon as the result comes),
+    and one waiting for an event is written by those same commits."""
     running = asyncio.Event()
     release = asyncio.Event()
+    seen_at_start: list[list[int]] = []
 
     async def slow_hello(name: str) -> str:
+        seen_at_start.append(_stored_events(store, "calling"))
         running.set()
         await release.wait()
         return f"Hello {name}!"
@@ -62,19 +71,20 @@ async def test_an_instance_whose_activity_runs_is_written_when_it_moves_on_not_m
     )
     await engine.start()
     try:
-        calling = await engine.start_new("one_call", None, None)
+        await engine.start_new("one_call", "calling", None)
         await asyncio.wait_for(running.wait(), 60)
+        assert EventType.TaskScheduled in seen_at_start[0]
         # Started after the first instance's episode: once its history is stored, a periodic
         # commit ran while the activity was running.
         waiting = await engine.start_new("wait_for_go", None, None)
         await eventually(lambda: waiting in store.histories, "the waiting instance's checkpoint")
-        assert calling not in store.histories
+        assert _stored_events(store, "calling") == seen_at_start[0]
 
         release.set()
-        status = await engine.wait_for_completion(calling, 60)
+        status = await engine.wait_for_completion("calling", 60)
         assert status is not None and status["runtimeStatus"] == "Completed"
-        assert json.loads(store.instances[calling].output or "null") == "Hello Tokyo!"
-        assert store.histories[calling].history_count == len(engine.instances[calling].history)
+        assert json.loads(store.instances["calling"].output or "null") == "Hello Tokyo!"
+        assert store.histories["calling"].history_count == len(engine.instances["calling"].history)
     finally:
         release.set()
         await engine.stop()
