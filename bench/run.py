@@ -4,8 +4,9 @@ Run: ``.venv/bin/python bench/run.py [--quick]``. Starts a private Azurite on fr
 then measures, in-process (no HTTP in the loop), and prints one table:
 
 * the host against the storage ceiling: HelloSequence5 with 1 and with 100 instances in
-  flight, and "storage only", the writes one HelloSequence5 needs (its Pending row, then its
-  checkpoint: 24 history rows, the sentinel and the instance row) with no orchestration work
+  flight, and "storage only", the writes one HelloSequence5 needs (its Pending row, then a
+  checkpoint before each activity starts, the first with the instance row, then the last:
+  24 history rows in all, with the sentinel and the instance row) with no orchestration work
   at all, in a hub of its own: the best any host persisting this way could do here. The two
   run in alternating rounds in one Azurite, so their ratio holds on a shared machine whose
   speed drifts; absolute numbers do not compare across runs. With them: the CPU of this
@@ -46,9 +47,12 @@ from devhost.app.loader import FunctionIndex, load_app  # noqa: E402
 from devhost.azurite import free_ports, start_azurite  # noqa: E402
 from devhost.engine.api import StatusOptions  # noqa: E402
 from devhost.engine.collector import tune_for_host  # noqa: E402
+from devhost.engine.history import EventType  # noqa: E402
 from devhost.engine.runtime import Engine, EngineSettings  # noqa: E402
 from devhost.store.azure import AzureStore  # noqa: E402
 from devhost.store.base import Checkpoint  # noqa: E402
+
+_EPISODE_END = EventType.OrchestratorCompleted
 
 
 def rss_mb() -> float:
@@ -118,12 +122,25 @@ async def storage_only(
 ) -> tuple[float, list[float]]:
     """Throughput and latencies of the storage work of HelloSequence5s, and nothing else."""
 
+    history = template.history
+    # Where each episode's events end: the host stores an episode before the activity it
+    # scheduled starts, the first with the row (Pending to Running), the next ones without
+    # it, and the last (the end) with it.
+    ends = [i + 1 for i, event in enumerate(history) if event["EventType"] == _EPISODE_END]
+
     async def one() -> float:
         started = time.perf_counter()
         row = dataclasses.replace(template.row, instance_id=uuid.uuid4().hex)
         await store.write_row(dataclasses.replace(row, runtime_status="Pending"))
-        # A new instance: none of its rows is stored, so they are inserted (as the host does).
-        await store.write_checkpoint(Checkpoint(row, template.history, 0, stored_rows=0))
+        running = dataclasses.replace(row, runtime_status="Running", output=None)
+        stored = 0
+        for number, end in enumerate(ends[:-1]):
+            # A new instance: none of its rows is stored, so they are inserted (as the host does).
+            await store.write_checkpoint(
+                Checkpoint(running, history[:end], stored, stored_rows=stored, with_row=number == 0)
+            )
+            stored = end
+        await store.write_checkpoint(Checkpoint(row, history, stored, stored_rows=stored))
         return time.perf_counter() - started
 
     return await concurrently(one, total, in_flight)
