@@ -154,11 +154,13 @@ class Checkpointer:
         if repaired:
             self._mark(target)
 
-    def adopt_new(self, target: Checkpointed, row_created: datetime | None = None) -> None:
-        """A target the store holds nothing of (an instance ID this host generated), but the
-        row about to be written, created at ``row_created``."""
-        target.durable.stored_rows = 0
-        target.durable.stored_created = row_created
+    def adopt_new(self, target: Checkpointed, row: InstanceRow) -> None:
+        """A target the store holds nothing of (an instance ID this host generated), but
+        ``row``, about to be written (the target runs only once it is)."""
+        state = target.durable
+        state.stored_rows = 0
+        state.stored_created = row.created_time
+        state.stored_row = (row.execution_id, row.runtime_status)
 
     def stored_rows(self, target: Checkpointed) -> int | None:
         """The history rows the store holds of ``target`` besides its sentinel, if known
@@ -281,8 +283,9 @@ class Checkpointer:
 
     def _history_only(self, target: Checkpointed, row: InstanceRow) -> bool:
         """Whether this write may leave the instance row for later: a running orchestration
-        whose row, as stored, already names this execution and this status, written because
-        the work an episode scheduled waits for its history to be stored.
+        whose row, as stored, already names this execution and this status (or Pending: a
+        start's row, which a reader finding history takes as running, as recovery does),
+        written because the work an episode scheduled waits for its history to be stored.
 
         At 100 in flight a HelloSequence5 writes its history before each of its five
         activities starts; the row each time as well would be 13 storage requests instead of
@@ -298,9 +301,15 @@ class Checkpointer:
             and bool(state.after_stored)
             and isinstance(target, Instance)
             and not target.is_terminal
-            and state.stored_execution == row.execution_id
-            and state.stored_status == row.runtime_status
-            and state.opening is None
+            and state.stored_row is not None
+            and state.stored_row[0] == row.execution_id
+            and state.stored_row[1] in (row.runtime_status, "Pending")
+            # The history as stored is this execution's, or none at all (a start's first
+            # write): no stored execution's rows are replaced.
+            and (
+                (state.stored_execution == row.execution_id and state.opening is None)
+                or (not state.stored_execution and state.stored_rows == 0)
+            )
             and state.rewritten_from is None
             and state.dirty_since > time.monotonic() - self._max_delay
         )
@@ -392,7 +401,7 @@ class Checkpointer:
             self._dirty[target.instance_id] = target
         else:
             state.stored_created = row.created_time
-            state.stored_status = row.runtime_status
+            state.stored_row = (row.execution_id, row.runtime_status)
         if state.opening is not None and state.opening[0] == row.execution_id:
             state.opening = None
         floor = state.rewritten_from  # the history was rewritten while it was being written

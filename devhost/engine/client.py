@@ -130,9 +130,10 @@ class ClientOperations:
             instance_id = uuid.uuid4().hex
             now = self._clock.now()
             instance = _new_instance(instance_id, info.durable_name, None, input_json, now)
-            self._checkpointer.adopt_new(instance, row_created=now)
+            row = instance.row()
+            self._checkpointer.adopt_new(instance, row)
             with for_a_client():  # its 202 waits for it: before the group commit's writes
-                await self._store.write_row(instance.row())
+                await self._store.write_row(row)
             self._cache.add(instance)
             self.begin(instance, None)
             return instance_id

@@ -53,8 +53,9 @@ class DurableState:
     # Every callback of ``after_stored`` needs only the history stored (work that starts once
     # the episode that scheduled it is): the write may leave the row for later.
     history_will_do: bool = False
-    # The status of the instance row as last written (None: not written by this process).
-    stored_status: str | None = None
+    # The execution and status the instance row names as last written (None: not written by
+    # this process).
+    stored_row: tuple[str, str] | None = None
 
 
 @dataclass
