@@ -303,7 +303,10 @@ class Checkpointer:
             and not target.is_terminal
             and state.stored_row is not None
             and state.stored_row[0] == row.execution_id
-            and state.stored_row[1] in (row.runtime_status, "Pending")
+            and (
+                state.stored_row[1] == row.runtime_status
+                or (state.stored_row[1] == "Pending" and row.runtime_status == "Running")
+            )
             # The history as stored is this execution's, or none at all (a start's first
             # write): no stored execution's rows are replaced.
             and (
