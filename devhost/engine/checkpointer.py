@@ -341,12 +341,13 @@ class Checkpointer:
         callbacks, state.after_stored = state.after_stored, []
         history_will_do, state.history_will_do = state.history_will_do, False
         since = state.dirty_since
-        if history_only:
-            pass  # the row as stored is unchanged
-        elif state.stored_created != row.created_time:
+        if not history_only:
             # Either row may be the stored one until this write succeeds (if it fails, the
-            # row may or may not have landed); with the same created time, both say the same.
-            state.stored_created = None
+            # row may or may not have landed); where both say the same, it is known.
+            if state.stored_created != row.created_time:
+                state.stored_created = None
+            if state.stored_row != (row.execution_id, row.runtime_status):
+                state.stored_row = None
         state.dirty = False
         state.rewritten_from = None
         if state.stored_rows is not None:  # whether or not the write succeeds, rows may be
@@ -580,8 +581,13 @@ class Checkpointer:
             while True:
                 # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a
                 # cancellation that arrives as the awaited event is set.
+                # With no interval (every change written at once), a row left for later (a
+                # history-only write) is written once ``max_delay`` has passed.
+                wait = self._interval if self._interval > 0 else None
+                if wait is None and self._dirty:
+                    wait = self._max_delay
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._interval if self._interval > 0 else None):
+                    async with asyncio.timeout(wait):
                         await self._requested.wait()
                 self._requested.clear()
                 self._serving, self._waiters = self._waiters, []

@@ -142,6 +142,7 @@ class Engine(Backend):
             overridable_states=self.settings.overridable_states,
         )
         self._tasks: list[asyncio.Task[Any]] = []
+        self._stopping = False
 
     # == lifecycle ==
 
@@ -157,6 +158,9 @@ class Engine(Backend):
 
     async def stop(self) -> None:
         """Stop dispatching, let running activities finish briefly, write a last checkpoint."""
+        # Work whose episode is stored from now on is left to the next start (recovery runs
+        # what the stored history scheduled): started now, its result would not be recorded.
+        self._stopping = True
         await self._dispatcher.drain(self.settings.stop_grace)
         for task in self._tasks:
             task.cancel()
@@ -301,6 +305,7 @@ class Engine(Backend):
         for work in now_work:
             self._dispatcher.dispatch(instance, work, recovered=instance.recovered)
         if stored_first:
+            execution = instance.execution_id
             # Work with effects outside the host starts only once the episode that scheduled
             # it is stored, as DTFx sends an activity's message with the checkpoint that
             # records its TaskScheduled. Started before, a kill could take the episode back
@@ -308,7 +313,9 @@ class Engine(Backend):
             # order (a client's cancel before an answer sent again) and never schedule it: a
             # charge no history records and nothing compensates (docs/chaos.md, seed 13402).
             self._checkpointer.after_stored(
-                instance, lambda: self._dispatch_stored(instance, stored_first), history=True
+                instance,
+                lambda: self._dispatch_stored(instance, execution, stored_first),
+                history=True,
             )
         if outcome is None:
             return
@@ -337,7 +344,17 @@ class Engine(Backend):
                      extra=fields)  # fmt: skip
         self._client.finished(instance.instance_id)
 
-    def _dispatch_stored(self, instance: Instance, work: list[Work]) -> None:
+    def _dispatch_stored(self, instance: Instance, execution: str, work: list[Work]) -> None:
+        """Start the work an episode of ``execution`` scheduled, now that it is stored."""
+        if (
+            self._stopping
+            or self._cache.get(instance.instance_id) is not instance
+            or instance.execution_id != execution
+        ):
+            # Stopping, purged, or replaced by a new execution (a start over a running
+            # instance, overridableExistingInstanceStates=AnyState) while the write was under
+            # way: its result would be taken for the new execution's.
+            return
         # A recovered instance looks for a child in the store before starting it (an earlier
         # life may have started it under the same ID).
         for item in work:
