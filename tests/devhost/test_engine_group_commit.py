@@ -133,16 +133,14 @@ async def test_an_instance_whose_activities_keep_running_is_written_once_results
         await engine.stop()
 
 
-async def test_a_running_instance_s_stored_row_keeps_up_with_a_long_chain_of_activities() -> None:
-    """Before each activity starts, the host stores the episode's history (the row may wait:
-    nothing a crash could lose is in it); the row itself, with the custom status the app
-    sets, is stored within ``max_delay`` rather than only at the end."""
+async def _rows_seen_by_a_chain(max_delay: float, activity_seconds: float) -> list[str | None]:
+    """Runs ``long_chain``; the custom status of its stored row as each activity starts."""
     rows_seen: list[str | None] = []
 
     async def hello(name: str) -> str:
         row = store.instances.get("chain")
         rows_seen.append(row.custom_status if row else None)
-        await asyncio.sleep(0.02)  # work that takes a while: the chain outlasts max_delay
+        await asyncio.sleep(activity_seconds)
         return f"Hello {name}!"
 
     store = MemoryStore("hub")
@@ -150,7 +148,7 @@ async def test_a_running_instance_s_stored_row_keeps_up_with_a_long_chain_of_act
         INDEX,
         store,
         task_hub="hub",
-        settings=EngineSettings(checkpoint_interval=0.01, checkpoint_max_delay=0.05),
+        settings=EngineSettings(checkpoint_interval=0.01, checkpoint_max_delay=max_delay),
         activity_overrides={"say_hello": hello},
     )
     await engine.start()
@@ -160,6 +158,15 @@ async def test_a_running_instance_s_stored_row_keeps_up_with_a_long_chain_of_act
         assert status is not None and status["runtimeStatus"] == "Completed"
     finally:
         await engine.stop()
+    return rows_seen
+
+
+async def test_a_running_instance_s_stored_row_keeps_up_with_a_long_chain_of_activities() -> None:
+    """Before each activity starts, the host stores the episode's history (the row may wait:
+    nothing a crash could lose is in it); the row itself, with the custom status the app
+    sets, is stored about ``max_delay`` later rather than only at the end."""
+    # Activities that take a while: the chain outlasts max_delay.
+    rows_seen = await _rows_seen_by_a_chain(max_delay=0.05, activity_seconds=0.02)
     assert len(rows_seen) == 30
     # The first write stores the row (Pending to Running, status 1); later ones followed.
     assert rows_seen[0] == "1"
@@ -169,26 +176,5 @@ async def test_a_running_instance_s_stored_row_keeps_up_with_a_long_chain_of_act
 async def test_with_no_delay_allowed_each_activity_starts_with_the_row_stored_too() -> None:
     """``checkpoint_max_delay=0``: the row may never lag, so the write before each activity
     stores it as well (the custom status the app set before calling it)."""
-    rows_seen: list[str | None] = []
-
-    async def hello(name: str) -> str:
-        row = store.instances.get("chain")
-        rows_seen.append(row.custom_status if row else None)
-        return f"Hello {name}!"
-
-    store = MemoryStore("hub")
-    engine = Engine(
-        INDEX,
-        store,
-        task_hub="hub",
-        settings=EngineSettings(checkpoint_interval=0.01, checkpoint_max_delay=0),
-        activity_overrides={"say_hello": hello},
-    )
-    await engine.start()
-    try:
-        await engine.start_new("long_chain", "chain", None)
-        status = await engine.wait_for_completion("chain", 60)
-        assert status is not None and status["runtimeStatus"] == "Completed"
-    finally:
-        await engine.stop()
+    rows_seen = await _rows_seen_by_a_chain(max_delay=0, activity_seconds=0)
     assert rows_seen == [str(step) for step in range(1, 31)]
