@@ -213,8 +213,7 @@ class Checkpointer:
             callback()
             return
         state = target.durable
-        state.history_will_do = history and (state.history_will_do or not state.after_stored)
-        state.after_stored.append(callback)
+        (state.to_start if history else state.after_stored).append(callback)
         self._waiting_callbacks += 1
         self._mark(target)
         self._requested.set()
@@ -248,10 +247,10 @@ class Checkpointer:
         """``target`` was purged: nothing of it is to be written again."""
         self._dirty.pop(target.instance_id, None)
         state = target.durable
-        self._waiting_callbacks -= len(state.after_stored)
+        self._waiting_callbacks -= len(state.after_stored) + len(state.to_start)
         self._unsent -= len(state.outbox)
         state.dirty = False
-        state.consumed, state.outbox, state.after_stored = [], [], []
+        state.consumed, state.outbox, state.after_stored, state.to_start = [], [], [], []
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -297,8 +296,8 @@ class Checkpointer:
         otherwise leave it until its end."""
         state = target.durable
         return (
-            state.history_will_do
-            and bool(state.after_stored)
+            bool(state.to_start)
+            and not state.after_stored
             and isinstance(target, Instance)
             and not target.is_terminal
             and state.stored_row is not None
@@ -339,7 +338,7 @@ class Checkpointer:
         consumed, state.consumed = state.consumed, []
         outbox, state.outbox = state.outbox, []
         callbacks, state.after_stored = state.after_stored, []
-        history_will_do, state.history_will_do = state.history_will_do, False
+        starts, state.to_start = state.to_start, []
         since = state.dirty_since
         if not history_only:
             # Either row may be the stored one until this write succeeds (if it fails, the
@@ -382,10 +381,8 @@ class Checkpointer:
             handed = {id(m) for m in sent}
             state.outbox[:0] = [m for m in outbox if id(m) not in handed]
             state.consumed[:0] = consumed
-            state.history_will_do = history_will_do and (
-                state.history_will_do or not state.after_stored
-            )
             state.after_stored[:0] = callbacks
+            state.to_start[:0] = starts
             self._mark(target)  # written again by the next flush
             raise
         finally:
@@ -410,10 +407,10 @@ class Checkpointer:
             state.opening = None
         floor = state.rewritten_from  # the history was rewritten while it was being written
         state.persisted_count = len(history) if floor is None else min(len(history), floor)
-        self._waiting_callbacks -= len(callbacks)
-        for callback in callbacks:
+        self._waiting_callbacks -= len(callbacks) + len(starts)
+        for callback in (*callbacks, *starts):
             callback()
-        if callbacks:
+        if callbacks or starts:
             self._settled()
         if consumed:
             state.deleting += consumed
@@ -520,7 +517,7 @@ class Checkpointer:
         bound on unwritten results keeps what a crash makes run again small for an instance
         whose activities never stop (a fan-out, a batch)."""
         state = target.durable
-        if not isinstance(target, Instance) or state.outbox or state.after_stored:
+        if not isinstance(target, Instance) or state.outbox or state.after_stored or state.to_start:
             return False
         if target.is_terminal:
             return False

@@ -50,9 +50,9 @@ class DurableState:
     # What others may learn only once the changes recorded so far are stored (a child's end
     # for its parent, an entity's answers for their callers).
     after_stored: list[Callable[[], None]] = field(default_factory=list)
-    # Every callback of ``after_stored`` needs only the history stored (work that starts once
-    # the episode that scheduled it is): the write may leave the row for later.
-    history_will_do: bool = False
+    # Work that starts once the episode that scheduled it is stored: it needs the history
+    # stored, not the row (a write for it alone may leave the row for later).
+    to_start: list[Callable[[], None]] = field(default_factory=list)
     # The execution and status the instance row names as last written (None: not written by
     # this process).
     stored_row: tuple[str, str] | None = None
