@@ -33,6 +33,7 @@ from devhost.store.memory import MemoryStore
 from devhost.testing import DurableTestHost, client_input, describe_instance
 from tests.devhost.test_engine_crashes import until
 from tests.durability.crash import EngineLife, life_that_crashes
+from tests.local_service import serving
 
 TASK_HUB = "dispatchafterwrite"
 WAIT_SECONDS = 60.0
@@ -156,17 +157,8 @@ async def payment_url() -> AsyncIterator[str]:
         _charge(body["order"])
         return web.json_response({"paid": True})
 
-    service = web.Application()
-    service.router.add_post("/pay", pay)
-    runner = web.AppRunner(service)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}/pay"
-    finally:
-        await runner.cleanup()
+    async with serving("/pay", pay) as url:
+        yield url
 
 
 def _freeze_at_charge(life: EngineLife) -> None:

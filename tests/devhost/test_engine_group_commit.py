@@ -9,7 +9,7 @@ import azure.durable_functions as df
 
 from devhost.app.loader import index_app
 from devhost.engine.history import EventType
-from devhost.engine.runtime import Engine, EngineSettings
+from devhost.engine.runtime import ActivityOverride, Engine, EngineSettings
 from devhost.store.memory import MemoryStore
 from tests.waiting import eventually
 
@@ -48,6 +48,17 @@ def long_chain(context: df.DurableOrchestrationContext):
 INDEX = index_app(app)
 
 
+def _engine(store: MemoryStore, say_hello: ActivityOverride, *, max_delay: float) -> Engine:
+    """An engine with a group commit every 10 ms, running ``say_hello`` as the activity."""
+    return Engine(
+        INDEX,
+        store,
+        task_hub="hub",
+        settings=EngineSettings(checkpoint_interval=0.01, checkpoint_max_delay=max_delay),
+        activity_overrides={"say_hello": say_hello},
+    )
+
+
 def _stored_events(store: MemoryStore, instance_id: str) -> list[int]:
     stored = store.histories.get(instance_id)
     return [row["EventType"] for row in stored.rows[: stored.history_count]] if stored else []
@@ -69,14 +80,8 @@ async def test_an_activity_starts_once_its_episode_is_stored_and_is_not_written_
         return f"Hello {name}!"
 
     store = MemoryStore("hub")
-    engine = Engine(
-        INDEX,
-        store,
-        task_hub="hub",
-        # max_delay far above the test's length: only the rule under test can skip it.
-        settings=EngineSettings(checkpoint_interval=0.01, checkpoint_max_delay=600),
-        activity_overrides={"say_hello": slow_hello},
-    )
+    # max_delay far above the test's length: only the rule under test can skip it.
+    engine = _engine(store, slow_hello, max_delay=600)
     await engine.start()
     try:
         await engine.start_new("one_call", "calling", None)
@@ -109,13 +114,7 @@ async def test_an_instance_whose_activities_keep_running_is_written_once_results
         return f"Hello {name}!"
 
     store = MemoryStore("hub")
-    engine = Engine(
-        INDEX,
-        store,
-        task_hub="hub",
-        settings=EngineSettings(checkpoint_interval=0.01, checkpoint_max_delay=600),
-        activity_overrides={"say_hello": hello},
-    )
+    engine = _engine(store, hello, max_delay=600)
     await engine.start()
     try:
         instance_id = await engine.start_new("six_calls", None, None)
@@ -144,13 +143,7 @@ async def _rows_seen_by_a_chain(max_delay: float, activity_seconds: float) -> li
         return f"Hello {name}!"
 
     store = MemoryStore("hub")
-    engine = Engine(
-        INDEX,
-        store,
-        task_hub="hub",
-        settings=EngineSettings(checkpoint_interval=0.01, checkpoint_max_delay=max_delay),
-        activity_overrides={"say_hello": hello},
-    )
+    engine = _engine(store, hello, max_delay=max_delay)
     await engine.start()
     try:
         await engine.start_new("long_chain", "chain", None)

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from devhost.testing import DurableTestHost
 from tests.devhost.apps.outside_calls import INDEX
+from tests.local_service import serving
 
 
 @pytest.fixture
@@ -33,17 +34,8 @@ async def orders_url() -> AsyncIterator[str]:
         }
         return web.json_response(reply, status=201, headers={"X-Reply": "yes"})
 
-    service = web.Application()
-    service.router.add_post("/orders", create_order)
-    runner = web.AppRunner(service)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}/orders"
-    finally:
-        await runner.cleanup()
+    async with serving("/orders", create_order) as url:
+        yield url
 
 
 def closed_port_url() -> str:
