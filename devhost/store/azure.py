@@ -218,6 +218,31 @@ class _PreparedCheckpoint:
     rewrites: bool = True
 
 
+def _stored_rows_with_the_sentinel(
+    written: _PreparedCheckpoint, stored_rows: int | None
+) -> _PreparedCheckpoint | None:
+    """A write of a whole history (from row 0) in several transactions, reordered so that a
+    crash between them leaves the stored execution readable whole: the rows the store may
+    hold (the ordinals below ``stored_rows``: all a stored sentinel can name) go in the
+    sentinel's transaction, and the rows past them, which no stored sentinel names, in the
+    transactions before it. None when ``stored_rows`` is not known or those rows and the
+    sentinel do not fit one transaction.
+
+    A continue-as-new carrying over more events than a transaction holds (or a wide fan-out
+    in a new generation's first episodes over a stored execution with a longer history) had
+    its first rows replace the stored execution's before the sentinel named the new one: a
+    kill between the two left a history read as torn (docs/chaos.md)."""
+    if stored_rows is None:
+        return None
+    rows = [row for batch in written.batches for row in batch]
+    sentinel, rows = rows[-1], rows[:-1]
+    last = [*rows[:stored_rows], sentinel]
+    if len(list(transactions(last))) != 1:
+        return None
+    # Nobody reads the rows before the sentinel's transaction lands: they may go side by side.
+    return replace(written, batches=[*transactions(rows[stored_rows:]), last], rewrites=False)
+
+
 class _RowExists(HttpResponseError):
     """A transaction inserting a row that is already stored."""
 
@@ -775,6 +800,11 @@ class AzureStore(Store):
 
     async def _write_checkpoint(self, checkpoint: Checkpoint) -> None:
         written = self._prepare_checkpoint(checkpoint)
+        if len(written.batches) > 1 and checkpoint.persisted_count == 0:
+            stored_rows_last = _stored_rows_with_the_sentinel(written, checkpoint.stored_rows)
+            if stored_rows_last is not None:
+                await self._commit_checkpoint(stored_rows_last)
+                return
         opening = checkpoint.opening
         if len(written.batches) > 1 and opening is not None and opening.history:
             # A new execution's rows replace the stored one's in several transactions, and

@@ -89,6 +89,8 @@ class Checkpoint:
     cannot replace the stored execution's rows in one atomic step writes ``opening`` first, in
     one, then the rest: a crash between steps must leave one execution readable whole, not the
     stored one's rows partly overwritten by the new one's (which reads as no history at all).
+    (The Azure store first tries to write the rows below ``stored_rows`` with the sentinel and
+    the rest before it; ``opening`` is its way when those do not fit one transaction.)
     ``with_row``: False writes the history and the sentinel only, the instance row being left
     for a later checkpoint (the row as stored then lags the history: a state a crash between
     a checkpoint's two writes leaves too, which loading repairs).

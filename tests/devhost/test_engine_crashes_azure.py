@@ -204,20 +204,16 @@ async def test_a_rewind_of_a_long_history_killed_mid_write_completes_after_a_res
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: an opening of more than one transaction overwrites the stored execution's "
-    "rows before the sentinel names the new one (docs/chaos.md, fifth session)",
-)
 async def test_a_continue_as_new_carrying_more_events_than_a_transaction_holds_resumes(
     azurite: AzuriteProcess, task_hub: str
 ) -> None:
     """A generation continues as new with 100 events raised after its "Go" (held while it
     was suspended, then applied in one episode): the new generation opens with them, more
     rows than one transaction holds, so its opening cannot go first in one. Killed as the
-    sentinel's transaction is sent, the first transaction has replaced the stored
-    execution's first rows: the history reads as torn (no events), and the events, delivered
-    again to an instance with no ``ExecutionStarted``, never start the generation."""
+    sentinel's transaction is sent, after the transactions before it committed: the stored
+    execution must still read whole, or (as before the rows it holds went with the sentinel)
+    the history reads as torn, no events, and the events, delivered again to an instance
+    with no ``ExecutionStarted``, never start the generation."""
     point = CrashPoint()
     store = _TornWideCheckpointStore(azurite.connection_string, task_hub)
     await store.open()

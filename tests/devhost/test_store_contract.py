@@ -747,6 +747,45 @@ async def test_a_rejected_transaction_raises(azure_store: AzureStore) -> None:
         await checkpoint(azure_store, make_row("k" * 2000), [event(12)])
 
 
+@pytest.mark.azurite
+@pytest.mark.parametrize("committed", [0, 1, 2])
+async def test_a_new_execution_written_in_several_transactions_leaves_one_execution_whole(
+    azure_store: AzureStore, committed: int
+) -> None:
+    """A new execution's first write over a stored one (a continue-as-new carrying over 200
+    events) needs three transactions. A crash after any of them leaves a history that reads
+    whole: the stored execution until the sentinel names the new one, then the new one.
+    Before, the first transaction replaced the stored execution's rows and a crash after it
+    left no history at all."""
+    stored = [event(4, number, Name="stored") for number in range(10)]
+    wider = [event(4, number, Name="new") for number in range(230)]
+    await checkpoint(azure_store, make_row("wide/1"), stored)
+    sent = 0
+    real_submit = azure_store._submit
+
+    async def crashing_submit(batch: list[Any], inserted: set[str]) -> None:
+        nonlocal sent
+        sent += 1
+        if sent > committed:
+            raise ConnectionResetError("killed")
+        await real_submit(batch, inserted)
+
+    azure_store._submit = crashing_submit  # type: ignore[method-assign]
+    new_execution = make_row("wide/1", execution_id="exec-2")
+    with pytest.raises(ConnectionResetError):
+        await azure_store.write_checkpoint(Checkpoint(new_execution, wider, 0, stored_rows=10))
+    azure_store._submit = real_submit  # type: ignore[method-assign]
+
+    read = await azure_store.read_history("wide/1")
+    assert read is not None and read.execution_id == "exec-1"
+    assert [e["Name"] for e in read.events] == ["stored"] * 10
+
+    await azure_store.write_checkpoint(Checkpoint(new_execution, wider, 0, stored_rows=230))
+    read = await azure_store.read_history("wide/1")
+    assert read is not None and read.execution_id == "exec-2"
+    assert [e["Name"] for e in read.events] == ["new"] * 230
+
+
 # -- layout helpers -----------------------------------------------------------------------------
 
 
