@@ -537,6 +537,7 @@ class AzureStore(Store):
             ),
             connection_timeout=_CONNECT_TIMEOUT_SECONDS,
             read_timeout=_READ_TIMEOUT_SECONDS,
+            direct=not self._use_env_settings,
         )
 
     def _count_request(self, _request: Any) -> None:

@@ -12,17 +12,24 @@ It is deliberately narrow, and hands everything else to the transport it wraps (
   - only requests the store builds itself (``StoreRequest``, with a bytes body: the
     checkpoint transactions and instance rows); the SDKs' own requests (reads, queues, blobs)
     keep aiohttp;
-  - only ``http://`` endpoints (Azurite, an emulator); TLS, proxies, client certificates and
-    any per-request option it does not know go to aiohttp;
+  - only writes (PUT, POST, DELETE, MERGE, PATCH) to ``http://`` endpoints (Azurite, an
+    emulator), and none while the environment may name a proxy; TLS, proxies, client
+    certificates and any per-request option it does not know go to aiohttp;
   - one request per connection at a time (no pipelining), connections kept alive and reused
     while idle for less than ``keepalive`` seconds (Azurite closes idle sockets after 5 s:
     a request sent as the server closes its socket fails, so ours close first, as
-    ``azure._KeepAliveTransport`` does for aiohttp).
+    ``azure._KeepAliveTransport`` does for aiohttp); a connection is reused only after a
+    whole answer to the request it carried, and closed on anything else (bytes nobody asked
+    for, a failure, a cancel, a timeout).
 
-Failures are azure-core's, as its aiohttp transport raises them, so the retry policy and the
-store's "may have been applied" rule read them the same way: a connection that could not be
-made is a ``ServiceRequestError`` (nothing was sent), one lost or timed out after the request
-was written a ``ServiceResponseError`` (it may have been applied).
+Failures are azure-core's, so the retry policy and the store's "may have been applied" rule
+read them: a connection that could not be made is a ``ServiceRequestError`` (nothing was
+sent); one lost, timed out or answered in a way not understood after the request was written
+is a ``ServiceResponseError`` (it may have been applied). Two differences from aiohttp, both on
+the side of "may have been applied": an answer framed only by closing the connection (no
+length, not chunked; Azurite frames its answers) fails, and a kept-alive connection the server
+dropped fails the request instead of aiohttp's silent second sending of a PUT or DELETE (or its
+``ServiceRequestError`` for a POST that was sent).
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ from azure.core.utils import CaseInsensitiveDict
 
 __all__ = ["LeanWriteTransport", "StoreRequest"]
 
+# The methods of writes (HEAD, whose answer has a length and no body, is not one).
+_METHODS = frozenset({"PUT", "POST", "DELETE", "MERGE", "PATCH"})
 # Options the pipeline may pass to a transport that change nothing here (the store's write
 # pipelines pass none); any other option given a value sends the request through aiohttp.
 _IGNORED_OPTIONS = frozenset({"connection_timeout", "read_timeout"})
@@ -84,7 +93,6 @@ class _Connection(asyncio.Protocol):
         self.answer: asyncio.Future[tuple[int, CaseInsensitiveDict, bytes]] | None = None
         self.headers: CaseInsensitiveDict = CaseInsensitiveDict()
         self.chunks: list[bytes] = []
-        self.header_name = b""
         self.closed = False
         self.idle_since = 0.0
 
@@ -96,8 +104,8 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as error:
-            self._fail(ServiceResponseError(f"malformed HTTP response: {error}", error=error))
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as error:
+            self._fail(ServiceResponseError(f"unexpected HTTP response: {error}", error=error))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -105,20 +113,28 @@ class _Connection(asyncio.Protocol):
 
     # -- httptools callbacks
 
+    def on_message_begin(self) -> None:
+        if self.answer is None:
+            # Bytes nobody asked for (on an idle connection, or after an answer): whatever
+            # they are, the next answer read here could be theirs.
+            self.close()
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name:
-            self.header_name = name
-            self.headers[name.decode("latin-1")] = value.decode("latin-1")
-        else:  # a value continued from the previous call
-            key = self.header_name.decode("latin-1")
-            self.headers[key] = self.headers[key] + value.decode("latin-1")
+        self.headers[name.decode("latin-1")] = value.decode("latin-1")
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
 
     def on_message_complete(self) -> None:
-        answer, self.answer = self.answer, None
         status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            # An interim answer (100 Continue, 103): the final one follows, as aiohttp reads it.
+            self.headers, self.chunks = CaseInsensitiveDict(), []
+            return
+        if status == 101 or self.answer is None:
+            self._fail(ServiceResponseError(f"unexpected HTTP {status} answer"))
+            return
+        answer, self.answer = self.answer, None
         keep = self.parser.should_keep_alive()
         headers, self.headers = self.headers, CaseInsensitiveDict()
         body = b"".join(self.chunks)
@@ -162,6 +178,9 @@ class LeanWriteTransport(AsyncHttpTransport):
         Seconds an idle connection is reused for.
     limit
         Connections open at most (more requests wait for one).
+    direct
+        False when the environment may name a proxy (``HTTP_PROXY`` and the like, which
+        aiohttp honours): then every request goes through ``fallback``.
     """
 
     def __init__(
@@ -172,13 +191,16 @@ class LeanWriteTransport(AsyncHttpTransport):
         read_timeout: float,
         keepalive: float = 2.0,
         limit: int = 100,
+        direct: bool = True,
     ) -> None:
         self._fallback = fallback
+        self._direct = direct
         self._connect_timeout = connection_timeout
         self._read_timeout = read_timeout
         self._keepalive = keepalive
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._slots = asyncio.Semaphore(limit)
+        self._closed = False
 
     async def __aenter__(self) -> LeanWriteTransport:
         await self._fallback.__aenter__()
@@ -191,6 +213,7 @@ class LeanWriteTransport(AsyncHttpTransport):
         await self._fallback.open()
 
     async def close(self) -> None:
+        self._closed = True  # a request still under way closes its connection when it ends
         for connections in self._idle.values():
             for connection in connections:
                 connection.close()
@@ -215,7 +238,9 @@ class LeanWriteTransport(AsyncHttpTransport):
                 raise
             finally:
                 timer.cancel()
-            if not connection.closed:
+            if self._closed:
+                connection.close()
+            elif not connection.closed:
                 connection.idle_since = time.monotonic()
                 self._idle.setdefault((host, port), []).append(connection)
         return _Answer(request, status, headers, body)
@@ -224,7 +249,12 @@ class LeanWriteTransport(AsyncHttpTransport):
         self, request: Any, config: MutableMapping[str, Any]
     ) -> tuple[str, int, bytes] | None:
         """Where to send ``request`` and its bytes, if it is sent here; None if not."""
-        if type(request) is not StoreRequest or not request.url.startswith("http://"):
+        if (
+            type(request) is not StoreRequest
+            or not request.url.startswith("http://")
+            or request.method not in _METHODS
+            or not self._direct
+        ):
             return None
         if any(value for key, value in config.items() if key not in _IGNORED_OPTIONS):
             return None  # proxies, certificates, anything this path does not do
@@ -235,20 +265,28 @@ class LeanWriteTransport(AsyncHttpTransport):
             return None
         # The address as aiohttp sends it: yarl re-quotes it (%40 goes as @, %27 as '), and
         # the server checks the shared-key signature against what it receives.
-        url = yarl.URL(request.url)
+        try:
+            url = yarl.URL(request.url)
+        except ValueError:
+            return None  # aiohttp's InvalidURL, which azure-core maps
         host = url.raw_host
         if host is None or url.port is None:
             return None
-        lines = [f"{request.method} {url.raw_path_qs} HTTP/1.1", f"Host: {url.raw_authority}"]
-        length_given = False
+        lines = [f"{request.method} {url.raw_path_qs} HTTP/1.1"]
+        given = set()
         for name, value in request.headers.items():
             if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
                 return None  # aiohttp refuses it; so would a server
-            length_given = length_given or name.lower() == "content-length"
+            given.add(name.lower())
             lines.append(f"{name}: {value}")
-        if not length_given:
+        if "host" not in given:
+            lines.append(f"Host: {url.raw_authority}")
+        if "content-length" not in given:
             lines.append(f"Content-Length: {len(body)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        try:
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        except UnicodeEncodeError:
+            return None  # aiohttp sends such a value as UTF-8
         return host, url.port, head + body
 
     async def _connection(self, host: str, port: int) -> _Connection:

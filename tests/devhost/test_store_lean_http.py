@@ -300,3 +300,108 @@ async def test_what_the_sdks_send_and_what_this_path_does_not_do_goes_to_aiohttp
     await lean.close()
 
     assert [request for request, _ in fallback.sent] == [sdk, secure, proxied, streamed, split]
+
+
+_CONFLICT = b"HTTP/1.1 409 Conflict\r\nContent-Length: 0\r\n\r\n"
+
+
+async def test_an_interim_answer_is_not_taken_for_the_final_one() -> None:
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            writer.write(_NO_CONTENT)
+            await server.read_request(reader)
+            writer.write(_CONFLICT)
+            await writer.drain()
+
+        return handle
+
+    async with _serving(make) as server:
+        lean, _ = _transport()
+        first = await lean.send(_put(server.port))
+        second = await lean.send(_put(server.port))
+        await lean.close()
+
+    assert (first.status_code, second.status_code) == (204, 409)
+
+
+async def test_bytes_nobody_asked_for_close_the_connection_they_came_on() -> None:
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if server.connections == 1:
+                await server.read_request(reader)
+                writer.write(_NO_CONTENT + _CONFLICT)  # a second answer, to nothing
+                await writer.drain()
+                await reader.read()
+                return
+            while await server.read_request(reader):
+                writer.write(_NO_CONTENT)
+
+        return handle
+
+    async with _serving(make) as server:
+        lean, _ = _transport()
+        first = await lean.send(_put(server.port))
+        await asyncio.sleep(0.1)
+        second = await lean.send(_put(server.port))
+        await lean.close()
+
+    assert (first.status_code, second.status_code) == (204, 204)
+    assert server.connections == 2
+
+
+async def test_a_write_under_way_when_the_transport_closes_closes_its_connection() -> None:
+    closed = asyncio.Event()
+
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            await asyncio.sleep(0.2)
+            writer.write(_NO_CONTENT)
+            await writer.drain()
+            await reader.read()  # until the client closes it
+            closed.set()
+
+        return handle
+
+    async with _serving(make) as server:
+        lean, _ = _transport()
+        sending = asyncio.ensure_future(lean.send(_put(server.port)))
+        await asyncio.sleep(0.05)
+        await lean.close()
+        answer = await sending
+        await asyncio.wait_for(closed.wait(), 10)
+
+    assert answer.status_code == 204
+
+
+async def test_a_host_header_given_is_the_only_one_sent() -> None:
+    async with _serving(_answering(_NO_CONTENT)) as server:
+        lean, _ = _transport()
+        request = _put(server.port)
+        request.headers["Host"] = "acct.localhost"
+        await lean.send(request)
+        await lean.close()
+
+    assert server.heads[0].lower().count(b"\r\nhost:") == 1
+    assert b"\r\nHost: acct.localhost\r\n" in server.heads[0]
+
+
+async def test_reads_headers_aiohttp_would_encode_and_a_proxied_environment_go_to_aiohttp() -> None:
+    lean, fallback = _transport()
+    head = StoreRequest("HEAD", "http://127.0.0.1:1/T()")
+    unicode = _put(1)
+    unicode.headers["x-name"] = "café ✓"
+    proxied_env, fallback_env = _transport(direct=False)
+
+    assert await lean.send(head) == "fallback"
+    assert await lean.send(unicode) == "fallback"
+    assert await proxied_env.send(_put(1)) == "fallback"
+    await lean.close()
+    await proxied_env.close()
+
+    assert [request for request, _ in fallback.sent] == [head, unicode]
+    assert len(fallback_env.sent) == 1
