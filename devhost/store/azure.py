@@ -228,13 +228,14 @@ def _stored_rows_with_the_sentinel(
     hold (the ordinals below ``stored_rows``: all a stored sentinel can name) go in the
     sentinel's transaction, and the rows past them, which no stored sentinel names, in the
     transactions before it. None when ``stored_rows`` is not known or those rows and the
-    sentinel do not fit one transaction.
+    sentinel do not fit one transaction, and when the store holds no row (a first write: no
+    stored sentinel names any, and the usual split sends one transaction fewer).
 
     A continue-as-new carrying over more events than a transaction holds (or a wide fan-out
     in a new generation's first episodes over a stored execution with a longer history) had
     its first rows replace the stored execution's before the sentinel named the new one: a
     kill between the two left a history read as torn (docs/chaos.md)."""
-    if stored_rows is None:
+    if not stored_rows:
         return None
     rows = [row for batch in written.batches for row in batch]
     sentinel, rows = rows[-1], rows[:-1]
