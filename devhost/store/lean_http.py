@@ -141,7 +141,7 @@ class _Connection(asyncio.Protocol):
         self.chunks = []
         if not keep:
             self.close()
-        if answer is not None and not answer.done():
+        if not answer.done():
             answer.set_result((status, headers, body))
 
     # -- use
@@ -151,6 +151,10 @@ class _Connection(asyncio.Protocol):
         if answer is not None and not answer.done():
             answer.set_exception(error)
         self.close()
+
+    def time_out(self) -> None:
+        """No whole answer in time: the request fails and the connection is dropped."""
+        self._fail(ServiceResponseTimeoutError("no whole response in time"))
 
     def close(self) -> None:
         self.closed = True
@@ -228,9 +232,7 @@ class LeanWriteTransport(AsyncHttpTransport):
         async with self._slots:
             connection = await self._connection(host, port)
             answer = connection.send(data)
-            timer = asyncio.get_running_loop().call_later(
-                self._read_timeout, _time_out, answer, connection
-            )
+            timer = asyncio.get_running_loop().call_later(self._read_timeout, connection.time_out)
             try:
                 status, headers, body = await answer
             except BaseException:
@@ -309,9 +311,3 @@ class LeanWriteTransport(AsyncHttpTransport):
         except OSError as error:
             raise ServiceRequestError(f"cannot connect to {host}:{port}: {error}") from error
         return protocol
-
-
-def _time_out(answer: asyncio.Future[Any], connection: _Connection) -> None:
-    if not answer.done():
-        answer.set_exception(ServiceResponseTimeoutError("no whole response in time"))
-    connection.close()
